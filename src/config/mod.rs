@@ -1,0 +1,7 @@
+//! Configuration: the schema, units, loading with key-path errors, and validation.
+
+pub mod schema;
+pub mod units;
+
+pub use schema::*;
+pub use units::{ByteSize, Dur};

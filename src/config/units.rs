@@ -1,0 +1,140 @@
+//! Human-friendly units in the config file: durations (`500ms`, `10s`, `2m`) and sizes (`256KiB`, `512MiB`).
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::fmt;
+
+/// A duration written as a number and a unit: `ms`, `s`, `m` or `h` (e.g. `250ms`, `10s`, `1m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub std::time::Duration);
+
+/// A size in bytes: a plain integer, or a number with `B`, `KiB`, `MiB` or `GiB` (e.g. `512MiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl Dur {
+    pub const fn secs(s: u64) -> Self {
+        Dur(std::time::Duration::from_secs(s))
+    }
+    pub const fn millis(ms: u64) -> Self {
+        Dur(std::time::Duration::from_millis(ms))
+    }
+    pub fn get(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+impl ByteSize {
+    pub const fn mib(n: u64) -> Self {
+        ByteSize(n * 1024 * 1024)
+    }
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Parses `250ms`, `10s`, `1.5s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("duration `{s}` has no unit: write it as e.g. `500ms`, `10s` or `2m`"))?;
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("duration `{s}` does not start with a number"))?;
+    let scale = match unit.trim() {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("duration `{s}` has unknown unit `{other}` (use ms, s, m or h)")),
+    };
+    let secs = n * scale;
+    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        return Err(format!("duration `{s}` is out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Parses `1024`, `64KiB`, `512MiB`, `2GiB` (also `KB`/`MB`/`GB` as powers of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("size `{s}` does not start with a number"))?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        other => return Err(format!("size `{s}` has unknown unit `{other}` (use B, KiB, MiB or GiB)")),
+    };
+    let v = n * scale;
+    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+        return Err(format!("size `{s}` is out of range"));
+    }
+    Ok(v.round() as u64)
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as `500ms`, `10s` or `2m`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                if v == 0 {
+                    Ok(Dur(std::time::Duration::ZERO))
+                } else {
+                    Err(E::custom(format!(
+                        "duration `{v}` has no unit: write it as e.g. `{v}s` or `{v}ms`"
+                    )))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                Err(E::custom(format!("duration `{v}` has no unit: write it as e.g. `10s`")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
+                Err(E::custom(format!("duration `{v}` has no unit: write it as e.g. `1.5s`")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as `65536`, `256KiB` or `512MiB`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_size(v).map(ByteSize).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("size `{v}` is negative")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,6 @@
+//! tailsift: a tail-sampling proxy for OpenTelemetry traces.
+#![forbid(unsafe_code)]
+
+pub mod config; // schema, units, loading and validation of the YAML file
+pub mod exporter; // batching, retry and fan-out of kept traces to OTLP backends and files
+pub mod telemetry; // metric names, Prometheus endpoint, health, logs

@@ -1,0 +1,3 @@
+//! The daemon's own telemetry: metric names, the Prometheus recorder, health endpoints, logs.
+
+pub mod names;

@@ -1,0 +1,47 @@
+//! Every metric name tailsift exports, in one place. Counters end in `_total`; labels stay low-cardinality.
+
+/// Export requests received. Labels: `protocol` (grpc, http_protobuf, http_json), `outcome`
+/// (accepted, partial, refused, invalid).
+pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
+/// Spans accepted into the pipeline. Labels: `protocol`.
+pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
+/// Spans not accepted. Labels: `protocol`, `reason` (invalid_trace_id, invalid_span_id,
+/// malformed, too_large, overloaded).
+pub const RECEIVER_REFUSED_SPANS: &str = "tailsift_receiver_refused_spans_total";
+
+/// Traces decided. Labels: `rule` (rule name, `_default` when no rule matched), `verdict` (kept, dropped).
+pub const DECIDED_TRACES: &str = "tailsift_decided_traces_total";
+/// Spans in decided traces. Labels: `rule`, `verdict`.
+pub const DECIDED_SPANS: &str = "tailsift_decided_spans_total";
+/// Spans that arrived after their trace was decided. Labels: `verdict` (kept, dropped).
+pub const LATE_SPANS: &str = "tailsift_late_spans_total";
+/// Traces decided before their wait ended. Labels: `reason` (max_spans_per_trace, max_traces,
+/// max_buffer_bytes, shutdown).
+pub const EARLY_DECISIONS: &str = "tailsift_early_decided_traces_total";
+/// Time from a trace's first span to its decision, in seconds.
+pub const DECISION_DELAY: &str = "tailsift_decision_delay_seconds";
+/// Kept spans rewritten by a fidelity profile. Labels: `profile`.
+pub const FIDELITY_REWRITTEN_SPANS: &str = "tailsift_fidelity_rewritten_spans_total";
+
+/// Live traces in the buffer (gauge).
+pub const BUFFER_TRACES: &str = "tailsift_buffer_traces";
+/// Spans in the buffer (gauge).
+pub const BUFFER_SPANS: &str = "tailsift_buffer_spans";
+/// Encoded span bytes in the buffer (gauge).
+pub const BUFFER_BYTES: &str = "tailsift_buffer_bytes";
+
+/// Export batches finished. Labels: `exporter`, `outcome` (sent, failed).
+pub const EXPORTER_BATCHES: &str = "tailsift_exporter_batches_total";
+/// Spans in export batches that were delivered. Labels: `exporter`.
+pub const EXPORTER_SENT_SPANS: &str = "tailsift_exporter_sent_spans_total";
+/// Spans that could not be delivered. Labels: `exporter`, `reason` (rejected, retries_exhausted,
+/// not_retryable, shutdown, partial_success).
+pub const EXPORTER_FAILED_SPANS: &str = "tailsift_exporter_failed_spans_total";
+/// Export attempts retried. Labels: `exporter`.
+pub const EXPORTER_RETRIES: &str = "tailsift_exporter_retries_total";
+/// Spans waiting in an exporter's queue (gauge). Labels: `exporter`.
+pub const EXPORTER_QUEUE_SPANS: &str = "tailsift_exporter_queue_spans";
+/// Bytes waiting in an exporter's queue (gauge). Labels: `exporter`.
+pub const EXPORTER_QUEUE_BYTES: &str = "tailsift_exporter_queue_bytes";
+/// Duration of one export attempt, in seconds. Labels: `exporter`.
+pub const EXPORTER_REQUEST_DURATION: &str = "tailsift_exporter_request_duration_seconds";
