@@ -1,5 +1,6 @@
 //! Configuration: the schema, units, loading with key-path errors, and validation.
 
+mod matchers;
 pub mod schema;
 pub mod units;
 

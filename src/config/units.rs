@@ -38,7 +38,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration `{s}` has no unit: write it as e.g. `500ms`, `10s` or `2m`"))?;
+        .ok_or_else(|| {
+            format!("duration `{s}` has no unit: write it as e.g. `500ms`, `10s` or `2m`")
+        })?;
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
@@ -48,7 +50,11 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("duration `{s}` has unknown unit `{other}` (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "duration `{s}` has unknown unit `{other}` (use ms, s, m or h)"
+            ))
+        }
     };
     let secs = n * scale;
     if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
@@ -75,7 +81,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "KB" | "kB" => 1e3,
         "MB" => 1e6,
         "GB" => 1e9,
-        other => return Err(format!("size `{s}` has unknown unit `{other}` (use B, KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "size `{s}` has unknown unit `{other}` (use B, KiB, MiB or GiB)"
+            ))
+        }
     };
     let v = n * scale;
     if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
@@ -105,10 +115,14 @@ impl<'de> Deserialize<'de> for Dur {
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                Err(E::custom(format!("duration `{v}` has no unit: write it as e.g. `10s`")))
+                Err(E::custom(format!(
+                    "duration `{v}` has no unit: write it as e.g. `10s`"
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                Err(E::custom(format!("duration `{v}` has no unit: write it as e.g. `1.5s`")))
+                Err(E::custom(format!(
+                    "duration `{v}` has no unit: write it as e.g. `1.5s`"
+                )))
             }
         }
         d.deserialize_any(V)
