@@ -1,0 +1,179 @@
+//! OTLP request builders shared by unit tests, integration tests and benchmarks.
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
+
+/// Base timestamp of fixture spans (2026-01-01T00:00:00Z) in nanoseconds.
+pub const T0: u64 = 1_767_225_600_000_000_000;
+
+pub fn trace_id(n: u128) -> [u8; 16] {
+    n.to_be_bytes()
+}
+
+pub fn span_id(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+pub fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+pub fn kv_str(key: &str, value: &str) -> KeyValue {
+    kv(key, any_value::Value::StringValue(value.to_string()))
+}
+
+pub fn kv_int(key: &str, value: i64) -> KeyValue {
+    kv(key, any_value::Value::IntValue(value))
+}
+
+/// Builds one span. Defaults: a root span of 10 ms starting at [`T0`], status unset.
+#[derive(Clone)]
+pub struct SpanBuilder(pub Span);
+
+/// Starts a span of trace `trace` with span id `id` (both non-zero for valid spans).
+pub fn span(trace: u128, id: u64) -> SpanBuilder {
+    SpanBuilder(Span {
+        trace_id: trace_id(trace).to_vec(),
+        span_id: span_id(id).to_vec(),
+        name: format!("span-{id}"),
+        kind: span::SpanKind::Internal as i32,
+        start_time_unix_nano: T0,
+        end_time_unix_nano: T0 + 10_000_000,
+        ..Default::default()
+    })
+}
+
+impl SpanBuilder {
+    pub fn name(mut self, name: &str) -> Self {
+        self.0.name = name.to_string();
+        self
+    }
+    pub fn parent(mut self, parent: u64) -> Self {
+        self.0.parent_span_id = span_id(parent).to_vec();
+        self
+    }
+    pub fn kind(mut self, kind: span::SpanKind) -> Self {
+        self.0.kind = kind as i32;
+        self
+    }
+    pub fn error(self) -> Self {
+        self.status(status::StatusCode::Error)
+    }
+    pub fn status(mut self, code: status::StatusCode) -> Self {
+        self.0.status = Some(Status {
+            message: String::new(),
+            code: code as i32,
+        });
+        self
+    }
+    /// Starts `offset_ms` after [`T0`] and lasts `ms` milliseconds.
+    pub fn at(mut self, offset_ms: u64, ms: u64) -> Self {
+        self.0.start_time_unix_nano = T0 + offset_ms * 1_000_000;
+        self.0.end_time_unix_nano = self.0.start_time_unix_nano + ms * 1_000_000;
+        self
+    }
+    pub fn attr(mut self, key: &str, value: &str) -> Self {
+        self.0.attributes.push(kv_str(key, value));
+        self
+    }
+    pub fn attr_int(mut self, key: &str, value: i64) -> Self {
+        self.0.attributes.push(kv_int(key, value));
+        self
+    }
+    pub fn attr_value(mut self, key: &str, value: any_value::Value) -> Self {
+        self.0.attributes.push(kv(key, value));
+        self
+    }
+    pub fn build(self) -> Span {
+        self.0
+    }
+}
+
+/// A request with one resource (`service.name` = `service`, plus `resource_attrs`) and one scope.
+pub fn request_with(service: &str, resource_attrs: Vec<KeyValue>, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    let mut attributes = vec![kv_str("service.name", service)];
+    attributes.extend(resource_attrs);
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "tailsift-fixtures".into(),
+                    version: "1.0".into(),
+                    ..Default::default()
+                }),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// A request with one resource for `service` and the given spans.
+pub fn request(service: &str, spans: impl IntoIterator<Item = SpanBuilder>) -> ExportTraceServiceRequest {
+    request_with(service, vec![], spans.into_iter().map(SpanBuilder::build).collect())
+}
+
+pub fn encode(req: &ExportTraceServiceRequest) -> Bytes {
+    Bytes::from(req.encode_to_vec())
+}
+
+/// All spans of a request, flattened.
+pub fn spans_of(req: &ExportTraceServiceRequest) -> Vec<&Span> {
+    req.resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter())
+        .flat_map(|ss| ss.spans.iter())
+        .collect()
+}
+
+/// The string value of a span attribute.
+pub fn attr_str<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
+/// A realistic LLM-pipeline trace of `n` spans: a server root and children, one `prompt` payload.
+pub fn pipeline_trace(trace: u128, n: u64, error: bool) -> Vec<SpanBuilder> {
+    let stages = ["retrieve", "rerank", "generate", "upscale", "embed", "cache.get", "db.query"];
+    (1..=n)
+        .map(|i| {
+            let mut b = span(trace, i)
+                .name(if i == 1 { "POST /v1/generate" } else { stages[(i as usize - 2) % stages.len()] })
+                .at(i, 20)
+                .attr("http.route", "/v1/generate")
+                .attr("user.tier", "free")
+                .attr_int("http.status_code", 200)
+                .attr("net.peer.name", "10.0.0.1")
+                .attr("model", "llm-large")
+                .attr_int("tokens", 812)
+                .attr("region", "eu-west-1")
+                .attr("prompt", &"p".repeat(64));
+            if i == 1 {
+                b = b.kind(span::SpanKind::Server).at(0, 200);
+            } else {
+                b = b.parent(1);
+            }
+            if error && i == n {
+                b = b.error();
+            }
+            b
+        })
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! OTLP trace data: lazy span decoding, raw re-encoding, and OTLP JSON.
+
+pub mod encode;
+pub mod ingest;
+pub mod json;
+pub mod model;
+pub mod wire;
+
+pub use encode::{encode_request, OutSpan};
+pub use ingest::{ingest, Ingested, Interest, MalformedRequest, Rejection};
+pub use model::{AttrValue, Resource, Scope, Span, SpanId, TraceId};
+
+#[cfg(test)]
+mod tests;

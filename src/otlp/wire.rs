@@ -1,0 +1,219 @@
+//! Minimal protobuf wire-format reading and writing: just what lazy span decoding and raw re-emission need.
+
+use bytes::{BufMut, Bytes};
+use thiserror::Error;
+
+/// A structural error in protobuf input.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WireError {
+    #[error("truncated message")]
+    Truncated,
+    #[error("varint is longer than 10 bytes")]
+    VarintOverflow,
+    #[error("unsupported wire type {0}")]
+    WireType(u8),
+    #[error("field number 0 is invalid")]
+    FieldZero,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// Wire types that OTLP uses (groups are rejected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireType {
+    Varint,
+    Fixed64,
+    Len,
+    Fixed32,
+}
+
+/// A cursor over one encoded message. Length-delimited fields come back as zero-copy `Bytes` slices.
+pub struct Reader<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a Bytes) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
+    }
+
+    /// Reads the next field key, or `None` at the end of the message.
+    #[inline]
+    pub fn next_field(&mut self) -> Result<Option<(u32, WireType)>, WireError> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let field = (key >> 3) as u32;
+        if field == 0 || key >> 3 > u32::MAX as u64 {
+            return Err(WireError::FieldZero);
+        }
+        let wt = match key & 7 {
+            0 => WireType::Varint,
+            1 => WireType::Fixed64,
+            2 => WireType::Len,
+            5 => WireType::Fixed32,
+            other => return Err(WireError::WireType(other as u8)),
+        };
+        Ok(Some((field, wt)))
+    }
+
+    #[inline]
+    pub fn varint(&mut self) -> Result<u64, WireError> {
+        let bytes = &self.buf[self.pos..self.end];
+        let mut value: u64 = 0;
+        for (i, &b) in bytes.iter().take(10).enumerate() {
+            value |= ((b & 0x7f) as u64) << (7 * i);
+            if b < 0x80 {
+                self.pos += i + 1;
+                return Ok(value);
+            }
+        }
+        if bytes.len() < 10 {
+            Err(WireError::Truncated)
+        } else {
+            Err(WireError::VarintOverflow)
+        }
+    }
+
+    #[inline]
+    pub fn fixed64(&mut self) -> Result<u64, WireError> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + 8)
+            .filter(|_| self.pos + 8 <= self.end)
+            .ok_or(WireError::Truncated)?;
+        self.pos += 8;
+        Ok(u64::from_le_bytes(s.try_into().expect("8 bytes")))
+    }
+
+    #[inline]
+    pub fn fixed32(&mut self) -> Result<u32, WireError> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + 4)
+            .filter(|_| self.pos + 4 <= self.end)
+            .ok_or(WireError::Truncated)?;
+        self.pos += 4;
+        Ok(u32::from_le_bytes(s.try_into().expect("4 bytes")))
+    }
+
+    /// Reads a length-delimited field as a zero-copy slice.
+    #[inline]
+    pub fn bytes(&mut self) -> Result<Bytes, WireError> {
+        let (start, end) = self.len_range()?;
+        Ok(self.buf.slice(start..end))
+    }
+
+    /// Reads a length-delimited field as a byte range of the underlying buffer.
+    #[inline]
+    pub fn len_range(&mut self) -> Result<(usize, usize), WireError> {
+        let len = self.varint()?;
+        let start = self.pos;
+        let end = start
+            .checked_add(usize::try_from(len).map_err(|_| WireError::Truncated)?)
+            .filter(|&e| e <= self.end)
+            .ok_or(WireError::Truncated)?;
+        self.pos = end;
+        Ok((start, end))
+    }
+
+    /// Skips a field's value.
+    #[inline]
+    pub fn skip(&mut self, wt: WireType) -> Result<(), WireError> {
+        match wt {
+            WireType::Varint => self.varint().map(drop),
+            WireType::Fixed64 => self.fixed64().map(drop),
+            WireType::Fixed32 => self.fixed32().map(drop),
+            WireType::Len => self.len_range().map(drop),
+        }
+    }
+
+    /// The underlying buffer.
+    pub fn buffer(&self) -> &'a Bytes {
+        self.buf
+    }
+}
+
+/// Size of `v` as a varint.
+#[inline]
+pub fn varint_len(v: u64) -> usize {
+    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+}
+
+#[inline]
+pub fn put_varint(out: &mut impl BufMut, mut v: u64) {
+    while v >= 0x80 {
+        out.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+/// Writes the key of a length-delimited field and its length.
+#[inline]
+pub fn put_len_key(out: &mut impl BufMut, field: u32, len: usize) {
+    put_varint(out, ((field as u64) << 3) | 2);
+    put_varint(out, len as u64);
+}
+
+/// Encoded size of a length-delimited field holding `len` bytes (field numbers < 16).
+#[inline]
+pub fn len_field_size(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn varint_roundtrip(v: u64) {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            prop_assert_eq!(out.len(), varint_len(v));
+            let b = Bytes::from(out);
+            let mut r = Reader::new(&b);
+            prop_assert_eq!(r.varint().unwrap(), v);
+        }
+
+        #[test]
+        fn reader_never_panics(data: Vec<u8>) {
+            let b = Bytes::from(data);
+            let mut r = Reader::new(&b);
+            while let Ok(Some((_, wt))) = r.next_field() {
+                if r.skip(wt).is_err() { break; }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_length_is_an_error() {
+        let b = Bytes::from_static(&[0x0a, 0x05, 1, 2]);
+        let mut r = Reader::new(&b);
+        assert_eq!(r.next_field().unwrap(), Some((1, WireType::Len)));
+        assert_eq!(r.bytes(), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn groups_are_rejected() {
+        let b = Bytes::from_static(&[0x0b]);
+        let mut r = Reader::new(&b);
+        assert_eq!(r.next_field(), Err(WireError::WireType(3)));
+    }
+
+    #[test]
+    fn overlong_varint_is_an_error() {
+        let b = Bytes::from_static(&[0xff; 11]);
+        let mut r = Reader::new(&b);
+        assert_eq!(r.varint(), Err(WireError::VarintOverflow));
+    }
+}
