@@ -2,7 +2,11 @@
 #![forbid(unsafe_code)]
 
 pub mod config; // schema, units, loading and validation of the YAML file
+pub mod buffer; // live traces sharded by trace id, deadlines, decision cache
 pub mod exporter; // batching, retry and fan-out of kept traces to OTLP backends and files
+pub mod fidelity; // payload hashing and truncation profiles for kept spans
 pub mod fixtures; // OTLP request builders for tests and benchmarks
 pub mod otlp; // lazy span decoding, raw re-encoding, OTLP JSON
+pub mod rules; // compiled rule set: conditions, actions, first match wins
+pub mod sampler; // consistent probability sampling
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs

@@ -1,0 +1,251 @@
+//! The trace buffer: live traces sharded by trace id, each shard behind its own lock, with a
+//! deadline heap per shard (never a scan) and the decision cache for late spans.
+//!
+//! Decisions are taken under the shard lock (rule evaluation is cheap), so a span arriving at
+//! the same moment either joins the live trace or follows the cached verdict, never both.
+
+pub mod cache;
+mod shard;
+
+use crate::otlp::{Span, TraceId};
+use crate::rules::{RuleSet, Verdict};
+use shard::Shard;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Decides a trace from its spans.
+pub trait Judge {
+    fn judge(&self, id: &TraceId, spans: &[Span]) -> Verdict;
+}
+
+impl Judge for RuleSet {
+    fn judge(&self, id: &TraceId, spans: &[Span]) -> Verdict {
+        self.decide(id, spans)
+    }
+}
+
+/// Buffer limits and waits.
+#[derive(Debug, Clone)]
+pub struct BufferConfig {
+    pub decision_wait: Duration,
+    pub root_wait: Duration,
+    pub max_spans_per_trace: usize,
+    pub max_traces: usize,
+    pub max_bytes: u64,
+    pub shards: usize,
+    pub cache_kept: usize,
+    pub cache_dropped: usize,
+}
+
+impl BufferConfig {
+    pub fn from_config(s: &crate::config::Sampling) -> Self {
+        BufferConfig {
+            decision_wait: s.decision_wait.get(),
+            root_wait: s.root_wait.get(),
+            max_spans_per_trace: s.max_spans_per_trace,
+            max_traces: s.max_traces,
+            max_bytes: s.max_buffer_bytes.get(),
+            shards: s.shards.max(1),
+            cache_kept: s.decision_cache.kept,
+            cache_dropped: s.decision_cache.dropped,
+        }
+    }
+}
+
+/// A live trace.
+#[derive(Debug)]
+pub struct Trace {
+    pub spans: Vec<Span>,
+    /// When its first span arrived.
+    pub first: Instant,
+    last: Instant,
+    has_root: bool,
+    /// Bytes held for it (see [`Span::held_bytes`]).
+    pub bytes: usize,
+    deadline: Instant,
+}
+
+/// Why a trace was decided when it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Its wait ended.
+    Due,
+    MaxSpansPerTrace,
+    MaxTraces,
+    MaxBufferBytes,
+    Shutdown,
+}
+
+impl Reason {
+    /// The metric label for early decisions (`None` for [`Reason::Due`]).
+    pub fn early_label(self) -> Option<&'static str> {
+        match self {
+            Reason::Due => None,
+            Reason::MaxSpansPerTrace => Some("max_spans_per_trace"),
+            Reason::MaxTraces => Some("max_traces"),
+            Reason::MaxBufferBytes => Some("max_buffer_bytes"),
+            Reason::Shutdown => Some("shutdown"),
+        }
+    }
+}
+
+/// A trace that has just been decided.
+#[derive(Debug)]
+pub struct Decided {
+    pub trace_id: TraceId,
+    pub trace: Trace,
+    pub verdict: Verdict,
+    pub reason: Reason,
+}
+
+/// What an operation on the buffer produced, to be acted on outside its locks.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub decided: Vec<Decided>,
+    /// Late spans of traces already kept, with the verdict that kept them.
+    pub late_kept: Vec<(Verdict, Span)>,
+    /// Late spans of traces already dropped.
+    pub late_dropped: usize,
+}
+
+impl Output {
+    pub fn is_empty(&self) -> bool {
+        self.decided.is_empty() && self.late_kept.is_empty() && self.late_dropped == 0
+    }
+}
+
+/// Totals across shards.
+#[derive(Debug, Default)]
+struct Totals {
+    traces: AtomicI64,
+    spans: AtomicI64,
+    bytes: AtomicI64,
+}
+
+/// Counts of what the buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub traces: u64,
+    pub spans: u64,
+    pub bytes: u64,
+}
+
+pub struct Buffer {
+    shards: Box<[Mutex<Shard>]>,
+    cfg: BufferConfig,
+    totals: Totals,
+}
+
+/// Shard of a trace id. Ids are random, so a few bytes spread them evenly.
+#[inline]
+fn shard_of(id: &TraceId, n: usize) -> usize {
+    let x = u64::from_le_bytes(id[8..16].try_into().expect("8 bytes"))
+        ^ u64::from_le_bytes(id[0..8].try_into().expect("8 bytes"));
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize % n
+}
+
+impl Buffer {
+    pub fn new(cfg: BufferConfig) -> Self {
+        let n = cfg.shards.max(1);
+        let per = |total: usize| total.div_ceil(n);
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Shard::new(shard::Limits {
+                    decision_wait: cfg.decision_wait,
+                    root_wait: cfg.root_wait,
+                    max_spans_per_trace: cfg.max_spans_per_trace.max(1),
+                    max_traces: per(cfg.max_traces).max(1),
+                    max_bytes: (cfg.max_bytes.div_ceil(n as u64)).max(1) as usize,
+                    cache_kept: per(cfg.cache_kept),
+                    cache_dropped: per(cfg.cache_dropped),
+                }))
+            })
+            .collect();
+        Buffer {
+            shards,
+            cfg,
+            totals: Totals::default(),
+        }
+    }
+
+    pub fn config(&self) -> &BufferConfig {
+        &self.cfg
+    }
+
+    fn lock(&self, i: usize) -> std::sync::MutexGuard<'_, Shard> {
+        // A panic while holding a shard lock cannot leave the shard inconsistent in a way that
+        // matters more than losing the daemon, so a poisoned lock is taken over.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn account(&self, d: shard::Delta) {
+        self.totals.traces.fetch_add(d.traces, Ordering::Relaxed);
+        self.totals.spans.fetch_add(d.spans, Ordering::Relaxed);
+        self.totals.bytes.fetch_add(d.bytes, Ordering::Relaxed);
+    }
+
+    /// Adds the spans of one request. Spans of decided traces are late and follow the cached
+    /// verdict; traces that reach a limit are decided early. Results go into `out`.
+    pub fn insert(&self, mut spans: Vec<(TraceId, Span)>, now: Instant, judge: &impl Judge, out: &mut Output) {
+        let n = self.shards.len();
+        if spans.len() > 1 {
+            spans.sort_by_cached_key(|(id, _)| shard_of(id, n));
+        }
+        let mut it = spans.into_iter().peekable();
+        while let Some((id, span)) = it.next() {
+            let si = shard_of(&id, n);
+            let mut shard = self.lock(si);
+            let mut delta = shard.insert(id, span, now, judge, out);
+            while let Some((id, _)) = it.peek() {
+                if shard_of(id, n) != si {
+                    break;
+                }
+                let (id, span) = it.next().expect("peeked");
+                delta += shard.insert(id, span, now, judge, out);
+            }
+            delta += shard.enforce_limits(judge, out);
+            drop(shard);
+            self.account(delta);
+        }
+    }
+
+    /// Decides every trace whose deadline has passed.
+    pub fn take_due(&self, now: Instant, judge: &impl Judge, out: &mut Output) {
+        for i in 0..self.shards.len() {
+            let mut shard = self.lock(i);
+            if !shard.has_due(now) {
+                continue;
+            }
+            let delta = shard.take_due(now, judge, out);
+            drop(shard);
+            self.account(delta);
+        }
+    }
+
+    /// Decides every live trace now (shutdown).
+    pub fn drain(&self, judge: &impl Judge, out: &mut Output) {
+        for i in 0..self.shards.len() {
+            let delta = self.lock(i).drain(judge, out);
+            self.account(delta);
+        }
+    }
+
+    /// The earliest deadline of any live trace.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        (0..self.shards.len()).filter_map(|i| self.lock(i).next_deadline()).min()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let get = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;
+        Stats {
+            traces: get(&self.totals.traces),
+            spans: get(&self.totals.spans),
+            bytes: get(&self.totals.bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! One buffer shard: its live traces, their deadline heap, and its part of the decision cache.
+
+use super::cache::DecisionCache;
+use super::{Decided, Judge, Output, Reason, Trace};
+use crate::otlp::{Span, TraceId};
+use hashbrown::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub(super) struct Limits {
+    pub decision_wait: Duration,
+    pub root_wait: Duration,
+    pub max_spans_per_trace: usize,
+    pub max_traces: usize,
+    pub max_bytes: usize,
+    pub cache_kept: usize,
+    pub cache_dropped: usize,
+}
+
+/// Change in what a shard holds, summed into the buffer's totals.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Delta {
+    pub traces: i64,
+    pub spans: i64,
+    pub bytes: i64,
+}
+
+impl std::ops::AddAssign for Delta {
+    fn add_assign(&mut self, o: Delta) {
+        self.traces += o.traces;
+        self.spans += o.spans;
+        self.bytes += o.bytes;
+    }
+}
+
+pub(super) struct Shard {
+    limits: Limits,
+    live: HashMap<TraceId, Trace>,
+    /// Deadlines, earliest first. An entry may be stale (trace gone or deadline moved later);
+    /// stale entries are skipped or re-queued when they surface.
+    heap: BinaryHeap<Reverse<(Instant, TraceId)>>,
+    bytes: usize,
+    kept: DecisionCache,
+    dropped: DecisionCache,
+}
+
+impl Shard {
+    pub fn new(limits: Limits) -> Self {
+        Shard {
+            kept: DecisionCache::new(limits.cache_kept),
+            dropped: DecisionCache::new(limits.cache_dropped),
+            limits,
+            live: HashMap::new(),
+            heap: BinaryHeap::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn insert(&mut self, id: TraceId, span: Span, now: Instant, judge: &impl Judge, out: &mut Output) -> Delta {
+        if let Some(v) = self.kept.get(&id) {
+            out.late_kept.push((v, span));
+            return Delta::default();
+        }
+        if self.dropped.get(&id).is_some() {
+            out.late_dropped += 1;
+            return Delta::default();
+        }
+        let held = span.held_bytes();
+        let is_root = span.is_root;
+        let mut delta = Delta {
+            traces: 0,
+            spans: 1,
+            bytes: held as i64,
+        };
+        self.bytes += held;
+        let l = &self.limits;
+        let full = match self.live.entry(id) {
+            hashbrown::hash_map::Entry::Occupied(mut e) => {
+                let t = e.get_mut();
+                t.spans.push(span);
+                t.bytes += held;
+                t.last = now;
+                t.has_root |= is_root;
+                if t.has_root {
+                    let d = (t.first + l.decision_wait).min(now + l.root_wait);
+                    if d < t.deadline {
+                        self.heap.push(Reverse((d, id)));
+                    }
+                    t.deadline = d;
+                }
+                t.spans.len() >= l.max_spans_per_trace
+            }
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                let mut deadline = now + l.decision_wait;
+                if is_root {
+                    deadline = deadline.min(now + l.root_wait);
+                }
+                e.insert(Trace {
+                    spans: vec![span],
+                    first: now,
+                    last: now,
+                    has_root: is_root,
+                    bytes: held,
+                    deadline,
+                });
+                self.heap.push(Reverse((deadline, id)));
+                delta.traces = 1;
+                l.max_spans_per_trace <= 1
+            }
+        };
+        if full {
+            delta += self.decide(id, Reason::MaxSpansPerTrace, judge, out);
+        }
+        delta
+    }
+
+    /// Decides the traces closest to their deadline while the shard is over a limit.
+    pub fn enforce_limits(&mut self, judge: &impl Judge, out: &mut Output) -> Delta {
+        let mut delta = Delta::default();
+        loop {
+            let reason = if self.live.len() > self.limits.max_traces {
+                Reason::MaxTraces
+            } else if self.bytes > self.limits.max_bytes {
+                Reason::MaxBufferBytes
+            } else {
+                return delta;
+            };
+            match self.pop_live() {
+                Some(id) => delta += self.decide(id, reason, judge, out),
+                None => return delta,
+            }
+        }
+    }
+
+    /// Pops heap entries until one names a live trace.
+    fn pop_live(&mut self) -> Option<TraceId> {
+        while let Some(Reverse((_, id))) = self.heap.pop() {
+            if self.live.contains_key(&id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    pub fn has_due(&self, now: Instant) -> bool {
+        self.heap.peek().is_some_and(|Reverse((t, _))| *t <= now)
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    pub fn take_due(&mut self, now: Instant, judge: &impl Judge, out: &mut Output) -> Delta {
+        let mut delta = Delta::default();
+        while let Some(&Reverse((t, id))) = self.heap.peek() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(trace) = self.live.get(&id) else {
+                continue;
+            };
+            if trace.deadline > now {
+                // Its deadline moved later (no entry waits for the later time): queue it again.
+                self.heap.push(Reverse((trace.deadline, id)));
+                continue;
+            }
+            delta += self.decide(id, Reason::Due, judge, out);
+        }
+        delta
+    }
+
+    pub fn drain(&mut self, judge: &impl Judge, out: &mut Output) -> Delta {
+        let mut delta = Delta::default();
+        let ids: Vec<TraceId> = self.live.keys().copied().collect();
+        for id in ids {
+            delta += self.decide(id, Reason::Shutdown, judge, out);
+        }
+        self.heap.clear();
+        delta
+    }
+
+    fn decide(&mut self, id: TraceId, reason: Reason, judge: &impl Judge, out: &mut Output) -> Delta {
+        let Some(trace) = self.live.remove(&id) else {
+            return Delta::default();
+        };
+        self.bytes -= trace.bytes;
+        let verdict = judge.judge(&id, &trace.spans);
+        if verdict.keep {
+            self.kept.insert(id, verdict);
+        } else {
+            self.dropped.insert(id, verdict);
+        }
+        let delta = Delta {
+            traces: -1,
+            spans: -(trace.spans.len() as i64),
+            bytes: -(trace.bytes as i64),
+        };
+        out.decided.push(Decided {
+            trace_id: id,
+            trace,
+            verdict,
+            reason,
+        });
+        delta
+    }
+}

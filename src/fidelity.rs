@@ -1,0 +1,222 @@
+//! Fidelity profiles: the one place a kept span's contents are rewritten (payload attributes
+//! hashed or truncated, events dropped) for rules that ask for reduced fidelity.
+
+use crate::config::FidelityProfile;
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Marker appended to truncated strings.
+pub const TRUNCATION_MARKER: &str = "…";
+/// Hex digits of the SHA-256 digest kept in a hashed value.
+pub const HASH_HEX_DIGITS: usize = 16;
+
+/// A compiled fidelity profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: Arc<str>,
+    hash: Vec<Glob>,
+    max_bytes: Option<usize>,
+    drop_events: bool,
+}
+
+/// A key pattern with `*` wildcards.
+#[derive(Debug)]
+struct Glob(Vec<String>);
+
+impl Glob {
+    fn new(p: &str) -> Self {
+        Glob(p.split('*').map(str::to_string).collect())
+    }
+
+    fn matches(&self, s: &str) -> bool {
+        let parts = &self.0;
+        if parts.len() == 1 {
+            return parts[0] == s;
+        }
+        let (first, last) = (&parts[0], &parts[parts.len() - 1]);
+        if !s.starts_with(first.as_str()) || !s[first.len()..].ends_with(last.as_str()) {
+            return false;
+        }
+        let mut rest = &s[first.len()..s.len() - last.len()];
+        for mid in &parts[1..parts.len() - 1] {
+            match rest.find(mid.as_str()) {
+                Some(i) => rest = &rest[i + mid.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Profile {
+    pub fn compile(name: &str, p: &FidelityProfile) -> Self {
+        Profile {
+            name: name.into(),
+            hash: p.hash_attributes.iter().map(|s| Glob::new(s)).collect(),
+            max_bytes: p.max_attribute_bytes.map(|b| b.0 as usize),
+            drop_events: p.drop_events,
+        }
+    }
+
+    /// Rewrites one encoded span. Returns `None` when the span needs no change.
+    pub fn apply(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, prost::DecodeError> {
+        let mut span = Span::decode(raw)?;
+        let mut changed = self.rewrite_attributes(&mut span.attributes);
+        if self.drop_events && !span.events.is_empty() {
+            span.dropped_events_count = span
+                .dropped_events_count
+                .saturating_add(span.events.len() as u32);
+            span.events.clear();
+            changed = true;
+        } else {
+            for ev in &mut span.events {
+                changed |= self.rewrite_attributes(&mut ev.attributes);
+            }
+        }
+        Ok(changed.then(|| span.encode_to_vec()))
+    }
+
+    fn rewrite_attributes(&self, attrs: &mut Vec<KeyValue>) -> bool {
+        let mut changed = false;
+        let mut lengths = Vec::new();
+        for kv in attrs.iter_mut() {
+            let Some(Value::StringValue(s)) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
+                continue;
+            };
+            if self.hash.iter().any(|g| g.matches(&kv.key)) {
+                lengths.push((format!("{}.length", kv.key), s.len() as i64));
+                *s = hash_value(s.as_bytes());
+                changed = true;
+            } else if let Some(max) = self.max_bytes {
+                if s.len() > max {
+                    truncate(s, max);
+                    changed = true;
+                }
+            }
+        }
+        for (key, len) in lengths {
+            attrs.push(KeyValue {
+                key,
+                value: Some(AnyValue {
+                    value: Some(Value::IntValue(len)),
+                }),
+                ..Default::default()
+            });
+        }
+        changed
+    }
+}
+
+/// `sha256:<first 16 hex digits>` of the value.
+pub fn hash_value(v: &[u8]) -> String {
+    let digest = Sha256::digest(v);
+    format!("sha256:{}", &hex::encode(digest)[..HASH_HEX_DIGITS])
+}
+
+/// Truncates to at most `max` bytes on a UTF-8 boundary, ending with [`TRUNCATION_MARKER`].
+pub fn truncate(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut cut = max.saturating_sub(TRUNCATION_MARKER.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str(TRUNCATION_MARKER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ByteSize;
+    use crate::fixtures::{self, span};
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+
+    fn profile(hash: &[&str], max: Option<u64>, drop_events: bool) -> Profile {
+        Profile::compile(
+            "lite",
+            &FidelityProfile {
+                hash_attributes: hash.iter().map(|s| s.to_string()).collect(),
+                max_attribute_bytes: max.map(ByteSize),
+                drop_events,
+            },
+        )
+    }
+
+    #[test]
+    fn globs() {
+        assert!(Glob::new("payload.*").matches("payload.image"));
+        assert!(!Glob::new("payload.*").matches("payloads"));
+        assert!(Glob::new("*.prompt").matches("gen_ai.prompt"));
+        assert!(Glob::new("a*b*c").matches("axxbyyc"));
+        assert!(!Glob::new("a*b*c").matches("acb"));
+        assert!(Glob::new("prompt").matches("prompt") && !Glob::new("prompt").matches("prompts"));
+        assert!(Glob::new("*").matches("anything"));
+    }
+
+    #[test]
+    fn hashes_matching_keys_and_records_length() {
+        let long_prompt = "a cat riding a bicycle ".repeat(40);
+        let s = span(1, 1)
+            .attr("prompt", &long_prompt)
+            .attr("payload.caption", "caption text")
+            .attr("model", "m")
+            .build();
+        let out = profile(&["prompt", "payload.*"], None, false)
+            .apply(&s.encode_to_vec())
+            .unwrap()
+            .expect("changed");
+        let back = Span::decode(&out[..]).unwrap();
+        assert_eq!(fixtures::attr_str(&back, "prompt"), Some(hash_value(long_prompt.as_bytes()).as_str()));
+        assert!(fixtures::attr_str(&back, "payload.caption").unwrap().starts_with("sha256:"));
+        assert_eq!(fixtures::attr_str(&back, "model"), Some("m"));
+        let len = back.attributes.iter().find(|kv| kv.key == "prompt.length").unwrap();
+        assert_eq!(len.value.as_ref().unwrap().value, Some(Value::IntValue(long_prompt.len() as i64)));
+        assert_eq!(hash_value(b"x").len(), "sha256:".len() + HASH_HEX_DIGITS);
+    }
+
+    #[test]
+    fn truncates_long_strings_on_char_boundary() {
+        let text = "é".repeat(200); // 400 bytes
+        let s = span(1, 1).attr("caption", &text).attr("short", "ok").build();
+        let out = profile(&[], Some(64), false).apply(&s.encode_to_vec()).unwrap().unwrap();
+        let back = Span::decode(&out[..]).unwrap();
+        let cut = fixtures::attr_str(&back, "caption").unwrap();
+        assert!(cut.len() <= 64 && cut.ends_with(TRUNCATION_MARKER), "{cut}");
+        assert_eq!(fixtures::attr_str(&back, "short"), Some("ok"));
+    }
+
+    #[test]
+    fn drops_events_and_counts_them() {
+        let mut s = span(1, 1).build();
+        s.events = vec![Event { name: "gen_ai.content.prompt".into(), ..Default::default() }; 3];
+        let out = profile(&[], None, true).apply(&s.encode_to_vec()).unwrap().unwrap();
+        let back = Span::decode(&out[..]).unwrap();
+        assert!(back.events.is_empty());
+        assert_eq!(back.dropped_events_count, 3);
+    }
+
+    #[test]
+    fn event_attributes_are_hashed_too() {
+        let mut s = span(1, 1).build();
+        s.events = vec![Event {
+            name: "gen_ai.content.prompt".into(),
+            attributes: vec![fixtures::kv_str("prompt", "secret words")],
+            ..Default::default()
+        }];
+        let out = profile(&["prompt"], None, false).apply(&s.encode_to_vec()).unwrap().unwrap();
+        let back = Span::decode(&out[..]).unwrap();
+        let v = &back.events[0].attributes[0];
+        assert_eq!(v.value.as_ref().unwrap().value, Some(Value::StringValue(hash_value(b"secret words"))));
+    }
+
+    #[test]
+    fn untouched_span_is_not_reencoded() {
+        let s = span(1, 1).attr("model", "m").build();
+        assert!(profile(&["prompt"], Some(256), false).apply(&s.encode_to_vec()).unwrap().is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! Samplers: consistent probability sampling on the trace id.
+
+pub mod probability;

@@ -1,0 +1,98 @@
+//! Consistent probability sampling per the OpenTelemetry randomness convention: the low 56 bits
+//! of the trace id are the randomness `R`; probability `p` keeps a trace when `R >= (1 - p) * 2^56`.
+//! Every tailsift instance (and any other consistent sampler) reaches the same verdict.
+
+use crate::otlp::TraceId;
+
+/// 2^56: the size of the randomness space.
+pub const MAX_THRESHOLD: u64 = 1 << 56;
+
+/// The randomness value of a trace id: its last 7 bytes, big-endian.
+#[inline]
+pub fn randomness(trace_id: &TraceId) -> u64 {
+    let mut b = [0u8; 8];
+    b[1..].copy_from_slice(&trace_id[9..16]);
+    u64::from_be_bytes(b)
+}
+
+/// The rejection threshold for keep-probability `p` (clamped to 0..=1).
+pub fn threshold(p: f64) -> u64 {
+    let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+    let t = ((1.0 - p) * MAX_THRESHOLD as f64).round();
+    (t as u64).min(MAX_THRESHOLD)
+}
+
+/// Keep-probability encoded by a threshold.
+pub fn probability(threshold: u64) -> f64 {
+    1.0 - threshold.min(MAX_THRESHOLD) as f64 / MAX_THRESHOLD as f64
+}
+
+/// The consistent verdict: keep when the trace's randomness is at or above the threshold.
+#[inline]
+pub fn keeps(trace_id: &TraceId, threshold: u64) -> bool {
+    randomness(trace_id) >= threshold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn extremes() {
+        assert_eq!(threshold(1.0), 0);
+        assert_eq!(threshold(0.0), MAX_THRESHOLD);
+        assert_eq!(threshold(0.5), 1 << 55);
+        assert!(keeps(&[0; 16], threshold(1.0)));
+        assert!(!keeps(&[0xff; 16], threshold(0.0)));
+    }
+
+    #[test]
+    fn randomness_is_low_56_bits() {
+        let mut id = [0xaa; 16];
+        id[9..].copy_from_slice(&[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]);
+        assert_eq!(randomness(&id), 0x01020304050607);
+    }
+
+    #[test]
+    fn keep_fraction_matches_probability() {
+        // Deterministic pseudo-random trace ids (splitmix64), 200k of them.
+        let mut x: u64 = 42;
+        let mut next = || {
+            x = x.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        };
+        for p in [0.01, 0.1, 0.5, 0.9] {
+            let t = threshold(p);
+            let n = 200_000;
+            let kept = (0..n)
+                .filter(|_| {
+                    let mut id = [0u8; 16];
+                    id[..8].copy_from_slice(&next().to_be_bytes());
+                    id[8..].copy_from_slice(&next().to_be_bytes());
+                    keeps(&id, t)
+                })
+                .count();
+            let frac = kept as f64 / n as f64;
+            assert!((frac - p).abs() < 0.01 + p * 0.05, "p={p} kept {frac}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn higher_probability_keeps_a_superset(id: [u8; 16], a in 0.0f64..=1.0, b in 0.0f64..=1.0) {
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            if keeps(&id, threshold(lo)) {
+                prop_assert!(keeps(&id, threshold(hi)));
+            }
+        }
+
+        #[test]
+        fn threshold_roundtrips(p in 0.0f64..=1.0) {
+            prop_assert!((probability(threshold(p)) - p).abs() < 1e-12);
+        }
+    }
+}
