@@ -1,10 +1,14 @@
 //! Deserialization of the flexible matcher forms: `name: x`, `name: [x, y]`, `name: { regex: ... }`,
-//! and attribute values `{ exists: true }`, `{ min: N, max: N }`.
+//! and attribute values `{ exists: true }`, `{ min: N, max: N }`; `x` or `[x, y]` for
+//! [`OneOrMany`]; and optional keys that must not be left empty.
 
-use super::schema::{Scalar, StringMatcher, ValueMatcher};
-use serde::de::{Deserializer, Error};
+use super::schema::{OneOrMany, Scalar, StringMatcher, ValueMatcher};
+use serde::de::value::SeqAccessDeserializer;
+use serde::de::{Deserializer, Error, IntoDeserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_yaml::Value;
+use std::fmt;
+use std::marker::PhantomData;
 
 fn scalar(v: &Value) -> Result<Scalar, String> {
     match v {
@@ -145,5 +149,54 @@ impl<'de> Deserialize<'de> for ValueMatcher {
                 .map(ValueMatcher::Exact)
                 .map_err(D::Error::custom),
         }
+    }
+}
+
+/// For an optional key whose absence means something (a rule without `when` matches every
+/// trace): `when:` written with nothing after it is a mistake, not the same as leaving it out.
+/// Use with `#[serde(default, deserialize_with = "...")]`.
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(d)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(D::Error::custom(
+            "empty value: give a condition here, or leave the key out to match every trace",
+        )),
+    }
+}
+
+/// A scalar becomes `One`, a list `Many`. Unlike `#[serde(untagged)]`, a bad value reports the
+/// inner type's own error (e.g. "unknown variant `erorr`, expected one of `unset`, `ok`, `error`").
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
     }
 }

@@ -5,47 +5,59 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The whole configuration file.
+/// The whole configuration file. Unknown keys anywhere are errors, so a typo never silently
+/// falls back to a default. Load it with [`crate::config::load`] or [`crate::config::parse`],
+/// which also run [`Config::validate`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Where spans come in.
+    /// Where spans come in. Required; at least one receiver.
     pub receivers: Receivers,
-    /// How traces are held and judged.
+    /// How traces are held and judged: wait times, memory limits and the ordered rules.
     #[serde(default)]
     pub sampling: Sampling,
-    /// Named reduced-fidelity profiles that rules can ask for (`full` is built in).
+    /// Named reduced-fidelity profiles that rules can ask for with `fidelity: <name>`.
+    /// `full` (spans unchanged) is built in and cannot be redefined.
     #[serde(default)]
     pub fidelity: BTreeMap<String, FidelityProfile>,
-    /// Where kept traces go: every kept trace goes to every exporter.
+    /// Where kept traces go, by exporter name: every kept trace goes to every exporter.
+    /// Required; at least one exporter.
     pub exporters: BTreeMap<String, ExporterConfig>,
     /// The daemon's own metrics, health endpoints and logs.
     #[serde(default)]
     pub telemetry: Telemetry,
 }
 
+/// `receivers:`: the listeners that accept spans.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receivers {
-    /// OTLP receivers: gRPC, HTTP, or both.
+    /// OTLP receivers: gRPC, HTTP, or both (at least one must be given).
     pub otlp: OtlpReceivers,
 }
 
+/// `receivers.otlp:`: the OTLP listeners.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpReceivers {
-    /// OTLP/gRPC (`opentelemetry.proto.collector.trace.v1.TraceService/Export`).
+    /// OTLP/gRPC (`opentelemetry.proto.collector.trace.v1.TraceService/Export`), usually on
+    /// port 4317.
     pub grpc: Option<ReceiverEndpoint>,
-    /// OTLP/HTTP: `POST /v1/traces`, protobuf or JSON, optionally gzip-compressed.
+    /// OTLP/HTTP: `POST /v1/traces`, protobuf or JSON, optionally gzip-compressed, usually on
+    /// port 4318.
     pub http: Option<ReceiverEndpoint>,
 }
 
+/// One listener.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverEndpoint {
-    /// Address to listen on, `host:port` (e.g. `0.0.0.0:4317`; port 0 picks a free port).
+    /// Address to listen on, `host:port`: `0.0.0.0:4317` for all interfaces, `127.0.0.1:4317`
+    /// for local clients only, `[::]:4317` for IPv6, or a host name such as `localhost:4317`.
+    /// The port is required; port 0 picks a free port. No `http://` prefix.
     pub endpoint: String,
-    /// Largest request accepted, after decompression. Larger requests are refused with a clear error.
+    /// Largest request accepted, after decompression (default `16MiB`, must be > 0). Larger
+    /// requests are refused with a clear, non-retryable error.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: ByteSize,
 }
@@ -54,40 +66,51 @@ fn default_max_request_bytes() -> ByteSize {
     ByteSize::mib(16)
 }
 
+/// `sampling:`: how long traces are held, how much memory they may use, and the rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sampling {
-    /// Longest wait after a trace's first span before it is decided.
+    /// Longest wait after a trace's first span before it is decided (default `10s`, must be
+    /// > 0). Spans arriving later follow the decision through the decision cache.
     #[serde(default = "default_decision_wait")]
     pub decision_wait: Dur,
-    /// Once the root span has arrived, decide this long after the trace's last span.
+    /// Once the root span has arrived, decide this long after the trace's last span (default
+    /// `2s`). Must not be longer than `decision_wait`.
     #[serde(default = "default_root_wait")]
     pub root_wait: Dur,
-    /// A trace reaching this many spans is decided at once.
+    /// A trace reaching this many spans is decided at once (default 10000, at least 1).
     #[serde(default = "default_max_spans_per_trace")]
     pub max_spans_per_trace: usize,
-    /// Live traces held at most; past this the oldest are decided early (never dropped undecided).
+    /// Live traces held at most (default 200000, at least 1); past this the oldest are decided
+    /// early (never dropped undecided).
     #[serde(default = "default_max_traces")]
     pub max_traces: usize,
-    /// Encoded span bytes held at most; past this the oldest traces are decided early.
+    /// Encoded span bytes held at most (default `512MiB`, must be > 0); past this the oldest
+    /// traces are decided early.
     #[serde(default = "default_max_buffer_bytes")]
     pub max_buffer_bytes: ByteSize,
     /// Hard ceiling on bytes held (buffer plus exporter queues). Above it receivers refuse new
-    /// data with retryable answers. Default: 1.5 x `max_buffer_bytes`.
+    /// data with retryable answers. Default: 1.5 x `max_buffer_bytes`; if given, it must be at
+    /// least `max_buffer_bytes`.
     pub memory_limit: Option<ByteSize>,
-    /// How many decided trace ids are remembered so that late spans follow their trace.
+    /// How many decided trace ids are remembered so that late spans follow their trace's
+    /// decision instead of being judged alone.
     #[serde(default)]
     pub decision_cache: DecisionCache,
-    /// When true, every kept span carries the attribute `sampling.rule = <rule name>`.
+    /// When true (default), every kept span carries the attribute `sampling.rule = <rule name>`.
     #[serde(default = "default_true")]
     pub annotate: bool,
-    /// Number of independently locked buffer shards.
+    /// Number of independently locked buffer shards (default 64, between 1 and 4096). More
+    /// shards mean less lock contention between receiver threads.
     #[serde(default = "default_shards")]
     pub shards: usize,
-    /// How often the buffer looks for traces that are due.
+    /// How often the buffer looks for traces that are due (default `10ms`, between `1ms` and
+    /// `1s`). Decisions happen up to one tick late.
     #[serde(default = "default_tick")]
     pub tick: Dur,
-    /// Ordered rules: the first rule whose `when` holds decides. A trace no rule matches is kept.
+    /// Ordered rules: the first rule whose `when` holds decides. A trace no rule matches is
+    /// kept. Rule names must be unique; a rule without `when` matches every trace, so it must
+    /// be the last one.
     #[serde(default)]
     pub rules: Vec<Rule>,
 }
@@ -144,13 +167,15 @@ fn default_tick() -> Dur {
     Dur::millis(10)
 }
 
+/// `sampling.decision_cache:`: sizes of the caches of recent decisions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionCache {
-    /// Kept trace ids remembered.
+    /// Kept trace ids remembered (default 100000; 0 turns this cache off, and late spans of
+    /// kept traces are then judged as new traces).
     #[serde(default = "default_cache_kept")]
     pub kept: usize,
-    /// Dropped trace ids remembered.
+    /// Dropped trace ids remembered (default 1000000; 0 turns this cache off).
     #[serde(default = "default_cache_dropped")]
     pub dropped: usize,
 }
@@ -171,25 +196,30 @@ fn default_cache_dropped() -> usize {
     1_000_000
 }
 
-/// One sampling rule. Exactly one action: `keep: true`, `drop: true` or `probability: P`.
+/// One sampling rule. Exactly one action: `keep: true`, `drop: true` or `probability: P`
+/// (`keep: false` and `drop: false` are rejected: write the other action instead).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// Unique name; shown in metrics and in the `sampling.rule` attribute.
+    /// Unique, non-empty name; shown in metrics and in the `sampling.rule` attribute.
     pub name: String,
-    /// Condition; a rule without `when` matches every trace.
+    /// Condition; a rule without `when` matches every trace (a catch-all, which must be the
+    /// last rule). An empty `when:` or `when: {}` is an error rather than a catch-all.
+    #[serde(default, deserialize_with = "super::matchers::present")]
     pub when: Option<Condition>,
     /// Keep the matching trace.
     pub keep: Option<bool>,
     /// Drop the matching trace.
     pub drop: Option<bool>,
-    /// Keep the matching trace with this probability (0..=1), consistently on the trace id.
+    /// Keep the matching trace with this probability (between 0 and 1), decided consistently
+    /// from the trace id so every tailsift instance makes the same choice for one trace.
     pub probability: Option<f64>,
-    /// Fidelity of kept spans: `full` (default) or a profile name under `fidelity:`.
+    /// Fidelity of kept spans: `full` (default) or a profile name under `fidelity:`. Not
+    /// allowed on a `drop` rule.
     pub fidelity: Option<String>,
 }
 
-/// A condition on a trace. All given parts must hold.
+/// A condition on a trace. All given parts must hold, and at least one part must be given.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
@@ -199,7 +229,7 @@ pub struct Condition {
     pub root: Option<SpanMatcher>,
     /// Whole-trace properties.
     pub trace: Option<TraceMatcher>,
-    /// At least one of these conditions holds.
+    /// At least one of these conditions holds. The list must not be empty.
     pub any: Option<Vec<Condition>>,
     /// This condition does not hold.
     pub not: Option<Box<Condition>>,
@@ -217,13 +247,15 @@ pub struct SpanMatcher {
     pub kind: Option<OneOrMany<SpanKind>>,
     /// Span status: `error`, `ok`, `unset`, or a list.
     pub status: Option<OneOrMany<StatusCode>>,
-    /// Span lasted at least this long.
+    /// Span lasted at least this long (e.g. `1s`).
     pub min_duration: Option<Dur>,
-    /// Span lasted at most this long.
+    /// Span lasted at most this long; not shorter than `min_duration`.
     pub max_duration: Option<Dur>,
-    /// Span attributes: key -> value matcher.
+    /// Span attributes: key -> value matcher. All listed keys must match. A value matcher is
+    /// a value (`premium`, `42`, `true`), a list of values (any), `{ exists: true|false }`,
+    /// `{ regex: ... }` (whole string) or `{ min: N, max: N }` (numbers, inclusive).
     pub attributes: Option<BTreeMap<String, ValueMatcher>>,
-    /// Resource attributes: key -> value matcher.
+    /// Resource attributes: key -> value matcher, same forms as `attributes`.
     pub resource: Option<BTreeMap<String, ValueMatcher>>,
 }
 
@@ -233,17 +265,17 @@ pub struct SpanMatcher {
 pub struct TraceMatcher {
     /// Trace duration (earliest start to latest end) at least this long.
     pub min_duration: Option<Dur>,
-    /// Trace duration at most this long.
+    /// Trace duration at most this long; not shorter than `min_duration`.
     pub max_duration: Option<Dur>,
-    /// At least this many spans.
+    /// At least this many spans (counted when the trace is decided).
     pub min_spans: Option<usize>,
-    /// At most this many spans.
+    /// At most this many spans; not fewer than `min_spans`.
     pub max_spans: Option<usize>,
 }
 
-/// A single value or a list of values.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+/// A single value or a list of values (`status: error` or `status: [error, unset]`).
+/// Deserialized in `matchers.rs` so that a bad value names the accepted ones.
+#[derive(Debug, Clone, PartialEq)]
 pub enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
@@ -258,6 +290,7 @@ impl<T> OneOrMany<T> {
     }
 }
 
+/// OpenTelemetry span kind, written in lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpanKind {
@@ -269,6 +302,7 @@ pub enum SpanKind {
     Consumer,
 }
 
+/// OpenTelemetry span status code, written in lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusCode {
@@ -277,7 +311,8 @@ pub enum StatusCode {
     Error,
 }
 
-/// String matcher: exact string, list of strings (any), or `{ regex: ... }` (whole-string match).
+/// String matcher: exact string, list of strings (any), or `{ regex: ... }` (whole-string
+/// match, `regex` crate syntax; checked when the config is loaded).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StringMatcher {
     Exact(String),
@@ -305,21 +340,28 @@ pub enum ValueMatcher {
     Range { min: Option<f64>, max: Option<f64> },
 }
 
+/// The smallest accepted `max_attribute_bytes`. A truncated value ends with a marker saying how
+/// long it was; below this there is no room for the marker and a useful prefix of the value.
+pub const MIN_MAX_ATTRIBUTE_BYTES: u64 = 16;
+
 /// A reduced-fidelity profile applied to the spans of kept traces whose rule names it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FidelityProfile {
     /// Attribute keys (`*` wildcards) whose string values are replaced by
     /// `sha256:<first 16 hex digits>`; the original length goes into `<key>.length`.
+    /// Patterns must not be empty, e.g. `[prompt, "payload.*"]`.
     #[serde(default)]
     pub hash_attributes: Vec<String>,
-    /// String attribute values longer than this are truncated (on a UTF-8 boundary).
+    /// String attribute values longer than this are truncated (on a UTF-8 boundary). At least
+    /// 16 bytes ([`MIN_MAX_ATTRIBUTE_BYTES`]). Not set: values are not truncated.
     pub max_attribute_bytes: Option<ByteSize>,
-    /// Drop span events.
+    /// Drop span events (default false).
     #[serde(default)]
     pub drop_events: bool,
 }
 
+/// How an exporter sends: OTLP over gRPC, OTLP over HTTP (protobuf), or a local file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportProtocol {
@@ -328,6 +370,7 @@ pub enum ExportProtocol {
     File,
 }
 
+/// Compression of export requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
@@ -341,17 +384,20 @@ pub enum Compression {
 pub struct ExporterConfig {
     /// `otlp_grpc`, `otlp_http` or `file`.
     pub protocol: ExportProtocol,
-    /// For `otlp_grpc`/`otlp_http`: `http://host:port` (for HTTP, `/v1/traces` is appended
-    /// unless the URL already has a path).
+    /// Required for `otlp_grpc`/`otlp_http`, not allowed for `file`: `http://host:port` (for
+    /// HTTP, `/v1/traces` is appended unless the URL already has a path). `https://` is not
+    /// supported yet: terminate TLS in a sidecar.
     pub endpoint: Option<String>,
-    /// For `file`: path of the JSON-lines file (OTLP JSON, one export request per line).
+    /// Required for `file`, not allowed otherwise: path of the JSON-lines file (OTLP JSON, one
+    /// export request per line).
     pub path: Option<PathBuf>,
-    /// Extra headers (gRPC metadata) on every export request.
+    /// Extra headers (gRPC metadata) on every export request, e.g. `X-Scope-OrgID: team-a`.
+    /// Names and values must be valid HTTP headers. Not allowed for `file`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// `gzip` (default for OTLP) or `none`.
+    /// `gzip` (default for OTLP) or `none`. Not allowed for `file`.
     pub compression: Option<Compression>,
-    /// Timeout of one export attempt.
+    /// Timeout of one export attempt (default `10s`, must be > 0).
     #[serde(default = "default_export_timeout")]
     pub timeout: Dur,
     /// Batching of kept spans into export requests.
@@ -369,16 +415,17 @@ fn default_export_timeout() -> Dur {
     Dur::secs(10)
 }
 
+/// `exporters.<name>.batch:`: when a batch of kept spans is sent.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
-    /// Send a batch once it holds this many spans.
+    /// Send a batch once it holds this many spans (default 8192, at least 1).
     #[serde(default = "default_batch_spans")]
     pub max_spans: usize,
-    /// Send a batch once it holds this many encoded bytes.
+    /// Send a batch once it holds this many encoded bytes (default `4MiB`, must be > 0).
     #[serde(default = "default_batch_bytes")]
     pub max_bytes: ByteSize,
-    /// Send a non-empty batch at the latest this long after its first span.
+    /// Send a non-empty batch at the latest this long after its first span (default `200ms`).
     #[serde(default = "default_batch_timeout")]
     pub timeout: Dur,
 }
@@ -403,14 +450,15 @@ fn default_batch_timeout() -> Dur {
     Dur::millis(200)
 }
 
+/// `exporters.<name>.queue:`: batches waiting to be sent.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// Bytes of kept spans waiting for this exporter at most. While any exporter's queue is
-    /// full, receivers refuse new data with retryable answers.
+    /// full, receivers refuse new data with retryable answers. Default `128MiB`, must be > 0.
     #[serde(default = "default_queue_bytes")]
     pub max_bytes: ByteSize,
-    /// Export requests in flight at once.
+    /// Export requests in flight at once (default 4, between 1 and 64).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
 }
@@ -431,19 +479,22 @@ fn default_concurrency() -> usize {
     4
 }
 
+/// `exporters.<name>.retry:`: exponential backoff with jitter for retryable failures.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
-    /// Retry retryable failures at all.
+    /// Retry retryable failures at all (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// First backoff.
+    /// First backoff (default `500ms`; > 0 when retry is enabled; not longer than
+    /// `max_interval`).
     #[serde(default = "default_initial_interval")]
     pub initial_interval: Dur,
-    /// Largest backoff.
+    /// Largest backoff (default `30s`).
     #[serde(default = "default_max_interval")]
     pub max_interval: Dur,
-    /// Give up on a batch after retrying this long (counted as failed, with the reason).
+    /// Give up on a batch after retrying this long (default `5m`; counted as failed, with the
+    /// reason).
     #[serde(default = "default_max_elapsed")]
     pub max_elapsed: Dur,
 }
@@ -469,27 +520,33 @@ fn default_max_elapsed() -> Dur {
     Dur::secs(300)
 }
 
+/// `telemetry:`: the daemon's own observability.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
-    /// Prometheus `/metrics`, `/healthz` and `/readyz` on this address.
+    /// Prometheus `/metrics`, `/healthz` and `/readyz` on this address. Not set: no endpoint.
     pub metrics: Option<MetricsEndpoint>,
     /// Log level and format.
     #[serde(default)]
     pub logs: LogConfig,
 }
 
+/// `telemetry.metrics:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsEndpoint {
-    /// Address to listen on, `host:port`.
+    /// Address to listen on, `host:port` like the receivers' (e.g. `0.0.0.0:8888`). Must not
+    /// share a port with a receiver.
     pub endpoint: String,
 }
 
+/// `telemetry.logs:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    /// `error`, `warn`, `info` (default), `debug`, `trace` or `off`, or a `tracing` filter
+    /// directive such as `info,tailsift::buffer=debug`. A bare word that is not a level (e.g.
+    /// `warning`) is rejected as a likely typo; to enable one target write `target=trace`.
     #[serde(default = "default_log_level")]
     pub level: String,
     /// `text` or `json`.
@@ -510,6 +567,7 @@ fn default_log_level() -> String {
     "info".to_string()
 }
 
+/// Log line format: human-readable `text` (default) or one JSON object per line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {

@@ -1,0 +1,341 @@
+//! Rejections under `receivers:` and `exporters:`.
+
+use super::{assert_has, example, invalid, invalid_config};
+use crate::config::ByteSize;
+
+const RECEIVERS: &str = "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4317 } } }\n";
+
+/// Validation errors of a config with the given `exporters:` block (indented YAML).
+fn exporters(block: &str) -> Vec<crate::config::ValidationError> {
+    invalid(&format!("{RECEIVERS}exporters:\n{block}"))
+}
+
+// ---- receivers ----
+
+#[test]
+fn rejects_no_receiver() {
+    let errs =
+        invalid("receivers: { otlp: {} }\nexporters: { out: { protocol: file, path: x } }\n");
+    assert_has(
+        &errs,
+        "receivers.otlp",
+        &["no receiver configured", "grpc", "http"],
+    );
+}
+
+#[test]
+fn rejects_receiver_endpoint_without_port() {
+    let mut c = example();
+    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = "0.0.0.0".into();
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.grpc.endpoint",
+        &["`0.0.0.0` has no port", "host:port"],
+    );
+}
+
+#[test]
+fn rejects_receiver_endpoint_with_bad_port() {
+    for bad in ["0.0.0.0:http", "0.0.0.0:70000", "localhost:"] {
+        let mut c = example();
+        c.receivers.otlp.http.as_mut().unwrap().endpoint = bad.into();
+        let errs = invalid_config(&c);
+        assert_has(
+            &errs,
+            "receivers.otlp.http.endpoint",
+            &["invalid port", "0 to 65535"],
+        );
+    }
+}
+
+#[test]
+fn rejects_receiver_endpoint_written_as_url() {
+    let mut c = example();
+    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = "http://0.0.0.0:4317".into();
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.grpc.endpoint",
+        &["is a URL", "without a scheme"],
+    );
+}
+
+#[test]
+fn rejects_receiver_endpoint_without_host_or_brackets() {
+    let mut c = example();
+    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = ":4317".into();
+    c.receivers.otlp.http.as_mut().unwrap().endpoint = "::1:4318".into();
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.grpc.endpoint",
+        &["`:4317` has no host"],
+    );
+    assert_has(&errs, "receivers.otlp.http.endpoint", &["IPv6", "brackets"]);
+}
+
+#[test]
+fn rejects_receiver_endpoint_with_invalid_host() {
+    let mut c = example();
+    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = "my host:4317".into();
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.grpc.endpoint",
+        &["invalid host `my host`"],
+    );
+}
+
+#[test]
+fn accepts_host_names_ipv6_and_port_zero() {
+    for (grpc, http) in [
+        ("localhost:4317", "localhost:4318"),
+        ("[::1]:4317", "[::]:4318"),
+        ("127.0.0.1:0", "127.0.0.1:0"),
+        ("tailsift-0.tailsift.svc:4317", "10.0.0.1:4318"),
+    ] {
+        let mut c = example();
+        c.receivers.otlp.grpc.as_mut().unwrap().endpoint = grpc.into();
+        c.receivers.otlp.http.as_mut().unwrap().endpoint = http.into();
+        assert_eq!(c.validate(), Ok(()), "{grpc} / {http}");
+    }
+}
+
+#[test]
+fn rejects_zero_max_request_bytes() {
+    let mut c = example();
+    c.receivers.otlp.http.as_mut().unwrap().max_request_bytes = ByteSize(0);
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.http.max_request_bytes",
+        &["greater than 0"],
+    );
+}
+
+#[test]
+fn rejects_two_listeners_on_one_port() {
+    let mut c = example();
+    c.receivers.otlp.http.as_mut().unwrap().endpoint = "127.0.0.1:4317".into();
+    c.telemetry.metrics.as_mut().unwrap().endpoint = "0.0.0.0:4318".into();
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.http.endpoint",
+        &[
+            "same port as receivers.otlp.grpc.endpoint",
+            "`0.0.0.0:4317`",
+        ],
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}
+
+// ---- exporters ----
+
+#[test]
+fn rejects_no_exporter() {
+    let errs = invalid(&format!("{RECEIVERS}exporters: {{}}\n"));
+    assert_has(&errs, "exporters", &["no exporter configured"]);
+}
+
+#[test]
+fn rejects_empty_exporter_name() {
+    let errs = exporters("  \"\": { protocol: file, path: x }\n");
+    assert_has(&errs, "exporters[\"\"]", &["non-empty name"]);
+}
+
+#[test]
+fn rejects_otlp_without_endpoint() {
+    let errs = exporters("  tempo: { protocol: otlp_grpc }\n  jaeger: { protocol: otlp_http }\n");
+    assert_has(
+        &errs,
+        "exporters.tempo.endpoint",
+        &["missing", "otlp_grpc", "http://host:port"],
+    );
+    assert_has(
+        &errs,
+        "exporters.jaeger.endpoint",
+        &["missing", "otlp_http"],
+    );
+}
+
+#[test]
+fn rejects_otlp_endpoint_without_scheme() {
+    let errs = exporters("  tempo: { protocol: otlp_grpc, endpoint: \"tempo:4317\" }\n");
+    assert_has(
+        &errs,
+        "exporters.tempo.endpoint",
+        &["no scheme", "`http://tempo:4317`"],
+    );
+}
+
+#[test]
+fn rejects_https_endpoint_with_tls_hint() {
+    let errs = exporters("  tempo: { protocol: otlp_http, endpoint: \"https://tempo:4318\" }\n");
+    assert_has(
+        &errs,
+        "exporters.tempo.endpoint",
+        &["TLS to exporters is not supported yet; terminate TLS in a sidecar or use http://"],
+    );
+}
+
+#[test]
+fn rejects_other_scheme() {
+    let errs = exporters("  tempo: { protocol: otlp_grpc, endpoint: \"grpc://tempo:4317\" }\n");
+    assert_has(
+        &errs,
+        "exporters.tempo.endpoint",
+        &["unsupported scheme `grpc`"],
+    );
+}
+
+#[test]
+fn rejects_malformed_endpoint_urls() {
+    let errs = exporters(
+        "  a: { protocol: otlp_grpc, endpoint: \"http://\" }\n  \
+         b: { protocol: otlp_grpc, endpoint: \"http://te mpo:4317\" }\n  \
+         c: { protocol: otlp_grpc, endpoint: \"http://:4317\" }\n  \
+         d: { protocol: otlp_grpc, endpoint: \"http://tempo:99999\" }\n",
+    );
+    assert_has(&errs, "exporters.a.endpoint", &["not a valid URL"]);
+    assert_has(&errs, "exporters.b.endpoint", &["not a valid URL"]);
+    assert_has(&errs, "exporters.c.endpoint", &["has no host"]);
+    assert_has(&errs, "exporters.d.endpoint", &["invalid port `99999`"]);
+}
+
+#[test]
+fn rejects_path_on_otlp_exporter() {
+    let errs = exporters(
+        "  tempo: { protocol: otlp_grpc, endpoint: \"http://tempo:4317\", path: x.jsonl }\n",
+    );
+    assert_has(&errs, "exporters.tempo.path", &["only for protocol `file`"]);
+}
+
+#[test]
+fn rejects_file_exporter_without_path() {
+    let errs = exporters("  archive: { protocol: file }\n");
+    assert_has(
+        &errs,
+        "exporters.archive.path",
+        &["missing", "protocol file needs `path"],
+    );
+    let errs = exporters("  archive: { protocol: file, path: \"\" }\n");
+    assert_has(&errs, "exporters.archive.path", &["must not be empty"]);
+}
+
+#[test]
+fn rejects_network_keys_on_file_exporter() {
+    let errs = exporters(
+        "  archive:\n    protocol: file\n    path: x.jsonl\n    endpoint: http://tempo:4317\n    \
+         headers: { a: b }\n    compression: gzip\n",
+    );
+    assert_has(
+        &errs,
+        "exporters.archive.endpoint",
+        &["`endpoint` is not used by protocol `file`"],
+    );
+    assert_has(
+        &errs,
+        "exporters.archive.headers",
+        &["`headers` is not used by protocol `file`"],
+    );
+    assert_has(
+        &errs,
+        "exporters.archive.compression",
+        &["`compression` is not used"],
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn rejects_invalid_header_name_and_value() {
+    let errs = exporters(
+        "  tempo:\n    protocol: otlp_grpc\n    endpoint: http://tempo:4317\n    \
+         headers: { \"X Org\": a, x-ok: \"line\\nbreak\" }\n",
+    );
+    assert_has(
+        &errs,
+        "exporters.tempo.headers[\"X Org\"]",
+        &["`X Org` is not a valid HTTP header name"],
+    );
+    assert_has(
+        &errs,
+        "exporters.tempo.headers.x-ok",
+        &["value of header `x-ok`", "not a valid"],
+    );
+}
+
+#[test]
+fn rejects_zero_batch_and_queue_sizes() {
+    let mut c = example();
+    let t = c.exporters.get_mut("tempo").unwrap();
+    t.batch.max_spans = 0;
+    t.batch.max_bytes = ByteSize(0);
+    t.queue.max_bytes = ByteSize(0);
+    let errs = invalid_config(&c);
+    assert_has(&errs, "exporters.tempo.batch.max_spans", &["at least 1"]);
+    assert_has(
+        &errs,
+        "exporters.tempo.batch.max_bytes",
+        &["greater than 0"],
+    );
+    assert_has(
+        &errs,
+        "exporters.tempo.queue.max_bytes",
+        &["greater than 0"],
+    );
+}
+
+#[test]
+fn rejects_concurrency_out_of_range() {
+    for n in [0, 65] {
+        let mut c = example();
+        c.exporters.get_mut("jaeger").unwrap().queue.concurrency = n;
+        let errs = invalid_config(&c);
+        assert_has(
+            &errs,
+            "exporters.jaeger.queue.concurrency",
+            &["between 1 and 64", &format!("got {n}")],
+        );
+    }
+    let mut c = example();
+    c.exporters.get_mut("jaeger").unwrap().queue.concurrency = 64;
+    assert_eq!(c.validate(), Ok(()));
+}
+
+#[test]
+fn rejects_retry_initial_interval_above_max() {
+    let errs = exporters(
+        "  tempo:\n    protocol: otlp_grpc\n    endpoint: http://tempo:4317\n    \
+         retry: { initial_interval: 1m, max_interval: 30s }\n",
+    );
+    assert_has(
+        &errs,
+        "exporters.tempo.retry.initial_interval",
+        &["max_interval (30s)", "got 60s"],
+    );
+}
+
+#[test]
+fn rejects_zero_retry_interval_only_when_enabled() {
+    let errs = exporters(
+        "  tempo: { protocol: otlp_grpc, endpoint: \"http://tempo:4317\", retry: { initial_interval: 0 } }\n",
+    );
+    assert_has(
+        &errs,
+        "exporters.tempo.retry.initial_interval",
+        &["greater than 0", "busy loop"],
+    );
+    let mut c = example();
+    let r = &mut c.exporters.get_mut("tempo").unwrap().retry;
+    r.enabled = false;
+    r.initial_interval = crate::config::Dur::millis(0);
+    assert_eq!(c.validate(), Ok(()));
+}
+
+#[test]
+fn rejects_zero_timeout() {
+    let errs = exporters("  out: { protocol: file, path: x, timeout: 0s }\n");
+    assert_has(&errs, "exporters.out.timeout", &["greater than 0"]);
+}
