@@ -7,6 +7,9 @@ pub mod exporter; // batching, retry and fan-out of kept traces to OTLP backends
 pub mod fidelity; // payload hashing and truncation profiles for kept spans
 pub mod fixtures; // OTLP request builders for tests and benchmarks
 pub mod otlp; // lazy span decoding, raw re-encoding, OTLP JSON
+pub mod pipeline; // ingest -> buffer -> decide -> fidelity -> export
+pub mod receiver; // OTLP/gRPC and OTLP/HTTP receivers
 pub mod rules; // compiled rule set: conditions, actions, first match wins
 pub mod sampler; // consistent probability sampling
+pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs

@@ -26,6 +26,10 @@ pub struct Config {
     /// The daemon's own metrics, health endpoints and logs.
     #[serde(default)]
     pub telemetry: Telemetry,
+    /// On SIGTERM/SIGINT: receivers stop, every buffered trace is decided, and exporters get
+    /// this long to deliver what is queued. What is still unsent then is counted as failed.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Dur,
 }
 
 /// `receivers:`: the listeners that accept spans.
@@ -60,6 +64,10 @@ pub struct ReceiverEndpoint {
     /// requests are refused with a clear, non-retryable error.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: ByteSize,
+}
+
+fn default_shutdown_timeout() -> Dur {
+    Dur::secs(10)
 }
 
 fn default_max_request_bytes() -> ByteSize {

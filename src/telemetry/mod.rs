@@ -1,3 +1,5 @@
 //! The daemon's own telemetry: metric names, the Prometheus recorder, health endpoints, logs.
 
+pub mod logs;
+pub mod metrics;
 pub mod names;

@@ -1,0 +1,4 @@
+//! OTLP receivers: gRPC and HTTP front doors into the pipeline.
+
+pub mod grpc;
+pub mod http;

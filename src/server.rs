@@ -1,0 +1,184 @@
+//! The daemon: binds listeners, runs receivers, the decision ticker and exporters, and shuts
+//! down in stages (stop receiving, decide everything buffered, flush exporters by a deadline).
+
+use crate::config::Config;
+use crate::exporter::{ExportError, Exporters, ShutdownReport};
+use crate::pipeline::Pipeline;
+use crate::receiver;
+use crate::rules::{CompileError, RuleSet};
+use crate::telemetry::metrics::{self, Health};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {what} {endpoint}: {source}")]
+    Bind {
+        what: &'static str,
+        endpoint: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Rules(#[from] CompileError),
+    #[error("exporters: {0}")]
+    Exporter(#[from] ExportError),
+}
+
+/// The daemon's bound sockets. Tests bind `127.0.0.1:0` and read the addresses back.
+pub struct Listeners {
+    pub grpc: Option<TcpListener>,
+    pub http: Option<TcpListener>,
+    pub metrics: Option<TcpListener>,
+}
+
+async fn bind(what: &'static str, endpoint: &str) -> Result<TcpListener, RunError> {
+    TcpListener::bind(endpoint).await.map_err(|source| RunError::Bind {
+        what,
+        endpoint: endpoint.to_string(),
+        source,
+    })
+}
+
+impl Listeners {
+    /// Binds every endpoint the config names.
+    pub async fn bind(config: &Config) -> Result<Listeners, RunError> {
+        let r = &config.receivers.otlp;
+        Ok(Listeners {
+            grpc: match &r.grpc {
+                Some(g) => Some(bind("the OTLP/gRPC receiver", &g.endpoint).await?),
+                None => None,
+            },
+            http: match &r.http {
+                Some(h) => Some(bind("the OTLP/HTTP receiver", &h.endpoint).await?),
+                None => None,
+            },
+            metrics: match &config.telemetry.metrics {
+                Some(m) => Some(bind("the metrics endpoint", &m.endpoint).await?),
+                None => None,
+            },
+        })
+    }
+
+    /// The bound addresses (gRPC, HTTP, metrics).
+    pub fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
+        let a = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        (a(&self.grpc), a(&self.http), a(&self.metrics))
+    }
+}
+
+/// What a clean shutdown accomplished.
+#[derive(Debug)]
+pub struct Summary {
+    pub export: ShutdownReport,
+}
+
+/// Runs the daemon until `shutdown` completes, then shuts down in stages.
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<Summary, RunError> {
+    let handle = metrics::recorder();
+    let rules = Arc::new(RuleSet::compile(&config)?);
+    let exporters = Exporters::start(&config.exporters)?;
+    let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
+    let health = Health::new({
+        let p = pipeline.clone();
+        Arc::new(move || p.overloaded().is_some())
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let mut receivers: Vec<JoinHandle<()>> = Vec::new();
+    if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
+        let addr = l.local_addr().ok();
+        let svc = receiver::grpc::TraceService::new(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let stop = stopped(stop_rx.clone());
+        tracing::info!(?addr, "OTLP/gRPC receiver listening");
+        receivers.push(tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming_shutdown(incoming, stop)
+                .await
+            {
+                tracing::error!(error = %e, "OTLP/gRPC receiver failed");
+            }
+        }));
+    }
+    if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
+        let addr = l.local_addr().ok();
+        let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let stop = stopped(stop_rx.clone());
+        tracing::info!(?addr, "OTLP/HTTP receiver listening");
+        receivers.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "OTLP/HTTP receiver failed");
+            }
+        }));
+    }
+    let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
+    let metrics_task = listeners.metrics.map(|l| {
+        let addr = l.local_addr().ok();
+        let app = metrics::router(handle.clone(), health.clone());
+        let stop = stopped(metrics_stop_rx);
+        tracing::info!(?addr, "metrics endpoint listening");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "metrics endpoint failed");
+            }
+        })
+    });
+
+    let ticker = {
+        let pipeline = pipeline.clone();
+        let period = config.sampling.tick.get();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => pipeline.tick(),
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        })
+    };
+
+    health.set_ready(true);
+    tracing::info!(rules = config.sampling.rules.len(), exporters = config.exporters.len(), "tailsift started");
+    shutdown.await;
+
+    // Stage 1: stop accepting; let requests in flight finish.
+    tracing::info!("shutting down: receivers stop accepting");
+    health.set_ready(false);
+    let _ = stop_tx.send(true);
+    for r in receivers {
+        let _ = r.await;
+    }
+    let _ = ticker.await;
+
+    // Stage 2: decide every buffered trace with the rules.
+    let buffered = pipeline.buffer().stats();
+    tracing::info!(traces = buffered.traces, spans = buffered.spans, "deciding buffered traces");
+    pipeline.drain();
+
+    // Stage 3: flush exporters within the deadline.
+    let deadline: Duration = config.shutdown_timeout.get();
+    let pipeline = match Arc::try_unwrap(pipeline) {
+        Ok(p) => p,
+        Err(_) => unreachable!("every task holding the pipeline has ended"),
+    };
+    let export = pipeline.shutdown_exporters(deadline).await;
+    tracing::info!(?export, "exporters flushed");
+
+    let _ = metrics_stop_tx.send(true);
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    Ok(Summary { export })
+}
