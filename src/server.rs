@@ -27,6 +27,20 @@ pub enum RunError {
     Rules(#[from] CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
+    #[error("shutdown: a receiver connection still holds the pipeline; exporters not flushed")]
+    Stuck,
+}
+
+/// Waits (bounded) until the receivers' last connections have let go of the pipeline.
+async fn sole_owner(mut p: Arc<Pipeline>) -> Result<Pipeline, RunError> {
+    for _ in 0..200 {
+        match Arc::try_unwrap(p) {
+            Ok(p) => return Ok(p),
+            Err(shared) => p = shared,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(RunError::Stuck)
 }
 
 /// The daemon's bound sockets. Tests bind `127.0.0.1:0` and read the addresses back.
@@ -84,8 +98,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
-        let p = pipeline.clone();
-        Arc::new(move || p.overloaded().is_some())
+        let p = Arc::downgrade(&pipeline);
+        Arc::new(move || p.upgrade().is_some_and(|p| p.overloaded().is_some()))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -169,10 +183,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
 
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
-    let pipeline = match Arc::try_unwrap(pipeline) {
-        Ok(p) => p,
-        Err(_) => unreachable!("every task holding the pipeline has ended"),
-    };
+    let pipeline = sole_owner(pipeline).await?;
     let export = pipeline.shutdown_exporters(deadline).await;
     tracing::info!(?export, "exporters flushed");
 
