@@ -83,7 +83,8 @@ impl Profile {
         let mut changed = false;
         let mut lengths = Vec::new();
         for kv in attrs.iter_mut() {
-            let Some(Value::StringValue(s)) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
+            let Some(Value::StringValue(s)) = kv.value.as_mut().and_then(|v| v.value.as_mut())
+            else {
                 continue;
             };
             if self.hash.iter().any(|g| g.matches(&kv.key)) {
@@ -171,19 +172,37 @@ mod tests {
             .unwrap()
             .expect("changed");
         let back = Span::decode(&out[..]).unwrap();
-        assert_eq!(fixtures::attr_str(&back, "prompt"), Some(hash_value(long_prompt.as_bytes()).as_str()));
-        assert!(fixtures::attr_str(&back, "payload.caption").unwrap().starts_with("sha256:"));
+        assert_eq!(
+            fixtures::attr_str(&back, "prompt"),
+            Some(hash_value(long_prompt.as_bytes()).as_str())
+        );
+        assert!(fixtures::attr_str(&back, "payload.caption")
+            .unwrap()
+            .starts_with("sha256:"));
         assert_eq!(fixtures::attr_str(&back, "model"), Some("m"));
-        let len = back.attributes.iter().find(|kv| kv.key == "prompt.length").unwrap();
-        assert_eq!(len.value.as_ref().unwrap().value, Some(Value::IntValue(long_prompt.len() as i64)));
+        let len = back
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "prompt.length")
+            .unwrap();
+        assert_eq!(
+            len.value.as_ref().unwrap().value,
+            Some(Value::IntValue(long_prompt.len() as i64))
+        );
         assert_eq!(hash_value(b"x").len(), "sha256:".len() + HASH_HEX_DIGITS);
     }
 
     #[test]
     fn truncates_long_strings_on_char_boundary() {
         let text = "é".repeat(200); // 400 bytes
-        let s = span(1, 1).attr("caption", &text).attr("short", "ok").build();
-        let out = profile(&[], Some(64), false).apply(&s.encode_to_vec()).unwrap().unwrap();
+        let s = span(1, 1)
+            .attr("caption", &text)
+            .attr("short", "ok")
+            .build();
+        let out = profile(&[], Some(64), false)
+            .apply(&s.encode_to_vec())
+            .unwrap()
+            .unwrap();
         let back = Span::decode(&out[..]).unwrap();
         let cut = fixtures::attr_str(&back, "caption").unwrap();
         assert!(cut.len() <= 64 && cut.ends_with(TRUNCATION_MARKER), "{cut}");
@@ -193,8 +212,17 @@ mod tests {
     #[test]
     fn drops_events_and_counts_them() {
         let mut s = span(1, 1).build();
-        s.events = vec![Event { name: "gen_ai.content.prompt".into(), ..Default::default() }; 3];
-        let out = profile(&[], None, true).apply(&s.encode_to_vec()).unwrap().unwrap();
+        s.events = vec![
+            Event {
+                name: "gen_ai.content.prompt".into(),
+                ..Default::default()
+            };
+            3
+        ];
+        let out = profile(&[], None, true)
+            .apply(&s.encode_to_vec())
+            .unwrap()
+            .unwrap();
         let back = Span::decode(&out[..]).unwrap();
         assert!(back.events.is_empty());
         assert_eq!(back.dropped_events_count, 3);
@@ -208,15 +236,24 @@ mod tests {
             attributes: vec![fixtures::kv_str("prompt", "secret words")],
             ..Default::default()
         }];
-        let out = profile(&["prompt"], None, false).apply(&s.encode_to_vec()).unwrap().unwrap();
+        let out = profile(&["prompt"], None, false)
+            .apply(&s.encode_to_vec())
+            .unwrap()
+            .unwrap();
         let back = Span::decode(&out[..]).unwrap();
         let v = &back.events[0].attributes[0];
-        assert_eq!(v.value.as_ref().unwrap().value, Some(Value::StringValue(hash_value(b"secret words"))));
+        assert_eq!(
+            v.value.as_ref().unwrap().value,
+            Some(Value::StringValue(hash_value(b"secret words")))
+        );
     }
 
     #[test]
     fn untouched_span_is_not_reencoded() {
         let s = span(1, 1).attr("model", "m").build();
-        assert!(profile(&["prompt"], Some(256), false).apply(&s.encode_to_vec()).unwrap().is_none());
+        assert!(profile(&["prompt"], Some(256), false)
+            .apply(&s.encode_to_vec())
+            .unwrap()
+            .is_none());
     }
 }

@@ -4,7 +4,9 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
 use prost::Message;
 
 /// Base timestamp of fixture spans (2026-01-01T00:00:00Z) in nanoseconds.
@@ -98,7 +100,11 @@ impl SpanBuilder {
 }
 
 /// A request with one resource (`service.name` = `service`, plus `resource_attrs`) and one scope.
-pub fn request_with(service: &str, resource_attrs: Vec<KeyValue>, spans: Vec<Span>) -> ExportTraceServiceRequest {
+pub fn request_with(
+    service: &str,
+    resource_attrs: Vec<KeyValue>,
+    spans: Vec<Span>,
+) -> ExportTraceServiceRequest {
     let mut attributes = vec![kv_str("service.name", service)];
     attributes.extend(resource_attrs);
     ExportTraceServiceRequest {
@@ -122,8 +128,15 @@ pub fn request_with(service: &str, resource_attrs: Vec<KeyValue>, spans: Vec<Spa
 }
 
 /// A request with one resource for `service` and the given spans.
-pub fn request(service: &str, spans: impl IntoIterator<Item = SpanBuilder>) -> ExportTraceServiceRequest {
-    request_with(service, vec![], spans.into_iter().map(SpanBuilder::build).collect())
+pub fn request(
+    service: &str,
+    spans: impl IntoIterator<Item = SpanBuilder>,
+) -> ExportTraceServiceRequest {
+    request_with(
+        service,
+        vec![],
+        spans.into_iter().map(SpanBuilder::build).collect(),
+    )
 }
 
 pub fn encode(req: &ExportTraceServiceRequest) -> Bytes {
@@ -141,21 +154,34 @@ pub fn spans_of(req: &ExportTraceServiceRequest) -> Vec<&Span> {
 
 /// The string value of a span attribute.
 pub fn attr_str<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
             any_value::Value::StringValue(s) => Some(s.as_str()),
             _ => None,
-        }
-    })
+        })
 }
 
 /// A realistic LLM-pipeline trace of `n` spans: a server root and children, one `prompt` payload.
 pub fn pipeline_trace(trace: u128, n: u64, error: bool) -> Vec<SpanBuilder> {
-    let stages = ["retrieve", "rerank", "generate", "upscale", "embed", "cache.get", "db.query"];
+    let stages = [
+        "retrieve",
+        "rerank",
+        "generate",
+        "upscale",
+        "embed",
+        "cache.get",
+        "db.query",
+    ];
     (1..=n)
         .map(|i| {
             let mut b = span(trace, i)
-                .name(if i == 1 { "POST /v1/generate" } else { stages[(i as usize - 2) % stages.len()] })
+                .name(if i == 1 {
+                    "POST /v1/generate"
+                } else {
+                    stages[(i as usize - 2) % stages.len()]
+                })
                 .at(i, 20)
                 .attr("http.route", "/v1/generate")
                 .attr("user.tier", "free")

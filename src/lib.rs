@@ -1,8 +1,8 @@
 //! tailsift: a tail-sampling proxy for OpenTelemetry traces.
 #![forbid(unsafe_code)]
 
-pub mod config; // schema, units, loading and validation of the YAML file
 pub mod buffer; // live traces sharded by trace id, deadlines, decision cache
+pub mod config; // schema, units, loading and validation of the YAML file
 pub mod exporter; // batching, retry and fan-out of kept traces to OTLP backends and files
 pub mod fidelity; // payload hashing and truncation profiles for kept spans
 pub mod fixtures; // OTLP request builders for tests and benchmarks

@@ -7,7 +7,11 @@ use tailsift::config;
 use tailsift::server::{self, Listeners};
 
 #[derive(Parser)]
-#[command(name = "tailsift", version, about = "Tail-sampling proxy for OpenTelemetry traces")]
+#[command(
+    name = "tailsift",
+    version,
+    about = "Tail-sampling proxy for OpenTelemetry traces"
+)]
 struct Cli {
     /// Configuration file (YAML).
     #[arg(long, short = 'c', global = true)]
@@ -53,7 +57,10 @@ fn main() -> ExitCode {
 
 fn run(cfg: config::Config) -> ExitCode {
     tailsift::telemetry::logs::init(&cfg.telemetry.logs);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tailsift: cannot start the runtime: {e}");
@@ -88,7 +95,10 @@ fn run(cfg: config::Config) -> ExitCode {
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

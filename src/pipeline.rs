@@ -60,9 +60,7 @@ struct RuleCounters {
 
 impl RuleCounters {
     fn new(rule: &str) -> Self {
-        let c = |name: &'static str, verdict: &'static str| {
-            counter!(name, "rule" => rule.to_string(), "verdict" => verdict)
-        };
+        let c = |name: &'static str, verdict: &'static str| counter!(name, "rule" => rule.to_string(), "verdict" => verdict);
         RuleCounters {
             kept_traces: c(names::DECIDED_TRACES, "kept"),
             dropped_traces: c(names::DECIDED_TRACES, "dropped"),
@@ -85,8 +83,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Builds the pipeline of a validated config. The exporters must already be started.
     pub fn new(config: &Config, rules: Arc<RuleSet>, exporters: Exporters) -> Self {
-        let mut rule_counters: Vec<RuleCounters> =
-            rules.rules().iter().map(|r| RuleCounters::new(&r.name)).collect();
+        let mut rule_counters: Vec<RuleCounters> = rules
+            .rules()
+            .iter()
+            .map(|r| RuleCounters::new(&r.name))
+            .collect();
         rule_counters.push(RuleCounters::new(crate::rules::DEFAULT_RULE));
         Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
@@ -128,19 +129,22 @@ impl Pipeline {
     pub fn accept(&self, protocol: Protocol, body: Bytes) -> Result<Accepted, Refusal> {
         let p = protocol.label();
         if let Some(refusal) = self.overloaded() {
-            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused").increment(1);
+            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
+                .increment(1);
             return Err(refusal);
         }
         let ingested = match ingest(&body, self.rules.interest()) {
             Ok(i) => i,
             Err(e) => {
-                counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid").increment(1);
+                counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid")
+                    .increment(1);
                 return Err(Refusal::Malformed(e.to_string()));
             }
         };
         let message = ingested.rejection_message();
         for r in &ingested.rejected {
-            counter!(names::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => r.reason()).increment(1);
+            counter!(names::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => r.reason())
+                .increment(1);
         }
         let accepted = ingested.spans.len();
         let rejected = ingested.rejected.len();
@@ -149,7 +153,8 @@ impl Pipeline {
         counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => outcome).increment(1);
         if accepted > 0 {
             let mut out = Output::default();
-            self.buffer.insert(ingested.spans, Instant::now(), &*self.rules, &mut out);
+            self.buffer
+                .insert(ingested.spans, Instant::now(), &*self.rules, &mut out);
             self.emit(out);
         }
         Ok(Accepted {
@@ -183,7 +188,10 @@ impl Pipeline {
     }
 
     /// Flushes the exporters and stops them.
-    pub async fn shutdown_exporters(self, deadline: std::time::Duration) -> crate::exporter::ShutdownReport {
+    pub async fn shutdown_exporters(
+        self,
+        deadline: std::time::Duration,
+    ) -> crate::exporter::ShutdownReport {
         self.exporters.shutdown(deadline).await
     }
 
@@ -212,7 +220,8 @@ impl Pipeline {
             if let Some(reason) = d.reason.early_label() {
                 counter!(names::EARLY_DECISIONS, "reason" => reason).increment(1);
             }
-            histogram!(names::DECISION_DELAY).record(now.saturating_duration_since(d.trace.first).as_secs_f64());
+            histogram!(names::DECISION_DELAY)
+                .record(now.saturating_duration_since(d.trace.first).as_secs_f64());
             if d.verdict.keep {
                 for s in d.trace.spans {
                     self.push_kept(d.verdict, s, &mut kept);
@@ -245,7 +254,8 @@ impl Pipeline {
                 Err(e) => {
                     // A span that cannot be decoded cannot be reduced; forwarding it would leak
                     // the payload the profile exists to remove.
-                    counter!(names::FIDELITY_FAILED_SPANS, "profile" => profile.name.to_string()).increment(1);
+                    counter!(names::FIDELITY_FAILED_SPANS, "profile" => profile.name.to_string())
+                        .increment(1);
                     tracing::warn!(profile = %profile.name, error = %e, "span could not be decoded for its fidelity profile; not forwarded");
                     return;
                 }

@@ -51,11 +51,13 @@ pub struct Listeners {
 }
 
 async fn bind(what: &'static str, endpoint: &str) -> Result<TcpListener, RunError> {
-    TcpListener::bind(endpoint).await.map_err(|source| RunError::Bind {
-        what,
-        endpoint: endpoint.to_string(),
-        source,
-    })
+    TcpListener::bind(endpoint)
+        .await
+        .map_err(|source| RunError::Bind {
+            what,
+            endpoint: endpoint.to_string(),
+            source,
+        })
 }
 
 impl Listeners {
@@ -92,7 +94,11 @@ pub struct Summary {
 }
 
 /// Runs the daemon until `shutdown` completes, then shuts down in stages.
-pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<Summary, RunError> {
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
     let rules = Arc::new(RuleSet::compile(&config)?);
     let exporters = Exporters::start(&config.exporters)?;
@@ -109,7 +115,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     let mut receivers: Vec<JoinHandle<()>> = Vec::new();
     if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
         let addr = l.local_addr().ok();
-        let svc = receiver::grpc::TraceService::new(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let svc = receiver::grpc::TraceService::new(
+            pipeline.clone(),
+            cfg.max_request_bytes.get() as usize,
+        );
         let stop = stopped(stop_rx.clone());
         tracing::info!(?addr, "OTLP/gRPC receiver listening");
         receivers.push(tokio::spawn(async move {
@@ -164,7 +173,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
     };
 
     health.set_ready(true);
-    tracing::info!(rules = config.sampling.rules.len(), exporters = config.exporters.len(), "tailsift started");
+    tracing::info!(
+        rules = config.sampling.rules.len(),
+        exporters = config.exporters.len(),
+        "tailsift started"
+    );
     shutdown.await;
 
     // Stage 1: stop accepting; let requests in flight finish.
@@ -178,7 +191,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
 
     // Stage 2: decide every buffered trace with the rules.
     let buffered = pipeline.buffer().stats();
-    tracing::info!(traces = buffered.traces, spans = buffered.spans, "deciding buffered traces");
+    tracing::info!(
+        traces = buffered.traces,
+        spans = buffered.spans,
+        "deciding buffered traces"
+    );
     pipeline.drain();
 
     // Stage 3: flush exporters within the deadline.

@@ -59,7 +59,10 @@ mod tests {
     use super::*;
 
     fn v(keep: bool) -> Verdict {
-        Verdict { rule: Some(1), keep }
+        Verdict {
+            rule: Some(1),
+            keep,
+        }
     }
 
     #[test]

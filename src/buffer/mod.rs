@@ -188,7 +188,13 @@ impl Buffer {
 
     /// Adds the spans of one request. Spans of decided traces are late and follow the cached
     /// verdict; traces that reach a limit are decided early. Results go into `out`.
-    pub fn insert(&self, mut spans: Vec<(TraceId, Span)>, now: Instant, judge: &impl Judge, out: &mut Output) {
+    pub fn insert(
+        &self,
+        mut spans: Vec<(TraceId, Span)>,
+        now: Instant,
+        judge: &impl Judge,
+        out: &mut Output,
+    ) {
         let n = self.shards.len();
         if spans.len() > 1 {
             spans.sort_by_cached_key(|(id, _)| shard_of(id, n));
@@ -234,7 +240,9 @@ impl Buffer {
 
     /// The earliest deadline of any live trace.
     pub fn next_deadline(&self) -> Option<Instant> {
-        (0..self.shards.len()).filter_map(|i| self.lock(i).next_deadline()).min()
+        (0..self.shards.len())
+            .filter_map(|i| self.lock(i).next_deadline())
+            .min()
     }
 
     pub fn stats(&self) -> Stats {

@@ -58,7 +58,14 @@ impl Shard {
         }
     }
 
-    pub fn insert(&mut self, id: TraceId, span: Span, now: Instant, judge: &impl Judge, out: &mut Output) -> Delta {
+    pub fn insert(
+        &mut self,
+        id: TraceId,
+        span: Span,
+        now: Instant,
+        judge: &impl Judge,
+        out: &mut Output,
+    ) -> Delta {
         if let Some(v) = self.kept.get(&id) {
             out.late_kept.push((v, span));
             return Delta::default();
@@ -182,7 +189,13 @@ impl Shard {
         delta
     }
 
-    fn decide(&mut self, id: TraceId, reason: Reason, judge: &impl Judge, out: &mut Output) -> Delta {
+    fn decide(
+        &mut self,
+        id: TraceId,
+        reason: Reason,
+        judge: &impl Judge,
+        out: &mut Output,
+    ) -> Delta {
         let Some(trace) = self.live.remove(&id) else {
             return Delta::default();
         };

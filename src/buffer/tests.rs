@@ -32,7 +32,9 @@ fn cfg() -> BufferConfig {
 
 fn spans(b: Vec<SpanBuilder>) -> Vec<(TraceId, Span)> {
     let req = fixtures::request("svc", b);
-    ingest(&fixtures::encode(&req), &Interest::default()).unwrap().spans
+    ingest(&fixtures::encode(&req), &Interest::default())
+        .unwrap()
+        .spans
 }
 
 fn secs(s: f64) -> Duration {
@@ -57,7 +59,14 @@ fn decided_after_decision_wait_without_root() {
     assert_eq!(b.next_deadline(), Some(t0 + secs(10.0)));
     b.take_due(t0 + secs(10.0), &ByName, &mut out);
     assert_eq!(ids(&out), vec![(1, Reason::Due)]);
-    assert_eq!(b.stats(), Stats { traces: 0, spans: 0, bytes: 0 });
+    assert_eq!(
+        b.stats(),
+        Stats {
+            traces: 0,
+            spans: 0,
+            bytes: 0
+        }
+    );
 }
 
 #[test]
@@ -67,9 +76,17 @@ fn root_wait_counts_from_the_last_span_and_is_capped() {
     let mut out = Output::default();
     b.insert(spans(vec![span(1, 2).parent(1)]), t0, &ByName, &mut out);
     b.insert(spans(vec![span(1, 1)]), t0 + secs(1.0), &ByName, &mut out);
-    b.insert(spans(vec![span(1, 3).parent(1)]), t0 + secs(2.5), &ByName, &mut out);
+    b.insert(
+        spans(vec![span(1, 3).parent(1)]),
+        t0 + secs(2.5),
+        &ByName,
+        &mut out,
+    );
     b.take_due(t0 + secs(4.4), &ByName, &mut out);
-    assert!(out.decided.is_empty(), "the root's deadline moved with the later span");
+    assert!(
+        out.decided.is_empty(),
+        "the root's deadline moved with the later span"
+    );
     b.take_due(t0 + secs(4.5), &ByName, &mut out);
     assert_eq!(ids(&out), vec![(1, Reason::Due)]);
     assert_eq!(out.decided[0].trace.spans.len(), 3);
@@ -79,48 +96,97 @@ fn root_wait_counts_from_the_last_span_and_is_capped() {
     b.insert(spans(vec![span(2, 1)]), t0, &ByName, &mut out);
     for i in 1..12 {
         let now = t0 + secs(i as f64);
-        b.insert(spans(vec![span(2, 10 + i).parent(1)]), now, &ByName, &mut out);
+        b.insert(
+            spans(vec![span(2, 10 + i).parent(1)]),
+            now,
+            &ByName,
+            &mut out,
+        );
         b.take_due(now, &ByName, &mut out);
         if i < 10 {
             assert!(out.decided.is_empty(), "decided early at {i}s");
         }
     }
     assert_eq!(ids(&out), vec![(2, Reason::Due)]);
-    assert_eq!(out.decided[0].trace.spans.len(), 11, "the root and the spans of 1..=10s");
-    assert_eq!(out.late_dropped, 1, "the span at 11s followed the drop verdict");
+    assert_eq!(
+        out.decided[0].trace.spans.len(),
+        11,
+        "the root and the spans of 1..=10s"
+    );
+    assert_eq!(
+        out.late_dropped, 1,
+        "the span at 11s followed the drop verdict"
+    );
 }
 
 #[test]
 fn max_spans_per_trace_decides_at_once() {
-    let b = Buffer::new(BufferConfig { max_spans_per_trace: 3, ..cfg() });
+    let b = Buffer::new(BufferConfig {
+        max_spans_per_trace: 3,
+        ..cfg()
+    });
     let t0 = Instant::now();
     let mut out = Output::default();
-    b.insert(spans(vec![span(1, 1), span(1, 2), span(1, 3), span(1, 4).name("keep")]), t0, &ByName, &mut out);
+    b.insert(
+        spans(vec![
+            span(1, 1),
+            span(1, 2),
+            span(1, 3),
+            span(1, 4).name("keep"),
+        ]),
+        t0,
+        &ByName,
+        &mut out,
+    );
     assert_eq!(ids(&out), vec![(1, Reason::MaxSpansPerTrace)]);
     assert_eq!(out.decided[0].trace.spans.len(), 3);
-    assert_eq!(out.late_dropped, 1, "the fourth span follows the verdict of the first three");
+    assert_eq!(
+        out.late_dropped, 1,
+        "the fourth span follows the verdict of the first three"
+    );
 }
 
 #[test]
 fn max_traces_decides_the_oldest_early() {
-    let b = Buffer::new(BufferConfig { max_traces: 3, shards: 1, ..cfg() });
+    let b = Buffer::new(BufferConfig {
+        max_traces: 3,
+        shards: 1,
+        ..cfg()
+    });
     let t0 = Instant::now();
     let mut out = Output::default();
     for t in 1..=5u128 {
-        b.insert(spans(vec![span(t, 2).parent(1)]), t0 + secs(t as f64), &ByName, &mut out);
+        b.insert(
+            spans(vec![span(t, 2).parent(1)]),
+            t0 + secs(t as f64),
+            &ByName,
+            &mut out,
+        );
     }
-    assert_eq!(ids(&out), vec![(1, Reason::MaxTraces), (2, Reason::MaxTraces)]);
+    assert_eq!(
+        ids(&out),
+        vec![(1, Reason::MaxTraces), (2, Reason::MaxTraces)]
+    );
     assert_eq!(b.stats().traces, 3);
 }
 
 #[test]
 fn max_bytes_decides_early() {
     let one = spans(vec![span(1, 2).parent(1)])[0].1.held_bytes() as u64;
-    let b = Buffer::new(BufferConfig { max_bytes: one * 2, shards: 1, ..cfg() });
+    let b = Buffer::new(BufferConfig {
+        max_bytes: one * 2,
+        shards: 1,
+        ..cfg()
+    });
     let t0 = Instant::now();
     let mut out = Output::default();
     for t in 1..=3u128 {
-        b.insert(spans(vec![span(t, 2).parent(1)]), t0 + secs(t as f64), &ByName, &mut out);
+        b.insert(
+            spans(vec![span(t, 2).parent(1)]),
+            t0 + secs(t as f64),
+            &ByName,
+            &mut out,
+        );
     }
     assert_eq!(ids(&out), vec![(1, Reason::MaxBufferBytes)]);
     assert!(b.stats().bytes <= one * 2);
@@ -131,11 +197,25 @@ fn late_spans_follow_the_cached_verdict() {
     let b = Buffer::new(cfg());
     let t0 = Instant::now();
     let mut out = Output::default();
-    b.insert(spans(vec![span(1, 1).name("keep"), span(2, 1)]), t0, &ByName, &mut out);
+    b.insert(
+        spans(vec![span(1, 1).name("keep"), span(2, 1)]),
+        t0,
+        &ByName,
+        &mut out,
+    );
     b.take_due(t0 + secs(2.0), &ByName, &mut out);
     assert_eq!(out.decided.len(), 2);
     let mut late = Output::default();
-    b.insert(spans(vec![span(1, 5).parent(1), span(2, 5).parent(1), span(2, 6).parent(1)]), t0 + secs(3.0), &ByName, &mut late);
+    b.insert(
+        spans(vec![
+            span(1, 5).parent(1),
+            span(2, 5).parent(1),
+            span(2, 6).parent(1),
+        ]),
+        t0 + secs(3.0),
+        &ByName,
+        &mut late,
+    );
     assert!(late.decided.is_empty());
     assert_eq!(late.late_kept.len(), 1);
     assert!(late.late_kept[0].0.keep);
@@ -154,7 +234,14 @@ fn drain_decides_everything() {
     b.drain(&ByName, &mut out);
     assert_eq!(out.decided.len(), 50);
     assert!(out.decided.iter().all(|d| d.reason == Reason::Shutdown));
-    assert_eq!(b.stats(), Stats { traces: 0, spans: 0, bytes: 0 });
+    assert_eq!(
+        b.stats(),
+        Stats {
+            traces: 0,
+            spans: 0,
+            bytes: 0
+        }
+    );
     assert_eq!(b.next_deadline(), None);
 }
 

@@ -21,6 +21,9 @@ impl OutSpan {
     }
 }
 
+/// The spans under one scope.
+type ScopeGroup<'a> = (&'a Arc<Scope>, Vec<&'a OutSpan>);
+
 fn same_resource(a: &Resource, b: &Resource) -> bool {
     std::ptr::eq(a, b) || (a.encoded == b.encoded && a.schema_url == b.schema_url)
 }
@@ -50,7 +53,7 @@ fn put_opt(out: &mut BytesMut, field: u32, b: &Bytes) {
 /// Groups spans by resource and scope (equal encodings are merged) and encodes the request.
 pub fn encode_request<'a>(spans: impl IntoIterator<Item = &'a OutSpan>) -> Bytes {
     // resources -> scopes -> spans, preserving first-seen order.
-    let mut groups: Vec<(&Arc<Resource>, Vec<(&Arc<Scope>, Vec<&OutSpan>)>)> = Vec::new();
+    let mut groups: Vec<(&Arc<Resource>, Vec<ScopeGroup>)> = Vec::new();
     for s in spans {
         let res = &s.scope.resource;
         let gi = match groups.iter().position(|(r, _)| same_resource(r, res)) {
@@ -72,7 +75,7 @@ pub fn encode_request<'a>(spans: impl IntoIterator<Item = &'a OutSpan>) -> Bytes
             + spans.iter().map(|s| len_field_size(s.len())).sum::<usize>()
             + opt_field(&sc.schema_url)
     };
-    let resource_len = |r: &Resource, scopes: &[(&Arc<Scope>, Vec<&OutSpan>)]| -> usize {
+    let resource_len = |r: &Resource, scopes: &[ScopeGroup]| -> usize {
         opt_field(&r.encoded)
             + scopes
                 .iter()

@@ -114,7 +114,11 @@ pub fn ingest(body: &Bytes, interest: &Interest) -> Result<Ingested, MalformedRe
     Ok(out)
 }
 
-fn resource_spans(buf: &Bytes, interest: &Interest, out: &mut Ingested) -> Result<(), MalformedRequest> {
+fn resource_spans(
+    buf: &Bytes,
+    interest: &Interest,
+    out: &mut Ingested,
+) -> Result<(), MalformedRequest> {
     // The resource and schema_url may come after the scope spans, so find them first.
     let mut resource = Bytes::new();
     let mut schema_url = Bytes::new();
@@ -122,7 +126,9 @@ fn resource_spans(buf: &Bytes, interest: &Interest, out: &mut Ingested) -> Resul
     while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
         match (field, wt) {
             (1, WireType::Len) => resource = r.bytes().map_err(at("resource"))?,
-            (3, WireType::Len) => schema_url = r.bytes().map_err(at("resource_spans.schema_url"))?,
+            (3, WireType::Len) => {
+                schema_url = r.bytes().map_err(at("resource_spans.schema_url"))?
+            }
             _ => r.skip(wt).map_err(at("resource_spans"))?,
         }
     }
@@ -145,7 +151,10 @@ fn resource_spans(buf: &Bytes, interest: &Interest, out: &mut Ingested) -> Resul
     Ok(())
 }
 
-fn resource_summary(buf: &Bytes, interest: &Interest) -> Result<(Option<Bytes>, Picked), MalformedRequest> {
+fn resource_summary(
+    buf: &Bytes,
+    interest: &Interest,
+) -> Result<(Option<Bytes>, Picked), MalformedRequest> {
     let mut service = None;
     let mut picked = Vec::new();
     let mut r = Reader::new(buf);
@@ -250,7 +259,9 @@ fn span(raw: Bytes, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
                 name_at = (s as u32, e as u32);
             }
             (6, WireType::Varint) => kind = r.varint().map_err(at("span.kind"))?.min(255) as u8,
-            (7, WireType::Fixed64) => start = r.fixed64().map_err(at("span.start_time_unix_nano"))?,
+            (7, WireType::Fixed64) => {
+                start = r.fixed64().map_err(at("span.start_time_unix_nano"))?
+            }
             (8, WireType::Fixed64) => end = r.fixed64().map_err(at("span.end_time_unix_nano"))?,
             (9, WireType::Len) if !interest.span_keys.is_empty() => {
                 let kv = r.bytes().map_err(at("span.attributes"))?;

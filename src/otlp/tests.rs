@@ -24,7 +24,12 @@ fn summary_fields_are_decoded() {
         "checkout",
         [
             span(7, 1).name("GET /").at(0, 300),
-            span(7, 2).name("db").parent(1).error().attr("user.tier", "premium").attr_int("n", 3),
+            span(7, 2)
+                .name("db")
+                .parent(1)
+                .error()
+                .attr("user.tier", "premium")
+                .attr_int("n", 3),
         ],
     );
     let mut interest = Interest::default();
@@ -42,7 +47,10 @@ fn summary_fields_are_decoded() {
     let child = &got.spans[1].1;
     assert!(!child.is_root);
     assert_eq!(child.status, model::status::ERROR);
-    assert_eq!(child.attr(tier).and_then(AttrValue::as_str), Some("premium"));
+    assert_eq!(
+        child.attr(tier).and_then(AttrValue::as_str),
+        Some("premium")
+    );
     assert_eq!(child.attr(n), Some(&AttrValue::Int(3)));
     assert_eq!(root.attr(tier), None);
 }
@@ -53,7 +61,10 @@ fn span_bytes_are_slices_of_the_body() {
     let got = ingest(&body, &Interest::default()).unwrap();
     let raw = &got.spans[0].1.raw;
     let body_range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
-    assert!(body_range.contains(&(raw.as_ptr() as usize)), "span bytes were copied");
+    assert!(
+        body_range.contains(&(raw.as_ptr() as usize)),
+        "span bytes were copied"
+    );
     let decoded = opentelemetry_proto::tonic::trace::v1::Span::decode(raw.clone()).unwrap();
     assert_eq!(decoded.span_id, fixtures::span_id(1).to_vec());
 }
@@ -72,7 +83,11 @@ fn invalid_ids_are_rejected_per_span() {
     assert_eq!(got.spans.len(), 1);
     assert_eq!(
         got.rejected,
-        vec![Rejection::InvalidTraceId, Rejection::InvalidTraceId, Rejection::InvalidSpanId]
+        vec![
+            Rejection::InvalidTraceId,
+            Rejection::InvalidTraceId,
+            Rejection::InvalidSpanId
+        ]
     );
     let msg = got.rejection_message().unwrap();
     assert!(msg.contains("2 span(s) with an invalid trace id"), "{msg}");
@@ -81,9 +96,18 @@ fn invalid_ids_are_rejected_per_span() {
 
 #[test]
 fn garbage_is_malformed_not_a_panic() {
-    for body in [&b"\xff\xff\xff"[..], b"\x0a\x10abc", b"hello world", b"\x0b"] {
+    for body in [
+        &b"\xff\xff\xff"[..],
+        b"\x0a\x10abc",
+        b"hello world",
+        b"\x0b",
+    ] {
         let err = ingest(&Bytes::copy_from_slice(body), &Interest::default()).unwrap_err();
-        assert!(err.to_string().starts_with("malformed ExportTraceServiceRequest"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("malformed ExportTraceServiceRequest"),
+            "{err}"
+        );
     }
 }
 
@@ -92,7 +116,10 @@ fn reencoding_roundtrips_through_prost() {
     let req = fixtures::request_with(
         "svc",
         vec![fixtures::kv_str("k8s.pod.name", "p-1")],
-        fixtures::pipeline_trace(9, 8, true).into_iter().map(|b| b.build()).collect(),
+        fixtures::pipeline_trace(9, 8, true)
+            .into_iter()
+            .map(|b| b.build())
+            .collect(),
     );
     let got = ingest(&fixtures::encode(&req), &Interest::default()).unwrap();
     let body = encode_request(&out(&got.spans));
@@ -102,8 +129,16 @@ fn reencoding_roundtrips_through_prost() {
 
 #[test]
 fn equal_resources_from_two_requests_are_merged() {
-    let a = ingest(&fixtures::encode(&fixtures::request("svc", [span(1, 1)])), &Interest::default()).unwrap();
-    let b = ingest(&fixtures::encode(&fixtures::request("svc", [span(1, 2).parent(1)])), &Interest::default()).unwrap();
+    let a = ingest(
+        &fixtures::encode(&fixtures::request("svc", [span(1, 1)])),
+        &Interest::default(),
+    )
+    .unwrap();
+    let b = ingest(
+        &fixtures::encode(&fixtures::request("svc", [span(1, 2).parent(1)])),
+        &Interest::default(),
+    )
+    .unwrap();
     assert!(!Arc::ptr_eq(&a.spans[0].1.scope, &b.spans[0].1.scope));
     let mut all = out(&a.spans);
     all.extend(out(&b.spans));
@@ -115,7 +150,11 @@ fn equal_resources_from_two_requests_are_merged() {
 
 #[test]
 fn appended_attribute_is_merged_into_the_span() {
-    let got = ingest(&fixtures::encode(&fixtures::request("svc", [span(1, 1).attr("a", "b")])), &Interest::default()).unwrap();
+    let got = ingest(
+        &fixtures::encode(&fixtures::request("svc", [span(1, 1).attr("a", "b")])),
+        &Interest::default(),
+    )
+    .unwrap();
     let mut o = out(&got.spans);
     o[0].suffix = encode::string_attribute_field("sampling.rule", "errors");
     let back = ExportTraceServiceRequest::decode(encode_request(&o)).unwrap();
@@ -128,7 +167,10 @@ fn appended_attribute_is_merged_into_the_span() {
 fn json_roundtrip_matches_protobuf() {
     let req = fixtures::request("svc", fixtures::pipeline_trace(3, 3, false));
     let line = json::protobuf_to_json(&fixtures::encode(&req)).unwrap();
-    assert!(line.contains("\"traceId\":\"00000000000000000000000000000003\""), "{line}");
+    assert!(
+        line.contains("\"traceId\":\"00000000000000000000000000000003\""),
+        "{line}"
+    );
     let pb = json::json_to_protobuf(line.as_bytes()).unwrap();
     assert_eq!(ExportTraceServiceRequest::decode(pb).unwrap(), req);
 }

@@ -3,7 +3,9 @@
 
 use crate::pipeline::{Pipeline, Protocol, Refusal};
 use bytes::{Buf, BufMut, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use prost::Message;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -107,7 +109,11 @@ pub fn overloaded_status(message: String, retry_after_secs: i64) -> Status {
             value: info.encode_to_vec(),
         }],
     };
-    Status::with_details(Code::ResourceExhausted, message, Bytes::from(details.encode_to_vec()))
+    Status::with_details(
+        Code::ResourceExhausted,
+        message,
+        Bytes::from(details.encode_to_vec()),
+    )
 }
 
 /// Seconds clients are asked to wait after an overload refusal.
@@ -124,14 +130,19 @@ impl tonic::server::UnaryService<Bytes> for ExportMethod {
         Box::pin(async move {
             match pipeline.accept(Protocol::Grpc, request.into_inner()) {
                 Ok(a) => {
-                    let partial_success = a.message.map(|error_message| ExportTracePartialSuccess {
-                        rejected_spans: a.rejected_spans as i64,
-                        error_message,
-                    });
-                    Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success }))
+                    let partial_success =
+                        a.message.map(|error_message| ExportTracePartialSuccess {
+                            rejected_spans: a.rejected_spans as i64,
+                            error_message,
+                        });
+                    Ok(tonic::Response::new(ExportTraceServiceResponse {
+                        partial_success,
+                    }))
                 }
                 Err(Refusal::Malformed(m)) => Err(Status::invalid_argument(m)),
-                Err(r @ Refusal::Overloaded { .. }) => Err(overloaded_status(r.to_string(), RETRY_AFTER_SECS)),
+                Err(r @ Refusal::Overloaded { .. }) => {
+                    Err(overloaded_status(r.to_string(), RETRY_AFTER_SECS))
+                }
             }
         })
     }
@@ -172,7 +183,9 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         if req.uri().path() != EXPORT_PATH {
-            return Box::pin(async move { Ok(Status::unimplemented("only TraceService/Export is served").into_http()) });
+            return Box::pin(async move {
+                Ok(Status::unimplemented("only TraceService/Export is served").into_http())
+            });
         }
         let method = ExportMethod(self.pipeline.clone());
         let max = self.max_request_bytes;

@@ -9,7 +9,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use prost::Message;
 use std::io::Read;
 use std::sync::Arc;
@@ -57,20 +59,32 @@ fn error(enc: Encoding, status: StatusCode, grpc_code: tonic::Code, message: Str
         ),
         Encoding::Json => (
             "application/json",
-            serde_json::to_vec(&serde_json::json!({ "code": grpc_code as i32, "message": message }))
-                .expect("json"),
+            serde_json::to_vec(
+                &serde_json::json!({ "code": grpc_code as i32, "message": message }),
+            )
+            .expect("json"),
         ),
     };
     (status, [(header::CONTENT_TYPE, ctype)], body).into_response()
 }
 
 fn bad_request(enc: Encoding, message: String) -> Response {
-    error(enc, StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, message)
+    error(
+        enc,
+        StatusCode::BAD_REQUEST,
+        tonic::Code::InvalidArgument,
+        message,
+    )
 }
 
 fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
         "application/json" => Some(Encoding::Json),
@@ -86,7 +100,9 @@ fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, String> {
         .read_to_end(&mut out)
         .map_err(|e| format!("invalid gzip body: {e}"))?;
     if out.len() > max {
-        return Err(format!("decompressed body is larger than the limit of {max} bytes"));
+        return Err(format!(
+            "decompressed body is larger than the limit of {max} bytes"
+        ));
     }
     Ok(out)
 }
@@ -105,17 +121,18 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
     if let Some(r) = ctx.pipeline.overloaded() {
         return overloaded(enc, r);
     }
-    let raw = match axum::body::to_bytes(body, max).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error(
+    let raw =
+        match axum::body::to_bytes(body, max).await {
+            Ok(b) => b,
+            Err(_) => return error(
                 enc,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 tonic::Code::InvalidArgument,
-                format!("request body is larger than the limit of {max} bytes (or could not be read)"),
-            )
-        }
-    };
+                format!(
+                    "request body is larger than the limit of {max} bytes (or could not be read)"
+                ),
+            ),
+        };
     let raw: Bytes = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
         None | Some(b"identity") => raw,
         Some(b"gzip") => match gunzip(&raw, max) {
@@ -127,7 +144,10 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
                 enc,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 tonic::Code::InvalidArgument,
-                format!("unsupported Content-Encoding `{}` (use gzip or none)", String::from_utf8_lossy(other)),
+                format!(
+                    "unsupported Content-Encoding `{}` (use gzip or none)",
+                    String::from_utf8_lossy(other)
+                ),
             )
         }
     };
@@ -171,7 +191,12 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
 }
 
 fn overloaded(enc: Encoding, r: Refusal) -> Response {
-    let mut resp = error(enc, StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted, r.to_string());
+    let mut resp = error(
+        enc,
+        StatusCode::TOO_MANY_REQUESTS,
+        tonic::Code::ResourceExhausted,
+        r.to_string(),
+    );
     resp.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(super::grpc::RETRY_AFTER_SECS),
@@ -192,15 +217,23 @@ mod tests {
         assert_eq!(gunzip(&gz, 10_000).unwrap().len(), 10_000);
         let err = gunzip(&gz, 9_999).unwrap_err();
         assert!(err.contains("larger than the limit"), "{err}");
-        assert!(gunzip(b"not gzip", 100).unwrap_err().starts_with("invalid gzip body"));
+        assert!(gunzip(b"not gzip", 100)
+            .unwrap_err()
+            .starts_with("invalid gzip body"));
     }
 
     #[test]
     fn content_types() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert!(content_encoding(&h) == Some(Encoding::Json));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
         assert!(content_encoding(&h) == Some(Encoding::Protobuf));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(content_encoding(&h).is_none());

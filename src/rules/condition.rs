@@ -86,10 +86,14 @@ fn span_tests(m: &SpanMatcher, interest: &mut Interest) -> Result<Vec<SpanTest>,
         t.push(SpanTest::Service(StrTest::compile(s)?));
     }
     if let Some(k) = &m.kind {
-        t.push(SpanTest::Kind(k.as_slice().iter().fold(0, |m, k| m | kind_bit(*k))));
+        t.push(SpanTest::Kind(
+            k.as_slice().iter().fold(0, |m, k| m | kind_bit(*k)),
+        ));
     }
     if let Some(s) = &m.status {
-        t.push(SpanTest::Status(s.as_slice().iter().fold(0, |m, s| m | status_bit(*s))));
+        t.push(SpanTest::Status(
+            s.as_slice().iter().fold(0, |m, s| m | status_bit(*s)),
+        ));
     }
     if let Some(d) = m.min_duration {
         t.push(SpanTest::MinDuration(nanos(d)));
@@ -101,7 +105,10 @@ fn span_tests(m: &SpanMatcher, interest: &mut Interest) -> Result<Vec<SpanTest>,
         t.push(SpanTest::Attr(interest.span_key(k), ValTest::compile(v)?));
     }
     for (k, v) in m.resource.iter().flatten() {
-        t.push(SpanTest::Resource(interest.resource_key(k), ValTest::compile(v)?));
+        t.push(SpanTest::Resource(
+            interest.resource_key(k),
+            ValTest::compile(v)?,
+        ));
     }
     Ok(t)
 }

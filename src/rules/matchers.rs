@@ -65,7 +65,9 @@ impl ValTest {
             (ValTest::Exact(s), Some(v)) => scalar_eq(s, v),
             (ValTest::OneOf(list), Some(v)) => list.iter().any(|s| scalar_eq(s, v)),
             (ValTest::Regex(r), Some(v)) => v.as_str().is_some_and(|s| r.is_match(s)),
-            (ValTest::Range { min, max }, Some(v)) => v.as_f64().is_some_and(|x| x >= *min && x <= *max),
+            (ValTest::Range { min, max }, Some(v)) => {
+                v.as_f64().is_some_and(|x| x >= *min && x <= *max)
+            }
         }
     }
 }
@@ -95,8 +97,12 @@ mod tests {
 
     #[test]
     fn string_tests() {
-        assert!(StrTest::compile(&StringMatcher::Exact("a".into())).unwrap().matches("a"));
-        assert!(!StrTest::compile(&StringMatcher::Exact("a".into())).unwrap().matches("ab"));
+        assert!(StrTest::compile(&StringMatcher::Exact("a".into()))
+            .unwrap()
+            .matches("a"));
+        assert!(!StrTest::compile(&StringMatcher::Exact("a".into()))
+            .unwrap()
+            .matches("ab"));
         let one_of = StrTest::compile(&StringMatcher::OneOf(vec!["x".into(), "y".into()])).unwrap();
         assert!(one_of.matches("y") && !one_of.matches("z"));
         let re = StrTest::compile(&StringMatcher::Regex("^GET /(health|ready)z$".into())).unwrap();
@@ -115,9 +121,19 @@ mod tests {
         assert!(n.matches(Some(&AttrValue::Double(500.0))));
         assert!(!n.matches(Some(&s("500"))), "strings never equal numbers");
         let b = ValTest::compile(&ValueMatcher::Exact(Scalar::Bool(true))).unwrap();
-        assert!(b.matches(Some(&AttrValue::Bool(true))) && !b.matches(Some(&AttrValue::Bool(false))));
-        let l = ValTest::compile(&ValueMatcher::OneOf(vec![Scalar::Str("a".into()), Scalar::Int(3)])).unwrap();
-        assert!(l.matches(Some(&s("a"))) && l.matches(Some(&AttrValue::Int(3))) && !l.matches(Some(&s("b"))));
+        assert!(
+            b.matches(Some(&AttrValue::Bool(true))) && !b.matches(Some(&AttrValue::Bool(false)))
+        );
+        let l = ValTest::compile(&ValueMatcher::OneOf(vec![
+            Scalar::Str("a".into()),
+            Scalar::Int(3),
+        ]))
+        .unwrap();
+        assert!(
+            l.matches(Some(&s("a")))
+                && l.matches(Some(&AttrValue::Int(3)))
+                && !l.matches(Some(&s("b")))
+        );
     }
 
     #[test]
@@ -129,13 +145,21 @@ mod tests {
         let r = ValTest::compile(&ValueMatcher::Regex("^exp-[0-9]+$".into())).unwrap();
         assert!(r.matches(Some(&s("exp-42"))) && !r.matches(Some(&s("exp-x"))));
         assert!(!r.matches(Some(&AttrValue::Int(42))));
-        let range = ValTest::compile(&ValueMatcher::Range { min: Some(500.0), max: Some(599.0) }).unwrap();
+        let range = ValTest::compile(&ValueMatcher::Range {
+            min: Some(500.0),
+            max: Some(599.0),
+        })
+        .unwrap();
         assert!(range.matches(Some(&AttrValue::Int(500))));
         assert!(range.matches(Some(&AttrValue::Int(599))));
         assert!(!range.matches(Some(&AttrValue::Int(600))));
         assert!(range.matches(Some(&AttrValue::Double(550.5))));
         assert!(!range.matches(Some(&s("550"))));
-        let open = ValTest::compile(&ValueMatcher::Range { min: Some(1.0), max: None }).unwrap();
+        let open = ValTest::compile(&ValueMatcher::Range {
+            min: Some(1.0),
+            max: None,
+        })
+        .unwrap();
         assert!(open.matches(Some(&AttrValue::Int(i64::MAX))));
     }
 }

@@ -18,7 +18,9 @@ pub enum Action {
     Keep,
     Drop,
     /// Keep when the trace's randomness is at or above this threshold (see [`probability`]).
-    Probability { threshold: u64 },
+    Probability {
+        threshold: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -93,14 +95,17 @@ impl RuleSet {
         let mut interest = Interest::default();
         let mut out = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
-            let when = match &rule.when {
-                Some(c) => Some(Cond::compile(c, &mut interest).map_err(|source| CompileError::Regex {
-                    index,
-                    name: rule.name.clone(),
-                    source,
-                })?),
-                None => None,
-            };
+            let when =
+                match &rule.when {
+                    Some(c) => Some(Cond::compile(c, &mut interest).map_err(|source| {
+                        CompileError::Regex {
+                            index,
+                            name: rule.name.clone(),
+                            source,
+                        }
+                    })?),
+                    None => None,
+                };
             let fidelity = match rule.fidelity.as_deref() {
                 None | Some("full") => None,
                 Some(name) => Some(
@@ -154,23 +159,29 @@ impl RuleSet {
                 };
             }
         }
-        Verdict { rule: None, keep: true }
+        Verdict {
+            rule: None,
+            keep: true,
+        }
     }
 
     /// The deciding rule's name (or [`DEFAULT_RULE`]).
     pub fn name_of(&self, v: Verdict) -> &str {
-        v.rule.map_or(DEFAULT_RULE, |i| &self.rules[i as usize].name)
+        v.rule
+            .map_or(DEFAULT_RULE, |i| &self.rules[i as usize].name)
     }
 
     /// The fidelity profile for spans kept under this verdict.
     pub fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>> {
-        v.rule.and_then(|i| self.rules[i as usize].fidelity.as_ref())
+        v.rule
+            .and_then(|i| self.rules[i as usize].fidelity.as_ref())
     }
 
     /// The encoded `sampling.rule` attribute for spans kept under this verdict.
     pub fn annotation_of(&self, v: Verdict) -> &Bytes {
-        v.rule
-            .map_or(&self.default_annotation, |i| &self.rules[i as usize].annotation)
+        v.rule.map_or(&self.default_annotation, |i| {
+            &self.rules[i as usize].annotation
+        })
     }
 }
 

@@ -22,8 +22,17 @@ fn rules(yaml_rules: &str) -> RuleSet {
     RuleSet::compile(&config).unwrap()
 }
 
-fn trace_with(rs: &RuleSet, service: &str, resource: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>, spans: Vec<SpanBuilder>) -> (TraceId, Vec<Span>) {
-    let req = fixtures::request_with(service, resource, spans.into_iter().map(SpanBuilder::build).collect());
+fn trace_with(
+    rs: &RuleSet,
+    service: &str,
+    resource: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
+    spans: Vec<SpanBuilder>,
+) -> (TraceId, Vec<Span>) {
+    let req = fixtures::request_with(
+        service,
+        resource,
+        spans.into_iter().map(SpanBuilder::build).collect(),
+    );
     let got = ingest(&fixtures::encode(&req), rs.interest()).unwrap();
     assert!(got.rejected.is_empty());
     let id = got.spans[0].0;
@@ -35,7 +44,12 @@ fn judge(rs: &RuleSet, spans: Vec<SpanBuilder>) -> (String, bool) {
     judge_in(rs, "svc", vec![], spans)
 }
 
-fn judge_in(rs: &RuleSet, service: &str, resource: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>, spans: Vec<SpanBuilder>) -> (String, bool) {
+fn judge_in(
+    rs: &RuleSet,
+    service: &str,
+    resource: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
+    spans: Vec<SpanBuilder>,
+) -> (String, bool) {
     let (id, spans) = trace_with(rs, service, resource, spans);
     let v = rs.decide(&id, &spans);
     (rs.name_of(v).to_string(), v.keep)
@@ -74,19 +88,62 @@ const CONTRACT: &str = r#"
 #[test]
 fn contract_rules_decide_as_named() {
     let rs = rules(CONTRACT);
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).error()]), ("errors".into(), true));
-    assert_eq!(judge(&rs, vec![root(2), child(2, 2).name("rerank").at(0, 1500)]), ("slow-rerank".into(), true));
-    assert_eq!(judge(&rs, vec![root(3), child(3, 2).name("rerank").at(0, 900)]), ("rest".into(), false));
-    assert_eq!(judge(&rs, vec![root(4), child(4, 2).attr("experiment.id", "exp-7")]), ("experiments".into(), true));
-    assert_eq!(judge(&rs, vec![root(5).name("GET /healthz")]), ("healthz".into(), false));
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).error()]),
+        ("errors".into(), true)
+    );
+    assert_eq!(
+        judge(&rs, vec![root(2), child(2, 2).name("rerank").at(0, 1500)]),
+        ("slow-rerank".into(), true)
+    );
+    assert_eq!(
+        judge(&rs, vec![root(3), child(3, 2).name("rerank").at(0, 900)]),
+        ("rest".into(), false)
+    );
+    assert_eq!(
+        judge(
+            &rs,
+            vec![root(4), child(4, 2).attr("experiment.id", "exp-7")]
+        ),
+        ("experiments".into(), true)
+    );
+    assert_eq!(
+        judge(&rs, vec![root(5).name("GET /healthz")]),
+        ("healthz".into(), false)
+    );
     assert_eq!(judge(&rs, vec![root(6)]), ("rest".into(), false));
     // Order: an erroring health check is kept by the earlier `errors` rule.
-    assert_eq!(judge(&rs, vec![root(7).name("GET /healthz").error()]), ("errors".into(), true));
+    assert_eq!(
+        judge(&rs, vec![root(7).name("GET /healthz").error()]),
+        ("errors".into(), true)
+    );
     // The premium attribute must be on the root span.
-    assert_eq!(judge(&rs, vec![root(8), child(8, 2).attr("user.tier", "premium")]).0, "rest");
-    assert_eq!(judge(&rs, vec![root(9).attr("user.tier", "premium")]).0, "premium");
-    assert_eq!(rs.fidelity_of(Verdict { rule: Some(4), keep: true }).unwrap().name.as_ref(), "lite");
-    assert!(rs.fidelity_of(Verdict { rule: Some(2), keep: true }).is_none(), "fidelity: full");
+    assert_eq!(
+        judge(&rs, vec![root(8), child(8, 2).attr("user.tier", "premium")]).0,
+        "rest"
+    );
+    assert_eq!(
+        judge(&rs, vec![root(9).attr("user.tier", "premium")]).0,
+        "premium"
+    );
+    assert_eq!(
+        rs.fidelity_of(Verdict {
+            rule: Some(4),
+            keep: true
+        })
+        .unwrap()
+        .name
+        .as_ref(),
+        "lite"
+    );
+    assert!(
+        rs.fidelity_of(Verdict {
+            rule: Some(2),
+            keep: true
+        })
+        .is_none(),
+        "fidelity: full"
+    );
 }
 
 #[test]
@@ -127,8 +184,14 @@ fn span_name_forms() {
          - name: rest\n  drop: true",
     );
     assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("b")]).0, "list");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("llm.generate")]).0, "re");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("xllm.generate")]).0, "rest");
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).name("llm.generate")]).0,
+        "re"
+    );
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).name("xllm.generate")]).0,
+        "rest"
+    );
 }
 
 #[test]
@@ -140,11 +203,23 @@ fn service_and_resource() {
     );
     assert_eq!(judge_in(&rs, "checkout", vec![], vec![root(1)]).0, "svc");
     assert_eq!(
-        judge_in(&rs, "cart", vec![fixtures::kv_str("deployment.environment", "prod-eu")], vec![root(1)]).0,
+        judge_in(
+            &rs,
+            "cart",
+            vec![fixtures::kv_str("deployment.environment", "prod-eu")],
+            vec![root(1)]
+        )
+        .0,
         "res"
     );
     assert_eq!(
-        judge_in(&rs, "cart", vec![fixtures::kv_str("deployment.environment", "staging")], vec![root(1)]).0,
+        judge_in(
+            &rs,
+            "cart",
+            vec![fixtures::kv_str("deployment.environment", "staging")],
+            vec![root(1)]
+        )
+        .0,
         "rest"
     );
 }
@@ -156,21 +231,41 @@ fn kind_and_status() {
          - name: ok\n  when: { root: { status: ok } }\n  keep: true\n\
          - name: unset\n  when: { root: { status: unset, kind: server } }\n  drop: true",
     );
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).kind(PbKind::Producer)]).0, "clients");
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).kind(PbKind::Producer)]).0,
+        "clients"
+    );
     assert_eq!(judge(&rs, vec![root(1).status(PbStatus::Ok)]).0, "ok");
     assert_eq!(judge(&rs, vec![root(1)]).0, "unset");
-    assert_eq!(judge(&rs, vec![root(1).kind(PbKind::Internal)]).0, DEFAULT_RULE);
+    assert_eq!(
+        judge(&rs, vec![root(1).kind(PbKind::Internal)]).0,
+        DEFAULT_RULE
+    );
 }
 
 #[test]
 fn span_durations_hold_on_the_same_span() {
     let rs = rules("- name: mid\n  when: { span: { name: gen, min_duration: 100ms, max_duration: 200ms } }\n  keep: true\n- name: rest\n  drop: true");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("gen").at(0, 150)]).0, "mid");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("gen").at(0, 100)]).0, "mid", "bounds are inclusive");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("gen").at(0, 250)]).0, "rest");
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).name("gen").at(0, 150)]).0,
+        "mid"
+    );
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).name("gen").at(0, 100)]).0,
+        "mid",
+        "bounds are inclusive"
+    );
+    assert_eq!(
+        judge(&rs, vec![root(1), child(1, 2).name("gen").at(0, 250)]).0,
+        "rest"
+    );
     // One span named gen (too short) and another span long enough: no single span matches.
     assert_eq!(
-        judge(&rs, vec![root(1).at(0, 150), child(1, 2).name("gen").at(0, 10)]).0,
+        judge(
+            &rs,
+            vec![root(1).at(0, 150), child(1, 2).name("gen").at(0, 10)]
+        )
+        .0,
         "rest"
     );
 }
@@ -184,14 +279,42 @@ fn attribute_matchers() {
          - name: bool\n  when: { span: { attributes: { cache.hit: true } } }\n  keep: true\n\
          - name: rest\n  probability: 0",
     );
-    assert_eq!(judge(&rs, vec![root(1).attr_int("http.status_code", 503).attr("user.id", "u")]).0, "range");
-    assert_eq!(judge(&rs, vec![root(1).attr_int("http.status_code", 404).attr("region", "eu-central-1")]).0, "list");
+    assert_eq!(
+        judge(
+            &rs,
+            vec![root(1)
+                .attr_int("http.status_code", 503)
+                .attr("user.id", "u")]
+        )
+        .0,
+        "range"
+    );
+    assert_eq!(
+        judge(
+            &rs,
+            vec![root(1)
+                .attr_int("http.status_code", 404)
+                .attr("region", "eu-central-1")]
+        )
+        .0,
+        "list"
+    );
     assert_eq!(judge(&rs, vec![root(1)]).0, "missing");
     assert_eq!(
-        judge(&rs, vec![root(1).attr("user.id", "u").attr_value("cache.hit", opentelemetry_proto::tonic::common::v1::any_value::Value::BoolValue(true))]).0,
+        judge(
+            &rs,
+            vec![root(1).attr("user.id", "u").attr_value(
+                "cache.hit",
+                opentelemetry_proto::tonic::common::v1::any_value::Value::BoolValue(true)
+            )]
+        )
+        .0,
         "bool"
     );
-    assert_eq!(judge(&rs, vec![root(1).attr("user.id", "u")]), ("rest".into(), false));
+    assert_eq!(
+        judge(&rs, vec![root(1).attr("user.id", "u")]),
+        ("rest".into(), false)
+    );
 }
 
 #[test]
@@ -202,9 +325,19 @@ fn trace_matcher() {
          - name: rest\n  drop: true",
     );
     // Trace duration spans from the earliest start to the latest end, across spans.
-    assert_eq!(judge(&rs, vec![root(1).at(0, 100), child(1, 2).at(4990, 20)]).0, "long");
+    assert_eq!(
+        judge(&rs, vec![root(1).at(0, 100), child(1, 2).at(4990, 20)]).0,
+        "long"
+    );
     assert_eq!(judge(&rs, vec![root(1), child(1, 2), child(1, 3)]).0, "big");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2), child(1, 3), child(1, 4), child(1, 5)]).0, "rest");
+    assert_eq!(
+        judge(
+            &rs,
+            vec![root(1), child(1, 2), child(1, 3), child(1, 4), child(1, 5)]
+        )
+        .0,
+        "rest"
+    );
 }
 
 #[test]
@@ -222,8 +355,18 @@ fn any_not_and_all_parts() {
     assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("a")]).0, "combo");
     assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("b")]).0, "combo");
     assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("c")]).0, "rest");
-    assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("a"), child(1, 3).error()]).0, "rest");
-    assert_eq!(judge_in(&rs, "other", vec![], vec![root(1), child(1, 2).name("a")]).0, "rest");
+    assert_eq!(
+        judge(
+            &rs,
+            vec![root(1), child(1, 2).name("a"), child(1, 3).error()]
+        )
+        .0,
+        "rest"
+    );
+    assert_eq!(
+        judge_in(&rs, "other", vec![], vec![root(1), child(1, 2).name("a")]).0,
+        "rest"
+    );
 }
 
 #[test]
@@ -239,6 +382,11 @@ fn probability_extremes() {
 #[test]
 fn only_referenced_attributes_are_decoded() {
     let rs = rules("- name: e\n  when: { span: { attributes: { experiment.id: { exists: true } } } }\n  keep: true");
-    let (_, spans) = trace_with(&rs, "svc", vec![], vec![root(1).attr("experiment.id", "e1").attr("prompt", "big")]);
+    let (_, spans) = trace_with(
+        &rs,
+        "svc",
+        vec![],
+        vec![root(1).attr("experiment.id", "e1").attr("prompt", "big")],
+    );
     assert_eq!(spans[0].attrs.as_ref().map(|a| a.len()), Some(1));
 }

@@ -22,9 +22,15 @@ pub fn recorder() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(names::DECISION_DELAY.into()), LATENCY_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full(names::DECISION_DELAY.into()),
+                    LATENCY_BUCKETS,
+                )
                 .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(names::EXPORTER_REQUEST_DURATION.into()), LATENCY_BUCKETS)
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::EXPORTER_REQUEST_DURATION.into()),
+                        LATENCY_BUCKETS,
+                    )
                 })
                 .expect("static bucket lists are not empty");
             let recorder = builder.build_recorder();
