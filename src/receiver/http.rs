@@ -121,18 +121,19 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
     if let Some(r) = ctx.pipeline.overloaded() {
         return overloaded(enc, r);
     }
-    let raw =
-        match axum::body::to_bytes(body, max).await {
-            Ok(b) => b,
-            Err(_) => return error(
+    let raw = match axum::body::to_bytes(body, max).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
                 enc,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 tonic::Code::InvalidArgument,
                 format!(
                     "request body is larger than the limit of {max} bytes (or could not be read)"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let raw: Bytes = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
         None | Some(b"identity") => raw,
         Some(b"gzip") => match gunzip(&raw, max) {

@@ -1,0 +1,188 @@
+//! Criterion micro-benchmarks of the span hot path: ingest (bytes -> summaries), rule evaluation
+//! per trace, buffer insert + decide, and raw re-encoding of kept traces. Reported per span.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Arc;
+use tailsift::buffer::{Buffer, BufferConfig, Output};
+use tailsift::config;
+use tailsift::fixtures;
+use tailsift::otlp::{encode_request, ingest, OutSpan, Span, TraceId};
+use tailsift::rules::RuleSet;
+use tokio::time::Instant;
+
+const TRACES_PER_REQUEST: u128 = 64;
+const SPANS_PER_TRACE: u64 = 8;
+
+/// A request of 64 realistic 8-span traces (8-10 attributes, one 64-byte payload), 1% errors.
+fn request_body(seed: u128) -> Bytes {
+    let spans = (0..TRACES_PER_REQUEST)
+        .flat_map(|t| {
+            let id = (seed * TRACES_PER_REQUEST + t + 1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+            fixtures::pipeline_trace(
+                id,
+                SPANS_PER_TRACE,
+                (seed * TRACES_PER_REQUEST + t).is_multiple_of(100),
+            )
+        })
+        .map(fixtures::SpanBuilder::build)
+        .collect();
+    fixtures::encode(&fixtures::request_with("bench-svc", vec![], spans))
+}
+
+fn rules(yaml_rules: &str) -> RuleSet {
+    let yaml = format!(
+        "receivers: {{ otlp: {{ grpc: {{ endpoint: 127.0.0.1:0 }} }} }}\n\
+         exporters: {{ f: {{ protocol: file, path: x.jsonl }} }}\n\
+         fidelity: {{ lite: {{ hash_attributes: [prompt] }} }}\n\
+         sampling:\n  rules:\n{yaml_rules}"
+    );
+    let cfg = config::parse(&yaml, "bench").expect("valid bench config");
+    RuleSet::compile(&cfg).expect("rules compile")
+}
+
+/// The contract rule set from the README (errors, slow stage, experiments, healthz, premium, rest).
+fn contract_rules() -> RuleSet {
+    rules(
+        "    - { name: errors, when: { span: { status: error } }, keep: true }\n\
+         \x20   - { name: slow-rerank, when: { span: { name: rerank, min_duration: 1s } }, keep: true }\n\
+         \x20   - { name: experiments, when: { span: { attributes: { experiment.id: { exists: true } } } }, keep: true }\n\
+         \x20   - { name: healthz, when: { root: { name: GET /healthz } }, drop: true }\n\
+         \x20   - { name: premium, when: { root: { attributes: { user.tier: premium } } }, probability: 0.5, fidelity: lite }\n\
+         \x20   - { name: rest, probability: 0.1 }\n",
+    )
+}
+
+fn spans_per_request() -> u64 {
+    TRACES_PER_REQUEST as u64 * SPANS_PER_TRACE
+}
+
+fn by_trace(spans: Vec<(TraceId, Span)>) -> Vec<(TraceId, Vec<Span>)> {
+    let mut out: Vec<(TraceId, Vec<Span>)> = Vec::new();
+    for (id, s) in spans {
+        match out.last_mut() {
+            Some((last, v)) if *last == id => v.push(s),
+            _ => out.push((id, vec![s])),
+        }
+    }
+    out
+}
+
+fn bench_ingest(c: &mut Criterion) {
+    let body = request_body(1);
+    let rs = contract_rules();
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(spans_per_request()));
+    g.bench_function("contract_rules", |b| {
+        b.iter(|| black_box(ingest(black_box(&body), rs.interest()).unwrap()))
+    });
+    g.bench_function("prost_full_decode_for_comparison", |b| {
+        use prost::Message;
+        b.iter(|| {
+            black_box(
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body.clone())
+                    .unwrap(),
+            )
+        })
+    });
+    g.finish();
+}
+
+fn bench_rules(c: &mut Criterion) {
+    let rs = contract_rules();
+    let traces = by_trace(ingest(&request_body(2), rs.interest()).unwrap().spans);
+    let mut g = c.benchmark_group("rules");
+    g.throughput(Throughput::Elements(spans_per_request()));
+    g.bench_function("contract_rules_64_traces", |b| {
+        b.iter(|| {
+            for (id, spans) in &traces {
+                black_box(rs.decide(id, spans));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn bench_buffer(c: &mut Criterion) {
+    let rs = contract_rules();
+    let bodies: Vec<Bytes> = (0..16).map(request_body).collect();
+    let cfg = BufferConfig {
+        decision_wait: std::time::Duration::from_secs(10),
+        root_wait: std::time::Duration::from_secs(2),
+        max_spans_per_trace: 10_000,
+        max_traces: 1_000_000,
+        max_bytes: 1 << 34,
+        shards: 64,
+        cache_kept: 100_000,
+        cache_dropped: 1_000_000,
+    };
+    let mut g = c.benchmark_group("buffer");
+    g.throughput(Throughput::Elements(
+        spans_per_request() * bodies.len() as u64,
+    ));
+    g.bench_function("insert_then_decide_1024_traces", |b| {
+        b.iter_batched(
+            || {
+                let spans: Vec<_> = bodies
+                    .iter()
+                    .map(|body| ingest(body, rs.interest()).unwrap().spans)
+                    .collect();
+                (Buffer::new(cfg.clone()), spans)
+            },
+            |(buf, requests)| {
+                let t0 = Instant::now();
+                let mut out = Output::default();
+                for spans in requests {
+                    buf.insert(spans, t0, &rs, &mut out);
+                }
+                buf.take_due(t0 + std::time::Duration::from_secs(11), &rs, &mut out);
+                black_box(out.decided.len())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn bench_encode(c: &mut Criterion) {
+    let rs = contract_rules();
+    let ingested = ingest(&request_body(3), rs.interest()).unwrap();
+    let annotation = tailsift::otlp::encode::string_attribute_field("sampling.rule", "errors");
+    let out: Vec<OutSpan> = ingested
+        .spans
+        .iter()
+        .map(|(_, s)| OutSpan {
+            scope: Arc::clone(&s.scope),
+            raw: s.raw.clone(),
+            suffix: annotation.clone(),
+        })
+        .collect();
+    let mut g = c.benchmark_group("encode");
+    g.throughput(Throughput::Elements(out.len() as u64));
+    g.bench_function("raw_reemit_with_annotation", |b| {
+        b.iter(|| black_box(encode_request(out.iter())))
+    });
+    let profile = rs.rules()[4]
+        .fidelity
+        .clone()
+        .expect("premium has lite fidelity");
+    g.bench_function("lite_fidelity_rewrite", |b| {
+        b.iter(|| {
+            for o in &out {
+                black_box(profile.apply(&o.raw).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_ingest,
+    bench_rules,
+    bench_buffer,
+    bench_encode
+);
+criterion_main!(benches);
