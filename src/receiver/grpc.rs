@@ -200,7 +200,20 @@ where
                     tonic::codec::EnabledCompressionEncodings::default(),
                 )
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(method, req).await)
+            Ok(too_large_is_not_retryable(grpc.unary(method, req).await))
         })
+    }
+}
+
+/// tonic refuses a message over the size limit with OUT_OF_RANGE, which OTLP clients retry; a
+/// request that is too large stays too large, so answer INVALID_ARGUMENT (not retried) instead.
+fn too_large_is_not_retryable(
+    resp: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    match Status::from_header_map(resp.headers()) {
+        Some(s) if s.code() == Code::OutOfRange => {
+            Status::invalid_argument(s.message().to_string()).into_http()
+        }
+        _ => resp,
     }
 }

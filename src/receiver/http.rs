@@ -181,7 +181,12 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
                 Encoding::Json => (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::to_vec(&resp).expect("json"),
+                    // Proto3 JSON leaves out unset fields: a full success is `{}`.
+                    if resp.partial_success.is_some() {
+                        serde_json::to_vec(&resp).expect("json")
+                    } else {
+                        b"{}".to_vec()
+                    },
                 )
                     .into_response(),
             }

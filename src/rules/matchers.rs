@@ -5,6 +5,11 @@ use crate::config::{Scalar, StringMatcher, ValueMatcher};
 use crate::otlp::AttrValue;
 use regex::Regex;
 
+/// Compiles a config regex to match the whole string, as the config documents.
+pub fn whole(re: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{re})$"))
+}
+
 /// A compiled string test.
 #[derive(Debug, Clone)]
 pub enum StrTest {
@@ -18,7 +23,7 @@ impl StrTest {
         Ok(match m {
             StringMatcher::Exact(s) => StrTest::Exact(s.clone()),
             StringMatcher::OneOf(v) => StrTest::OneOf(v.clone()),
-            StringMatcher::Regex(r) => StrTest::Regex(Regex::new(r)?),
+            StringMatcher::Regex(r) => StrTest::Regex(whole(r)?),
         })
     }
 
@@ -48,7 +53,7 @@ impl ValTest {
             ValueMatcher::Exact(s) => ValTest::Exact(s.clone()),
             ValueMatcher::OneOf(v) => ValTest::OneOf(v.clone()),
             ValueMatcher::Exists(b) => ValTest::Exists(*b),
-            ValueMatcher::Regex(r) => ValTest::Regex(Regex::new(r)?),
+            ValueMatcher::Regex(r) => ValTest::Regex(whole(r)?),
             ValueMatcher::Range { min, max } => ValTest::Range {
                 min: min.unwrap_or(f64::NEG_INFINITY),
                 max: max.unwrap_or(f64::INFINITY),
@@ -107,6 +112,16 @@ mod tests {
         assert!(one_of.matches("y") && !one_of.matches("z"));
         let re = StrTest::compile(&StringMatcher::Regex("^GET /(health|ready)z$".into())).unwrap();
         assert!(re.matches("GET /healthz") && !re.matches("GET /healthz/x"));
+        let partial = StrTest::compile(&StringMatcher::Regex("GET".into())).unwrap();
+        assert!(
+            partial.matches("GET") && !partial.matches("GET /"),
+            "regexes match the whole string"
+        );
+        let alt = StrTest::compile(&StringMatcher::Regex("a|b".into())).unwrap();
+        assert!(
+            alt.matches("b") && !alt.matches("ab"),
+            "alternation stays inside the anchors"
+        );
         assert!(StrTest::compile(&StringMatcher::Regex("(".into())).is_err());
     }
 

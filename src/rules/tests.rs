@@ -180,7 +180,7 @@ fn rule_without_when_matches_everything() {
 fn span_name_forms() {
     let rs = rules(
         "- name: list\n  when: { span: { name: [a, b] } }\n  keep: true\n\
-         - name: re\n  when: { span: { name: { regex: '^llm\\.' } } }\n  keep: true\n\
+         - name: re\n  when: { span: { name: { regex: 'llm\\..*' } } }\n  keep: true\n\
          - name: rest\n  drop: true",
     );
     assert_eq!(judge(&rs, vec![root(1), child(1, 2).name("b")]).0, "list");
@@ -198,7 +198,7 @@ fn span_name_forms() {
 fn service_and_resource() {
     let rs = rules(
         "- name: svc\n  when: { span: { service: checkout } }\n  keep: true\n\
-         - name: res\n  when: { span: { resource: { deployment.environment: { regex: '^prod' } } } }\n  keep: true\n\
+         - name: res\n  when: { span: { resource: { deployment.environment: { regex: 'prod.*' } } } }\n  keep: true\n\
          - name: rest\n  drop: true",
     );
     assert_eq!(judge_in(&rs, "checkout", vec![], vec![root(1)]).0, "svc");
