@@ -17,10 +17,16 @@ use tonic::{Code, Status};
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Decodes a request message as raw bytes; encodes the response with prost.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawRequestCodec;
+#[derive(Debug, Clone, Copy)]
+struct RawRequestCodec {
+    max_request_bytes: usize,
+}
 
-struct RawDecoder;
+/// Refuses requests over the configured limit with INVALID_ARGUMENT, which OTLP clients do not
+/// retry (tonic's own limit, set higher as a memory backstop, answers OUT_OF_RANGE).
+struct RawDecoder {
+    max_request_bytes: usize,
+}
 struct ResponseEncoder;
 
 impl Codec for RawRequestCodec {
@@ -32,7 +38,9 @@ impl Codec for RawRequestCodec {
         ResponseEncoder
     }
     fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
+        RawDecoder {
+            max_request_bytes: self.max_request_bytes,
+        }
     }
 }
 
@@ -41,6 +49,12 @@ impl Decoder for RawDecoder {
     type Error = Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         let n = src.remaining();
+        if n > self.max_request_bytes {
+            return Err(Status::invalid_argument(format!(
+                "request of {n} bytes is larger than the limit of {} bytes (receivers.otlp.grpc.max_request_bytes)",
+                self.max_request_bytes
+            )));
+        }
         Ok(Some(src.copy_to_bytes(n)))
     }
 }
@@ -190,7 +204,7 @@ where
         let method = ExportMethod(self.pipeline.clone());
         let max = self.max_request_bytes;
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec { max_request_bytes: max })
                 .apply_compression_config(
                     {
                         let mut e = tonic::codec::EnabledCompressionEncodings::default();
@@ -199,7 +213,7 @@ where
                     },
                     tonic::codec::EnabledCompressionEncodings::default(),
                 )
-                .apply_max_message_size_config(Some(max), None);
+                .apply_max_message_size_config(Some(max.saturating_mul(4)), None);
             Ok(too_large_is_not_retryable(grpc.unary(method, req).await))
         })
     }
