@@ -99,14 +99,25 @@ fn at(what: &'static str) -> impl Fn(WireError) -> MalformedRequest {
     move |source| MalformedRequest { what, source }
 }
 
+/// A byte range of the request body.
+type Range = (usize, usize);
+
+fn slice_or_empty(body: &Bytes, r: Option<Range>) -> Bytes {
+    r.map_or_else(Bytes::new, |(s, e)| body.slice(s..e))
+}
+
 /// Decodes one encoded `ExportTraceServiceRequest`.
+///
+/// Nested messages are walked in place over the body's bytes; the only reference-counted
+/// slices made are one per span (its encoding), one per resource and scope, and one per
+/// picked string attribute.
 pub fn ingest(body: &Bytes, interest: &Interest) -> Result<Ingested, MalformedRequest> {
     let mut out = Ingested::default();
     let mut r = Reader::new(body);
     while let Some((field, wt)) = r.next_field().map_err(at("request"))? {
         if field == 1 && wt == WireType::Len {
-            let rs = r.bytes().map_err(at("resource_spans"))?;
-            resource_spans(&rs, interest, &mut out)?;
+            let rs = r.len_range().map_err(at("resource_spans"))?;
+            resource_spans(body, rs, interest, &mut out)?;
         } else {
             r.skip(wt).map_err(at("request"))?;
         }
@@ -115,35 +126,38 @@ pub fn ingest(body: &Bytes, interest: &Interest) -> Result<Ingested, MalformedRe
 }
 
 fn resource_spans(
-    buf: &Bytes,
+    body: &Bytes,
+    range: Range,
     interest: &Interest,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
     // The resource and schema_url may come after the scope spans, so find them first.
-    let mut resource = Bytes::new();
-    let mut schema_url = Bytes::new();
-    let mut r = Reader::new(buf);
+    let (mut resource, mut schema_url) = (None, None);
+    let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
         match (field, wt) {
-            (1, WireType::Len) => resource = r.bytes().map_err(at("resource"))?,
+            (1, WireType::Len) => resource = Some(r.len_range().map_err(at("resource"))?),
             (3, WireType::Len) => {
-                schema_url = r.bytes().map_err(at("resource_spans.schema_url"))?
+                schema_url = Some(r.len_range().map_err(at("resource_spans.schema_url"))?)
             }
             _ => r.skip(wt).map_err(at("resource_spans"))?,
         }
     }
-    let (service, attrs) = resource_summary(&resource, interest)?;
+    let (service, attrs) = match resource {
+        Some(res) => resource_summary(body, res, interest)?,
+        None => (None, None),
+    };
     let resource = Arc::new(Resource {
-        encoded: resource,
-        schema_url,
+        encoded: slice_or_empty(body, resource),
+        schema_url: slice_or_empty(body, schema_url),
         service,
         attrs,
     });
-    let mut r = Reader::new(buf);
+    let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
         if field == 2 && wt == WireType::Len {
-            let ss = r.bytes().map_err(at("scope_spans"))?;
-            scope_spans(&ss, &resource, interest, out)?;
+            let ss = r.len_range().map_err(at("scope_spans"))?;
+            scope_spans(body, ss, &resource, interest, out)?;
         } else {
             r.skip(wt).map_err(at("resource_spans"))?;
         }
@@ -152,23 +166,29 @@ fn resource_spans(
 }
 
 fn resource_summary(
-    buf: &Bytes,
+    body: &Bytes,
+    range: Range,
     interest: &Interest,
 ) -> Result<(Option<Bytes>, Picked), MalformedRequest> {
     let mut service = None;
     let mut picked = Vec::new();
-    let mut r = Reader::new(buf);
+    let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource"))? {
         if field == 1 && wt == WireType::Len {
-            let kv = r.bytes().map_err(at("resource.attributes"))?;
-            let (key, value) = key_value(&kv).map_err(at("resource.attributes"))?;
-            if &key[..] == b"service.name" {
-                if let AttrValue::Str(s) = &value {
-                    service = Some(s.clone());
+            let kv = r.len_range().map_err(at("resource.attributes"))?;
+            let (key, value) = key_value(body, kv).map_err(at("resource.attributes"))?;
+            let key = &body[key.0..key.1];
+            let pick = lookup(&interest.resource_keys, key);
+            if key == b"service.name" || pick.is_some() {
+                let value = picked_value(body, value).map_err(at("resource.attributes"))?;
+                if key == b"service.name" {
+                    if let AttrValue::Str(s) = &value {
+                        service = Some(s.clone());
+                    }
                 }
-            }
-            if let Some(i) = lookup(&interest.resource_keys, &key) {
-                picked.push((i, value));
+                if let Some(i) = pick {
+                    picked.push((i, value));
+                }
             }
         } else {
             r.skip(wt).map_err(at("resource"))?;
@@ -186,31 +206,33 @@ fn boxed(v: Vec<(u16, AttrValue)>) -> Picked {
 }
 
 fn scope_spans(
-    buf: &Bytes,
+    body: &Bytes,
+    range: Range,
     resource: &Arc<Resource>,
     interest: &Interest,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
-    let mut scope = Bytes::new();
-    let mut schema_url = Bytes::new();
-    let mut r = Reader::new(buf);
+    let (mut scope, mut schema_url) = (None, None);
+    let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
         match (field, wt) {
-            (1, WireType::Len) => scope = r.bytes().map_err(at("scope"))?,
-            (3, WireType::Len) => schema_url = r.bytes().map_err(at("scope_spans.schema_url"))?,
+            (1, WireType::Len) => scope = Some(r.len_range().map_err(at("scope"))?),
+            (3, WireType::Len) => {
+                schema_url = Some(r.len_range().map_err(at("scope_spans.schema_url"))?)
+            }
             _ => r.skip(wt).map_err(at("scope_spans"))?,
         }
     }
     let scope = Arc::new(Scope {
         resource: resource.clone(),
-        encoded: scope,
-        schema_url,
+        encoded: slice_or_empty(body, scope),
+        schema_url: slice_or_empty(body, schema_url),
     });
-    let mut r = Reader::new(buf);
+    let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
         if field == 2 && wt == WireType::Len {
-            let raw = r.bytes().map_err(at("span"))?;
-            match span(raw, &scope, interest)? {
+            let raw = r.len_range().map_err(at("span"))?;
+            match span(body, raw, &scope, interest)? {
                 Ok(s) => out.spans.push(s),
                 Err(rej) => out.rejected.push(rej),
             }
@@ -223,7 +245,8 @@ fn scope_spans(
 
 type SpanResult = Result<Result<(TraceId, Span), Rejection>, MalformedRequest>;
 
-fn span(raw: Bytes, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
+fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
+    let buf: &[u8] = body;
     let mut trace_id: Option<TraceId> = None;
     let mut bad_trace = false;
     let mut span_id_ok = false;
@@ -232,31 +255,28 @@ fn span(raw: Bytes, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
     let mut name_at = (0u32, 0u32);
     let (mut kind, mut status_code) = (0u8, status::UNSET);
     let mut picked = Vec::new();
-    let mut r = Reader::new(&raw);
+    let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
         match (field, wt) {
             (1, WireType::Len) => {
-                let (s, e) = r.len_range().map_err(at("span.trace_id"))?;
-                match <TraceId>::try_from(&raw[s..e]) {
+                let id = r.slice().map_err(at("span.trace_id"))?;
+                match <TraceId>::try_from(id) {
                     Ok(id) if id != [0; 16] => trace_id = Some(id),
                     _ => bad_trace = true,
                 }
             }
             (2, WireType::Len) => {
-                let (s, e) = r.len_range().map_err(at("span.span_id"))?;
-                span_id_ok = e - s == 8 && raw[s..e] != [0; 8];
+                let id = r.slice().map_err(at("span.span_id"))?;
+                span_id_ok = id.len() == 8 && id != [0; 8];
             }
-            (4, WireType::Len) => {
-                let (s, e) = r.len_range().map_err(at("span.parent_span_id"))?;
-                parent_len = e - s;
-            }
+            (4, WireType::Len) => parent_len = r.slice().map_err(at("span.parent_span_id"))?.len(),
             (5, WireType::Len) => {
                 let (s, e) = r.len_range().map_err(at("span.name"))?;
-                std::str::from_utf8(&raw[s..e]).map_err(|_| MalformedRequest {
+                std::str::from_utf8(&buf[s..e]).map_err(|_| MalformedRequest {
                     what: "span.name",
                     source: WireError::Invalid("not valid UTF-8"),
                 })?;
-                name_at = (s as u32, e as u32);
+                name_at = ((s - range.0) as u32, (e - range.0) as u32);
             }
             (6, WireType::Varint) => kind = r.varint().map_err(at("span.kind"))?.min(255) as u8,
             (7, WireType::Fixed64) => {
@@ -264,15 +284,15 @@ fn span(raw: Bytes, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
             }
             (8, WireType::Fixed64) => end = r.fixed64().map_err(at("span.end_time_unix_nano"))?,
             (9, WireType::Len) if !interest.span_keys.is_empty() => {
-                let kv = r.bytes().map_err(at("span.attributes"))?;
-                let (key, value) = key_value(&kv).map_err(at("span.attributes"))?;
-                if let Some(i) = lookup(&interest.span_keys, &key) {
-                    picked.push((i, value));
+                let kv = r.len_range().map_err(at("span.attributes"))?;
+                let (key, value) = key_value(body, kv).map_err(at("span.attributes"))?;
+                if let Some(i) = lookup(&interest.span_keys, &buf[key.0..key.1]) {
+                    picked.push((i, picked_value(body, value).map_err(at("span.attributes"))?));
                 }
             }
             (15, WireType::Len) => {
-                let st = r.bytes().map_err(at("span.status"))?;
-                status_code = status_of(&st).map_err(at("span.status"))?;
+                let st = r.len_range().map_err(at("span.status"))?;
+                status_code = status_of(buf, st).map_err(at("span.status"))?;
             }
             _ => r.skip(wt).map_err(at("span"))?,
         }
@@ -285,7 +305,7 @@ fn span(raw: Bytes, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
         return Ok(Err(Rejection::InvalidSpanId));
     }
     let span = Span::new(
-        raw.clone(),
+        body.slice(range.0..range.1),
         scope.clone(),
         start,
         end,
@@ -298,9 +318,9 @@ fn span(raw: Bytes, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
     Ok(Ok((trace_id, span)))
 }
 
-fn status_of(buf: &Bytes) -> Result<u8, WireError> {
+fn status_of(buf: &[u8], range: Range) -> Result<u8, WireError> {
     let mut code = status::UNSET;
-    let mut r = Reader::new(buf);
+    let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field()? {
         if field == 3 && wt == WireType::Varint {
             code = r.varint()?.min(255) as u8;
@@ -311,33 +331,66 @@ fn status_of(buf: &Bytes) -> Result<u8, WireError> {
     Ok(code)
 }
 
-/// Decodes a `KeyValue`: its key bytes and a summary of its value.
-fn key_value(buf: &Bytes) -> Result<(Bytes, AttrValue), WireError> {
-    let mut key = Bytes::new();
-    let mut value = AttrValue::Other;
-    let mut r = Reader::new(buf);
+/// An attribute value read in place: strings stay a byte range until picked.
+enum RawValue {
+    Str(usize, usize),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    Other,
+}
+
+impl RawValue {
+    fn to_attr(&self, body: &Bytes) -> AttrValue {
+        match *self {
+            RawValue::Str(s, e) => AttrValue::Str(body.slice(s..e)),
+            RawValue::Int(i) => AttrValue::Int(i),
+            RawValue::Double(d) => AttrValue::Double(d),
+            RawValue::Bool(b) => AttrValue::Bool(b),
+            RawValue::Other => AttrValue::Other,
+        }
+    }
+}
+
+/// Reads a `KeyValue` in place: the key's byte range and the value's (the value is decoded
+/// only for keys the rules want, see [`any_value`]).
+fn key_value(buf: &[u8], range: Range) -> Result<(Range, Option<Range>), WireError> {
+    let mut key = (range.0, range.0);
+    let mut value = None;
+    let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field()? {
         match (field, wt) {
-            (1, WireType::Len) => key = r.bytes()?,
-            (2, WireType::Len) => value = any_value(&r.bytes()?)?,
+            (1, WireType::Len) => key = r.len_range()?,
+            (2, WireType::Len) => value = Some(r.len_range()?),
             _ => r.skip(wt)?,
         }
     }
     Ok((key, value))
 }
 
-fn any_value(buf: &Bytes) -> Result<AttrValue, WireError> {
-    let mut value = AttrValue::Other;
-    let mut r = Reader::new(buf);
+/// Decodes the value of a picked attribute.
+fn picked_value(body: &Bytes, value: Option<Range>) -> Result<AttrValue, WireError> {
+    match value {
+        Some(v) => Ok(any_value(body, v)?.to_attr(body)),
+        None => Ok(AttrValue::Other),
+    }
+}
+
+fn any_value(buf: &[u8], range: Range) -> Result<RawValue, WireError> {
+    let mut value = RawValue::Other;
+    let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field()? {
         value = match (field, wt) {
-            (1, WireType::Len) => AttrValue::Str(r.bytes()?),
-            (2, WireType::Varint) => AttrValue::Bool(r.varint()? != 0),
-            (3, WireType::Varint) => AttrValue::Int(r.varint()? as i64),
-            (4, WireType::Fixed64) => AttrValue::Double(f64::from_bits(r.fixed64()?)),
+            (1, WireType::Len) => {
+                let (s, e) = r.len_range()?;
+                RawValue::Str(s, e)
+            }
+            (2, WireType::Varint) => RawValue::Bool(r.varint()? != 0),
+            (3, WireType::Varint) => RawValue::Int(r.varint()? as i64),
+            (4, WireType::Fixed64) => RawValue::Double(f64::from_bits(r.fixed64()?)),
             _ => {
                 r.skip(wt)?;
-                AttrValue::Other
+                RawValue::Other
             }
         };
     }

@@ -1,6 +1,6 @@
 //! Minimal protobuf wire-format reading and writing: just what lazy span decoding and raw re-emission need.
 
-use bytes::{BufMut, Bytes};
+use bytes::BufMut;
 use thiserror::Error;
 
 /// A structural error in protobuf input.
@@ -27,19 +27,31 @@ pub enum WireType {
     Fixed32,
 }
 
-/// A cursor over one encoded message. Length-delimited fields come back as zero-copy `Bytes` slices.
+/// A cursor over one encoded message inside a larger buffer. Positions are absolute offsets
+/// into that buffer, so a field can become a zero-copy `Bytes` slice of it on demand, and
+/// nested messages are read in place without creating (reference-counted) slices.
 pub struct Reader<'a> {
-    buf: &'a Bytes,
+    buf: &'a [u8],
     pos: usize,
     end: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(buf: &'a Bytes) -> Self {
+    /// Reads all of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
         Reader {
             buf,
             pos: 0,
             end: buf.len(),
+        }
+    }
+
+    /// Reads the message at `range` of `buf` (a range returned by [`Reader::len_range`]).
+    pub fn within(buf: &'a [u8], range: (usize, usize)) -> Self {
+        Reader {
+            buf,
+            pos: range.0,
+            end: range.1,
         }
     }
 
@@ -67,6 +79,12 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn varint(&mut self) -> Result<u64, WireError> {
         let bytes = &self.buf[self.pos..self.end];
+        if let Some(&b) = bytes.first() {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(b as u64);
+            }
+        }
         let mut value: u64 = 0;
         for (i, &b) in bytes.iter().take(10).enumerate() {
             value |= ((b & 0x7f) as u64) << (7 * i);
@@ -84,44 +102,43 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn fixed64(&mut self) -> Result<u64, WireError> {
-        let s = self
-            .buf
-            .get(self.pos..self.pos + 8)
-            .filter(|_| self.pos + 8 <= self.end)
-            .ok_or(WireError::Truncated)?;
+        if self.end - self.pos < 8 {
+            return Err(WireError::Truncated);
+        }
+        let s = &self.buf[self.pos..self.pos + 8];
         self.pos += 8;
         Ok(u64::from_le_bytes(s.try_into().expect("8 bytes")))
     }
 
     #[inline]
     pub fn fixed32(&mut self) -> Result<u32, WireError> {
-        let s = self
-            .buf
-            .get(self.pos..self.pos + 4)
-            .filter(|_| self.pos + 4 <= self.end)
-            .ok_or(WireError::Truncated)?;
+        if self.end - self.pos < 4 {
+            return Err(WireError::Truncated);
+        }
+        let s = &self.buf[self.pos..self.pos + 4];
         self.pos += 4;
         Ok(u32::from_le_bytes(s.try_into().expect("4 bytes")))
     }
 
-    /// Reads a length-delimited field as a zero-copy slice.
-    #[inline]
-    pub fn bytes(&mut self) -> Result<Bytes, WireError> {
-        let (start, end) = self.len_range()?;
-        Ok(self.buf.slice(start..end))
-    }
-
-    /// Reads a length-delimited field as a byte range of the underlying buffer.
+    /// Reads a length-delimited field as an absolute byte range of the buffer.
     #[inline]
     pub fn len_range(&mut self) -> Result<(usize, usize), WireError> {
         let len = self.varint()?;
         let start = self.pos;
-        let end = start
-            .checked_add(usize::try_from(len).map_err(|_| WireError::Truncated)?)
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| start.checked_add(l))
             .filter(|&e| e <= self.end)
             .ok_or(WireError::Truncated)?;
         self.pos = end;
         Ok((start, end))
+    }
+
+    /// Reads a length-delimited field as a borrowed slice.
+    #[inline]
+    pub fn slice(&mut self) -> Result<&'a [u8], WireError> {
+        let (s, e) = self.len_range()?;
+        Ok(&self.buf[s..e])
     }
 
     /// Skips a field's value.
@@ -133,11 +150,6 @@ impl<'a> Reader<'a> {
             WireType::Fixed32 => self.fixed32().map(drop),
             WireType::Len => self.len_range().map(drop),
         }
-    }
-
-    /// The underlying buffer.
-    pub fn buffer(&self) -> &'a Bytes {
-        self.buf
     }
 }
 
@@ -180,15 +192,13 @@ mod tests {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             prop_assert_eq!(out.len(), varint_len(v));
-            let b = Bytes::from(out);
-            let mut r = Reader::new(&b);
+            let mut r = Reader::new(&out);
             prop_assert_eq!(r.varint().unwrap(), v);
         }
 
         #[test]
         fn reader_never_panics(data: Vec<u8>) {
-            let b = Bytes::from(data);
-            let mut r = Reader::new(&b);
+            let mut r = Reader::new(&data);
             while let Ok(Some((_, wt))) = r.next_field() {
                 if r.skip(wt).is_err() { break; }
             }
@@ -197,22 +207,22 @@ mod tests {
 
     #[test]
     fn truncated_length_is_an_error() {
-        let b = Bytes::from_static(&[0x0a, 0x05, 1, 2]);
+        let b = [0x0a, 0x05, 1, 2];
         let mut r = Reader::new(&b);
         assert_eq!(r.next_field().unwrap(), Some((1, WireType::Len)));
-        assert_eq!(r.bytes(), Err(WireError::Truncated));
+        assert_eq!(r.len_range(), Err(WireError::Truncated));
     }
 
     #[test]
     fn groups_are_rejected() {
-        let b = Bytes::from_static(&[0x0b]);
+        let b = [0x0b];
         let mut r = Reader::new(&b);
         assert_eq!(r.next_field(), Err(WireError::WireType(3)));
     }
 
     #[test]
     fn overlong_varint_is_an_error() {
-        let b = Bytes::from_static(&[0xff; 11]);
+        let b = [0xff; 11];
         let mut r = Reader::new(&b);
         assert_eq!(r.varint(), Err(WireError::VarintOverflow));
     }
