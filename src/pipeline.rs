@@ -1,7 +1,7 @@
 //! The pipeline between receivers and exporters: ingest a request into the buffer, decide due
 //! traces, apply fidelity to kept spans, encode them raw and hand them to the exporters.
 
-use crate::buffer::{Buffer, BufferConfig, Output};
+use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest, OutSpan, Span};

@@ -67,6 +67,13 @@ pub struct Trace {
     deadline: Instant,
 }
 
+impl Trace {
+    /// When the trace was due (its wait ended), as last computed.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
 /// Why a trace was decided when it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {

@@ -204,16 +204,18 @@ where
         let method = ExportMethod(self.pipeline.clone());
         let max = self.max_request_bytes;
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(RawRequestCodec { max_request_bytes: max })
-                .apply_compression_config(
-                    {
-                        let mut e = tonic::codec::EnabledCompressionEncodings::default();
-                        e.enable(CompressionEncoding::Gzip);
-                        e
-                    },
-                    tonic::codec::EnabledCompressionEncodings::default(),
-                )
-                .apply_max_message_size_config(Some(max.saturating_mul(4)), None);
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec {
+                max_request_bytes: max,
+            })
+            .apply_compression_config(
+                {
+                    let mut e = tonic::codec::EnabledCompressionEncodings::default();
+                    e.enable(CompressionEncoding::Gzip);
+                    e
+                },
+                tonic::codec::EnabledCompressionEncodings::default(),
+            )
+            .apply_max_message_size_config(Some(max.saturating_mul(4)), None);
             Ok(too_large_is_not_retryable(grpc.unary(method, req).await))
         })
     }

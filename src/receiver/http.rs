@@ -119,6 +119,12 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
     let max = ctx.max_request_bytes;
     // Refuse before reading the body when already overloaded.
     if let Some(r) = ctx.pipeline.overloaded() {
+        let p = match enc {
+            Encoding::Protobuf => Protocol::HttpProtobuf,
+            Encoding::Json => Protocol::HttpJson,
+        };
+        metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => p.label(), "outcome" => "refused")
+            .increment(1);
         return overloaded(enc, r);
     }
     let raw = match axum::body::to_bytes(body, max).await {

@@ -20,6 +20,9 @@ pub const LATE_SPANS: &str = "tailsift_late_spans_total";
 pub const EARLY_DECISIONS: &str = "tailsift_early_decided_traces_total";
 /// Time from a trace's first span to its decision, in seconds.
 pub const DECISION_DELAY: &str = "tailsift_decision_delay_seconds";
+/// Time from a trace's due time to its decision (its kept spans enter the export queue right
+/// after), in seconds. Only traces decided because their wait ended.
+pub const DECISION_LATENESS: &str = "tailsift_decision_lateness_seconds";
 /// Kept spans rewritten by a fidelity profile. Labels: `profile`.
 pub const FIDELITY_REWRITTEN_SPANS: &str = "tailsift_fidelity_rewritten_spans_total";
 
