@@ -222,6 +222,10 @@ impl Pipeline {
             }
             histogram!(names::DECISION_DELAY)
                 .record(now.saturating_duration_since(d.trace.first).as_secs_f64());
+            if d.reason == Reason::Due {
+                histogram!(names::DECISION_LATENESS)
+                    .record(now.saturating_duration_since(d.trace.deadline()).as_secs_f64());
+            }
             if d.verdict.keep {
                 for s in d.trace.spans {
                     self.push_kept(d.verdict, s, &mut kept);

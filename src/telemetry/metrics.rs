@@ -36,6 +36,12 @@ pub fn recorder() -> PrometheusHandle {
                         LATENCY_BUCKETS,
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::DECISION_LATENESS.into()),
+                        LATENESS_BUCKETS,
+                    )
+                })
                 .expect("static bucket lists are not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
