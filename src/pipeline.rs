@@ -223,8 +223,10 @@ impl Pipeline {
             histogram!(names::DECISION_DELAY)
                 .record(now.saturating_duration_since(d.trace.first).as_secs_f64());
             if d.reason == Reason::Due {
-                histogram!(names::DECISION_LATENESS)
-                    .record(now.saturating_duration_since(d.trace.deadline()).as_secs_f64());
+                histogram!(names::DECISION_LATENESS).record(
+                    now.saturating_duration_since(d.trace.deadline())
+                        .as_secs_f64(),
+                );
             }
             if d.verdict.keep {
                 for s in d.trace.spans {

@@ -50,6 +50,8 @@ impl Decoder for RawDecoder {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         let n = src.remaining();
         if n > self.max_request_bytes {
+            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => "grpc", "outcome" => "too_large")
+                .increment(1);
             return Err(Status::invalid_argument(format!(
                 "request of {n} bytes is larger than the limit of {} bytes (receivers.otlp.grpc.max_request_bytes)",
                 self.max_request_bytes
@@ -200,6 +202,13 @@ where
             return Box::pin(async move {
                 Ok(Status::unimplemented("only TraceService/Export is served").into_http())
             });
+        }
+        // Refuse before reading the body when already overloaded.
+        if let Some(r) = self.pipeline.overloaded() {
+            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => "grpc", "outcome" => "refused")
+                .increment(1);
+            let status = overloaded_status(r.to_string(), RETRY_AFTER_SECS);
+            return Box::pin(async move { Ok(status.into_http()) });
         }
         let method = ExportMethod(self.pipeline.clone());
         let max = self.max_request_bytes;

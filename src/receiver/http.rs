@@ -3,6 +3,7 @@
 
 use crate::otlp::json::json_to_protobuf;
 use crate::pipeline::{Pipeline, Protocol, Refusal};
+use crate::telemetry::names;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -107,8 +108,14 @@ fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+fn count(protocol: &'static str, outcome: &'static str) {
+    metrics::counter!(names::RECEIVER_REQUESTS, "protocol" => protocol, "outcome" => outcome)
+        .increment(1);
+}
+
 async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Response {
     let Some(enc) = content_encoding(&headers) else {
+        count("http_other", "unsupported");
         return error(
             Encoding::Protobuf,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -117,19 +124,20 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
         );
     };
     let max = ctx.max_request_bytes;
+    let label = match enc {
+        Encoding::Protobuf => Protocol::HttpProtobuf,
+        Encoding::Json => Protocol::HttpJson,
+    }
+    .label();
     // Refuse before reading the body when already overloaded.
     if let Some(r) = ctx.pipeline.overloaded() {
-        let p = match enc {
-            Encoding::Protobuf => Protocol::HttpProtobuf,
-            Encoding::Json => Protocol::HttpJson,
-        };
-        metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => p.label(), "outcome" => "refused")
-            .increment(1);
+        count(label, "refused");
         return overloaded(enc, r);
     }
     let raw = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
         Err(_) => {
+            count(label, "too_large");
             return error(
                 enc,
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -137,16 +145,20 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
                 format!(
                     "request body is larger than the limit of {max} bytes (or could not be read)"
                 ),
-            )
+            );
         }
     };
     let raw: Bytes = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
         None | Some(b"identity") => raw,
         Some(b"gzip") => match gunzip(&raw, max) {
             Ok(v) => Bytes::from(v),
-            Err(m) => return bad_request(enc, m),
+            Err(m) => {
+                count(label, "invalid");
+                return bad_request(enc, m);
+            }
         },
         Some(other) => {
+            count(label, "unsupported");
             return error(
                 enc,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -155,7 +167,7 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
                     "unsupported Content-Encoding `{}` (use gzip or none)",
                     String::from_utf8_lossy(other)
                 ),
-            )
+            );
         }
     };
     let (protocol, pb) = match enc {
@@ -163,8 +175,7 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
         Encoding::Json => match json_to_protobuf(&raw) {
             Ok(pb) => (Protocol::HttpJson, pb),
             Err(e) => {
-                metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => "http_json", "outcome" => "invalid")
-                    .increment(1);
+                count(label, "invalid");
                 return bad_request(enc, format!("malformed OTLP/JSON request: {e}"));
             }
         },

@@ -1,12 +1,15 @@
 //! Every metric name tailsift exports, in one place. Counters end in `_total`; labels stay low-cardinality.
 
-/// Export requests received. Labels: `protocol` (grpc, http_protobuf, http_json), `outcome`
-/// (accepted, partial, refused, invalid).
+/// Export requests received. Labels: `protocol` (grpc, http_protobuf, http_json, http_other
+/// for an unsupported content type), `outcome` (accepted; partial: some spans rejected;
+/// refused: over the memory limit, retryable; invalid: malformed body; too_large: over
+/// `max_request_bytes`; unsupported: content type or encoding).
 pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
-/// Spans not accepted. Labels: `protocol`, `reason` (invalid_trace_id, invalid_span_id,
-/// malformed, too_large, overloaded).
+/// Spans rejected one by one inside an accepted request (OTLP partial success). Labels:
+/// `protocol`, `reason` (invalid_trace_id, invalid_span_id). Requests refused as a whole are
+/// counted by `tailsift_receiver_requests_total`, since their spans are not read.
 pub const RECEIVER_REFUSED_SPANS: &str = "tailsift_receiver_refused_spans_total";
 
 /// Traces decided. Labels: `rule` (rule name, `_default` when no rule matched), `verdict` (kept, dropped).
