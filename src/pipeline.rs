@@ -5,7 +5,7 @@ use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest, OutSpan, Span};
-use crate::rules::{RuleSet, Verdict};
+use crate::rules::{Decider, Verdict};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter};
@@ -71,7 +71,7 @@ impl RuleCounters {
 }
 
 pub struct Pipeline {
-    rules: Arc<RuleSet>,
+    rules: Arc<dyn Decider>,
     buffer: Buffer,
     exporters: Exporters,
     annotate: bool,
@@ -82,11 +82,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Builds the pipeline of a validated config. The exporters must already be started.
-    pub fn new(config: &Config, rules: Arc<RuleSet>, exporters: Exporters) -> Self {
+    pub fn new(config: &Config, rules: Arc<dyn Decider>, exporters: Exporters) -> Self {
         let mut rule_counters: Vec<RuleCounters> = rules
-            .rules()
+            .rule_names()
             .iter()
-            .map(|r| RuleCounters::new(&r.name))
+            .map(|name| RuleCounters::new(name))
             .collect();
         rule_counters.push(RuleCounters::new(crate::rules::DEFAULT_RULE));
         Pipeline {
@@ -99,8 +99,8 @@ impl Pipeline {
         }
     }
 
-    pub fn rules(&self) -> &RuleSet {
-        &self.rules
+    pub fn rules(&self) -> &dyn Decider {
+        &*self.rules
     }
 
     pub fn buffer(&self) -> &Buffer {
@@ -175,7 +175,7 @@ impl Pipeline {
     /// Decides every buffered trace now (shutdown).
     pub fn drain(&self) {
         let mut out = Output::default();
-        self.buffer.drain(&*self.rules, &mut out);
+        self.buffer.drain(Instant::now(), &*self.rules, &mut out);
         self.emit(out);
         self.update_gauges();
     }

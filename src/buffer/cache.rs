@@ -59,10 +59,7 @@ mod tests {
     use super::*;
 
     fn v(keep: bool) -> Verdict {
-        Verdict {
-            rule: Some(1),
-            keep,
-        }
+        Verdict::new(Some(1), keep)
     }
 
     #[test]

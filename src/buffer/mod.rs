@@ -8,7 +8,7 @@ pub mod cache;
 mod shard;
 
 use crate::otlp::{Span, TraceId};
-use crate::rules::{RuleSet, Verdict};
+use crate::rules::{Decider, Verdict};
 use shard::Shard;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -17,12 +17,12 @@ use tokio::time::Instant;
 
 /// Decides a trace from its spans.
 pub trait Judge {
-    fn judge(&self, id: &TraceId, spans: &[Span]) -> Verdict;
+    fn judge(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict;
 }
 
-impl Judge for RuleSet {
-    fn judge(&self, id: &TraceId, spans: &[Span]) -> Verdict {
-        self.decide(id, spans)
+impl<D: Decider + ?Sized> Judge for D {
+    fn judge(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict {
+        self.decide(id, spans, now)
     }
 }
 
@@ -199,7 +199,7 @@ impl Buffer {
         &self,
         mut spans: Vec<(TraceId, Span)>,
         now: Instant,
-        judge: &impl Judge,
+        judge: &(impl Judge + ?Sized),
         out: &mut Output,
     ) {
         let n = self.shards.len();
@@ -218,14 +218,14 @@ impl Buffer {
                 let (id, span) = it.next().expect("peeked");
                 delta += shard.insert(id, span, now, judge, out);
             }
-            delta += shard.enforce_limits(judge, out);
+            delta += shard.enforce_limits(now, judge, out);
             drop(shard);
             self.account(delta);
         }
     }
 
     /// Decides every trace whose deadline has passed.
-    pub fn take_due(&self, now: Instant, judge: &impl Judge, out: &mut Output) {
+    pub fn take_due(&self, now: Instant, judge: &(impl Judge + ?Sized), out: &mut Output) {
         for i in 0..self.shards.len() {
             let mut shard = self.lock(i);
             if !shard.has_due(now) {
@@ -238,9 +238,9 @@ impl Buffer {
     }
 
     /// Decides every live trace now (shutdown).
-    pub fn drain(&self, judge: &impl Judge, out: &mut Output) {
+    pub fn drain(&self, now: Instant, judge: &(impl Judge + ?Sized), out: &mut Output) {
         for i in 0..self.shards.len() {
-            let delta = self.lock(i).drain(judge, out);
+            let delta = self.lock(i).drain(now, judge, out);
             self.account(delta);
         }
     }

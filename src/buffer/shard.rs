@@ -63,7 +63,7 @@ impl Shard {
         id: TraceId,
         span: Span,
         now: Instant,
-        judge: &impl Judge,
+        judge: &(impl Judge + ?Sized),
         out: &mut Output,
     ) -> Delta {
         if let Some(v) = self.kept.get(&id) {
@@ -118,13 +118,18 @@ impl Shard {
             }
         };
         if full {
-            delta += self.decide(id, Reason::MaxSpansPerTrace, judge, out);
+            delta += self.decide(id, Reason::MaxSpansPerTrace, now, judge, out);
         }
         delta
     }
 
     /// Decides the traces closest to their deadline while the shard is over a limit.
-    pub fn enforce_limits(&mut self, judge: &impl Judge, out: &mut Output) -> Delta {
+    pub fn enforce_limits(
+        &mut self,
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
+        out: &mut Output,
+    ) -> Delta {
         let mut delta = Delta::default();
         loop {
             let reason = if self.live.len() > self.limits.max_traces {
@@ -135,7 +140,7 @@ impl Shard {
                 return delta;
             };
             match self.pop_live() {
-                Some(id) => delta += self.decide(id, reason, judge, out),
+                Some(id) => delta += self.decide(id, reason, now, judge, out),
                 None => return delta,
             }
         }
@@ -159,7 +164,12 @@ impl Shard {
         self.heap.peek().map(|Reverse((t, _))| *t)
     }
 
-    pub fn take_due(&mut self, now: Instant, judge: &impl Judge, out: &mut Output) -> Delta {
+    pub fn take_due(
+        &mut self,
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
+        out: &mut Output,
+    ) -> Delta {
         let mut delta = Delta::default();
         while let Some(&Reverse((t, id))) = self.heap.peek() {
             if t > now {
@@ -174,16 +184,21 @@ impl Shard {
                 self.heap.push(Reverse((trace.deadline, id)));
                 continue;
             }
-            delta += self.decide(id, Reason::Due, judge, out);
+            delta += self.decide(id, Reason::Due, now, judge, out);
         }
         delta
     }
 
-    pub fn drain(&mut self, judge: &impl Judge, out: &mut Output) -> Delta {
+    pub fn drain(
+        &mut self,
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
+        out: &mut Output,
+    ) -> Delta {
         let mut delta = Delta::default();
         let ids: Vec<TraceId> = self.live.keys().copied().collect();
         for id in ids {
-            delta += self.decide(id, Reason::Shutdown, judge, out);
+            delta += self.decide(id, Reason::Shutdown, now, judge, out);
         }
         self.heap.clear();
         delta
@@ -193,14 +208,15 @@ impl Shard {
         &mut self,
         id: TraceId,
         reason: Reason,
-        judge: &impl Judge,
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
         out: &mut Output,
     ) -> Delta {
         let Some(trace) = self.live.remove(&id) else {
             return Delta::default();
         };
         self.bytes -= trace.bytes;
-        let verdict = judge.judge(&id, &trace.spans);
+        let verdict = judge.judge(&id, &trace.spans, now);
         if verdict.keep {
             self.kept.insert(id, verdict);
         } else {

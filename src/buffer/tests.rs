@@ -9,11 +9,8 @@ use proptest::prelude::*;
 struct ByName;
 
 impl Judge for ByName {
-    fn judge(&self, _: &TraceId, spans: &[Span]) -> Verdict {
-        Verdict {
-            rule: Some(0),
-            keep: spans.iter().any(|s| s.name() == "keep"),
-        }
+    fn judge(&self, _: &TraceId, spans: &[Span], _: Instant) -> Verdict {
+        Verdict::new(Some(0), spans.iter().any(|s| s.name() == "keep"))
     }
 }
 
@@ -231,7 +228,7 @@ fn drain_decides_everything() {
     for t in 1..=50u128 {
         b.insert(spans(vec![span(t, 2).parent(1)]), t0, &ByName, &mut out);
     }
-    b.drain(&ByName, &mut out);
+    b.drain(t0, &ByName, &mut out);
     assert_eq!(out.decided.len(), 50);
     assert!(out.decided.iter().all(|d| d.reason == Reason::Shutdown));
     assert_eq!(
@@ -266,7 +263,7 @@ proptest! {
             b.take_due(now, &ByName, &mut out);
             inserted += 1;
         }
-        b.drain(&ByName, &mut out);
+        b.drain(t0, &ByName, &mut out);
         let decided: usize = out.decided.iter().map(|d| d.trace.spans.len()).sum();
         prop_assert_eq!(decided + out.late_kept.len() + out.late_dropped, inserted);
         prop_assert_eq!(b.stats(), Stats { traces: 0, spans: 0, bytes: 0 });

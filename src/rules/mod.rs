@@ -11,6 +11,7 @@ use crate::sampler::probability;
 use bytes::Bytes;
 use condition::Cond;
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// What a matching rule does.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,6 +41,34 @@ pub struct Verdict {
     /// Index of the deciding rule; `None` when no rule matched (the trace is kept).
     pub rule: Option<u16>,
     pub keep: bool,
+    /// For traces kept by a probability below 1: the rejection threshold used (see
+    /// [`probability`]); 0 when the trace was kept outright.
+    pub threshold: u64,
+}
+
+impl Verdict {
+    /// A verdict without a sampling threshold.
+    pub fn new(rule: Option<u16>, keep: bool) -> Self {
+        Verdict {
+            rule,
+            keep,
+            threshold: 0,
+        }
+    }
+}
+
+/// Anything that decides traces: the ordered rule set, or another policy engine.
+pub trait Decider: Send + Sync {
+    /// The attribute keys that decisions read; ingest decodes exactly these.
+    fn interest(&self) -> &Interest;
+    /// Judges a trace from its spans. `now` drives rate-based decisions.
+    fn decide(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict;
+    /// The names of the deciding units, indexed by [`Verdict::rule`].
+    fn rule_names(&self) -> Vec<Arc<str>>;
+    /// The fidelity profile for spans kept under this verdict.
+    fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>>;
+    /// The encoded `sampling.rule` attribute for spans kept under this verdict.
+    fn annotation_of(&self, v: Verdict) -> &Bytes;
 }
 
 /// Rule name used in metrics when no rule matched.
@@ -153,16 +182,18 @@ impl RuleSet {
                     Action::Drop => false,
                     Action::Probability { threshold } => probability::keeps(trace_id, threshold),
                 };
+                let threshold = match rule.action {
+                    Action::Probability { threshold } if keep => threshold,
+                    _ => 0,
+                };
                 return Verdict {
                     rule: Some(i as u16),
                     keep,
+                    threshold,
                 };
             }
         }
-        Verdict {
-            rule: None,
-            keep: true,
-        }
+        Verdict::new(None, true)
     }
 
     /// The deciding rule's name (or [`DEFAULT_RULE`]).
@@ -182,6 +213,24 @@ impl RuleSet {
         v.rule.map_or(&self.default_annotation, |i| {
             &self.rules[i as usize].annotation
         })
+    }
+}
+
+impl Decider for RuleSet {
+    fn interest(&self) -> &Interest {
+        RuleSet::interest(self)
+    }
+    fn decide(&self, id: &TraceId, spans: &[Span], _now: Instant) -> Verdict {
+        RuleSet::decide(self, id, spans)
+    }
+    fn rule_names(&self) -> Vec<Arc<str>> {
+        self.rules.iter().map(|r| r.name.clone()).collect()
+    }
+    fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>> {
+        RuleSet::fidelity_of(self, v)
+    }
+    fn annotation_of(&self, v: Verdict) -> &Bytes {
+        RuleSet::annotation_of(self, v)
     }
 }
 

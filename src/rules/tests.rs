@@ -127,21 +127,14 @@ fn contract_rules_decide_as_named() {
         "premium"
     );
     assert_eq!(
-        rs.fidelity_of(Verdict {
-            rule: Some(4),
-            keep: true
-        })
-        .unwrap()
-        .name
-        .as_ref(),
+        rs.fidelity_of(Verdict::new(Some(4), true))
+            .unwrap()
+            .name
+            .as_ref(),
         "lite"
     );
     assert!(
-        rs.fidelity_of(Verdict {
-            rule: Some(2),
-            keep: true
-        })
-        .is_none(),
+        rs.fidelity_of(Verdict::new(Some(2), true)).is_none(),
         "fidelity: full"
     );
 }
