@@ -136,6 +136,19 @@ impl Span {
         }
     }
 
+    /// The name's bytes (validated as UTF-8 at ingest).
+    #[inline]
+    pub fn name_bytes(&self) -> &[u8] {
+        let (s, e) = self.name_at;
+        &self.raw[s as usize..e as usize]
+    }
+
+    /// The resource's `service.name` bytes, when present.
+    #[inline]
+    pub fn service_bytes(&self) -> Option<&[u8]> {
+        self.scope.resource.service.as_deref()
+    }
+
     pub fn name(&self) -> &str {
         let (s, e) = self.name_at;
         std::str::from_utf8(&self.raw[s as usize..e as usize]).unwrap_or("")

@@ -24,8 +24,8 @@ impl SpanTest {
     #[inline]
     fn matches(&self, s: &Span) -> bool {
         match self {
-            SpanTest::Name(t) => t.matches(s.name()),
-            SpanTest::Service(t) => s.service().is_some_and(|n| t.matches(n)),
+            SpanTest::Name(t) => t.matches(s.name_bytes()),
+            SpanTest::Service(t) => s.service_bytes().is_some_and(|n| t.matches(n)),
             SpanTest::Kind(mask) => s.kind < 8 && mask & (1 << s.kind) != 0,
             SpanTest::Status(mask) => s.status < 8 && mask & (1 << s.status) != 0,
             SpanTest::MinDuration(ns) => s.duration_nanos() >= *ns,

@@ -3,9 +3,10 @@
 
 use crate::config::{Scalar, StringMatcher, ValueMatcher};
 use crate::otlp::AttrValue;
-use regex::Regex;
+use regex::bytes::Regex;
 
-/// Compiles a config regex to match the whole string, as the config documents.
+/// Compiles a config regex to match the whole string, as the config documents. Matching runs
+/// on bytes: names and values were validated as UTF-8 once, at ingest.
 pub fn whole(re: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{re})$"))
 }
@@ -28,10 +29,10 @@ impl StrTest {
     }
 
     #[inline]
-    pub fn matches(&self, s: &str) -> bool {
+    pub fn matches(&self, s: &[u8]) -> bool {
         match self {
-            StrTest::Exact(e) => e == s,
-            StrTest::OneOf(v) => v.iter().any(|e| e == s),
+            StrTest::Exact(e) => e.as_bytes() == s,
+            StrTest::OneOf(v) => v.iter().any(|e| e.as_bytes() == s),
             StrTest::Regex(r) => r.is_match(s),
         }
     }
@@ -69,7 +70,8 @@ impl ValTest {
             (_, None) => false,
             (ValTest::Exact(s), Some(v)) => scalar_eq(s, v),
             (ValTest::OneOf(list), Some(v)) => list.iter().any(|s| scalar_eq(s, v)),
-            (ValTest::Regex(r), Some(v)) => v.as_str().is_some_and(|s| r.is_match(s)),
+            (ValTest::Regex(r), Some(AttrValue::Str(s))) => r.is_match(s),
+            (ValTest::Regex(_), Some(_)) => false,
             (ValTest::Range { min, max }, Some(v)) => {
                 v.as_f64().is_some_and(|x| x >= *min && x <= *max)
             }
@@ -104,22 +106,22 @@ mod tests {
     fn string_tests() {
         assert!(StrTest::compile(&StringMatcher::Exact("a".into()))
             .unwrap()
-            .matches("a"));
+            .matches(b"a"));
         assert!(!StrTest::compile(&StringMatcher::Exact("a".into()))
             .unwrap()
-            .matches("ab"));
+            .matches(b"ab"));
         let one_of = StrTest::compile(&StringMatcher::OneOf(vec!["x".into(), "y".into()])).unwrap();
-        assert!(one_of.matches("y") && !one_of.matches("z"));
+        assert!(one_of.matches(b"y") && !one_of.matches(b"z"));
         let re = StrTest::compile(&StringMatcher::Regex("^GET /(health|ready)z$".into())).unwrap();
-        assert!(re.matches("GET /healthz") && !re.matches("GET /healthz/x"));
+        assert!(re.matches(b"GET /healthz") && !re.matches(b"GET /healthz/x"));
         let partial = StrTest::compile(&StringMatcher::Regex("GET".into())).unwrap();
         assert!(
-            partial.matches("GET") && !partial.matches("GET /"),
+            partial.matches(b"GET") && !partial.matches(b"GET /"),
             "regexes match the whole string"
         );
         let alt = StrTest::compile(&StringMatcher::Regex("a|b".into())).unwrap();
         assert!(
-            alt.matches("b") && !alt.matches("ab"),
+            alt.matches(b"b") && !alt.matches(b"ab"),
             "alternation stays inside the anchors"
         );
         assert!(StrTest::compile(&StringMatcher::Regex("(".into())).is_err());
