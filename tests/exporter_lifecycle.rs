@@ -1,6 +1,7 @@
 //! Exporter integration: file output, isolation of a dead backend, congestion, and shutdown against a deadline.
 
 mod exporter_support;
+mod support;
 
 use exporter_support::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

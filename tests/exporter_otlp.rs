@@ -1,6 +1,7 @@
 //! Exporter integration over real sockets: OTLP/gRPC and OTLP/HTTP sinks, batching, headers, gzip, retries.
 
 mod exporter_support;
+mod support;
 
 use exporter_support::*;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -9,6 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use support::sink::gunzip;
 use tonic::{Code, Status};
 
 fn grpc(endpoint: &str) -> serde_json::Value {
@@ -136,74 +138,9 @@ async fn grpc_partial_success_counts_rejected_spans() {
     assert_eq!(sink.requests().len(), 1, "a partial success is not retried");
 }
 
-mod http_sink {
-    use axum::body::Bytes;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::IntoResponse;
-    use axum::routing::post;
-    use axum::Router;
-    use std::collections::VecDeque;
-    use std::sync::{Arc, Mutex};
-    use std::time::Instant;
-
-    /// Scripted answers: (status, Retry-After).
-    type Script = Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>;
-
-    #[derive(Clone, Default)]
-    pub struct HttpSink {
-        pub received: Arc<Mutex<Vec<(Instant, HeaderMap, Bytes)>>>,
-        /// (status, Retry-After) answers in order; then 200.
-        pub script: Script,
-    }
-
-    impl HttpSink {
-        /// Serves `POST /v1/traces` on 127.0.0.1:0; returns `http://addr`.
-        pub async fn serve(&self) -> String {
-            let me = self.clone();
-            let app = Router::new().route(
-                "/v1/traces",
-                post(move |headers: HeaderMap, body: Bytes| async move {
-                    me.received
-                        .lock()
-                        .unwrap()
-                        .push((Instant::now(), headers, body));
-                    let next = me.script.lock().unwrap().pop_front();
-                    match next {
-                        Some((status, retry_after)) => {
-                            let mut h = HeaderMap::new();
-                            if let Some(v) = retry_after {
-                                h.insert("retry-after", v.parse().unwrap());
-                            }
-                            (StatusCode::from_u16(status).unwrap(), h, Bytes::new()).into_response()
-                        }
-                        None => (
-                            [("content-type", "application/x-protobuf")],
-                            Bytes::new(), // an empty ExportTraceServiceResponse
-                        )
-                            .into_response(),
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            format!("http://{addr}")
-        }
-    }
-}
-
-fn gunzip(b: &[u8]) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
-
 #[tokio::test]
 async fn http_503_with_retry_after_then_200_is_delivered() {
-    let sink = http_sink::HttpSink::default();
+    let sink = HttpSink::default();
     sink.script.lock().unwrap().push_back((503, Some("1")));
     let endpoint = sink.serve().await;
     let exporters = start(vec![(
@@ -244,7 +181,7 @@ async fn http_503_with_retry_after_then_200_is_delivered() {
 
 #[tokio::test]
 async fn http_400_is_not_retried_and_uncompressed_when_asked() {
-    let sink = http_sink::HttpSink::default();
+    let sink = HttpSink::default();
     sink.script.lock().unwrap().push_back((400, None));
     let endpoint = sink.serve().await;
     let exporters = start(vec![(
