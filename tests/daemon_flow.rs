@@ -175,7 +175,6 @@ async fn root_wait_counts_from_the_last_span_of_a_rooted_trace() {
 /// is, its first spans are judged without the error span, dropped, and the error span that
 /// comes next follows the cached "dropped" verdict: an erroring trace is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: each buffer shard enforces max_buffer_bytes / shards on its own (see the report)"]
 async fn a_trace_well_under_max_buffer_bytes_waits_for_its_error_span() {
     let sink = GrpcSink::default();
     let yaml = format!(

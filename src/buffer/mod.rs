@@ -10,7 +10,7 @@ mod shard;
 use crate::otlp::{Span, TraceId};
 use crate::rules::{Decider, Verdict};
 use shard::Shard;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -143,6 +143,8 @@ pub struct Buffer {
     shards: Box<[Mutex<Shard>]>,
     cfg: BufferConfig,
     totals: Totals,
+    /// Next shard to take an early decision from when the buffer is over a limit.
+    cursor: AtomicUsize,
 }
 
 /// Shard of a trace id. Ids are random, so a few bytes spread them evenly.
@@ -163,8 +165,6 @@ impl Buffer {
                     decision_wait: cfg.decision_wait,
                     root_wait: cfg.root_wait,
                     max_spans_per_trace: cfg.max_spans_per_trace.max(1),
-                    max_traces: per(cfg.max_traces).max(1),
-                    max_bytes: (cfg.max_bytes.div_ceil(n as u64)).max(1) as usize,
                     cache_kept: per(cfg.cache_kept),
                     cache_dropped: per(cfg.cache_dropped),
                 }))
@@ -174,6 +174,7 @@ impl Buffer {
             shards,
             cfg,
             totals: Totals::default(),
+            cursor: AtomicUsize::new(0),
         }
     }
 
@@ -218,9 +219,45 @@ impl Buffer {
                 let (id, span) = it.next().expect("peeked");
                 delta += shard.insert(id, span, now, judge, out);
             }
-            delta += shard.enforce_limits(now, judge, out);
             drop(shard);
             self.account(delta);
+        }
+        self.enforce_limits(now, judge, out);
+    }
+
+    /// Which limit the whole buffer is over, if any.
+    fn over_limit(&self) -> Option<Reason> {
+        let s = self.stats();
+        if s.traces > self.cfg.max_traces as u64 {
+            Some(Reason::MaxTraces)
+        } else if s.bytes > self.cfg.max_bytes {
+            Some(Reason::MaxBufferBytes)
+        } else {
+            None
+        }
+    }
+
+    /// While the buffer is over `max_traces` or `max_bytes`, decides early the trace closest to
+    /// its deadline in each shard in turn (trace ids spread evenly, so this approximates the
+    /// oldest traces overall). Limits apply to the whole buffer, not to a shard's share.
+    fn enforce_limits(&self, now: Instant, judge: &(impl Judge + ?Sized), out: &mut Output) {
+        let n = self.shards.len();
+        let mut empty = 0;
+        while let Some(reason) = self.over_limit() {
+            let i = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+            let decided = self.lock(i).decide_earliest(reason, now, judge, out);
+            match decided {
+                Some(delta) => {
+                    self.account(delta);
+                    empty = 0;
+                }
+                None => {
+                    empty += 1;
+                    if empty >= n {
+                        return;
+                    }
+                }
+            }
         }
     }
 

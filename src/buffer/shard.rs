@@ -13,8 +13,6 @@ pub(super) struct Limits {
     pub decision_wait: Duration,
     pub root_wait: Duration,
     pub max_spans_per_trace: usize,
-    pub max_traces: usize,
-    pub max_bytes: usize,
     pub cache_kept: usize,
     pub cache_dropped: usize,
 }
@@ -41,7 +39,6 @@ pub(super) struct Shard {
     /// Deadlines, earliest first. An entry may be stale (trace gone or deadline moved later);
     /// stale entries are skipped or re-queued when they surface.
     heap: BinaryHeap<Reverse<(Instant, TraceId)>>,
-    bytes: usize,
     kept: DecisionCache,
     dropped: DecisionCache,
 }
@@ -54,7 +51,6 @@ impl Shard {
             limits,
             live: HashMap::new(),
             heap: BinaryHeap::new(),
-            bytes: 0,
         }
     }
 
@@ -81,7 +77,6 @@ impl Shard {
             spans: 1,
             bytes: held as i64,
         };
-        self.bytes += held;
         let l = &self.limits;
         let full = match self.live.entry(id) {
             hashbrown::hash_map::Entry::Occupied(mut e) => {
@@ -123,27 +118,16 @@ impl Shard {
         delta
     }
 
-    /// Decides the traces closest to their deadline while the shard is over a limit.
-    pub fn enforce_limits(
+    /// Decides this shard's trace closest to its deadline now; `None` when the shard is empty.
+    pub fn decide_earliest(
         &mut self,
+        reason: Reason,
         now: Instant,
         judge: &(impl Judge + ?Sized),
         out: &mut Output,
-    ) -> Delta {
-        let mut delta = Delta::default();
-        loop {
-            let reason = if self.live.len() > self.limits.max_traces {
-                Reason::MaxTraces
-            } else if self.bytes > self.limits.max_bytes {
-                Reason::MaxBufferBytes
-            } else {
-                return delta;
-            };
-            match self.pop_live() {
-                Some(id) => delta += self.decide(id, reason, now, judge, out),
-                None => return delta,
-            }
-        }
+    ) -> Option<Delta> {
+        let id = self.pop_live()?;
+        Some(self.decide(id, reason, now, judge, out))
     }
 
     /// Pops heap entries until one names a live trace.
@@ -215,7 +199,6 @@ impl Shard {
         let Some(trace) = self.live.remove(&id) else {
             return Delta::default();
         };
-        self.bytes -= trace.bytes;
         let verdict = judge.judge(&id, &trace.spans, now);
         if verdict.keep {
             self.kept.insert(id, verdict);

@@ -269,3 +269,45 @@ proptest! {
         prop_assert_eq!(b.stats(), Stats { traces: 0, spans: 0, bytes: 0 });
     }
 }
+
+#[test]
+fn limits_apply_to_the_whole_buffer_not_a_shards_share() {
+    let one = spans(vec![span(1, 2).parent(1)])[0].1.held_bytes() as u64;
+    // A trace of 20 spans in one of 64 shards: far above 1/64 of the limit, well under all of it.
+    let b = Buffer::new(BufferConfig {
+        max_bytes: one * 40,
+        shards: 64,
+        ..cfg()
+    });
+    let t0 = Instant::now();
+    let mut out = Output::default();
+    b.insert(
+        spans((2..22).map(|i| span(7, i).parent(1)).collect()),
+        t0,
+        &ByName,
+        &mut out,
+    );
+    assert!(
+        out.decided.is_empty(),
+        "decided early although the buffer is half empty"
+    );
+    assert_eq!(b.stats().spans, 20);
+
+    let b = Buffer::new(BufferConfig {
+        max_traces: 5,
+        shards: 4,
+        ..cfg()
+    });
+    let mut out = Output::default();
+    for t in 1..=12u128 {
+        b.insert(
+            spans(vec![span(t, 2).parent(1)]),
+            t0 + secs(t as f64),
+            &ByName,
+            &mut out,
+        );
+    }
+    assert_eq!(out.decided.len(), 7);
+    assert!(out.decided.iter().all(|d| d.reason == Reason::MaxTraces));
+    assert_eq!(b.stats().traces, 5);
+}
