@@ -9,7 +9,7 @@ use crate::rules::{Decider, Verdict};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::time::Instant;
 
 /// Where a request came from, for metric labels.
@@ -44,12 +44,23 @@ pub struct Accepted {
 pub enum Refusal {
     #[error("{0}")]
     Malformed(String),
-    #[error("tailsift is over its memory limit ({held} of {limit} bytes held); retry later")]
-    Overloaded { held: u64, limit: u64 },
+    /// Retryable: memory or an exporter queue is full.
+    #[error("{0}; retry later")]
+    Overloaded(String),
+    /// Retryable: the daemon is shutting down.
+    #[error("tailsift is shutting down; retry against another instance")]
+    ShuttingDown,
 }
 
-/// Most spans put in one export item.
+/// Most spans put in one export item, whatever the exporters' batch limits.
 const MAX_SPANS_PER_ITEM: usize = 4096;
+
+/// Kept spans on their way to one export item.
+#[derive(Default)]
+struct Outgoing {
+    spans: Vec<OutSpan>,
+    bytes: usize,
+}
 
 struct RuleCounters {
     kept_traces: Counter,
@@ -73,9 +84,15 @@ impl RuleCounters {
 pub struct Pipeline {
     rules: Arc<dyn Decider>,
     buffer: Buffer,
-    exporters: Exporters,
+    /// `None` once shut down. Every request holds the read lock while it is ingested, decided
+    /// and handed to the exporters, so shutdown (the write lock) never strands accepted spans.
+    exporters: RwLock<Option<Exporters>>,
     annotate: bool,
     memory_limit: u64,
+    /// Export items never exceed the smallest exporter batch limits, so one decision tick
+    /// cannot produce a request larger than a batch may be.
+    item_max_spans: usize,
+    item_max_bytes: usize,
     /// One set per rule, then one for the default (no rule matched).
     rule_counters: Vec<RuleCounters>,
 }
@@ -89,14 +106,32 @@ impl Pipeline {
             .map(|name| RuleCounters::new(name))
             .collect();
         rule_counters.push(RuleCounters::new(crate::rules::DEFAULT_RULE));
+        let batches = config.exporters.values().map(|e| &e.batch);
+        let item_max_spans = batches
+            .clone()
+            .map(|b| b.max_spans)
+            .min()
+            .unwrap_or(MAX_SPANS_PER_ITEM)
+            .clamp(1, MAX_SPANS_PER_ITEM);
+        let item_max_bytes = batches
+            .map(|b| usize::try_from(b.max_bytes.get()).unwrap_or(usize::MAX))
+            .min()
+            .unwrap_or(usize::MAX)
+            .max(1);
         Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
             rules,
-            exporters,
+            exporters: RwLock::new(Some(exporters)),
             annotate: config.sampling.annotate,
             memory_limit: config.sampling.memory_limit_bytes(),
+            item_max_spans,
+            item_max_bytes,
             rule_counters,
         }
+    }
+
+    fn exporters(&self) -> RwLockReadGuard<'_, Option<Exporters>> {
+        self.exporters.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn rules(&self) -> &dyn Decider {
@@ -109,17 +144,29 @@ impl Pipeline {
 
     /// Bytes held: buffered spans plus exporter queues.
     pub fn held_bytes(&self) -> u64 {
-        self.buffer.stats().bytes + self.exporters.queued_bytes()
+        let queued = self.exporters().as_ref().map_or(0, Exporters::queued_bytes);
+        self.buffer.stats().bytes + queued
     }
 
-    /// Whether new data would be refused now.
+    /// Whether new data would be refused now, and why.
     pub fn overloaded(&self) -> Option<Refusal> {
-        let held = self.held_bytes();
-        if held >= self.memory_limit || self.exporters.is_congested() {
-            Some(Refusal::Overloaded {
-                held,
-                limit: self.memory_limit,
-            })
+        match &*self.exporters() {
+            None => Some(Refusal::ShuttingDown),
+            Some(e) => self.overloaded_with(e),
+        }
+    }
+
+    fn overloaded_with(&self, exporters: &Exporters) -> Option<Refusal> {
+        let held = self.buffer.stats().bytes + exporters.queued_bytes();
+        if held >= self.memory_limit {
+            Some(Refusal::Overloaded(format!(
+                "tailsift is over its memory limit ({held} of {} bytes held)",
+                self.memory_limit
+            )))
+        } else if exporters.is_congested() {
+            Some(Refusal::Overloaded(
+                "an exporter's queue is full (its backend is slow or down)".to_string(),
+            ))
         } else {
             None
         }
@@ -128,7 +175,13 @@ impl Pipeline {
     /// Takes one encoded `ExportTraceServiceRequest` into the buffer.
     pub fn accept(&self, protocol: Protocol, body: Bytes) -> Result<Accepted, Refusal> {
         let p = protocol.label();
-        if let Some(refusal) = self.overloaded() {
+        let guard = self.exporters();
+        let Some(exporters) = guard.as_ref() else {
+            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
+                .increment(1);
+            return Err(Refusal::ShuttingDown);
+        };
+        if let Some(refusal) = self.overloaded_with(exporters) {
             counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
                 .increment(1);
             return Err(refusal);
@@ -155,7 +208,7 @@ impl Pipeline {
             let mut out = Output::default();
             self.buffer
                 .insert(ingested.spans, Instant::now(), &*self.rules, &mut out);
-            self.emit(out);
+            self.emit(out, exporters);
         }
         Ok(Accepted {
             accepted_spans: accepted,
@@ -166,17 +219,21 @@ impl Pipeline {
 
     /// Decides the traces that are due.
     pub fn tick(&self) {
-        let mut out = Output::default();
-        self.buffer.take_due(Instant::now(), &*self.rules, &mut out);
-        self.emit(out);
+        if let Some(exporters) = &*self.exporters() {
+            let mut out = Output::default();
+            self.buffer.take_due(Instant::now(), &*self.rules, &mut out);
+            self.emit(out, exporters);
+        }
         self.update_gauges();
     }
 
     /// Decides every buffered trace now (shutdown).
     pub fn drain(&self) {
-        let mut out = Output::default();
-        self.buffer.drain(Instant::now(), &*self.rules, &mut out);
-        self.emit(out);
+        if let Some(exporters) = &*self.exporters() {
+            let mut out = Output::default();
+            self.buffer.drain(Instant::now(), &*self.rules, &mut out);
+            self.emit(out, exporters);
+        }
         self.update_gauges();
     }
 
@@ -187,12 +244,21 @@ impl Pipeline {
         gauge!(names::BUFFER_BYTES).set(s.bytes as f64);
     }
 
-    /// Flushes the exporters and stops them.
+    /// Flushes the exporters and stops them. Requests being accepted finish first (they hold
+    /// the read lock); later ones are refused as shutting down.
     pub async fn shutdown_exporters(
-        self,
+        &self,
         deadline: std::time::Duration,
     ) -> crate::exporter::ShutdownReport {
-        self.exporters.shutdown(deadline).await
+        let exporters = self
+            .exporters
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match exporters {
+            Some(e) => e.shutdown(deadline).await,
+            None => crate::exporter::ShutdownReport::default(),
+        }
     }
 
     fn counters(&self, v: Verdict) -> &RuleCounters {
@@ -201,12 +267,12 @@ impl Pipeline {
     }
 
     /// Acts on decisions: counts them and sends kept spans on.
-    fn emit(&self, out: Output) {
+    fn emit(&self, out: Output, exporters: &Exporters) {
         if out.is_empty() {
             return;
         }
         let now = Instant::now();
-        let mut kept: Vec<OutSpan> = Vec::new();
+        let mut kept = Outgoing::default();
         for d in out.decided {
             let c = self.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -230,10 +296,9 @@ impl Pipeline {
             }
             if d.verdict.keep {
                 for s in d.trace.spans {
-                    self.push_kept(d.verdict, s, &mut kept);
+                    self.push_kept(d.verdict, s, &mut kept, exporters);
                 }
             }
-            self.flush_if_full(&mut kept);
         }
         if out.late_dropped > 0 {
             counter!(names::LATE_SPANS, "verdict" => "dropped").increment(out.late_dropped as u64);
@@ -241,14 +306,13 @@ impl Pipeline {
         if !out.late_kept.is_empty() {
             counter!(names::LATE_SPANS, "verdict" => "kept").increment(out.late_kept.len() as u64);
             for (v, s) in out.late_kept {
-                self.push_kept(v, s, &mut kept);
-                self.flush_if_full(&mut kept);
+                self.push_kept(v, s, &mut kept, exporters);
             }
         }
-        self.flush(&mut kept);
+        self.flush(&mut kept, exporters);
     }
 
-    fn push_kept(&self, v: Verdict, span: Span, kept: &mut Vec<OutSpan>) {
+    fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
         let mut raw = span.raw;
         if let Some(profile) = self.rules.fidelity_of(v) {
             match profile.apply(&raw) {
@@ -272,28 +336,31 @@ impl Pipeline {
         } else {
             Bytes::new()
         };
-        kept.push(OutSpan {
+        // Encoded size of the span inside the request (plus wrapper overhead, roughly).
+        let size = raw.len() + suffix.len() + 8;
+        if !kept.spans.is_empty()
+            && (kept.spans.len() >= self.item_max_spans || kept.bytes + size > self.item_max_bytes)
+        {
+            self.flush(kept, exporters);
+        }
+        kept.bytes += size;
+        kept.spans.push(OutSpan {
             scope: span.scope,
             raw,
             suffix,
         });
     }
 
-    fn flush_if_full(&self, kept: &mut Vec<OutSpan>) {
-        if kept.len() >= MAX_SPANS_PER_ITEM {
-            self.flush(kept);
-        }
-    }
-
-    fn flush(&self, kept: &mut Vec<OutSpan>) {
-        if kept.is_empty() {
+    fn flush(&self, kept: &mut Outgoing, exporters: &Exporters) {
+        if kept.spans.is_empty() {
             return;
         }
-        let body = encode_request(kept.iter());
-        self.exporters.send(ExportItem {
+        let body = encode_request(kept.spans.iter());
+        exporters.send(ExportItem {
             body,
-            spans: kept.len(),
+            spans: kept.spans.len(),
         });
-        kept.clear();
+        kept.spans.clear();
+        kept.bytes = 0;
     }
 }

@@ -27,21 +27,10 @@ pub enum RunError {
     Rules(#[from] CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
-    #[error("shutdown: a receiver connection still holds the pipeline; exporters not flushed")]
-    Stuck,
 }
 
-/// Waits (bounded) until the receivers' last connections have let go of the pipeline.
-async fn sole_owner(mut p: Arc<Pipeline>) -> Result<Pipeline, RunError> {
-    for _ in 0..200 {
-        match Arc::try_unwrap(p) {
-            Ok(p) => return Ok(p),
-            Err(shared) => p = shared,
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Err(RunError::Stuck)
-}
+/// How long requests in flight may take to finish once shutdown begins.
+const RECEIVER_GRACE: Duration = Duration::from_secs(5);
 
 /// The daemon's bound sockets. Tests bind `127.0.0.1:0` and read the addresses back.
 pub struct Listeners {
@@ -180,12 +169,26 @@ pub async fn run(
     );
     shutdown.await;
 
-    // Stage 1: stop accepting; let requests in flight finish.
+    // Stage 1: stop accepting; let requests in flight finish, but not for ever: a client
+    // stalled mid-request must not hold up the flush of everything else.
     tracing::info!("shutting down: receivers stop accepting");
     health.set_ready(false);
     let _ = stop_tx.send(true);
-    for r in receivers {
-        let _ = r.await;
+    let grace = RECEIVER_GRACE.min(config.shutdown_timeout.get());
+    let finished = tokio::time::timeout(grace, async {
+        for r in &mut receivers {
+            let _ = r.await;
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "requests still in flight after the grace period; closing their connections"
+        );
+        for r in &receivers {
+            r.abort();
+        }
     }
     let _ = ticker.await;
 
@@ -200,7 +203,6 @@ pub async fn run(
 
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
-    let pipeline = sole_owner(pipeline).await?;
     let export = pipeline.shutdown_exporters(deadline).await;
     tracing::info!(?export, "exporters flushed");
 

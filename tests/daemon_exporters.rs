@@ -98,7 +98,6 @@ exporters:
 /// spans (`MAX_SPANS_PER_ITEM` in src/pipeline.rs), and the batcher never splits an item, so a
 /// burst goes out as one request far over both limits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: batch limits do not bound export requests when several traces are decided in one tick (see the report)"]
 async fn batch_limits_bound_every_export_request() {
     let grpc = GrpcSink::default();
     let http = HttpSink::default();

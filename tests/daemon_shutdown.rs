@@ -64,7 +64,6 @@ async fn idle_client_connections_do_not_hold_up_shutdown() {
 /// shutdown waits for the stalled request; its handler also holds the pipeline, so even with a
 /// deadline there `sole_owner` would give up (RunError::Stuck) without flushing the exporters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a stalled HTTP client blocks shutdown forever (see the report)"]
 async fn a_client_stalled_mid_request_does_not_hold_up_shutdown() {
     let sink = GrpcSink::default();
     let mut daemon = Daemon::start(&config(&sink.serve().await)).await;

@@ -132,6 +132,15 @@ pub fn overloaded_status(message: String, retry_after_secs: i64) -> Status {
     )
 }
 
+/// The retryable status for a refusal: RESOURCE_EXHAUSTED with RetryInfo when overloaded,
+/// UNAVAILABLE while shutting down.
+pub fn refusal_status(r: &Refusal) -> Status {
+    match r {
+        Refusal::ShuttingDown => Status::unavailable(r.to_string()),
+        _ => overloaded_status(r.to_string(), RETRY_AFTER_SECS),
+    }
+}
+
 /// Seconds clients are asked to wait after an overload refusal.
 pub const RETRY_AFTER_SECS: i64 = 1;
 
@@ -156,9 +165,7 @@ impl tonic::server::UnaryService<Bytes> for ExportMethod {
                     }))
                 }
                 Err(Refusal::Malformed(m)) => Err(Status::invalid_argument(m)),
-                Err(r @ Refusal::Overloaded { .. }) => {
-                    Err(overloaded_status(r.to_string(), RETRY_AFTER_SECS))
-                }
+                Err(r) => Err(refusal_status(&r)),
             }
         })
     }
@@ -207,7 +214,7 @@ where
         if let Some(r) = self.pipeline.overloaded() {
             metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => "grpc", "outcome" => "refused")
                 .increment(1);
-            let status = overloaded_status(r.to_string(), RETRY_AFTER_SECS);
+            let status = refusal_status(&r);
             return Box::pin(async move { Ok(status.into_http()) });
         }
         let method = ExportMethod(self.pipeline.clone());

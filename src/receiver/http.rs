@@ -17,6 +17,9 @@ use prost::Message;
 use std::io::Read;
 use std::sync::Arc;
 
+/// Longest time a client may take to send a request body.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Clone)]
 struct Ctx {
     pipeline: Arc<Pipeline>,
@@ -134,9 +137,21 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
         count(label, "refused");
         return overloaded(enc, r);
     }
-    let raw = match axum::body::to_bytes(body, max).await {
-        Ok(b) => b,
+    let raw = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            count(label, "invalid");
+            return error(
+                enc,
+                StatusCode::REQUEST_TIMEOUT,
+                tonic::Code::InvalidArgument,
+                format!(
+                    "request body not received within {}s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            );
+        }
+        Ok(Err(_)) => {
             count(label, "too_large");
             return error(
                 enc,
@@ -209,17 +224,20 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
             }
         }
         Err(Refusal::Malformed(m)) => bad_request(enc, m),
-        Err(r @ Refusal::Overloaded { .. }) => overloaded(enc, r),
+        Err(r) => overloaded(enc, r),
     }
 }
 
+/// A retryable refusal: 429 when overloaded, 503 while shutting down; both with Retry-After.
 fn overloaded(enc: Encoding, r: Refusal) -> Response {
-    let mut resp = error(
-        enc,
-        StatusCode::TOO_MANY_REQUESTS,
-        tonic::Code::ResourceExhausted,
-        r.to_string(),
-    );
+    let (status, code) = match r {
+        Refusal::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        _ => (
+            StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+        ),
+    };
+    let mut resp = error(enc, status, code, r.to_string());
     resp.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(super::grpc::RETRY_AFTER_SECS),
