@@ -1,16 +1,35 @@
 //! What the benchmark reads about the process under test: CPU time from `/proc/<pid>/stat`
 //! (user + system, all threads, in clock ticks) and memory from `/proc/<pid>/status`.
 
-/// utime + stime of the whole process, in clock ticks.
-pub fn cpu_ticks(pid: u32) -> Option<u64> {
+/// CPU time and page faults of a whole process (all threads), from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    /// User time, clock ticks.
+    pub utime: u64,
+    /// System time, clock ticks.
+    pub stime: u64,
+    /// Minor page faults.
+    pub minflt: u64,
+}
+
+impl Cpu {
+    pub fn ticks(&self) -> u64 {
+        self.utime + self.stime
+    }
+}
+
+pub fn cpu(pid: u32) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime is field 14, stime field 15.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    // `rest` starts at field 3 (state): minflt is field 10, utime 14, stime 15.
+    let field = |n: usize| -> Option<u64> { f.get(n - 3)?.parse().ok() };
+    Some(Cpu {
+        minflt: field(10)?,
+        utime: field(14)?,
+        stime: field(15)?,
+    })
 }
 
 /// A `kB` field of `/proc/<pid>/status` (`VmHWM`, `VmRSS`), in KiB.
@@ -82,7 +101,8 @@ mod tests {
     #[test]
     fn reads_own_process() {
         let pid = std::process::id();
-        assert!(cpu_ticks(pid).is_some());
+        let c = cpu(pid).unwrap();
+        assert!(c.minflt > 0 && c.ticks() >= c.utime);
         assert!(status_kib(pid, "VmHWM").unwrap() > 0);
         assert!(status_kib(pid, "VmRSS").unwrap() > 0);
     }

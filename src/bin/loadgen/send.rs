@@ -56,8 +56,8 @@ struct Snap {
     req_refused: u64,
     req_failed: u64,
     spans_ok: u64,
-    cpu: Option<u64>,
-    own_cpu: Option<u64>,
+    cpu: Option<procfs::Cpu>,
+    own_cpu: Option<procfs::Cpu>,
 }
 
 impl Counters {
@@ -68,8 +68,8 @@ impl Counters {
             req_refused: self.req_refused.load(Relaxed),
             req_failed: self.req_failed.load(Relaxed),
             spans_ok: self.spans_ok.load(Relaxed),
-            cpu: pid.and_then(procfs::cpu_ticks),
-            own_cpu: procfs::cpu_ticks(std::process::id()),
+            cpu: pid.and_then(procfs::cpu),
+            own_cpu: procfs::cpu(std::process::id()),
         }
     }
 }
@@ -343,15 +343,19 @@ pub async fn run(opts: SendOpts) -> Result<Value, String> {
             "requests_refused": s1.req_refused - s0.req_refused,
             "requests_failed": s1.req_failed - s0.req_failed,
         });
+        let secs_of = |ticks: u64| ticks as f64 * tick_us / 1e6;
         if let (Some(a), Some(b)) = (s0.own_cpu, s1.own_cpu) {
-            w["loadgen_cpu_s"] = json!((b - a) as f64 * tick_us / 1e6);
+            w["loadgen_cpu_s"] = json!(secs_of(b.ticks() - a.ticks()));
         }
         if let (Some(pid), Some(a), Some(b)) = (opts.pid, s0.cpu, s1.cpu) {
-            let ticks = b - a;
+            let ticks = b.ticks() - a.ticks();
             w["pid"] = json!(pid);
             w["cpu_ticks"] = json!(ticks);
-            w["cpu_s"] = json!(ticks as f64 * tick_us / 1e6);
-            w["cpu_cores"] = json!(ticks as f64 * tick_us / 1e6 / secs.max(1e-9));
+            w["cpu_s"] = json!(secs_of(ticks));
+            w["cpu_user_s"] = json!(secs_of(b.utime - a.utime));
+            w["cpu_sys_s"] = json!(secs_of(b.stime - a.stime));
+            w["minor_faults"] = json!(b.minflt - a.minflt);
+            w["cpu_cores"] = json!(secs_of(ticks) / secs.max(1e-9));
             w["cpu_us_per_span"] = json!(ticks as f64 * tick_us / spans.max(1) as f64);
             w["vm_hwm_kib"] = json!(procfs::status_kib(pid, "VmHWM"));
             w["vm_rss_kib"] = json!(procfs::status_kib(pid, "VmRSS"));
