@@ -52,22 +52,42 @@ fn put_opt(out: &mut BytesMut, field: u32, b: &Bytes) {
 
 /// Groups spans by resource and scope (equal encodings are merged) and encodes the request.
 pub fn encode_request<'a>(spans: impl IntoIterator<Item = &'a OutSpan>) -> Bytes {
-    // resources -> scopes -> spans, preserving first-seen order.
+    // resources -> scopes -> spans, preserving first-seen order. Each distinct scope `Arc` is
+    // placed once (compared by bytes against the groups so far); later spans of the same `Arc`
+    // find their group through the pointer, so the byte comparison is not repeated per span.
     let mut groups: Vec<(&Arc<Resource>, Vec<ScopeGroup>)> = Vec::new();
+    let mut placed: hashbrown::HashMap<*const Scope, (usize, usize)> = hashbrown::HashMap::new();
+    let mut last: Option<(*const Scope, usize, usize)> = None;
     for s in spans {
-        let res = &s.scope.resource;
-        let gi = match groups.iter().position(|(r, _)| same_resource(r, res)) {
-            Some(i) => i,
-            None => {
-                groups.push((res, Vec::new()));
-                groups.len() - 1
-            }
+        let ptr = Arc::as_ptr(&s.scope);
+        let (gi, si) = match last.filter(|(p, _, _)| *p == ptr) {
+            Some((_, gi, si)) => (gi, si),
+            None => match placed.get(&ptr) {
+                Some(&(gi, si)) => (gi, si),
+                None => {
+                    let res = &s.scope.resource;
+                    let gi = match groups.iter().position(|(r, _)| same_resource(r, res)) {
+                        Some(i) => i,
+                        None => {
+                            groups.push((res, Vec::new()));
+                            groups.len() - 1
+                        }
+                    };
+                    let scopes = &mut groups[gi].1;
+                    let si = match scopes.iter().position(|(sc, _)| same_scope(sc, &s.scope)) {
+                        Some(i) => i,
+                        None => {
+                            scopes.push((&s.scope, Vec::new()));
+                            scopes.len() - 1
+                        }
+                    };
+                    placed.insert(ptr, (gi, si));
+                    (gi, si)
+                }
+            },
         };
-        let scopes = &mut groups[gi].1;
-        match scopes.iter_mut().find(|(sc, _)| same_scope(sc, &s.scope)) {
-            Some((_, v)) => v.push(s),
-            None => scopes.push((&s.scope, vec![s])),
-        }
+        last = Some((ptr, gi, si));
+        groups[gi].1[si].1.push(s);
     }
 
     let scope_len = |sc: &Scope, spans: &[&OutSpan]| -> usize {
