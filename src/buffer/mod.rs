@@ -204,20 +204,29 @@ impl Buffer {
         out: &mut Output,
     ) {
         let n = self.shards.len();
-        if spans.len() > 1 {
-            spans.sort_by_cached_key(|(id, _)| shard_of(id, n));
+        // Group by shard (one lock per shard) and by trace (one lookup per trace).
+        spans.sort_by_cached_key(|(id, _)| (shard_of(id, n), *id));
+        // Runs of one trace id: (trace id, shard, number of spans).
+        let mut runs: Vec<(TraceId, usize, usize)> = Vec::new();
+        for (id, _) in &spans {
+            match runs.last_mut() {
+                Some((last, _, len)) if last == id => *len += 1,
+                _ => runs.push((*id, shard_of(id, n), 1)),
+            }
         }
-        let mut it = spans.into_iter().peekable();
-        while let Some((id, span)) = it.next() {
-            let si = shard_of(&id, n);
+        let mut it = spans.into_iter().map(|(_, s)| s);
+        let mut runs = runs.into_iter().peekable();
+        while let Some((id, si, len)) = runs.next() {
             let mut shard = self.lock(si);
-            let mut delta = shard.insert(id, span, now, judge, out);
-            while let Some((id, _)) = it.peek() {
-                if shard_of(id, n) != si {
+            let group: Vec<Span> = it.by_ref().take(len).collect();
+            let mut delta = shard.insert(id, group, now, judge, out);
+            while let Some(&(id, next_si, len)) = runs.peek() {
+                if next_si != si {
                     break;
                 }
-                let (id, span) = it.next().expect("peeked");
-                delta += shard.insert(id, span, now, judge, out);
+                runs.next();
+                let group: Vec<Span> = it.by_ref().take(len).collect();
+                delta += shard.insert(id, group, now, judge, out);
             }
             drop(shard);
             self.account(delta);

@@ -54,66 +54,86 @@ impl Shard {
         }
     }
 
+    /// Adds spans of one trace (all from one request). Spans of a decided trace are late and
+    /// follow the cached verdict; a trace reaching `max_spans_per_trace` is decided at once and
+    /// any spans beyond that follow its verdict.
     pub fn insert(
         &mut self,
         id: TraceId,
-        span: Span,
+        mut group: Vec<Span>,
         now: Instant,
         judge: &(impl Judge + ?Sized),
         out: &mut Output,
     ) -> Delta {
-        if let Some(v) = self.kept.get(&id) {
-            out.late_kept.push((v, span));
-            return Delta::default();
-        }
-        if self.dropped.get(&id).is_some() {
-            out.late_dropped += 1;
-            return Delta::default();
-        }
-        let held = span.held_bytes();
-        let is_root = span.is_root;
-        let mut delta = Delta {
-            traces: 0,
-            spans: 1,
-            bytes: held as i64,
-        };
-        let l = &self.limits;
-        let full = match self.live.entry(id) {
-            hashbrown::hash_map::Entry::Occupied(mut e) => {
-                let t = e.get_mut();
-                t.spans.push(span);
-                t.bytes += held;
-                t.last = now;
-                t.has_root |= is_root;
-                if t.has_root {
-                    let d = (t.first + l.decision_wait).min(now + l.root_wait);
-                    if d < t.deadline {
-                        self.heap.push(Reverse((d, id)));
+        let mut delta = Delta::default();
+        while !group.is_empty() {
+            let (max, decision_wait, root_wait) = (
+                self.limits.max_spans_per_trace,
+                self.limits.decision_wait,
+                self.limits.root_wait,
+            );
+            let full = match self.live.get_mut(&id) {
+                Some(t) => {
+                    let room = max.saturating_sub(t.spans.len()).max(1);
+                    let rest = group.split_off(room.min(group.len()));
+                    for s in &group {
+                        let held = s.held_bytes();
+                        t.bytes += held;
+                        t.has_root |= s.is_root;
+                        delta.spans += 1;
+                        delta.bytes += held as i64;
                     }
-                    t.deadline = d;
+                    t.spans.append(&mut group);
+                    t.last = now;
+                    if t.has_root {
+                        let d = (t.first + decision_wait).min(now + root_wait);
+                        if d < t.deadline {
+                            self.heap.push(Reverse((d, id)));
+                        }
+                        t.deadline = d;
+                    }
+                    group = rest;
+                    t.spans.len() >= max
                 }
-                t.spans.len() >= l.max_spans_per_trace
-            }
-            hashbrown::hash_map::Entry::Vacant(e) => {
-                let mut deadline = now + l.decision_wait;
-                if is_root {
-                    deadline = deadline.min(now + l.root_wait);
+                None => {
+                    if let Some(v) = self.kept.get(&id) {
+                        out.late_kept.extend(group.drain(..).map(|s| (v, s)));
+                        break;
+                    }
+                    if self.dropped.get(&id).is_some() {
+                        out.late_dropped += group.len();
+                        break;
+                    }
+                    // A new trace: the group becomes its span storage.
+                    let rest = group.split_off(max.min(group.len()));
+                    let bytes: usize = group.iter().map(Span::held_bytes).sum();
+                    let has_root = group.iter().any(|s| s.is_root);
+                    let mut deadline = now + decision_wait;
+                    if has_root {
+                        deadline = deadline.min(now + root_wait);
+                    }
+                    delta.traces += 1;
+                    delta.spans += group.len() as i64;
+                    delta.bytes += bytes as i64;
+                    let full = group.len() >= max;
+                    self.live.insert(
+                        id,
+                        Trace {
+                            spans: std::mem::replace(&mut group, rest),
+                            first: now,
+                            last: now,
+                            has_root,
+                            bytes,
+                            deadline,
+                        },
+                    );
+                    self.heap.push(Reverse((deadline, id)));
+                    full
                 }
-                e.insert(Trace {
-                    spans: vec![span],
-                    first: now,
-                    last: now,
-                    has_root: is_root,
-                    bytes: held,
-                    deadline,
-                });
-                self.heap.push(Reverse((deadline, id)));
-                delta.traces = 1;
-                l.max_spans_per_trace <= 1
+            };
+            if full {
+                delta += self.decide(id, Reason::MaxSpansPerTrace, now, judge, out);
             }
-        };
-        if full {
-            delta += self.decide(id, Reason::MaxSpansPerTrace, now, judge, out);
         }
         delta
     }
