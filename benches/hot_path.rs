@@ -102,6 +102,21 @@ fn bench_rules(c: &mut Criterion) {
             }
         })
     });
+    // The same rules with `rest` adaptive (key: service, root name, route): one hash, one
+    // lock and one map lookup per trace that reaches it.
+    let adaptive = rules(
+        "    - { name: errors, when: { span: { status: error } }, keep: true }\n\
+         \x20   - { name: healthz, when: { root: { name: GET /healthz } }, drop: true }\n\
+         \x20   - { name: rest, adaptive: { target_traces_per_sec: 50, key: [service, root.name, root.attributes.http.route] } }\n",
+    );
+    let t0 = Instant::now();
+    g.bench_function("adaptive_rest_64_traces", |b| {
+        b.iter(|| {
+            for (id, spans) in &traces {
+                black_box(adaptive.decide_at(id, spans, t0));
+            }
+        })
+    });
     g.finish();
 }
 
@@ -112,6 +127,7 @@ fn bench_buffer(c: &mut Criterion) {
         decision_wait: std::time::Duration::from_secs(10),
         root_wait: std::time::Duration::from_secs(2),
         max_spans_per_trace: 10_000,
+        tick: std::time::Duration::from_millis(10),
         max_traces: 1_000_000,
         max_bytes: 1 << 34,
         shards: 64,

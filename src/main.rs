@@ -1,7 +1,8 @@
-//! The `tailsift` command line: run the daemon, or validate a config file.
+//! The `tailsift` command line: run the daemon, validate a config file, or simulate the rules
+//! on recorded traces.
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tailsift::config;
 use tailsift::server::{self, Listeners};
@@ -26,6 +27,27 @@ enum Command {
     Run,
     /// Check a configuration file and exit: 0 when it is valid.
     Validate,
+    /// Replay recorded traces through the rules, without any network, and print what each
+    /// rule would keep.
+    Simulate {
+        /// Recorded traces: OTLP JSON lines (the `file` exporter's output, or the OpenTelemetry
+        /// Collector file exporter's), or protobuf with a 4-byte big-endian length before each
+        /// request (the Collector file exporter's `format: proto`).
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Output: a table, or one JSON document.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Say which rule decided this trace and why (32 hex digits; repeatable).
+        #[arg(long, value_name = "TRACE_ID")]
+        explain: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -43,15 +65,60 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => {
+            let deciders = match &cfg.tail_sampling {
+                Some(ts) => format!("{} tail_sampling policies", ts.policies.len()),
+                None => format!("{} rules", cfg.sampling.rules.len()),
+            };
             println!(
-                "{}: valid ({} rules, {} exporters)",
+                "{}: valid ({deciders}, {} exporters)",
                 path.display(),
-                cfg.sampling.rules.len(),
                 cfg.exporters.len()
             );
             ExitCode::SUCCESS
         }
         Command::Run => run(cfg),
+        Command::Simulate {
+            input,
+            format,
+            explain,
+        } => simulate(&cfg, &input, format, &explain),
+    }
+}
+
+fn simulate(cfg: &config::Config, input: &Path, format: Format, explain: &[String]) -> ExitCode {
+    use tailsift::simulate;
+    let mut ids = Vec::new();
+    for s in explain {
+        match simulate::parse_trace_id(s) {
+            Some(id) => ids.push(id),
+            None => {
+                eprintln!("tailsift: --explain {s}: a trace id is 32 hex digits");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let decider = match server::decider(cfg) {
+        Ok((d, _)) => d,
+        Err(e) => {
+            eprintln!("tailsift: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let report = simulate::input::read(input, simulate::InputFormat::Auto)
+        .map_err(simulate::SimulateError::from)
+        .and_then(|requests| simulate::replay(&*decider, cfg, &requests, &ids));
+    match report {
+        Ok(r) => {
+            match format {
+                Format::Table => print!("{}", r.table()),
+                Format::Json => println!("{:#}", r.json()),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tailsift: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest, OutSpan, Span};
 use crate::rules::{Decider, Verdict};
+use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter};
@@ -60,6 +61,7 @@ const MAX_SPANS_PER_ITEM: usize = 4096;
 struct Outgoing {
     spans: Vec<OutSpan>,
     bytes: usize,
+    suffixes: SuffixCache,
 }
 
 struct RuleCounters {
@@ -88,6 +90,8 @@ pub struct Pipeline {
     /// and handed to the exporters, so shutdown (the write lock) never strands accepted spans.
     exporters: RwLock<Option<Exporters>>,
     annotate: bool,
+    /// Sample-rate accounting written on kept spans (tracestate threshold, adjusted count).
+    accounting: Accounting,
     memory_limit: u64,
     /// Export items never exceed the smallest exporter batch limits, so one decision tick
     /// cannot produce a request larger than a batch may be.
@@ -123,6 +127,7 @@ impl Pipeline {
             rules,
             exporters: RwLock::new(Some(exporters)),
             annotate: config.sampling.annotate,
+            accounting: Accounting::from_config(&config.sampling),
             memory_limit: config.sampling.memory_limit_bytes(),
             item_max_spans,
             item_max_bytes,
@@ -313,6 +318,16 @@ impl Pipeline {
     }
 
     fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
+        // Built first: it reads the span's incoming tracestate from its original encoding.
+        let no_annotation = Bytes::new();
+        let annotation = if self.annotate {
+            self.rules.annotation_of(v)
+        } else {
+            &no_annotation
+        };
+        let suffix = self
+            .accounting
+            .suffix(&mut kept.suffixes, annotation, v, &span);
         let mut raw = span.raw;
         if let Some(profile) = self.rules.fidelity_of(v) {
             match profile.apply(&raw) {
@@ -331,11 +346,6 @@ impl Pipeline {
                 }
             }
         }
-        let suffix = if self.annotate {
-            self.rules.annotation_of(v).clone()
-        } else {
-            Bytes::new()
-        };
         // Encoded size of the span inside the request (plus wrapper overhead, roughly).
         let size = raw.len() + suffix.len() + 8;
         if !kept.spans.is_empty()

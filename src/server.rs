@@ -1,11 +1,12 @@
 //! The daemon: binds listeners, runs receivers, the decision ticker and exporters, and shuts
 //! down in stages (stop receiving, decide everything buffered, flush exporters by a deadline).
 
+use crate::collector::PolicySet;
 use crate::config::Config;
 use crate::exporter::{ExportError, Exporters, ShutdownReport};
 use crate::pipeline::Pipeline;
 use crate::receiver;
-use crate::rules::{CompileError, RuleSet};
+use crate::rules::{CompileError, Decider, RuleSet};
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Rules(#[from] CompileError),
+    #[error("tail_sampling: {0}")]
+    Policies(#[from] crate::collector::CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
 }
@@ -76,6 +79,22 @@ impl Listeners {
     }
 }
 
+/// The decider the pipeline uses, and the `tail_sampling` policies again when that is what it
+/// is (the daemon tells them when shutdown starts).
+pub type Deciders = (Arc<dyn Decider>, Option<Arc<PolicySet>>);
+
+/// The decider the config asks for: the Collector-compatible `tail_sampling` policies or the
+/// ordered rules.
+pub fn decider(config: &Config) -> Result<Deciders, RunError> {
+    match &config.tail_sampling {
+        Some(ts) => {
+            let p = Arc::new(PolicySet::compile(ts)?);
+            Ok((p.clone(), Some(p)))
+        }
+        None => Ok((Arc::new(RuleSet::compile(config)?), None)),
+    }
+}
+
 /// What a clean shutdown accomplished.
 #[derive(Debug)]
 pub struct Summary {
@@ -89,7 +108,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
-    let rules = Arc::new(RuleSet::compile(&config)?);
+    let (rules, policies) = decider(&config)?;
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
@@ -199,6 +218,9 @@ pub async fn run(
         spans = buffered.spans,
         "deciding buffered traces"
     );
+    if let Some(p) = &policies {
+        p.begin_shutdown();
+    }
     pipeline.drain();
 
     // Stage 3: flush exporters within the deadline.

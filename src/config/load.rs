@@ -113,12 +113,18 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         });
     }
     // Second pass from the text again (not from the value) so that errors keep line numbers.
-    let config: Config = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-        .map_err(|e| parse_error(origin, e))?;
-    config.validate().map_err(|errors| ConfigError::Invalid {
-        origin: origin.to_string(),
-        errors,
-    })?;
+    let mut config: Config =
+        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+            .map_err(|e| parse_error(origin, e))?;
+    // A Collector `tail_sampling:` block sets the matching `sampling:` settings.
+    let mut errors = crate::collector::settings::apply(&mut config, &value);
+    errors.extend(config.validate().err().unwrap_or_default());
+    if !errors.is_empty() {
+        return Err(ConfigError::Invalid {
+            origin: origin.to_string(),
+            errors,
+        });
+    }
     Ok(config)
 }
 

@@ -3,15 +3,18 @@
 mod load;
 mod matchers;
 pub mod schema;
+pub mod schema_samplers;
 pub mod units;
 mod validate;
 mod validate_exporters;
 mod validate_rules;
+mod validate_samplers;
 
 #[cfg(test)]
 mod tests;
 
 pub use load::{load, parse, ConfigError};
 pub use schema::*;
+pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
 pub use units::{ByteSize, Dur};
 pub use validate::ValidationError;

@@ -1,5 +1,6 @@
 //! The configuration file's shape: one struct tree, unknown keys rejected, every field documented.
 
+use super::schema_samplers::{AdaptiveAction, RateLimitAction};
 use super::units::{ByteSize, Dur};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -30,6 +31,11 @@ pub struct Config {
     /// this long to deliver what is queued. What is still unsent then is counted as failed.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Dur,
+    /// The OpenTelemetry Collector's `tail_sampling` processor block, pasted unchanged: an
+    /// alternative to `sampling.rules` (give one or the other). Its buffer keys set the
+    /// matching `sampling:` settings. See the README, "Migrating from the OpenTelemetry
+    /// Collector".
+    pub tail_sampling: Option<crate::collector::TailSamplingConfig>,
 }
 
 /// `receivers:`: the listeners that accept spans.
@@ -121,6 +127,10 @@ pub struct Sampling {
     /// be the last one.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// When set (e.g. `SampleRate`), kept spans of traces sampled with a probability below 1
+    /// (by a `probability` or `adaptive` rule, or upstream: an incoming `ot=th`) also carry this
+    /// attribute, a double: the adjusted count `1/p`, how many traces the kept one stands for.
+    pub adjusted_count_attribute: Option<String>,
 }
 
 impl Default for Sampling {
@@ -137,6 +147,7 @@ impl Default for Sampling {
             shards: default_shards(),
             tick: default_tick(),
             rules: Vec::new(),
+            adjusted_count_attribute: None,
         }
     }
 }
@@ -204,7 +215,8 @@ fn default_cache_dropped() -> usize {
     1_000_000
 }
 
-/// One sampling rule. Exactly one action: `keep: true`, `drop: true` or `probability: P`
+/// One sampling rule. Exactly one action: `keep: true`, `drop: true`, `probability: P`,
+/// `adaptive: {...}` or `rate_limit: {...}`
 /// (`keep: false` and `drop: false` are rejected: write the other action instead).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +234,11 @@ pub struct Rule {
     /// Keep the matching trace with this probability (between 0 and 1), decided consistently
     /// from the trace id so every tailsift instance makes the same choice for one trace.
     pub probability: Option<f64>,
+    /// Keep a share of the matching traces sized to a throughput target, fairly across keys of
+    /// traffic (see [`AdaptiveAction`]).
+    pub adaptive: Option<AdaptiveAction>,
+    /// Keep matching traces up to a rate (token bucket, see [`RateLimitAction`]).
+    pub rate_limit: Option<RateLimitAction>,
     /// Fidelity of kept spans: `full` (default) or a profile name under `fidelity:`. Not
     /// allowed on a `drop` rule.
     pub fidelity: Option<String>,

@@ -4,7 +4,7 @@
 
 use super::schema::{Config, Receivers, Sampling, Telemetry};
 use super::units::Dur;
-use super::{validate_exporters, validate_rules};
+use super::{validate_exporters, validate_rules, validate_samplers};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -77,9 +77,11 @@ impl Config {
         validate_exporters::check_exporters(&self.exporters, &mut errs);
         check_sampling(&self.sampling, &mut errs);
         validate_rules::check_rules(&self.sampling.rules, &self.fidelity, &mut errs);
+        validate_samplers::check_accounting(&self.sampling, &mut errs);
         validate_rules::check_fidelity_profiles(&self.fidelity, &mut errs);
         check_telemetry(&self.telemetry, &mut errs);
         check_listen_conflicts(self, &mut errs);
+        errs.0.extend(crate::collector::validate::check(self));
         if errs.0.is_empty() {
             Ok(())
         } else {

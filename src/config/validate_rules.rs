@@ -60,6 +60,8 @@ fn check_action(r: &Rule, p: &str, errs: &mut Errors) {
         ("`keep`", r.keep.is_some()),
         ("`drop`", r.drop.is_some()),
         ("`probability`", r.probability.is_some()),
+        ("`adaptive`", r.adaptive.is_some()),
+        ("`rate_limit`", r.rate_limit.is_some()),
     ]
     .into_iter()
     .filter_map(|(n, g)| g.then_some(n))
@@ -67,16 +69,24 @@ fn check_action(r: &Rule, p: &str, errs: &mut Errors) {
     match given.len() {
         0 => errs.push(
             p,
-            "no action: give exactly one of `keep: true`, `drop: true` or `probability: P`",
+            "no action: give exactly one of `keep: true`, `drop: true`, `probability: P`, \
+             `adaptive: {...}` or `rate_limit: {...}`",
         ),
         1 => {}
         _ => errs.push(
             p,
             format!(
-                "more than one action ({}): give exactly one of `keep`, `drop` or `probability`",
+                "more than one action ({}): give exactly one of `keep`, `drop`, `probability`, \
+                 `adaptive` or `rate_limit`",
                 given.join(", ")
             ),
         ),
+    }
+    if let Some(a) = &r.adaptive {
+        super::validate_samplers::check_adaptive(a, p, errs);
+    }
+    if let Some(rl) = &r.rate_limit {
+        super::validate_samplers::check_rate_limit(rl, p, errs);
     }
     if r.keep == Some(false) {
         errs.push(

@@ -255,9 +255,15 @@ fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> 
     let mut name_at = (0u32, 0u32);
     let (mut kind, mut status_code) = (0u8, status::UNSET);
     let mut picked = Vec::new();
+    let mut trace_state_at = 0usize;
     let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
         match (field, wt) {
+            (3, WireType::Len) => {
+                let len_at = r.position();
+                let (s, e) = r.len_range().map_err(at("span.trace_state"))?;
+                trace_state_at = if s < e { len_at - range.0 } else { 0 };
+            }
             (1, WireType::Len) => {
                 let id = r.slice().map_err(at("span.trace_id"))?;
                 match <TraceId>::try_from(id) {
@@ -314,7 +320,8 @@ fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> 
         status_code,
         parent_len == 0,
         boxed(picked),
-    );
+    )
+    .with_trace_state_at(trace_state_at);
     Ok(Ok((trace_id, span)))
 }
 

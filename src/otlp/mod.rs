@@ -4,6 +4,7 @@ pub mod encode;
 pub mod ingest;
 pub mod json;
 pub mod model;
+pub mod tracestate;
 pub mod wire;
 
 pub use encode::{encode_request, OutSpan};

@@ -108,6 +108,8 @@ pub struct Span {
     pub is_root: bool,
     /// Span attributes the rules refer to.
     pub attrs: Picked,
+    /// Offset in `raw` of the length of the `trace_state` field; 0 when the span has none.
+    trace_state_at: u32,
 }
 
 impl Span {
@@ -133,7 +135,27 @@ impl Span {
             status,
             is_root,
             attrs,
+            trace_state_at: 0,
         }
+    }
+
+    /// Records where the encoded `trace_state` is (the offset of its length prefix in `raw`).
+    pub(crate) fn with_trace_state_at(mut self, at: usize) -> Self {
+        self.trace_state_at = u32::try_from(at).unwrap_or(0);
+        self
+    }
+
+    /// The span's W3C `tracestate` as received, when it has a non-empty one (read from `raw`).
+    pub fn trace_state(&self) -> Option<&str> {
+        let at = self.trace_state_at as usize;
+        if at == 0 {
+            return None;
+        }
+        let mut r = super::wire::Reader::within(&self.raw, (at, self.raw.len()));
+        let (s, e) = r.len_range().ok()?;
+        std::str::from_utf8(&self.raw[s..e])
+            .ok()
+            .filter(|t| !t.is_empty())
     }
 
     /// The name's bytes (validated as UTF-8 at ingest).

@@ -55,6 +55,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The absolute offset of the next byte to read.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Reads the next field key, or `None` at the end of the message.
     #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, WireType)>, WireError> {

@@ -178,6 +178,34 @@ impl Cond {
     }
 }
 
+impl Cond {
+    /// The config key of this part of a `when` (`span`, `root`, `trace`, `any`, `not`; `all`
+    /// for a condition of several parts).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Cond::AnySpan(_) => "span",
+            Cond::Root(_) => "root",
+            Cond::Trace { .. } => "trace",
+            Cond::All(_) => "all",
+            Cond::Any(_) => "any",
+            Cond::Not(_) => "not",
+        }
+    }
+
+    /// The parts of the condition that do not hold on these spans (for explanations).
+    pub fn failed_parts(&self, spans: &[Span]) -> Vec<&'static str> {
+        match self {
+            Cond::All(parts) => parts
+                .iter()
+                .filter(|c| !c.eval(spans))
+                .map(Cond::label)
+                .collect(),
+            c if !c.eval(spans) => vec![c.label()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The root span: the first span without a parent.
 pub fn root(spans: &[Span]) -> Option<&Span> {
     spans.iter().find(|s| s.is_root)

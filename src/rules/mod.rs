@@ -1,20 +1,24 @@
 //! The compiled rule set: ordered rules, first match decides; what attributes they need decoded.
 
 pub mod condition;
+pub mod explain;
 pub mod matchers;
 
 use crate::config::{Config, Rule};
 use crate::fidelity::Profile;
 use crate::otlp::encode::string_attribute_field;
 use crate::otlp::{Interest, Span, TraceId};
+use crate::sampler::adaptive::{self, AdaptiveSampler};
 use crate::sampler::probability;
+use crate::sampler::rate_limit::TokenBucket;
 use bytes::Bytes;
 use condition::Cond;
+use explain::{Explanation, RuleCheck, SamplingDetail};
 use std::sync::Arc;
 use tokio::time::Instant;
 
 /// What a matching rule does.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Action {
     Keep,
     Drop,
@@ -22,6 +26,29 @@ pub enum Action {
     Probability {
         threshold: u64,
     },
+    /// Keep a share sized to a throughput target, per key (see [`adaptive`]).
+    Adaptive(Arc<AdaptiveSampler>),
+    /// Keep while the token buckets have room.
+    RateLimit(Arc<TokenBucket>),
+}
+
+impl Action {
+    /// The action as written in the config, for explanations.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Keep => "keep".into(),
+            Action::Drop => "drop".into(),
+            Action::Probability { threshold } => {
+                let p = format!("{:.10}", probability::probability(*threshold));
+                format!(
+                    "probability: {}",
+                    p.trim_end_matches('0').trim_end_matches('.')
+                )
+            }
+            Action::Adaptive(a) => format!("adaptive: {} traces/s", a.params().target),
+            Action::RateLimit(_) => "rate_limit".into(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -69,6 +96,22 @@ pub trait Decider: Send + Sync {
     fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>>;
     /// The encoded `sampling.rule` attribute for spans kept under this verdict.
     fn annotation_of(&self, v: Verdict) -> &Bytes;
+    /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
+    /// why. The default names only the deciding unit.
+    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
+        let verdict = self.decide(id, spans, now);
+        let rule = verdict
+            .rule
+            .and_then(|i| self.rule_names().get(i as usize).map(|n| n.to_string()))
+            .unwrap_or_else(|| DEFAULT_RULE.to_string());
+        Explanation {
+            checks: Vec::new(),
+            verdict,
+            rule,
+            action: "not detailed by this decider".to_string(),
+            sampling: SamplingDetail::None,
+        }
+    }
 }
 
 /// Rule name used in metrics when no rule matched.
@@ -97,16 +140,35 @@ pub enum CompileError {
     },
     #[error("sampling.rules: more than 65535 rules")]
     TooMany,
+    #[error("sampling.rules[{index}] ({name}): {message}")]
+    Action {
+        index: usize,
+        name: String,
+        message: String,
+    },
 }
 
-fn action_of(rule: &Rule) -> Action {
-    match (rule.keep, rule.drop, rule.probability) {
+fn action_of(rule: &Rule, interest: &mut Interest) -> Result<Action, String> {
+    if let Some(a) = &rule.adaptive {
+        let key = a
+            .key
+            .iter()
+            .map(|k| crate::config::KeyField::parse(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let params = adaptive::Params::from_config(a);
+        let sampler = AdaptiveSampler::new(rule.name.as_str().into(), &key, params, interest);
+        return Ok(Action::Adaptive(Arc::new(sampler)));
+    }
+    if let Some(r) = &rule.rate_limit {
+        return Ok(Action::RateLimit(Arc::new(TokenBucket::new(r))));
+    }
+    Ok(match (rule.keep, rule.drop, rule.probability) {
         (_, Some(true), _) => Action::Drop,
         (_, _, Some(p)) => Action::Probability {
             threshold: probability::threshold(p),
         },
         _ => Action::Keep,
-    }
+    })
 }
 
 impl RuleSet {
@@ -149,10 +211,16 @@ impl RuleSet {
                         })?,
                 ),
             };
+            let action =
+                action_of(rule, &mut interest).map_err(|message| CompileError::Action {
+                    index,
+                    name: rule.name.clone(),
+                    message,
+                })?;
             out.push(CompiledRule {
                 name: rule.name.as_str().into(),
                 when,
-                action: action_of(rule),
+                action,
                 fidelity,
                 annotation: string_attribute_field("sampling.rule", &rule.name),
             });
@@ -173,25 +241,94 @@ impl RuleSet {
         &self.rules
     }
 
-    /// Judges a trace: the first rule whose condition holds decides; no match keeps it.
+    /// Judges a trace now: see [`RuleSet::decide_at`].
     pub fn decide(&self, trace_id: &TraceId, spans: &[Span]) -> Verdict {
+        self.decide_at(trace_id, spans, Instant::now())
+    }
+
+    /// Judges a trace at time `now` (which drives adaptive and rate-limit rules): the first
+    /// rule whose condition holds decides; no match keeps it.
+    pub fn decide_at(&self, trace_id: &TraceId, spans: &[Span], now: Instant) -> Verdict {
+        self.evaluate(trace_id, spans, now, None)
+    }
+
+    /// Judges a trace like [`RuleSet::decide_at`] (with the same effect on rate-based state)
+    /// and says why.
+    pub fn explain(&self, trace_id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
+        let mut e = Explanation {
+            checks: Vec::new(),
+            verdict: Verdict::new(None, true),
+            rule: DEFAULT_RULE.to_string(),
+            action: "keep".to_string(),
+            sampling: SamplingDetail::None,
+        };
+        e.verdict = self.evaluate(trace_id, spans, now, Some(&mut e));
+        if let Some(i) = e.verdict.rule {
+            let r = &self.rules[i as usize];
+            e.rule = r.name.to_string();
+            e.action = r.action.describe();
+        }
+        e
+    }
+
+    fn evaluate(
+        &self,
+        trace_id: &TraceId,
+        spans: &[Span],
+        now: Instant,
+        mut why: Option<&mut Explanation>,
+    ) -> Verdict {
         for (i, rule) in self.rules.iter().enumerate() {
-            if rule.when.as_ref().is_none_or(|c| c.eval(spans)) {
-                let keep = match rule.action {
-                    Action::Keep => true,
-                    Action::Drop => false,
-                    Action::Probability { threshold } => probability::keeps(trace_id, threshold),
-                };
-                let threshold = match rule.action {
-                    Action::Probability { threshold } if keep => threshold,
-                    _ => 0,
-                };
-                return Verdict {
-                    rule: Some(i as u16),
-                    keep,
-                    threshold,
-                };
+            let matched = rule.when.as_ref().is_none_or(|c| c.eval(spans));
+            if let Some(e) = why.as_deref_mut() {
+                e.checks.push(RuleCheck {
+                    index: i,
+                    name: rule.name.clone(),
+                    matched,
+                    failed: match (&rule.when, matched) {
+                        (Some(c), false) => c.failed_parts(spans),
+                        _ => Vec::new(),
+                    },
+                });
             }
+            if !matched {
+                continue;
+            }
+            let (keep, threshold, detail) = match &rule.action {
+                Action::Keep => (true, 0, SamplingDetail::None),
+                Action::Drop => (false, 0, SamplingDetail::None),
+                Action::Probability { threshold } => {
+                    let randomness = probability::trace_randomness(trace_id, spans);
+                    let detail = SamplingDetail::Threshold {
+                        key: None,
+                        randomness,
+                        threshold: *threshold,
+                    };
+                    (randomness >= *threshold, *threshold, detail)
+                }
+                Action::Adaptive(a) => {
+                    let randomness = probability::trace_randomness(trace_id, spans);
+                    let d = a.decide(spans, randomness, now, why.is_some());
+                    let detail = SamplingDetail::Threshold {
+                        key: d.key,
+                        randomness,
+                        threshold: d.threshold,
+                    };
+                    (d.keep, d.threshold, detail)
+                }
+                Action::RateLimit(b) => {
+                    let admitted = b.admit(spans.len(), now);
+                    (admitted, 0, SamplingDetail::RateLimit { admitted })
+                }
+            };
+            if let Some(e) = why {
+                e.sampling = detail;
+            }
+            return Verdict {
+                rule: Some(i as u16),
+                keep,
+                threshold: if keep { threshold } else { 0 },
+            };
         }
         Verdict::new(None, true)
     }
@@ -220,8 +357,8 @@ impl Decider for RuleSet {
     fn interest(&self) -> &Interest {
         RuleSet::interest(self)
     }
-    fn decide(&self, id: &TraceId, spans: &[Span], _now: Instant) -> Verdict {
-        RuleSet::decide(self, id, spans)
+    fn decide(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict {
+        RuleSet::decide_at(self, id, spans, now)
     }
     fn rule_names(&self) -> Vec<Arc<str>> {
         self.rules.iter().map(|r| r.name.clone()).collect()
@@ -232,7 +369,12 @@ impl Decider for RuleSet {
     fn annotation_of(&self, v: Verdict) -> &Bytes {
         RuleSet::annotation_of(self, v)
     }
+    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
+        RuleSet::explain(self, id, spans, now)
+    }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_samplers;

@@ -1,3 +1,9 @@
-//! Samplers: consistent probability sampling on the trace id.
+//! Samplers: consistent probability sampling on the trace's randomness, adaptive sampling to a
+//! throughput target, token-bucket rate limits, and the sample-rate accounting of kept spans.
 
+pub mod accounting;
+pub mod adaptive;
+pub mod allocate;
+pub mod key;
 pub mod probability;
+pub mod rate_limit;

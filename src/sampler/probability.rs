@@ -1,8 +1,9 @@
 //! Consistent probability sampling per the OpenTelemetry randomness convention: the low 56 bits
 //! of the trace id are the randomness `R`; probability `p` keeps a trace when `R >= (1 - p) * 2^56`.
-//! Every tailsift instance (and any other consistent sampler) reaches the same verdict.
+//! Every tailsift instance (and any other consistent sampler) reaches the same verdict. An
+//! explicit randomness `rv` in the trace's tracestate replaces the trace id's bits.
 
-use crate::otlp::TraceId;
+use crate::otlp::{tracestate, Span, TraceId};
 
 /// 2^56: the size of the randomness space.
 pub const MAX_THRESHOLD: u64 = 1 << 56;
@@ -13,6 +14,37 @@ pub fn randomness(trace_id: &TraceId) -> u64 {
     let mut b = [0u8; 8];
     b[1..].copy_from_slice(&trace_id[9..16]);
     u64::from_be_bytes(b)
+}
+
+/// The randomness of a trace: the explicit `rv` of its tracestate (the root span's, else the
+/// first span's that has one) when present, else the trace id's low 56 bits.
+pub fn trace_randomness(trace_id: &TraceId, spans: &[Span]) -> u64 {
+    let roots_first = spans
+        .iter()
+        .filter(|s| s.is_root)
+        .chain(spans.iter().filter(|s| !s.is_root));
+    roots_first
+        .filter_map(|s| s.trace_state())
+        .find_map(|ts| tracestate::read(ts).rv)
+        .unwrap_or_else(|| randomness(trace_id))
+}
+
+/// Like [`threshold`], but with the keep fraction `2^56 - T` rounded to `digits` significant
+/// hex digits (at least 1), so that the `th` written for it is short and decodes exactly to the
+/// threshold used. With 4 digits the probability is off by less than 1 part in 4096.
+pub fn threshold_rounded(p: f64, digits: u32) -> u64 {
+    let keep = MAX_THRESHOLD - threshold(p);
+    if keep == 0 {
+        return MAX_THRESHOLD;
+    }
+    let hex_digits = (64 - keep.leading_zeros()).div_ceil(4);
+    let digits = digits.max(1);
+    if hex_digits <= digits {
+        return MAX_THRESHOLD - keep;
+    }
+    let unit = 1u64 << (4 * (hex_digits - digits));
+    let rounded = (keep + unit / 2) / unit * unit;
+    MAX_THRESHOLD - rounded.min(MAX_THRESHOLD)
 }
 
 /// The rejection threshold for keep-probability `p` (clamped to 0..=1).
@@ -88,6 +120,16 @@ mod tests {
             if keeps(&id, threshold(lo)) {
                 prop_assert!(keeps(&id, threshold(hi)));
             }
+        }
+
+        #[test]
+        fn rounded_threshold_is_close_and_short(p in 1e-9f64..=1.0) {
+            let t = threshold_rounded(p, 4);
+            let q = probability(t);
+            prop_assert!((q - p).abs() <= p / 2048.0 + 1e-15, "p={} q={}", p, q);
+            prop_assert!(crate::otlp::tracestate::format_threshold(t).len() <= 14);
+            prop_assert_eq!(crate::otlp::tracestate::parse_threshold(
+                &crate::otlp::tracestate::format_threshold(t)), Some(t));
         }
 
         #[test]

@@ -91,10 +91,9 @@ pub fn router(handle: PrometheusHandle, health: Health) -> Router {
 
 async fn render(State(ctx): State<Ctx>) -> impl IntoResponse {
     ctx.handle.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ctx.handle.render(),
-    )
+    let mut body = ctx.handle.render();
+    super::dynamic::render(&mut body);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 async fn ready(State(ctx): State<Ctx>) -> impl IntoResponse {

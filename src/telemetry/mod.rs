@@ -1,5 +1,6 @@
 //! The daemon's own telemetry: metric names, the Prometheus recorder, health endpoints, logs.
 
+pub mod dynamic;
 pub mod logs;
 pub mod metrics;
 pub mod names;

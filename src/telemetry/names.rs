@@ -53,3 +53,18 @@ pub const EXPORTER_QUEUE_BYTES: &str = "tailsift_exporter_queue_bytes";
 pub const EXPORTER_REQUEST_DURATION: &str = "tailsift_exporter_request_duration_seconds";
 /// Kept spans not forwarded because their fidelity profile could not decode them. Labels: `profile`.
 pub const FIDELITY_FAILED_SPANS: &str = "tailsift_fidelity_failed_spans_total";
+
+/// An adaptive rule's current keep-probability per key (gauge), for its busiest keys only
+/// ([`ADAPTIVE_TOP_KEYS`]); keys that fall out of that set disappear. Labels: `rule`, `key`.
+pub const ADAPTIVE_PROBABILITY: &str = "tailsift_adaptive_probability";
+/// How many keys [`ADAPTIVE_PROBABILITY`] shows per rule at most.
+pub const ADAPTIVE_TOP_KEYS: usize = 20;
+/// Traces per second an adaptive rule kept over its last interval (gauge). Labels: `rule`.
+pub const ADAPTIVE_KEPT_RATE: &str = "tailsift_adaptive_kept_rate";
+/// An adaptive rule's `target_traces_per_sec` (gauge). Labels: `rule`.
+pub const ADAPTIVE_TARGET_RATE: &str = "tailsift_adaptive_target_rate";
+/// Keys an adaptive rule tracks separately (gauge; at most `max_keys`). Labels: `rule`.
+pub const ADAPTIVE_KEYS: &str = "tailsift_adaptive_keys";
+/// `tail_sampling` policy evaluations, as the Collector's `count_traces_sampled`. Labels:
+/// `policy` (top-level policy name), `decision` (sampled, not_sampled, dropped).
+pub const POLICY_DECISIONS: &str = "tailsift_policy_decisions_total";

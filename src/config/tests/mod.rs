@@ -5,6 +5,7 @@ mod example;
 mod exporters;
 mod parse_errors;
 mod rules;
+mod samplers;
 mod sampling;
 mod telemetry;
 mod units;

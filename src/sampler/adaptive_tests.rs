@@ -1,0 +1,293 @@
+//! Statistical tests of the adaptive sampler on synthetic streams driven by a synthetic clock
+//! (no real time passes), with fixed seeds and stated tolerances.
+
+use super::*;
+use crate::config::KeyField;
+use crate::fixtures::{self, span};
+use crate::otlp::{ingest, tracestate};
+
+/// splitmix64: a small deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    /// 56 random bits: a trace's randomness.
+    fn randomness(&mut self) -> u64 {
+        self.next() >> 8
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn params(target: f64, max_keys: usize) -> Params {
+    Params {
+        target,
+        interval: Duration::from_secs(15),
+        min_probability: 1e-4,
+        max_keys,
+    }
+}
+
+fn sampler(p: Params) -> (AdaptiveSampler, Interest) {
+    let mut interest = Interest::default();
+    let key = [KeyField::Service, KeyField::RootName];
+    let s = AdaptiveSampler::new("rest".into(), &key, p, &mut interest);
+    (s, interest)
+}
+
+/// The spans of one trace of key `k` (service `svc`, root named `op-k`).
+fn key_spans(interest: &Interest, k: usize) -> Vec<Span> {
+    let req = fixtures::request("svc", [span(1, 1).name(&format!("op-{k}"))]);
+    ingest(&fixtures::encode(&req), interest)
+        .unwrap()
+        .spans
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect()
+}
+
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    seen: u64,
+    kept: u64,
+    /// Sum of the adjusted counts of kept traces.
+    adjusted: f64,
+}
+
+/// Replays a stream from `from` to `to` seconds: arrivals at the total rate, evenly spaced,
+/// each of a key drawn at random by its rate. Returns one tally per key.
+#[allow(clippy::too_many_arguments)]
+fn replay(
+    s: &AdaptiveSampler,
+    keys: &[Vec<Span>],
+    rates: &[f64],
+    base: Instant,
+    from: f64,
+    to: f64,
+    rng: &mut Rng,
+) -> Vec<Tally> {
+    let total: f64 = rates.iter().sum();
+    let cumulative: Vec<f64> = rates
+        .iter()
+        .scan(0.0, |acc, r| {
+            *acc += r / total;
+            Some(*acc)
+        })
+        .collect();
+    let mut tallies = vec![Tally::default(); keys.len()];
+    let n = ((to - from) * total).round() as u64;
+    for i in 0..n {
+        let t = from + i as f64 / total;
+        let u = rng.unit();
+        let k = cumulative
+            .iter()
+            .position(|c| u < *c)
+            .unwrap_or(keys.len() - 1);
+        let now = base + Duration::from_secs_f64(t);
+        let d = s.decide(&keys[k], rng.randomness(), now, false);
+        let tally = &mut tallies[k];
+        tally.seen += 1;
+        if d.keep {
+            tally.kept += 1;
+            tally.adjusted += tracestate::adjusted_count(d.threshold);
+        }
+    }
+    tallies
+}
+
+fn sum(t: &[Tally]) -> Tally {
+    t.iter().fold(Tally::default(), |a, b| Tally {
+        seen: a.seen + b.seen,
+        kept: a.kept + b.kept,
+        adjusted: a.adjusted + b.adjusted,
+    })
+}
+
+/// 10 keys, geometric rates with a 1000:1 spread, 20,000 traces/s in total.
+fn spread_rates() -> Vec<f64> {
+    let w: Vec<f64> = (0..10).map(|k| 1000f64.powf(k as f64 / 9.0)).collect();
+    let total: f64 = w.iter().sum();
+    w.iter().map(|x| x / total * 20_000.0).collect()
+}
+
+#[test]
+fn meets_the_target_within_ten_percent_after_two_intervals() {
+    let (s, interest) = sampler(params(50.0, 500));
+    let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
+    let rates = spread_rates();
+    assert!((rates[9] / rates[0] - 1000.0).abs() < 1e-6);
+    let mut rng = Rng(7);
+    let base = Instant::now();
+    let warmup = replay(&s, &keys, &rates, base, 0.0, 30.0, &mut rng);
+    let measured = replay(&s, &keys, &rates, base, 30.0, 90.0, &mut rng);
+    let all = sum(&measured);
+    let kept_rate = all.kept as f64 / 60.0;
+    eprintln!(
+        "warm-up kept {}/s; after two intervals kept {kept_rate:.2}/s of {} seen/s; per key: {:?}",
+        sum(&warmup).kept as f64 / 30.0,
+        all.seen / 60,
+        measured.iter().map(|t| t.kept).collect::<Vec<_>>()
+    );
+    assert!(
+        (kept_rate - 50.0).abs() <= 5.0,
+        "kept {kept_rate}/s, target 50/s"
+    );
+    // Every key (the rarest has ~10.7 traces/s) keeps some, and about its fair share.
+    for (k, t) in measured.iter().enumerate() {
+        assert!(t.kept > 0, "key {k} kept nothing: {t:?}");
+    }
+    // The rarest key is kept at a higher probability than the hottest.
+    let p = |t: &Tally| t.kept as f64 / t.seen as f64;
+    assert!(p(&measured[0]) > 100.0 * p(&measured[9]));
+    // The first interval (cold start) is not wildly over the target either.
+    assert!(sum(&warmup).kept as f64 / 30.0 < 100.0);
+}
+
+#[test]
+fn every_key_with_one_trace_per_second_keeps_some() {
+    let (s, interest) = sampler(params(50.0, 500));
+    let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
+    let rates = [
+        1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 6000.0, 9556.0,
+    ];
+    let mut rng = Rng(11);
+    let base = Instant::now();
+    replay(&s, &keys, &rates, base, 0.0, 30.0, &mut rng);
+    let measured = replay(&s, &keys, &rates, base, 30.0, 90.0, &mut rng);
+    // Fair share: 1 and 3 fit, (50 - 4) / 8 = 5.75 for each of the others.
+    for (k, t) in measured.iter().enumerate() {
+        let expected = rates[k].min(5.75) * 60.0;
+        assert!(t.kept > 0, "key {k} ({}/s) kept nothing", rates[k]);
+        assert!(
+            (t.kept as f64 - expected).abs() <= 0.35 * expected + 5.0,
+            "key {k} ({}/s): kept {} expected about {expected}",
+            rates[k],
+            t.kept
+        );
+    }
+    // The 1/s key is kept whole.
+    assert_eq!(measured[0].kept, measured[0].seen);
+    let kept_rate = sum(&measured).kept as f64 / 60.0;
+    assert!((kept_rate - 50.0).abs() <= 5.0, "kept {kept_rate}/s");
+}
+
+#[test]
+fn adjusted_counts_sum_to_the_traces_seen() {
+    let (s, interest) = sampler(params(500.0, 500));
+    let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
+    let rates = spread_rates();
+    let mut rng = Rng(23);
+    let all = sum(&replay(
+        &s,
+        &keys,
+        &rates,
+        Instant::now(),
+        0.0,
+        120.0,
+        &mut rng,
+    ));
+    let ratio = all.adjusted / all.seen as f64;
+    eprintln!(
+        "{} seen, {} kept, adjusted counts sum to {:.0} ({ratio:.4} of seen)",
+        all.seen, all.kept, all.adjusted
+    );
+    assert!((ratio - 1.0).abs() <= 0.05, "ratio {ratio}");
+}
+
+#[test]
+fn a_burst_is_followed_within_one_interval() {
+    let (s, interest) = sampler(params(50.0, 500));
+    let keys: Vec<Vec<Span>> = (0..4).map(|k| key_spans(&interest, k)).collect();
+    let mut rng = Rng(5);
+    let base = Instant::now();
+    let calm = [100.0, 200.0, 300.0, 400.0];
+    replay(&s, &keys, &calm, base, 0.0, 45.0, &mut rng);
+    // The busiest key jumps 20x at t=45 (an adjustment was due at 46.5 with mostly calm counts).
+    let burst = [100.0, 200.0, 300.0, 8000.0];
+    let during = sum(&replay(&s, &keys, &burst, base, 45.0, 60.0, &mut rng));
+    let after = sum(&replay(&s, &keys, &burst, base, 60.0, 90.0, &mut rng));
+    let during_rate = during.kept as f64 / 15.0;
+    let after_rate = after.kept as f64 / 30.0;
+    eprintln!("burst interval kept {during_rate:.1}/s, the next ones {after_rate:.1}/s");
+    // Without following the burst, the first interval would keep ~86/s and the next ~250/s.
+    assert!(
+        during_rate < 50.0 * 1.7,
+        "burst interval kept {during_rate}/s"
+    );
+    assert!(
+        (after_rate - 50.0).abs() <= 5.0,
+        "after the burst kept {after_rate}/s"
+    );
+}
+
+#[test]
+fn a_new_key_starts_at_a_sane_probability() {
+    let (s, interest) = sampler(params(50.0, 500));
+    let keys: Vec<Vec<Span>> = (0..3).map(|k| key_spans(&interest, k)).collect();
+    let mut rng = Rng(9);
+    let base = Instant::now();
+    replay(&s, &keys[..2], &[500.0, 500.0], base, 0.0, 45.0, &mut rng);
+    // A third key appears at 500/s mid-interval (t=52.5).
+    let t = replay(
+        &s,
+        &keys,
+        &[500.0, 500.0, 500.0],
+        base,
+        52.5,
+        60.0,
+        &mut rng,
+    );
+    // Its share is 25/s; in 7.5 s it keeps about 190 plus a little for the first second.
+    assert!(t[2].kept > 50, "new key starved: {:?}", t[2]);
+    assert!(t[2].kept < 400, "new key kept too much: {:?}", t[2]);
+}
+
+#[test]
+fn idle_keys_age_out_and_extra_keys_share_a_bucket() {
+    let (s, interest) = sampler(params(20.0, 3));
+    let keys: Vec<Vec<Span>> = (0..6).map(|k| key_spans(&interest, k)).collect();
+    let mut rng = Rng(3);
+    let base = Instant::now();
+    let rates = [100.0; 6];
+    let t = sum(&replay(&s, &keys, &rates, base, 0.0, 60.0, &mut rng));
+    let snap = s.snapshot();
+    assert_eq!(snap.len(), 4, "three keys and the shared bucket: {snap:?}");
+    assert!(snap.iter().any(|(k, _, _)| k == OTHER_KEY));
+    let measured = sum(&replay(&s, &keys, &rates, base, 60.0, 120.0, &mut rng));
+    let kept_rate = measured.kept as f64 / 60.0;
+    assert!(
+        (kept_rate - 20.0).abs() <= 2.0,
+        "kept {kept_rate}/s ({t:?})"
+    );
+    // Only key 0 goes on; the others age out after a few intervals.
+    replay(&s, &keys[..1], &[100.0], base, 120.0, 300.0, &mut rng);
+    let snap = s.snapshot();
+    let labels: Vec<&str> = snap.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(labels.contains(&"svc | op-0"), "{labels:?}");
+    assert!(
+        labels.len() <= 2,
+        "idle keys should have aged out: {labels:?}"
+    );
+}
+
+#[test]
+fn decisions_are_consistent_on_the_randomness() {
+    let (s, interest) = sampler(params(10.0, 500));
+    let keys: Vec<Vec<Span>> = (0..2).map(|k| key_spans(&interest, k)).collect();
+    let mut rng = Rng(1);
+    let base = Instant::now();
+    replay(&s, &keys, &[1000.0, 10.0], base, 0.0, 40.0, &mut rng);
+    let now = base + Duration::from_secs(41);
+    let d = s.decide(&keys[0], 0, now, true);
+    assert_eq!(d.key.as_deref(), Some("svc | op-0"));
+    assert!(d.threshold > 0);
+    assert!(s.decide(&keys[0], d.threshold, now, false).keep);
+    assert!(!s.decide(&keys[0], d.threshold - 1, now, false).keep);
+}

@@ -1,0 +1,164 @@
+//! The `rate_limit` action: token buckets of traces and of spans, refilled continuously from the
+//! decision time. A trace is kept when every configured bucket has room for it.
+
+use crate::config::RateLimitAction;
+use std::sync::Mutex;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+}
+
+impl Level {
+    fn new(rate: f64, capacity: f64) -> Level {
+        let capacity = capacity.max(1.0);
+        Level {
+            rate,
+            capacity,
+            tokens: capacity,
+        }
+    }
+    fn refill(&mut self, secs: f64) {
+        self.tokens = (self.tokens + self.rate * secs).min(self.capacity);
+    }
+    /// Room for `cost`: enough tokens, or a full bucket for a cost larger than the bucket.
+    fn has_room(&self, cost: f64) -> bool {
+        self.tokens >= cost || (cost > self.capacity && self.tokens >= self.capacity)
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    traces: Option<Level>,
+    spans: Option<Level>,
+    last: Option<Instant>,
+}
+
+/// A rule's token buckets.
+#[derive(Debug)]
+pub struct TokenBucket {
+    state: Mutex<State>,
+}
+
+impl TokenBucket {
+    /// Buckets per the config (see [`RateLimitAction`] for the meaning of `burst`).
+    pub fn new(c: &RateLimitAction) -> TokenBucket {
+        let traces = c
+            .traces_per_sec
+            .map(|r| Level::new(r, c.burst.unwrap_or(r)));
+        let spans = c.spans_per_sec.map(|r| match (&traces, c.traces_per_sec) {
+            (Some(t), Some(tr)) => Level::new(r, r * t.capacity / tr),
+            _ => Level::new(r, c.burst.unwrap_or(r)),
+        });
+        TokenBucket {
+            state: Mutex::new(State {
+                traces,
+                spans,
+                last: None,
+            }),
+        }
+    }
+
+    /// Whether a trace of `spans` spans is kept at time `now` (taking its tokens if so).
+    pub fn admit(&self, spans: usize, now: Instant) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let secs = st
+            .last
+            .map_or(0.0, |l| now.saturating_duration_since(l).as_secs_f64());
+        if st.last.is_none_or(|l| now > l) {
+            st.last = Some(now);
+        }
+        let cost = spans as f64;
+        if let Some(l) = st.traces.as_mut() {
+            l.refill(secs);
+        }
+        if let Some(l) = st.spans.as_mut() {
+            l.refill(secs);
+        }
+        let room =
+            st.traces.is_none_or(|l| l.has_room(1.0)) && st.spans.is_none_or(|l| l.has_room(cost));
+        if room {
+            if let Some(l) = st.traces.as_mut() {
+                l.tokens -= 1.0;
+            }
+            if let Some(l) = st.spans.as_mut() {
+                l.tokens -= cost;
+            }
+        }
+        room
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn bucket(traces: Option<f64>, spans: Option<f64>, burst: Option<f64>) -> TokenBucket {
+        TokenBucket::new(&RateLimitAction {
+            traces_per_sec: traces,
+            spans_per_sec: spans,
+            burst,
+        })
+    }
+
+    /// Offers `n` traces of `spans` spans evenly over `secs` seconds; returns how many were kept.
+    fn offer(b: &TokenBucket, base: Instant, from: f64, secs: f64, n: u64, spans: usize) -> u64 {
+        (0..n)
+            .filter(|i| {
+                let t = from + secs * *i as f64 / n as f64;
+                b.admit(spans, base + Duration::from_secs_f64(t))
+            })
+            .count() as u64
+    }
+
+    #[test]
+    fn keeps_the_burst_then_the_rate() {
+        let b = bucket(Some(10.0), None, Some(20.0));
+        let base = Instant::now();
+        // 1000 traces in the first millisecond: the burst of 20 passes.
+        assert_eq!(offer(&b, base, 0.0, 0.001, 1000, 1), 20);
+        // Then 1000/s for 10 s: about 10/s.
+        let kept = offer(&b, base, 1.0, 10.0, 10_000, 1);
+        assert!((100..=111).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn spans_bucket_counts_spans() {
+        let b = bucket(None, Some(100.0), None);
+        let base = Instant::now();
+        // Traces of 10 spans, 100 per second for 10 s: 10 traces/s fit.
+        let kept = offer(&b, base, 0.0, 10.0, 1000, 10);
+        assert!((100..=111).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn both_buckets_must_have_room() {
+        let b = bucket(Some(100.0), Some(50.0), None);
+        let base = Instant::now();
+        let kept = offer(&b, base, 0.0, 10.0, 10_000, 5);
+        // Spans limit: 50/s / 5 = 10 traces/s.
+        assert!((100..=115).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn a_trace_larger_than_the_bucket_passes_when_full() {
+        let b = bucket(None, Some(10.0), None);
+        let base = Instant::now();
+        assert!(b.admit(50, base));
+        assert!(!b.admit(1, base + Duration::from_secs(1)), "in debt");
+        assert!(b.admit(50, base + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn time_going_backwards_does_not_refill() {
+        let b = bucket(Some(1.0), None, Some(1.0));
+        let base = Instant::now() + Duration::from_secs(10);
+        assert!(b.admit(1, base));
+        assert!(!b.admit(1, base - Duration::from_secs(5)));
+        assert!(!b.admit(1, base));
+    }
+}
