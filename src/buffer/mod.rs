@@ -6,6 +6,7 @@
 
 pub mod cache;
 mod shard;
+mod wheel;
 
 use crate::otlp::{Span, TraceId};
 use crate::rules::{Decider, Verdict};
@@ -32,6 +33,8 @@ pub struct BufferConfig {
     pub decision_wait: Duration,
     pub root_wait: Duration,
     pub max_spans_per_trace: usize,
+    /// Granularity of deadlines (the decision ticker's period).
+    pub tick: Duration,
     pub max_traces: usize,
     pub max_bytes: u64,
     pub shards: usize,
@@ -45,6 +48,7 @@ impl BufferConfig {
             decision_wait: s.decision_wait.get(),
             root_wait: s.root_wait.get(),
             max_spans_per_trace: s.max_spans_per_trace,
+            tick: s.tick.get(),
             max_traces: s.max_traces,
             max_bytes: s.max_buffer_bytes.get(),
             shards: s.shards.max(1),
@@ -165,6 +169,7 @@ impl Buffer {
                     decision_wait: cfg.decision_wait,
                     root_wait: cfg.root_wait,
                     max_spans_per_trace: cfg.max_spans_per_trace.max(1),
+                    tick: cfg.tick,
                     cache_kept: per(cfg.cache_kept),
                     cache_dropped: per(cfg.cache_dropped),
                 }))

@@ -1,11 +1,10 @@
-//! One buffer shard: its live traces, their deadline heap, and its part of the decision cache.
+//! One buffer shard: its live traces, their deadline wheel, and its part of the decision cache.
 
 use super::cache::DecisionCache;
+use super::wheel::Wheel;
 use super::{Decided, Judge, Output, Reason, Trace};
 use crate::otlp::{Span, TraceId};
 use hashbrown::HashMap;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -13,6 +12,8 @@ pub(super) struct Limits {
     pub decision_wait: Duration,
     pub root_wait: Duration,
     pub max_spans_per_trace: usize,
+    /// Granularity of the deadline wheel.
+    pub tick: Duration,
     pub cache_kept: usize,
     pub cache_dropped: usize,
 }
@@ -36,9 +37,11 @@ impl std::ops::AddAssign for Delta {
 pub(super) struct Shard {
     limits: Limits,
     live: HashMap<TraceId, Trace>,
-    /// Deadlines, earliest first. An entry may be stale (trace gone or deadline moved later);
-    /// stale entries are skipped or re-queued when they surface.
-    heap: BinaryHeap<Reverse<(Instant, TraceId)>>,
+    /// Deadlines. An entry may be stale (trace gone, or its deadline moved later); stale
+    /// entries are skipped or put back when their slot comes due.
+    wheel: Wheel,
+    /// Reused buffer for entries taken from the wheel.
+    scratch: Vec<TraceId>,
     kept: DecisionCache,
     dropped: DecisionCache,
 }
@@ -48,9 +51,10 @@ impl Shard {
         Shard {
             kept: DecisionCache::new(limits.cache_kept),
             dropped: DecisionCache::new(limits.cache_dropped),
+            wheel: Wheel::new(Instant::now(), limits.tick, limits.decision_wait),
             limits,
             live: HashMap::new(),
-            heap: BinaryHeap::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -88,7 +92,7 @@ impl Shard {
                     if t.has_root {
                         let d = (t.first + decision_wait).min(now + root_wait);
                         if d < t.deadline {
-                            self.heap.push(Reverse((d, id)));
+                            self.wheel.push(d, id);
                         }
                         t.deadline = d;
                     }
@@ -127,7 +131,7 @@ impl Shard {
                             deadline,
                         },
                     );
-                    self.heap.push(Reverse((deadline, id)));
+                    self.wheel.push(deadline, id);
                     full
                 }
             };
@@ -150,22 +154,19 @@ impl Shard {
         Some(self.decide(id, reason, now, judge, out))
     }
 
-    /// Pops heap entries until one names a live trace.
+    /// The live trace filed under the earliest deadline, taken out of the wheel.
     fn pop_live(&mut self) -> Option<TraceId> {
-        while let Some(Reverse((_, id))) = self.heap.pop() {
-            if self.live.contains_key(&id) {
-                return Some(id);
-            }
-        }
-        None
+        let live = &self.live;
+        self.wheel.pop_earliest(|id| live.contains_key(id))
     }
 
     pub fn has_due(&self, now: Instant) -> bool {
-        self.heap.peek().is_some_and(|Reverse((t, _))| *t <= now)
+        self.wheel.has_due(now)
     }
 
+    /// The earliest deadline of a live trace (a scan: for tests and diagnostics).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.live.values().map(|t| t.deadline).min()
     }
 
     pub fn take_due(
@@ -175,21 +176,21 @@ impl Shard {
         out: &mut Output,
     ) -> Delta {
         let mut delta = Delta::default();
-        while let Some(&Reverse((t, id))) = self.heap.peek() {
-            if t > now {
-                break;
-            }
-            self.heap.pop();
+        let mut ids = std::mem::take(&mut self.scratch);
+        self.wheel.take_due(now, &mut ids);
+        for id in ids.drain(..) {
             let Some(trace) = self.live.get(&id) else {
                 continue;
             };
-            if trace.deadline > now {
-                // Its deadline moved later (no entry waits for the later time): queue it again.
-                self.heap.push(Reverse((trace.deadline, id)));
-                continue;
+            if trace.deadline <= now {
+                delta += self.decide(id, Reason::Due, now, judge, out);
+            } else {
+                // Its deadline moved later, or lies later in the current tick.
+                let d = trace.deadline;
+                self.wheel.push(d, id);
             }
-            delta += self.decide(id, Reason::Due, now, judge, out);
         }
+        self.scratch = ids;
         delta
     }
 
@@ -204,7 +205,7 @@ impl Shard {
         for id in ids {
             delta += self.decide(id, Reason::Shutdown, now, judge, out);
         }
-        self.heap.clear();
+        self.wheel.clear();
         delta
     }
 

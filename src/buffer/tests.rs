@@ -19,6 +19,7 @@ fn cfg() -> BufferConfig {
         decision_wait: Duration::from_secs(10),
         root_wait: Duration::from_secs(2),
         max_spans_per_trace: 100,
+        tick: Duration::from_millis(10),
         max_traces: 1000,
         max_bytes: 1 << 30,
         shards: 4,
@@ -310,4 +311,24 @@ fn limits_apply_to_the_whole_buffer_not_a_shards_share() {
     assert_eq!(out.decided.len(), 7);
     assert!(out.decided.iter().all(|d| d.reason == Reason::MaxTraces));
     assert_eq!(b.stats().traces, 5);
+}
+
+#[test]
+fn deadlines_beyond_one_lap_of_the_wheel_still_hold() {
+    // 600 s at 1 ms ticks is far more slots than the wheel has: entries come round early and
+    // are put back until their deadline.
+    let b = Buffer::new(BufferConfig {
+        decision_wait: Duration::from_secs(600),
+        tick: Duration::from_millis(1),
+        ..cfg()
+    });
+    let t0 = Instant::now();
+    let mut out = Output::default();
+    b.insert(spans(vec![span(1, 2).parent(1)]), t0, &ByName, &mut out);
+    for s in (1..600).step_by(7) {
+        b.take_due(t0 + secs(s as f64), &ByName, &mut out);
+        assert!(out.decided.is_empty(), "decided at {s}s");
+    }
+    b.take_due(t0 + secs(600.0), &ByName, &mut out);
+    assert_eq!(ids(&out), vec![(1, Reason::Due)]);
 }
