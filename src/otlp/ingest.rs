@@ -2,6 +2,7 @@
 //! and decodes only the summary fields and the attributes the rules refer to.
 
 use super::model::{status, AttrValue, Picked, Resource, Scope, Span, TraceId};
+use super::validate;
 use super::wire::{Reader, WireError, WireType};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ fn lookup(keys: &[Box<[u8]>], key: &[u8]) -> Option<u16> {
 pub enum Rejection {
     InvalidTraceId,
     InvalidSpanId,
+    /// Not a valid `Span` message (a string that is not UTF-8, a field of the wrong wire type,
+    /// a truncated or too deeply nested part).
+    MalformedSpan,
 }
 
 impl Rejection {
@@ -49,6 +53,7 @@ impl Rejection {
         match self {
             Rejection::InvalidTraceId => "invalid_trace_id",
             Rejection::InvalidSpanId => "invalid_span_id",
+            Rejection::MalformedSpan => "malformed_span",
         }
     }
 }
@@ -66,12 +71,10 @@ impl Ingested {
         if self.rejected.is_empty() {
             return None;
         }
-        let bad_trace = self
-            .rejected
-            .iter()
-            .filter(|r| **r == Rejection::InvalidTraceId)
-            .count();
-        let bad_span = self.rejected.len() - bad_trace;
+        let count = |k: Rejection| self.rejected.iter().filter(|r| **r == k).count();
+        let bad_trace = count(Rejection::InvalidTraceId);
+        let bad_span = count(Rejection::InvalidSpanId);
+        let malformed = count(Rejection::MalformedSpan);
         let mut parts = Vec::new();
         if bad_trace > 0 {
             parts.push(format!(
@@ -81,6 +84,11 @@ impl Ingested {
         if bad_span > 0 {
             parts.push(format!(
                 "{bad_span} span(s) with an invalid span id (must be 8 bytes, not all zero)"
+            ));
+        }
+        if malformed > 0 {
+            parts.push(format!(
+                "{malformed} malformed span(s) (a string that is not UTF-8, a field of the wrong wire type, or a truncated part)"
             ));
         }
         Some(format!("rejected {}", parts.join(" and ")))
@@ -142,6 +150,12 @@ fn resource_spans(
             }
             _ => r.skip(wt).map_err(at("resource_spans"))?,
         }
+    }
+    if let Some(res) = resource {
+        validate::resource(body, res).map_err(at("resource"))?;
+    }
+    if let Some(url) = schema_url {
+        validate::utf8(body, url).map_err(at("resource_spans.schema_url"))?;
     }
     let (service, attrs) = match resource {
         Some(res) => resource_summary(body, res, interest)?,
@@ -223,6 +237,12 @@ fn scope_spans(
             _ => r.skip(wt).map_err(at("scope_spans"))?,
         }
     }
+    if let Some(sc) = scope {
+        validate::scope(body, sc).map_err(at("scope"))?;
+    }
+    if let Some(url) = schema_url {
+        validate::utf8(body, url).map_err(at("scope_spans.schema_url"))?;
+    }
     let scope = Arc::new(Scope {
         resource: resource.clone(),
         encoded: slice_or_empty(body, scope),
@@ -246,6 +266,15 @@ fn scope_spans(
 type SpanResult = Result<Result<(TraceId, Span), Rejection>, MalformedRequest>;
 
 fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
+    // The span's own bytes were delimited by a valid length: whatever is wrong inside them
+    // concerns this span only, so it is rejected alone (OTLP partial success).
+    match span_inner(body, range, scope, interest) {
+        Ok(r) => Ok(r),
+        Err(_) => Ok(Err(Rejection::MalformedSpan)),
+    }
+}
+
+fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
     let buf: &[u8] = body;
     let mut trace_id: Option<TraceId> = None;
     let mut bad_trace = false;
@@ -258,10 +287,14 @@ fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> 
     let mut trace_state_at = 0usize;
     let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
+        if validate::span_field_type(field).is_some_and(|t| t != wt) {
+            return Ok(Err(Rejection::MalformedSpan));
+        }
         match (field, wt) {
             (3, WireType::Len) => {
                 let len_at = r.position();
                 let (s, e) = r.len_range().map_err(at("span.trace_state"))?;
+                validate::utf8(buf, (s, e)).map_err(at("span.trace_state"))?;
                 trace_state_at = if s < e { len_at - range.0 } else { 0 };
             }
             (1, WireType::Len) => {
@@ -289,15 +322,27 @@ fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> 
                 start = r.fixed64().map_err(at("span.start_time_unix_nano"))?
             }
             (8, WireType::Fixed64) => end = r.fixed64().map_err(at("span.end_time_unix_nano"))?,
-            (9, WireType::Len) if !interest.span_keys.is_empty() => {
+            (9, WireType::Len) => {
                 let kv = r.len_range().map_err(at("span.attributes"))?;
-                let (key, value) = key_value(body, kv).map_err(at("span.attributes"))?;
-                if let Some(i) = lookup(&interest.span_keys, &buf[key.0..key.1]) {
-                    picked.push((i, picked_value(body, value).map_err(at("span.attributes"))?));
+                validate::key_value(buf, kv, 0).map_err(at("span.attributes"))?;
+                if !interest.span_keys.is_empty() {
+                    let (key, value) = key_value(body, kv).map_err(at("span.attributes"))?;
+                    if let Some(i) = lookup(&interest.span_keys, &buf[key.0..key.1]) {
+                        picked.push((i, picked_value(body, value).map_err(at("span.attributes"))?));
+                    }
                 }
+            }
+            (11, WireType::Len) => {
+                let ev = r.len_range().map_err(at("span.events"))?;
+                validate::event(buf, ev).map_err(at("span.events"))?;
+            }
+            (13, WireType::Len) => {
+                let link = r.len_range().map_err(at("span.links"))?;
+                validate::link(buf, link).map_err(at("span.links"))?;
             }
             (15, WireType::Len) => {
                 let st = r.len_range().map_err(at("span.status"))?;
+                validate::status(buf, st).map_err(at("span.status"))?;
                 status_code = status_of(buf, st).map_err(at("span.status"))?;
             }
             _ => r.skip(wt).map_err(at("span"))?,

@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod json;
 pub mod model;
 pub mod tracestate;
+pub mod validate;
 pub mod wire;
 
 pub use encode::{encode_request, OutSpan};

@@ -209,3 +209,127 @@ proptest::proptest! {
         let _ = ingest(&Bytes::from(data), &Interest::default());
     }
 }
+
+/// Replaces the first occurrence of `marker` in `body` with `with` (same length).
+fn patch(body: &Bytes, marker: &[u8], with: &[u8]) -> Bytes {
+    assert_eq!(marker.len(), with.len());
+    let mut v = body.to_vec();
+    let at = v
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("marker present");
+    v[at..at + marker.len()].copy_from_slice(with);
+    Bytes::from(v)
+}
+
+#[test]
+fn a_span_with_invalid_utf8_anywhere_is_rejected_alone() {
+    let req = fixtures::request(
+        "svc",
+        [
+            span(1, 1).attr("note", "MARKER-ATTR"),
+            span(2, 1).attr("fine", "ok"),
+        ],
+    );
+    let body = patch(&fixtures::encode(&req), b"MARKER-ATTR", b"\xffARKER-ATTR");
+    // No rule reads `note`: the value is checked anyway, since it is forwarded.
+    let got = ingest(&body, &Interest::default()).unwrap();
+    assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
+    assert_eq!(got.spans.len(), 1);
+    assert_eq!(got.spans[0].0, fixtures::trace_id(2));
+    assert!(got
+        .rejection_message()
+        .unwrap()
+        .contains("1 malformed span(s)"));
+
+    // The same in an event's attributes and in the status message.
+    let mut s = span(3, 1).build();
+    s.events
+        .push(opentelemetry_proto::tonic::trace::v1::span::Event {
+            name: "e".into(),
+            attributes: vec![fixtures::kv_str("k", "MARKER-EVENT")],
+            ..Default::default()
+        });
+    let body = patch(
+        &fixtures::encode(&fixtures::request_with("svc", vec![], vec![s])),
+        b"MARKER-EVENT",
+        b"MARKER-EVEN\xc3",
+    );
+    assert_eq!(
+        ingest(&body, &Interest::default()).unwrap().rejected,
+        vec![Rejection::MalformedSpan]
+    );
+}
+
+#[test]
+fn a_known_field_with_the_wrong_wire_type_rejects_the_span() {
+    // Field 7 (start_time_unix_nano, fixed64) sent as a varint.
+    let good = span(1, 1).build().encode_to_vec();
+    let mut bad = good.clone();
+    bad.extend_from_slice(&[7 << 3, 0x01]);
+    let mut req = Vec::new();
+    let mut ss = Vec::new();
+    for s in [&good, &bad] {
+        ss.push(0x12);
+        crate::otlp::wire::put_varint(&mut ss, s.len() as u64);
+        ss.extend_from_slice(s);
+    }
+    let mut rs = vec![0x12];
+    crate::otlp::wire::put_varint(&mut rs, ss.len() as u64);
+    rs.extend_from_slice(&ss);
+    req.push(0x0a);
+    crate::otlp::wire::put_varint(&mut req, rs.len() as u64);
+    req.extend_from_slice(&rs);
+    let got = ingest(&Bytes::from(req), &Interest::default()).unwrap();
+    assert_eq!(got.spans.len(), 1);
+    assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
+}
+
+#[test]
+fn attribute_values_nested_too_deeply_are_rejected() {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue};
+    let mut v = Value::StringValue("leaf".into());
+    for _ in 0..(validate::MAX_DEPTH + 2) {
+        v = Value::ArrayValue(ArrayValue {
+            values: vec![AnyValue { value: Some(v) }],
+        });
+    }
+    let deep = fixtures::request("svc", [span(1, 1).attr_value("deep", v)]);
+    let got = ingest(&fixtures::encode(&deep), &Interest::default()).unwrap();
+    assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
+}
+
+#[test]
+fn invalid_utf8_in_the_resource_rejects_the_request() {
+    let req = fixtures::request_with(
+        "svc",
+        vec![fixtures::kv_str("host", "MARKER-RES")],
+        vec![span(1, 1).build()],
+    );
+    let body = patch(&fixtures::encode(&req), b"MARKER-RES", b"\xffARKER-RES");
+    let err = ingest(&body, &Interest::default()).unwrap_err();
+    assert!(err.to_string().contains("resource"), "{err}");
+}
+
+proptest::proptest! {
+    /// Whatever a client sends, every span tailsift accepts decodes cleanly with prost, and so
+    /// does a request re-emitted from them: one bad span cannot poison an export batch.
+    #[test]
+    fn accepted_spans_always_decode(seed in 0u64..1000, flips in proptest::collection::vec((0usize..4096, 0u8..=255), 1..6), cut in 0usize..4096) {
+        let mut v = fixtures::encode(&fixtures::request("svc", fixtures::pipeline_trace(seed as u128 + 1, 4, seed % 2 == 0))).to_vec();
+        for (at, b) in flips {
+            let i = at % v.len();
+            v[i] = b;
+        }
+        if cut % 3 == 0 {
+            v.truncate(cut % (v.len() + 1));
+        }
+        if let Ok(got) = ingest(&Bytes::from(v), &Interest::default()) {
+            for (_, s) in &got.spans {
+                proptest::prop_assert!(opentelemetry_proto::tonic::trace::v1::Span::decode(s.raw.clone()).is_ok());
+            }
+            let body = encode_request(&out(&got.spans));
+            proptest::prop_assert!(ExportTraceServiceRequest::decode(body).is_ok());
+        }
+    }
+}

@@ -8,7 +8,7 @@ pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
 /// Spans rejected one by one inside an accepted request (OTLP partial success). Labels:
-/// `protocol`, `reason` (invalid_trace_id, invalid_span_id). Requests refused as a whole are
+/// `protocol`, `reason` (invalid_trace_id, invalid_span_id, malformed_span). Requests refused as a whole are
 /// counted by `tailsift_receiver_requests_total`, since their spans are not read.
 pub const RECEIVER_REFUSED_SPANS: &str = "tailsift_receiver_refused_spans_total";
 

@@ -1,0 +1,170 @@
+//! Structural checks of the parts of a request that ingest forwards without reading: every
+//! string is UTF-8, every known field has its declared wire type, nesting is bounded. A span
+//! that passes decodes cleanly in any protobuf implementation, so one client's malformed span
+//! can never make a whole export batch (other clients' kept traces) undeliverable.
+
+use super::wire::{Reader, WireError, WireType};
+
+/// Deepest nesting of attribute values (arrays and maps inside values) accepted.
+pub const MAX_DEPTH: u32 = 32;
+
+type Range = (usize, usize);
+type Check = Result<(), WireError>;
+
+const BAD_UTF8: WireError = WireError::Invalid("a string is not valid UTF-8");
+const BAD_TYPE: WireError = WireError::Invalid("a field has the wrong wire type");
+const TOO_DEEP: WireError = WireError::Invalid("attribute values are nested too deeply");
+
+#[inline]
+pub fn utf8(buf: &[u8], (s, e): Range) -> Check {
+    std::str::from_utf8(&buf[s..e])
+        .map(drop)
+        .map_err(|_| BAD_UTF8)
+}
+
+#[inline]
+fn want(wt: WireType, expected: WireType) -> Check {
+    if wt == expected {
+        Ok(())
+    } else {
+        Err(BAD_TYPE)
+    }
+}
+
+/// Walks a message, checking each field with `f(field, wire type, reader)`; `f` returns false
+/// for fields it does not know, which are skipped whatever their type.
+fn walk(
+    buf: &[u8],
+    range: Range,
+    mut f: impl FnMut(u32, WireType, &mut Reader) -> Result<bool, WireError>,
+) -> Check {
+    let mut r = Reader::within(buf, range);
+    while let Some((field, wt)) = r.next_field()? {
+        if !f(field, wt, &mut r)? {
+            r.skip(wt)?;
+        }
+    }
+    Ok(())
+}
+
+/// A string field: length-delimited, UTF-8.
+fn string(wt: WireType, r: &mut Reader, buf: &[u8]) -> Result<bool, WireError> {
+    want(wt, WireType::Len)?;
+    utf8(buf, r.len_range()?)?;
+    Ok(true)
+}
+
+fn scalar(wt: WireType, expected: WireType, r: &mut Reader) -> Result<bool, WireError> {
+    want(wt, expected)?;
+    r.skip(wt)?;
+    Ok(true)
+}
+
+fn nested(
+    wt: WireType,
+    r: &mut Reader,
+    check: impl FnOnce(Range) -> Check,
+) -> Result<bool, WireError> {
+    want(wt, WireType::Len)?;
+    check(r.len_range()?)?;
+    Ok(true)
+}
+
+/// `KeyValue`.
+pub fn key_value(buf: &[u8], range: Range, depth: u32) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1 => string(wt, r, buf),
+        2 => nested(wt, r, |v| any_value(buf, v, depth + 1)),
+        3 => scalar(wt, WireType::Varint, r),
+        _ => Ok(false),
+    })
+}
+
+/// `AnyValue`.
+pub fn any_value(buf: &[u8], range: Range, depth: u32) -> Check {
+    if depth > MAX_DEPTH {
+        return Err(TOO_DEEP);
+    }
+    walk(buf, range, |field, wt, r| match field {
+        1 => string(wt, r, buf),
+        2 | 3 => scalar(wt, WireType::Varint, r),
+        4 => scalar(wt, WireType::Fixed64, r),
+        5 => nested(wt, r, |a| {
+            walk(buf, a, |f, wt, r| match f {
+                1 => nested(wt, r, |v| any_value(buf, v, depth + 1)),
+                _ => Ok(false),
+            })
+        }),
+        6 => nested(wt, r, |m| {
+            walk(buf, m, |f, wt, r| match f {
+                1 => nested(wt, r, |kv| key_value(buf, kv, depth + 1)),
+                _ => Ok(false),
+            })
+        }),
+        7 => scalar(wt, WireType::Len, r),
+        8 => scalar(wt, WireType::Varint, r),
+        _ => Ok(false),
+    })
+}
+
+/// `Span.Event`.
+pub fn event(buf: &[u8], range: Range) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1 => scalar(wt, WireType::Fixed64, r),
+        2 => string(wt, r, buf),
+        3 => nested(wt, r, |kv| key_value(buf, kv, 0)),
+        4 => scalar(wt, WireType::Varint, r),
+        _ => Ok(false),
+    })
+}
+
+/// `Span.Link`.
+pub fn link(buf: &[u8], range: Range) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1 | 2 => scalar(wt, WireType::Len, r),
+        3 => string(wt, r, buf),
+        4 => nested(wt, r, |kv| key_value(buf, kv, 0)),
+        5 => scalar(wt, WireType::Varint, r),
+        6 => scalar(wt, WireType::Fixed32, r),
+        _ => Ok(false),
+    })
+}
+
+/// `Status`.
+pub fn status(buf: &[u8], range: Range) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1 | 3 => scalar(wt, WireType::Varint, r),
+        2 => string(wt, r, buf),
+        _ => Ok(false),
+    })
+}
+
+/// `InstrumentationScope`.
+pub fn scope(buf: &[u8], range: Range) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1 | 2 => string(wt, r, buf),
+        3 => nested(wt, r, |kv| key_value(buf, kv, 0)),
+        4 => scalar(wt, WireType::Varint, r),
+        _ => Ok(false),
+    })
+}
+
+/// `Resource`.
+pub fn resource(buf: &[u8], range: Range) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1 => nested(wt, r, |kv| key_value(buf, kv, 0)),
+        2 => scalar(wt, WireType::Varint, r),
+        _ => Ok(false),
+    })
+}
+
+/// The wire type of each `Span` field, for the fields ingest reads itself.
+pub fn span_field_type(field: u32) -> Option<WireType> {
+    Some(match field {
+        1..=5 | 9 | 11 | 13 | 15 => WireType::Len,
+        6 | 10 | 12 | 14 => WireType::Varint,
+        7 | 8 => WireType::Fixed64,
+        16 => WireType::Fixed32,
+        _ => return None,
+    })
+}
