@@ -43,8 +43,8 @@ fn rules(yaml_rules: &str) -> RuleSet {
     RuleSet::compile(&cfg).expect("rules compile")
 }
 
-/// The contract rule set from the README (errors, slow stage, experiments, healthz, premium, rest).
-fn contract_rules() -> RuleSet {
+/// The README example rule set (errors, slow stage, experiments, healthz, premium, rest).
+fn example_rules() -> RuleSet {
     rules(
         "    - { name: errors, when: { span: { status: error } }, keep: true }\n\
          \x20   - { name: slow-rerank, when: { span: { name: rerank, min_duration: 1s } }, keep: true }\n\
@@ -72,10 +72,10 @@ fn by_trace(spans: Vec<(TraceId, Span)>) -> Vec<(TraceId, Vec<Span>)> {
 
 fn bench_ingest(c: &mut Criterion) {
     let body = request_body(1);
-    let rs = contract_rules();
+    let rs = example_rules();
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(spans_per_request()));
-    g.bench_function("contract_rules", |b| {
+    g.bench_function("example_rules", |b| {
         b.iter(|| black_box(ingest(black_box(&body), rs.interest()).unwrap()))
     });
     g.bench_function("prost_full_decode_for_comparison", |b| {
@@ -91,11 +91,11 @@ fn bench_ingest(c: &mut Criterion) {
 }
 
 fn bench_rules(c: &mut Criterion) {
-    let rs = contract_rules();
+    let rs = example_rules();
     let traces = by_trace(ingest(&request_body(2), rs.interest()).unwrap().spans);
     let mut g = c.benchmark_group("rules");
     g.throughput(Throughput::Elements(spans_per_request()));
-    g.bench_function("contract_rules_64_traces", |b| {
+    g.bench_function("example_rules_64_traces", |b| {
         b.iter(|| {
             for (id, spans) in &traces {
                 black_box(rs.decide(id, spans));
@@ -121,7 +121,7 @@ fn bench_rules(c: &mut Criterion) {
 }
 
 fn bench_buffer(c: &mut Criterion) {
-    let rs = contract_rules();
+    let rs = example_rules();
     let bodies: Vec<Bytes> = (0..16).map(request_body).collect();
     let cfg = BufferConfig {
         decision_wait: std::time::Duration::from_secs(10),
@@ -164,7 +164,7 @@ fn bench_buffer(c: &mut Criterion) {
 }
 
 fn bench_encode(c: &mut Criterion) {
-    let rs = contract_rules();
+    let rs = example_rules();
     let ingested = ingest(&request_body(3), rs.interest()).unwrap();
     let annotation = tailsift::otlp::encode::string_attribute_field("sampling.rule", "errors");
     let out: Vec<OutSpan> = ingested

@@ -10,6 +10,7 @@ use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::time::Instant;
 
@@ -89,6 +90,9 @@ pub struct Pipeline {
     /// `None` once shut down. Every request holds the read lock while it is ingested, decided
     /// and handed to the exporters, so shutdown (the write lock) never strands accepted spans.
     exporters: RwLock<Option<Exporters>>,
+    /// Cleared (under the write lock) when shutdown starts deciding the buffer: requests still
+    /// arriving are refused from then on, so none can add spans to an already drained buffer.
+    accepting: AtomicBool,
     annotate: bool,
     /// Sample-rate accounting written on kept spans (tracestate threshold, adjusted count).
     accounting: Accounting,
@@ -126,6 +130,7 @@ impl Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
             rules,
             exporters: RwLock::new(Some(exporters)),
+            accepting: AtomicBool::new(true),
             annotate: config.sampling.annotate,
             accounting: Accounting::from_config(&config.sampling),
             memory_limit: config.sampling.memory_limit_bytes(),
@@ -156,6 +161,7 @@ impl Pipeline {
     /// Whether new data would be refused now, and why.
     pub fn overloaded(&self) -> Option<Refusal> {
         match &*self.exporters() {
+            _ if !self.accepting.load(Ordering::Acquire) => Some(Refusal::ShuttingDown),
             None => Some(Refusal::ShuttingDown),
             Some(e) => self.overloaded_with(e),
         }
@@ -181,7 +187,10 @@ impl Pipeline {
     pub fn accept(&self, protocol: Protocol, body: Bytes) -> Result<Accepted, Refusal> {
         let p = protocol.label();
         let guard = self.exporters();
-        let Some(exporters) = guard.as_ref() else {
+        let Some(exporters) = guard
+            .as_ref()
+            .filter(|_| self.accepting.load(Ordering::Acquire))
+        else {
             counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
                 .increment(1);
             return Err(Refusal::ShuttingDown);
@@ -234,6 +243,11 @@ impl Pipeline {
 
     /// Decides every buffered trace now (shutdown).
     pub fn drain(&self) {
+        // Wait for requests being accepted (they hold the read lock), then refuse new ones.
+        {
+            let _no_readers = self.exporters.write().unwrap_or_else(|p| p.into_inner());
+            self.accepting.store(false, Ordering::Release);
+        }
         if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer.drain(Instant::now(), &*self.rules, &mut out);

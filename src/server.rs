@@ -203,7 +203,7 @@ pub async fn run(
     if finished.is_err() {
         tracing::warn!(
             grace_secs = grace.as_secs_f64(),
-            "requests still in flight after the grace period; closing their connections"
+            "requests still in flight after the grace period; deciding the buffer without them (they will be refused as shutting down)"
         );
         for r in &receivers {
             r.abort();

@@ -268,7 +268,7 @@ async fn requests_over_max_request_bytes_are_refused_and_not_retryable() {
         bomb,
     )
     .await;
-    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.status, 413, "{}", r.text());
     assert!(r.text().contains("larger than the limit"), "{}", r.text());
     canaries.extend(still_serving(&daemon, "an HTTP gzip bomb").await);
 

@@ -1,4 +1,4 @@
-//! The contract rules end to end over every transport: which traces reach the backend, with
+//! The README example rules end to end over every transport: which traces reach the backend, with
 //! which `sampling.rule`, in which order the rules apply, and what the fidelity profiles do.
 
 mod support;
@@ -11,7 +11,7 @@ use support::*;
 use tailsift::fixtures::{attr_str, request, span, SpanBuilder};
 
 /// The rule list users write (config.example.yaml), with short waits.
-const CONTRACT: &str = r#"
+const EXAMPLE_RULES: &str = r#"
 sampling:
   decision_wait: 300ms
   root_wait: 100ms
@@ -47,10 +47,10 @@ exporters:
     batch: { timeout: 20ms }
 "#;
 
-async fn start_contract() -> (Daemon, GrpcSink) {
+async fn start_example() -> (Daemon, GrpcSink) {
     let sink = GrpcSink::default();
     let endpoint = sink.serve().await;
-    let daemon = Daemon::start(&CONTRACT.replace("SINK", &endpoint)).await;
+    let daemon = Daemon::start(&EXAMPLE_RULES.replace("SINK", &endpoint)).await;
     (daemon, sink)
 }
 
@@ -80,7 +80,7 @@ struct Case {
     kept_by: Option<&'static str>,
 }
 
-fn contract_cases(tag: u8) -> Vec<Case> {
+fn example_cases(tag: u8) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut add = |name, randomness, kept_by, build: &dyn Fn(u128) -> Vec<SpanBuilder>| {
         let trace = tid(tag, cases.len() as u8 + 1, randomness);
@@ -168,9 +168,9 @@ fn contract_cases(tag: u8) -> Vec<Case> {
     cases
 }
 
-async fn check_contract(transport: Transport, tag: u8) {
-    let (daemon, sink) = start_contract().await;
-    let cases = contract_cases(tag);
+async fn check_example(transport: Transport, tag: u8) {
+    let (daemon, sink) = start_example().await;
+    let cases = example_cases(tag);
     let mut expected: BTreeMap<u128, (Vec<u64>, Vec<String>)> = BTreeMap::new();
     for c in &cases {
         daemon
@@ -213,18 +213,18 @@ async fn check_contract(transport: Transport, tag: u8) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_rules_over_grpc() {
-    check_contract(Transport::Grpc, 0x11).await;
+async fn example_rules_over_grpc() {
+    check_example(Transport::Grpc, 0x11).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_rules_over_http_protobuf() {
-    check_contract(Transport::HttpProtobuf, 0x12).await;
+async fn example_rules_over_http_protobuf() {
+    check_example(Transport::HttpProtobuf, 0x12).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_rules_over_http_json() {
-    check_contract(Transport::HttpJson, 0x13).await;
+async fn example_rules_over_http_json() {
+    check_example(Transport::HttpJson, 0x13).await;
 }
 
 fn sha256_16(s: &str) -> String {
@@ -260,7 +260,7 @@ fn caption() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lite_fidelity_hashes_and_truncates_payloads_and_full_keeps_them() {
-    let (daemon, sink) = start_contract().await;
+    let (daemon, sink) = start_example().await;
     let mut traces = Vec::new();
     for (i, t) in [Transport::Grpc, Transport::HttpJson]
         .into_iter()
@@ -337,7 +337,7 @@ async fn lite_fidelity_hashes_and_truncates_payloads_and_full_keeps_them() {
 async fn without_annotate_kept_spans_are_forwarded_unchanged() {
     let sink = GrpcSink::default();
     let endpoint = sink.serve().await;
-    let yaml = CONTRACT
+    let yaml = EXAMPLE_RULES
         .replace("SINK", &endpoint)
         .replace("  tick: 10ms\n", "  tick: 10ms\n  annotate: false\n");
     let daemon = Daemon::start(&yaml).await;

@@ -30,6 +30,9 @@ impl std::error::Error for ValidationError {}
 #[derive(Default)]
 pub(super) struct Errors(pub(super) Vec<ValidationError>);
 
+/// Largest `max_request_bytes` accepted.
+const MAX_REQUEST_BYTES: u64 = 1 << 30;
+
 impl Errors {
     pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ValidationError {
@@ -74,6 +77,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), Vec<ValidationError>> {
         let mut errs = Errors::default();
         check_receivers(&self.receivers, &mut errs);
+        if self.shutdown_timeout.get().is_zero() {
+            errs.push(
+                "shutdown_timeout",
+                "must be greater than 0: exporters need time to deliver what was accepted",
+            );
+        }
         validate_exporters::check_exporters(&self.exporters, &mut errs);
         check_sampling(&self.sampling, &mut errs);
         validate_rules::check_rules(&self.sampling.rules, &self.fidelity, &mut errs);
@@ -106,6 +115,14 @@ fn check_receivers(r: &Receivers, errs: &mut Errors) {
         }
         if ep.max_request_bytes.0 == 0 {
             errs.push(format!("{p}.max_request_bytes"), "must be greater than 0");
+        } else if ep.max_request_bytes.0 > MAX_REQUEST_BYTES {
+            errs.push(
+                format!("{p}.max_request_bytes"),
+                format!(
+                    "must be at most 1GiB (got {} bytes); split larger batches in the sender",
+                    ep.max_request_bytes.0
+                ),
+            );
         }
     }
 }

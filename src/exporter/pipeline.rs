@@ -104,7 +104,7 @@ async fn deliver(p: &Pipeline, batch: Batch, mut abort: watch::Receiver<bool>) {
             return give_up(p, &batch, FailReason::RetriesExhausted, &err.to_string());
         }
         let delay = after.unwrap_or_else(|| backoff.delay(attempt, &mut rand::rng()));
-        if first.elapsed() + delay > p.retry.max_elapsed.0 {
+        if first.elapsed().saturating_add(delay) > p.retry.max_elapsed.0 {
             return give_up(p, &batch, FailReason::RetriesExhausted, &err.to_string());
         }
         rec.retry();

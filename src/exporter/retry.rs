@@ -69,10 +69,14 @@ impl Backoff {
 }
 
 /// Parses an HTTP `Retry-After` value: delay seconds, or an HTTP date (a past date means now).
+/// Longest server-requested retry delay honoured (a day); `max_elapsed` usually ends it sooner.
+const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        // Capped at a day: a larger answer is nonsense, and must not overflow time arithmetic.
+        return Some(Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -235,6 +239,11 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO),
             "a past date means retry now"
+        );
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(Duration::from_secs(86_400)),
+            "absurd delays are capped, never overflow"
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);

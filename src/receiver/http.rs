@@ -100,7 +100,7 @@ fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
 fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
     flate2::read::GzDecoder::new(body)
-        .take(max as u64 + 1)
+        .take((max as u64).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| format!("invalid gzip body: {e}"))?;
     if out.len() > max {
@@ -167,6 +167,15 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
         None | Some(b"identity") => raw,
         Some(b"gzip") => match gunzip(&raw, max) {
             Ok(v) => Bytes::from(v),
+            Err(m) if m.starts_with("decompressed body is larger") => {
+                count(label, "too_large");
+                return error(
+                    enc,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    tonic::Code::InvalidArgument,
+                    m,
+                );
+            }
             Err(m) => {
                 count(label, "invalid");
                 return bad_request(enc, m);

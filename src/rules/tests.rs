@@ -63,7 +63,7 @@ fn child(t: u128, id: u64) -> SpanBuilder {
     span(t, id).parent(1).at(10, 20)
 }
 
-const CONTRACT: &str = r#"
+const EXAMPLE_RULES: &str = r#"
 - name: errors
   when: { span: { status: error } }
   keep: true
@@ -86,8 +86,8 @@ const CONTRACT: &str = r#"
 "#;
 
 #[test]
-fn contract_rules_decide_as_named() {
-    let rs = rules(CONTRACT);
+fn example_rules_decide_as_named() {
+    let rs = rules(EXAMPLE_RULES);
     assert_eq!(
         judge(&rs, vec![root(1), child(1, 2).error()]),
         ("errors".into(), true)
@@ -141,7 +141,7 @@ fn contract_rules_decide_as_named() {
 
 #[test]
 fn premium_probability_is_consistent_and_about_half() {
-    let rs = rules(CONTRACT);
+    let rs = rules(EXAMPLE_RULES);
     let mut kept = 0;
     let n = 2000u128;
     for i in 0..n {

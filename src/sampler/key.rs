@@ -113,8 +113,19 @@ impl KeySpec {
                 },
             }
         }
-        out
+        truncate_label(out)
     }
+}
+
+/// Longest key label kept (metrics label values and the key table); longer values are cut on a
+/// character boundary with a `…`. The key's hash covers the whole value, so keys stay distinct.
+pub const MAX_LABEL_BYTES: usize = 128;
+
+fn truncate_label(mut s: String) -> String {
+    if s.len() > MAX_LABEL_BYTES {
+        crate::fidelity::truncate(&mut s, MAX_LABEL_BYTES);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -173,6 +184,17 @@ mod tests {
             ],
         );
         assert_eq!(k.hash(&a), k.hash(&a2), "same values, same key");
+    }
+
+    #[test]
+    fn long_values_make_bounded_labels_but_distinct_keys() {
+        let (k, i) = spec(&["root.name"]);
+        let long_a = "x".repeat(5000) + "a";
+        let long_b = "x".repeat(5000) + "b";
+        let a = spans(&i, "svc", vec![span(1, 1).name(&long_a)]);
+        let b = spans(&i, "svc", vec![span(2, 1).name(&long_b)]);
+        assert!(k.label(&a).len() <= MAX_LABEL_BYTES && k.label(&a).ends_with('…'));
+        assert_ne!(k.hash(&a), k.hash(&b));
     }
 
     #[test]

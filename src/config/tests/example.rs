@@ -1,4 +1,4 @@
-//! The contract example parses into the expected values; defaults; loading from a file; how
+//! The README example parses into the expected values; defaults; loading from a file; how
 //! errors are displayed.
 
 use super::{example, BASE, EXAMPLE};

@@ -1,4 +1,4 @@
-//! Tests of the config module: the contract example, every validation rejection, parse errors
+//! Tests of the config module: the README example, every validation rejection, parse errors
 //! and units.
 
 mod example;
@@ -12,7 +12,7 @@ mod units;
 
 use super::{parse, Config, ConfigError, ValidationError};
 
-/// The contract configuration: it must always parse and validate.
+/// The README example configuration: it must always parse and validate.
 pub(super) const EXAMPLE: &str = r#"
 receivers:
   otlp:

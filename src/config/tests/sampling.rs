@@ -140,3 +140,22 @@ fn rejects_tiny_max_attribute_bytes() {
     c.fidelity.get_mut("lite").unwrap().max_attribute_bytes = Some(ByteSize(16));
     assert_eq!(c.validate(), Ok(()));
 }
+
+#[test]
+fn rejects_zero_shutdown_timeout_and_huge_request_limits() {
+    let yaml =
+        "receivers: { otlp: { grpc: { endpoint: '127.0.0.1:0', max_request_bytes: 2GiB } } }\n\
+                exporters: { f: { protocol: file, path: x.jsonl } }\n\
+                shutdown_timeout: 0s\n";
+    let err = crate::config::parse(yaml, "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.yaml: shutdown_timeout: must be greater than 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("receivers.otlp.grpc.max_request_bytes: must be at most 1GiB"),
+        "{err}"
+    );
+}
