@@ -4,7 +4,7 @@
 use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
-use crate::otlp::{encode_request, ingest, OutSpan, Span};
+use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::rules::{Decider, Verdict};
 use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
@@ -93,6 +93,9 @@ pub struct Pipeline {
     /// Cleared (under the write lock) when shutdown starts deciding the buffer: requests still
     /// arriving are refused from then on, so none can add spans to an already drained buffer.
     accepting: AtomicBool,
+    /// Request bytes kept alive by spans not yet released; with the exporter queues, what
+    /// `memory_limit` counts.
+    retained: Arc<Retained>,
     annotate: bool,
     /// Sample-rate accounting written on kept spans (tracestate threshold, adjusted count).
     accounting: Accounting,
@@ -131,6 +134,7 @@ impl Pipeline {
             rules,
             exporters: RwLock::new(Some(exporters)),
             accepting: AtomicBool::new(true),
+            retained: Arc::new(Retained::default()),
             annotate: config.sampling.annotate,
             accounting: Accounting::from_config(&config.sampling),
             memory_limit: config.sampling.memory_limit_bytes(),
@@ -155,7 +159,7 @@ impl Pipeline {
     /// Bytes held: buffered spans plus exporter queues.
     pub fn held_bytes(&self) -> u64 {
         let queued = self.exporters().as_ref().map_or(0, Exporters::queued_bytes);
-        self.buffer.stats().bytes + queued
+        self.retained.bytes() + queued
     }
 
     /// Whether new data would be refused now, and why.
@@ -168,7 +172,7 @@ impl Pipeline {
     }
 
     fn overloaded_with(&self, exporters: &Exporters) -> Option<Refusal> {
-        let held = self.buffer.stats().bytes + exporters.queued_bytes();
+        let held = self.retained.bytes() + exporters.queued_bytes();
         if held >= self.memory_limit {
             Some(Refusal::Overloaded(format!(
                 "tailsift is over its memory limit ({held} of {} bytes held)",
@@ -200,7 +204,7 @@ impl Pipeline {
                 .increment(1);
             return Err(refusal);
         }
-        let ingested = match ingest(&body, self.rules.interest()) {
+        let ingested = match ingest_retained(&body, self.rules.interest(), Some(&self.retained)) {
             Ok(i) => i,
             Err(e) => {
                 counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid")
@@ -259,6 +263,7 @@ impl Pipeline {
     pub fn update_gauges(&self) {
         let s = self.buffer.stats();
         gauge!(names::BUFFER_TRACES).set(s.traces as f64);
+        gauge!(names::BUFFER_RETAINED_BYTES).set(self.retained.bytes() as f64);
         gauge!(names::BUFFER_SPANS).set(s.spans as f64);
         gauge!(names::BUFFER_BYTES).set(s.bytes as f64);
     }

@@ -103,8 +103,9 @@ pub struct Sampling {
     /// traces are decided early.
     #[serde(default = "default_max_buffer_bytes")]
     pub max_buffer_bytes: ByteSize,
-    /// Hard ceiling on bytes held (buffer plus exporter queues). Above it receivers refuse new
-    /// data with retryable answers. Default: 1.5 x `max_buffer_bytes`; if given, it must be at
+    /// Ceiling on bytes held: received requests still referenced by held spans (a request stays
+    /// in memory while any of its spans is held) plus exporter queues. Above it receivers refuse
+    /// new data with retryable answers. Default: 1.5 x `max_buffer_bytes`; if given, it must be at
     /// least `max_buffer_bytes`.
     pub memory_limit: Option<ByteSize>,
     /// How many decided trace ids are remembered so that late spans follow their trace's

@@ -1,7 +1,9 @@
 //! Lazy decoding of an `ExportTraceServiceRequest`: one pass that slices out each span's bytes
 //! and decodes only the summary fields and the attributes the rules refer to.
 
-use super::model::{status, AttrValue, Picked, Resource, Scope, Span, TraceId};
+use super::model::{
+    status, AttrValue, Picked, Resource, Retained, RetainedBody, Scope, Span, TraceId,
+};
 use super::validate;
 use super::wire::{Reader, WireError, WireType};
 use bytes::Bytes;
@@ -120,12 +122,22 @@ fn slice_or_empty(body: &Bytes, r: Option<Range>) -> Bytes {
 /// slices made are one per span (its encoding), one per resource and scope, and one per
 /// picked string attribute.
 pub fn ingest(body: &Bytes, interest: &Interest) -> Result<Ingested, MalformedRequest> {
+    ingest_retained(body, interest, None)
+}
+
+/// [`ingest`], accounting for the body in `retained` for as long as any of its spans lives.
+pub fn ingest_retained(
+    body: &Bytes,
+    interest: &Interest,
+    retained: Option<&Arc<Retained>>,
+) -> Result<Ingested, MalformedRequest> {
     let mut out = Ingested::default();
+    let guard = retained.map(|r| r.hold(body.len()));
     let mut r = Reader::new(body);
     while let Some((field, wt)) = r.next_field().map_err(at("request"))? {
         if field == 1 && wt == WireType::Len {
             let rs = r.len_range().map_err(at("resource_spans"))?;
-            resource_spans(body, rs, interest, &mut out)?;
+            resource_spans(body, rs, interest, &guard, &mut out)?;
         } else {
             r.skip(wt).map_err(at("request"))?;
         }
@@ -137,6 +149,7 @@ fn resource_spans(
     body: &Bytes,
     range: Range,
     interest: &Interest,
+    guard: &Option<Arc<RetainedBody>>,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
     // The resource and schema_url may come after the scope spans, so find them first.
@@ -166,6 +179,7 @@ fn resource_spans(
         schema_url: slice_or_empty(body, schema_url),
         service,
         attrs,
+        retained: guard.clone(),
     });
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {

@@ -9,8 +9,8 @@ pub mod validate;
 pub mod wire;
 
 pub use encode::{encode_request, OutSpan};
-pub use ingest::{ingest, Ingested, Interest, MalformedRequest, Rejection};
-pub use model::{AttrValue, Resource, Scope, Span, SpanId, TraceId};
+pub use ingest::{ingest, ingest_retained, Ingested, Interest, MalformedRequest, Rejection};
+pub use model::{AttrValue, Resource, Retained, Scope, Span, SpanId, TraceId};
 
 #[cfg(test)]
 mod tests;

@@ -72,6 +72,45 @@ pub struct Resource {
     pub service: Option<Bytes>,
     /// Resource attributes the rules refer to.
     pub attrs: Picked,
+    /// Accounts for the request body this resource's spans keep alive (see [`Retained`]).
+    pub retained: Option<Arc<RetainedBody>>,
+}
+
+/// Bytes of request bodies kept in memory by spans still held anywhere (buffer, decided but
+/// not yet encoded). Every span is a slice of its request's body, so one live span keeps the
+/// whole body: this, not the spans' own sizes, is what memory limits must count.
+#[derive(Debug, Default)]
+pub struct Retained(std::sync::atomic::AtomicU64);
+
+impl Retained {
+    pub fn bytes(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts accounting for a body of `len` bytes until the returned guard is dropped.
+    pub fn hold(self: &Arc<Self>, len: usize) -> Arc<RetainedBody> {
+        self.0
+            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(RetainedBody {
+            len: len as u64,
+            counter: self.clone(),
+        })
+    }
+}
+
+/// One request body's share of [`Retained`], released when its last span is dropped.
+#[derive(Debug)]
+pub struct RetainedBody {
+    len: u64,
+    counter: Arc<Retained>,
+}
+
+impl Drop for RetainedBody {
+    fn drop(&mut self) {
+        self.counter
+            .0
+            .fetch_sub(self.len, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Resource {

@@ -333,3 +333,27 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_held_span_keeps_its_whole_request_accounted() {
+    let retained = Arc::new(Retained::default());
+    let body = fixtures::encode(&fixtures::request(
+        "svc",
+        (1..=50u128).flat_map(|t| fixtures::pipeline_trace(t, 4, false)),
+    ));
+    let got = ingest_retained(&body, &Interest::default(), Some(&retained)).unwrap();
+    assert_eq!(retained.bytes(), body.len() as u64);
+    // Keep one span, drop the other 199: the body is still in memory, and still counted.
+    let one = got.spans.into_iter().next().unwrap();
+    assert_eq!(retained.bytes(), body.len() as u64);
+    drop(one);
+    assert_eq!(retained.bytes(), 0);
+    // A request whose spans are all rejected is released at once.
+    let mut bad = span(9, 1).build();
+    bad.trace_id = vec![1];
+    let body = fixtures::encode(&fixtures::request_with("svc", vec![], vec![bad]));
+    let got = ingest_retained(&body, &Interest::default(), Some(&retained)).unwrap();
+    assert!(got.spans.is_empty());
+    drop(got);
+    assert_eq!(retained.bytes(), 0);
+}

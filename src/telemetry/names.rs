@@ -33,6 +33,10 @@ pub const FIDELITY_REWRITTEN_SPANS: &str = "tailsift_fidelity_rewritten_spans_to
 pub const BUFFER_TRACES: &str = "tailsift_buffer_traces";
 /// Spans in the buffer (gauge).
 pub const BUFFER_SPANS: &str = "tailsift_buffer_spans";
+/// Bytes of received requests kept in memory because some of their spans are still held
+/// (gauge). Spans are slices of their request, so this is at least `tailsift_buffer_bytes`; with
+/// the exporter queues it is what `sampling.memory_limit` counts.
+pub const BUFFER_RETAINED_BYTES: &str = "tailsift_buffer_retained_bytes";
 /// Encoded span bytes in the buffer (gauge).
 pub const BUFFER_BYTES: &str = "tailsift_buffer_bytes";
 
