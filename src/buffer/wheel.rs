@@ -13,6 +13,9 @@ pub(super) struct Wheel {
     origin: Instant,
     tick: Duration,
     slots: Box<[Vec<TraceId>]>,
+    /// One bit per slot, set while the slot holds entries: finding the earliest entry for an
+    /// early decision skips empty slots 64 at a time.
+    occupied: Box<[u64]>,
     /// Absolute index of the first slot not yet fully processed.
     cursor: u64,
 }
@@ -26,6 +29,7 @@ impl Wheel {
             origin,
             tick,
             slots: (0..n).map(|_| Vec::new()).collect(),
+            occupied: vec![0; n.div_ceil(64)].into_boxed_slice(),
             cursor: 0,
         }
     }
@@ -45,6 +49,33 @@ impl Wheel {
         let abs = self.slot_of(deadline).max(self.cursor);
         let i = self.index(abs);
         self.slots[i].push(id);
+        self.occupied[i / 64] |= 1 << (i % 64);
+    }
+
+    fn emptied(&mut self, i: usize) {
+        self.occupied[i / 64] &= !(1 << (i % 64));
+    }
+
+    /// The first occupied slot index at or after ring index `from`, wrapping around.
+    fn next_occupied(&self, from: usize) -> Option<usize> {
+        let n = self.slots.len();
+        let words = self.occupied.len();
+        let (w0, b0) = (from / 64, from % 64);
+        let first = self.occupied[w0] & (!0u64 << b0);
+        if first != 0 {
+            return Some(w0 * 64 + first.trailing_zeros() as usize).filter(|&i| i < n);
+        }
+        for k in 1..=words {
+            let w = (w0 + k) % words;
+            let mut bits = self.occupied[w];
+            if w == w0 {
+                bits &= !(!0u64 << b0);
+            }
+            if bits != 0 {
+                return Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        None
     }
 
     /// Whether any slot up to `now` is waiting to be looked at.
@@ -68,6 +99,7 @@ impl Wheel {
         for s in first..=last {
             let i = self.index(s);
             into.append(&mut self.slots[i]);
+            self.emptied(i);
         }
         // The current slot may get entries again (deadlines later in this tick).
         self.cursor = last;
@@ -76,13 +108,17 @@ impl Wheel {
     /// Removes and returns the entry of the earliest slot that names a live trace (entries of
     /// traces no longer live are discarded on the way), for deciding early under pressure.
     pub fn pop_earliest(&mut self, is_live: impl Fn(&TraceId) -> bool) -> Option<TraceId> {
-        for k in 0..self.slots.len() as u64 {
-            let i = self.index(self.cursor + k);
+        let start = self.index(self.cursor);
+        while let Some(i) = self.next_occupied(start) {
             while let Some(id) = self.slots[i].pop() {
                 if is_live(&id) {
+                    if self.slots[i].is_empty() {
+                        self.emptied(i);
+                    }
                     return Some(id);
                 }
             }
+            self.emptied(i);
         }
         None
     }
@@ -91,5 +127,56 @@ impl Wheel {
         for s in self.slots.iter_mut() {
             s.clear();
         }
+        self.occupied.fill(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> TraceId {
+        [n; 16]
+    }
+
+    #[test]
+    fn earliest_entry_comes_first_across_a_sparse_ring() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, Duration::from_millis(10), Duration::from_secs(600));
+        w.push(t0 + Duration::from_secs(500), id(3));
+        w.push(t0 + Duration::from_secs(7), id(2));
+        w.push(t0 + Duration::from_millis(5), id(1));
+        let live = |_: &TraceId| true;
+        assert_eq!(w.pop_earliest(live), Some(id(1)));
+        assert_eq!(w.pop_earliest(live), Some(id(2)));
+        assert_eq!(w.pop_earliest(live), Some(id(3)));
+        assert_eq!(w.pop_earliest(live), None);
+        assert!(w.occupied.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn dead_entries_are_skipped_and_slots_released() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, Duration::from_millis(10), Duration::from_secs(10));
+        w.push(t0 + Duration::from_secs(1), id(1));
+        w.push(t0 + Duration::from_secs(2), id(2));
+        assert_eq!(w.pop_earliest(|i| *i == id(2)), Some(id(2)));
+        assert_eq!(w.pop_earliest(|_| true), None, "id 1 was discarded as dead");
+    }
+
+    #[test]
+    fn due_entries_are_taken_up_to_now() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0, Duration::from_millis(10), Duration::from_secs(10));
+        w.push(t0 + Duration::from_millis(15), id(1));
+        w.push(t0 + Duration::from_millis(95), id(2));
+        let mut got = Vec::new();
+        assert!(!w.has_due(t0 + Duration::from_millis(5)));
+        w.take_due(t0 + Duration::from_millis(20), &mut got);
+        assert_eq!(got, vec![id(1)]);
+        assert!(w.has_due(t0 + Duration::from_millis(95)));
+        got.clear();
+        w.take_due(t0 + Duration::from_millis(100), &mut got);
+        assert_eq!(got, vec![id(2)]);
     }
 }
