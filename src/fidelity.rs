@@ -20,6 +20,10 @@ pub struct Profile {
     hash: Vec<Glob>,
     max_bytes: Option<usize>,
     drop_events: bool,
+    /// `tailsift_fidelity_rewritten_spans_total{profile}`, resolved once.
+    pub rewritten: metrics::Counter,
+    /// `tailsift_fidelity_failed_spans_total{profile}`, resolved once.
+    pub failed: metrics::Counter,
 }
 
 /// A key pattern with `*` wildcards.
@@ -58,6 +62,8 @@ impl Profile {
             hash: p.hash_attributes.iter().map(|s| Glob::new(s)).collect(),
             max_bytes: p.max_attribute_bytes.map(|b| b.0 as usize),
             drop_events: p.drop_events,
+            rewritten: metrics::counter!(crate::telemetry::names::FIDELITY_REWRITTEN_SPANS, "profile" => name.to_string()),
+            failed: metrics::counter!(crate::telemetry::names::FIDELITY_FAILED_SPANS, "profile" => name.to_string()),
         }
     }
 

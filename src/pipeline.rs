@@ -9,7 +9,7 @@ use crate::rules::{Decider, Verdict};
 use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
 use bytes::Bytes;
-use metrics::{counter, gauge, histogram, Counter};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::time::Instant;
@@ -96,6 +96,8 @@ pub struct Pipeline {
     /// Request bytes kept alive by spans not yet released; with the exporter queues, what
     /// `memory_limit` counts.
     retained: Arc<Retained>,
+    decision_delay: Histogram,
+    decision_lateness: Histogram,
     annotate: bool,
     /// Sample-rate accounting written on kept spans (tracestate threshold, adjusted count).
     accounting: Accounting,
@@ -135,6 +137,8 @@ impl Pipeline {
             exporters: RwLock::new(Some(exporters)),
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
+            decision_delay: histogram!(names::DECISION_DELAY),
+            decision_lateness: histogram!(names::DECISION_LATENESS),
             annotate: config.sampling.annotate,
             accounting: Accounting::from_config(&config.sampling),
             memory_limit: config.sampling.memory_limit_bytes(),
@@ -213,9 +217,19 @@ impl Pipeline {
             }
         };
         let message = ingested.rejection_message();
+        let mut rejected_by_reason: Vec<(&'static str, u64)> = Vec::new();
         for r in &ingested.rejected {
-            counter!(names::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => r.reason())
-                .increment(1);
+            match rejected_by_reason
+                .iter_mut()
+                .find(|(k, _)| *k == r.reason())
+            {
+                Some((_, n)) => *n += 1,
+                None => rejected_by_reason.push((r.reason(), 1)),
+            }
+        }
+        for (reason, n) in rejected_by_reason {
+            counter!(names::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => reason)
+                .increment(n);
         }
         let accepted = ingested.spans.len();
         let rejected = ingested.rejected.len();
@@ -310,10 +324,10 @@ impl Pipeline {
             if let Some(reason) = d.reason.early_label() {
                 counter!(names::EARLY_DECISIONS, "reason" => reason).increment(1);
             }
-            histogram!(names::DECISION_DELAY)
+            self.decision_delay
                 .record(now.saturating_duration_since(d.trace.first).as_secs_f64());
             if d.reason == Reason::Due {
-                histogram!(names::DECISION_LATENESS).record(
+                self.decision_lateness.record(
                     now.saturating_duration_since(d.trace.deadline())
                         .as_secs_f64(),
                 );
@@ -351,15 +365,14 @@ impl Pipeline {
         if let Some(profile) = self.rules.fidelity_of(v) {
             match profile.apply(&raw) {
                 Ok(Some(rewritten)) => {
-                    counter!(names::FIDELITY_REWRITTEN_SPANS, "profile" => profile.name.to_string()).increment(1);
+                    profile.rewritten.increment(1);
                     raw = Bytes::from(rewritten);
                 }
                 Ok(None) => {}
                 Err(e) => {
                     // A span that cannot be decoded cannot be reduced; forwarding it would leak
                     // the payload the profile exists to remove.
-                    counter!(names::FIDELITY_FAILED_SPANS, "profile" => profile.name.to_string())
-                        .increment(1);
+                    profile.failed.increment(1);
                     tracing::warn!(profile = %profile.name, error = %e, "span could not be decoded for its fidelity profile; not forwarded");
                     return;
                 }
