@@ -89,19 +89,28 @@ impl Profile {
         let mut changed = false;
         let mut lengths = Vec::new();
         for kv in attrs.iter_mut() {
-            let Some(Value::StringValue(s)) = kv.value.as_mut().and_then(|v| v.value.as_mut())
-            else {
+            let Some(value) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
                 continue;
             };
             if self.hash.iter().any(|g| g.matches(&kv.key)) {
-                lengths.push((format!("{}.length", kv.key), s.len() as i64));
-                *s = hash_value(s.as_bytes());
+                // Strings hash their bytes; any other value (bytes, arrays and maps such as
+                // structured chat messages) hashes its encoding, so no payload slips through.
+                let (digest, len) = match &*value {
+                    Value::StringValue(s) => (hash_value(s.as_bytes()), s.len()),
+                    Value::BytesValue(b) => (hash_value(b), b.len()),
+                    other => {
+                        let encoded = AnyValue {
+                            value: Some(other.clone()),
+                        }
+                        .encode_to_vec();
+                        (hash_value(&encoded), encoded.len())
+                    }
+                };
+                lengths.push((format!("{}.length", kv.key), len as i64));
+                *value = Value::StringValue(digest);
                 changed = true;
             } else if let Some(max) = self.max_bytes {
-                if s.len() > max {
-                    truncate(s, max);
-                    changed = true;
-                }
+                changed |= truncate_value(value, max);
             }
         }
         for (key, len) in lengths {
@@ -114,6 +123,31 @@ impl Profile {
             });
         }
         changed
+    }
+}
+
+/// Truncates long strings and bytes in a value, including inside arrays and maps.
+fn truncate_value(value: &mut Value, max: usize) -> bool {
+    match value {
+        Value::StringValue(s) if s.len() > max => {
+            truncate(s, max);
+            true
+        }
+        Value::BytesValue(b) if b.len() > max => {
+            b.truncate(max);
+            true
+        }
+        Value::ArrayValue(a) => a
+            .values
+            .iter_mut()
+            .filter_map(|v| v.value.as_mut())
+            .fold(false, |changed, v| truncate_value(v, max) | changed),
+        Value::KvlistValue(m) => m
+            .values
+            .iter_mut()
+            .filter_map(|kv| kv.value.as_mut().and_then(|v| v.value.as_mut()))
+            .fold(false, |changed, v| truncate_value(v, max) | changed),
+        _ => false,
     }
 }
 
@@ -252,6 +286,67 @@ mod tests {
             v.value.as_ref().unwrap().value,
             Some(Value::StringValue(hash_value(b"secret words")))
         );
+    }
+
+    #[test]
+    fn structured_and_bytes_payloads_are_hashed_and_nested_strings_truncated() {
+        use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+        let messages = Value::ArrayValue(ArrayValue {
+            values: vec![AnyValue {
+                value: Some(Value::KvlistValue(KeyValueList {
+                    values: vec![fixtures::kv_str("content", "a secret prompt")],
+                })),
+            }],
+        });
+        let s = span(1, 1)
+            .attr_value("prompt", messages)
+            .attr_value("payload.image", Value::BytesValue(vec![7; 1000]))
+            .attr_value(
+                "captions",
+                Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(Value::StringValue("c".repeat(500))),
+                    }],
+                }),
+            )
+            .build();
+        let out = profile(&["prompt", "payload.*"], Some(64), false)
+            .apply(&s.encode_to_vec())
+            .unwrap()
+            .unwrap();
+        let back = Span::decode(&out[..]).unwrap();
+        assert!(fixtures::attr_str(&back, "prompt")
+            .unwrap()
+            .starts_with("sha256:"));
+        assert!(fixtures::attr_str(&back, "payload.image")
+            .unwrap()
+            .starts_with("sha256:"));
+        let len = back
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "payload.image.length")
+            .unwrap();
+        assert_eq!(
+            len.value.as_ref().unwrap().value,
+            Some(Value::IntValue(1000))
+        );
+        let encoded = back.encode_to_vec();
+        assert!(
+            !encoded.windows(15).any(|w| w == b"a secret prompt"),
+            "payload leaked"
+        );
+        let captions = back
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "captions")
+            .unwrap();
+        let Some(Value::ArrayValue(a)) = &captions.value.as_ref().unwrap().value else {
+            panic!("captions stay an array")
+        };
+        let Some(Value::StringValue(c)) = &a.values[0].value else {
+            panic!("a string inside")
+        };
+        assert!(c.len() <= 64 && c.ends_with(TRUNCATION_MARKER));
     }
 
     #[test]
