@@ -159,6 +159,58 @@ impl PolicySet {
 
     /// Judges a trace (see the module documentation).
     pub fn decide(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict {
+        self.evaluate(id, spans, now, None)
+    }
+
+    /// Decides like [`PolicySet::decide`] and lists what each policy evaluated said.
+    pub fn explain(
+        &self,
+        id: &TraceId,
+        spans: &[Span],
+        now: Instant,
+    ) -> crate::rules::explain::Explanation {
+        use crate::rules::explain::{Explanation, RuleCheck, SamplingDetail};
+        let mut seen = Vec::new();
+        let verdict = self.evaluate(id, spans, now, Some(&mut seen));
+        let checks = seen
+            .into_iter()
+            .map(|(i, d): (usize, Decision)| RuleCheck {
+                index: i,
+                name: self.names[i].clone(),
+                matched: d != Decision::NotSampled,
+                failed: if d == Decision::NotSampled {
+                    vec!["the policy did not sample"]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let rule = self.name_of(verdict).to_string();
+        let action = match verdict.rule.map(usize::from) {
+            Some(i) if i < self.policies.len() && verdict.keep => {
+                "sampled by this policy (a trace is kept when any policy samples it)".to_string()
+            }
+            Some(i) if i < self.policies.len() => {
+                "dropped by this drop policy (drop wins)".to_string()
+            }
+            _ => "not kept: no policy sampled it".to_string(),
+        };
+        Explanation {
+            checks,
+            verdict,
+            rule,
+            action,
+            sampling: SamplingDetail::None,
+        }
+    }
+
+    fn evaluate(
+        &self,
+        id: &TraceId,
+        spans: &[Span],
+        now: Instant,
+        mut seen: Option<&mut Vec<(usize, Decision)>>,
+    ) -> Verdict {
         let t = Trace { id, spans, now };
         if self.drop_on_shutdown && self.shutting_down.load(Ordering::Relaxed) {
             return Verdict::new(self.reserved(SHUTDOWN), false);
@@ -171,6 +223,9 @@ impl PolicySet {
             let p = &self.policies[i];
             let d = p.node.eval(&t);
             p.counters[d.index()].increment(1);
+            if let Some(seen) = seen.as_deref_mut() {
+                seen.push((i, d));
+            }
             match d {
                 Decision::Dropped => return Verdict::new(Some(i as u16), false),
                 Decision::Sampled if sampled.is_none() => {
@@ -212,6 +267,14 @@ impl Decider for PolicySet {
     fn annotation_of(&self, v: Verdict) -> &Bytes {
         let i = v.rule.map_or(self.policies.len(), usize::from);
         &self.annotations[i.min(self.annotations.len() - 1)]
+    }
+    fn explain(
+        &self,
+        id: &TraceId,
+        spans: &[Span],
+        now: Instant,
+    ) -> crate::rules::explain::Explanation {
+        PolicySet::explain(self, id, spans, now)
     }
 }
 

@@ -425,3 +425,35 @@ fn names_and_annotations_cover_every_verdict() {
     assert!(!set.annotation_of(v).is_empty());
     assert!(set.fidelity_of(v).is_none());
 }
+
+#[test]
+fn explain_lists_each_policy_and_the_deciding_one() {
+    let set = compile(
+        "tail_sampling:\n  policies:\n    - { name: errors, type: status_code, status_code: { status_codes: [ERROR] } }\n    - { name: big, type: span_count, span_count: { min_spans: 2 } }\n",
+    );
+    let (id, spans) = trace(&set, 3, 1);
+    let e = set.explain(&id, &spans, Instant::now());
+    assert!(e.verdict.keep);
+    assert_eq!(e.rule, "big");
+    let checks: Vec<(String, bool)> = e
+        .checks
+        .iter()
+        .map(|c| (c.name.to_string(), c.matched))
+        .collect();
+    assert_eq!(
+        checks,
+        vec![("errors".to_string(), false), ("big".to_string(), true)]
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("`errors`: no match (did not hold: the policy did not sample)"),
+        "{text}"
+    );
+    assert!(text.contains("sampled by this policy"), "{text}");
+
+    let (id, one) = trace(&set, 1, 1);
+    let e = set.explain(&id, &one, Instant::now());
+    assert!(!e.verdict.keep);
+    assert_eq!(e.rule, NOT_SAMPLED);
+    assert!(e.to_string().contains("no policy sampled it"), "{e}");
+}

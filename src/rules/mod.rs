@@ -97,21 +97,8 @@ pub trait Decider: Send + Sync {
     /// The encoded `sampling.rule` attribute for spans kept under this verdict.
     fn annotation_of(&self, v: Verdict) -> &Bytes;
     /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
-    /// why. The default names only the deciding unit.
-    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
-        let verdict = self.decide(id, spans, now);
-        let rule = verdict
-            .rule
-            .and_then(|i| self.rule_names().get(i as usize).map(|n| n.to_string()))
-            .unwrap_or_else(|| DEFAULT_RULE.to_string());
-        Explanation {
-            checks: Vec::new(),
-            verdict,
-            rule,
-            action: "not detailed by this decider".to_string(),
-            sampling: SamplingDetail::None,
-        }
-    }
+    /// why: what each rule or policy evaluated said, and the deciding action.
+    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
 }
 
 /// Rule name used in metrics when no rule matched.
