@@ -223,7 +223,7 @@ fn patch(body: &Bytes, marker: &[u8], with: &[u8]) -> Bytes {
 }
 
 #[test]
-fn a_span_with_invalid_utf8_anywhere_is_rejected_alone() {
+fn a_kept_span_with_invalid_utf8_anywhere_fails_validation() {
     let req = fixtures::request(
         "svc",
         [
@@ -232,17 +232,22 @@ fn a_span_with_invalid_utf8_anywhere_is_rejected_alone() {
         ],
     );
     let body = patch(&fixtures::encode(&req), b"MARKER-ATTR", b"\xffARKER-ATTR");
-    // No rule reads `note`: the value is checked anyway, since it is forwarded.
+    // No rule reads `note`, so ingest does not look at it; the check before forwarding does.
+    let got = ingest(&body, &Interest::default()).unwrap();
+    assert_eq!(got.spans.len(), 2);
+    assert!(validate::span(&got.spans[0].1.raw).is_err());
+    assert!(validate::span(&got.spans[1].1.raw).is_ok());
+
+    // A bad name is caught at ingest already: that span alone is rejected.
+    let req = fixtures::request("svc", [span(1, 1).name("MARKER-NAME"), span(2, 1)]);
+    let body = patch(&fixtures::encode(&req), b"MARKER-NAME", b"\xffARKER-NAME");
     let got = ingest(&body, &Interest::default()).unwrap();
     assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
     assert_eq!(got.spans.len(), 1);
-    assert_eq!(got.spans[0].0, fixtures::trace_id(2));
-    assert!(got
-        .rejection_message()
-        .unwrap()
-        .contains("1 malformed span(s)"));
+    let msg = got.rejection_message().unwrap();
+    assert!(msg.contains("1 malformed span(s)"), "{msg}");
 
-    // The same in an event's attributes and in the status message.
+    // The same inside an event's attributes.
     let mut s = span(3, 1).build();
     s.events
         .push(opentelemetry_proto::tonic::trace::v1::span::Event {
@@ -255,10 +260,8 @@ fn a_span_with_invalid_utf8_anywhere_is_rejected_alone() {
         b"MARKER-EVENT",
         b"MARKER-EVEN\xc3",
     );
-    assert_eq!(
-        ingest(&body, &Interest::default()).unwrap().rejected,
-        vec![Rejection::MalformedSpan]
-    );
+    let got = ingest(&body, &Interest::default()).unwrap();
+    assert!(validate::span(&got.spans[0].1.raw).is_err());
 }
 
 #[test]
@@ -296,7 +299,7 @@ fn attribute_values_nested_too_deeply_are_rejected() {
     }
     let deep = fixtures::request("svc", [span(1, 1).attr_value("deep", v)]);
     let got = ingest(&fixtures::encode(&deep), &Interest::default()).unwrap();
-    assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
+    assert!(validate::span(&got.spans[0].1.raw).is_err());
 }
 
 #[test]
@@ -325,11 +328,22 @@ proptest::proptest! {
             v.truncate(cut % (v.len() + 1));
         }
         if let Ok(got) = ingest(&Bytes::from(v), &Interest::default()) {
-            for (_, s) in &got.spans {
+            // What the pipeline forwards: the spans that pass the check before forwarding.
+            let forwarded: Vec<_> = got
+                .spans
+                .into_iter()
+                .filter(|(_, s)| validate::span(&s.raw).is_ok())
+                .collect();
+            for (_, s) in &forwarded {
                 proptest::prop_assert!(opentelemetry_proto::tonic::trace::v1::Span::decode(s.raw.clone()).is_ok());
             }
-            let body = encode_request(&out(&got.spans));
+            let body = encode_request(&out(&forwarded));
             proptest::prop_assert!(ExportTraceServiceRequest::decode(body).is_ok());
+        }
+        // Valid spans always pass.
+        let valid = fixtures::encode(&fixtures::request("svc", fixtures::pipeline_trace(seed as u128 + 1, 4, true)));
+        for (_, s) in ingest(&valid, &Interest::default()).unwrap().spans {
+            proptest::prop_assert!(validate::span(&s.raw).is_ok());
         }
     }
 }

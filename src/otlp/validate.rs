@@ -1,7 +1,12 @@
-//! Structural checks of the parts of a request that ingest forwards without reading: every
-//! string is UTF-8, every known field has its declared wire type, nesting is bounded. A span
-//! that passes decodes cleanly in any protobuf implementation, so one client's malformed span
-//! can never make a whole export batch (other clients' kept traces) undeliverable.
+//! Structural checks of what ingest forwards without reading: every string is UTF-8, every
+//! known field has its declared wire type, nesting is bounded. A span that passes decodes
+//! cleanly in any protobuf implementation, so one client's malformed span can never make a
+//! whole export batch (other clients' kept traces) undeliverable.
+//!
+//! Resources and scopes are checked at ingest (once per request). Spans are checked in full
+//! only when kept (most spans are dropped, and a check of every attribute costs about as much
+//! as the rest of ingest); at ingest a span's own fields are checked (wire types, name and
+//! tracestate UTF-8).
 
 use super::wire::{Reader, WireError, WireType};
 
@@ -155,6 +160,23 @@ pub fn resource(buf: &[u8], range: Range) -> Check {
         1 => nested(wt, r, |kv| key_value(buf, kv, 0)),
         2 => scalar(wt, WireType::Varint, r),
         _ => Ok(false),
+    })
+}
+
+/// A whole encoded `Span`: its fields' wire types, and everything nested in it.
+pub fn span(buf: &[u8]) -> Check {
+    walk(buf, (0, buf.len()), |field, wt, r| {
+        if let Some(t) = span_field_type(field) {
+            want(wt, t)?;
+        }
+        match field {
+            3 | 5 => string(wt, r, buf),
+            9 => nested(wt, r, |kv| key_value(buf, kv, 0)),
+            11 => nested(wt, r, |ev| event(buf, ev)),
+            13 => nested(wt, r, |l| link(buf, l)),
+            15 => nested(wt, r, |st| status(buf, st)),
+            _ => Ok(false),
+        }
     })
 }
 
