@@ -178,6 +178,13 @@ fn bench_encode(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Elements(out.len() as u64));
+    g.bench_function("validate_before_forwarding", |b| {
+        b.iter(|| {
+            for o in &out {
+                black_box(tailsift::otlp::validate::span(&o.raw).is_ok());
+            }
+        })
+    });
     g.bench_function("raw_reemit_with_annotation", |b| {
         b.iter(|| black_box(encode_request(out.iter())))
     });

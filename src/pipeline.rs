@@ -4,7 +4,6 @@
 use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
-use crate::otlp::validate;
 use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::rules::{Decider, Verdict};
 use crate::sampler::accounting::{Accounting, SuffixCache};
@@ -98,7 +97,6 @@ pub struct Pipeline {
     /// `memory_limit` counts.
     retained: Arc<Retained>,
     decision_delay: Histogram,
-    malformed: Counter,
     decision_lateness: Histogram,
     annotate: bool,
     /// Sample-rate accounting written on kept spans (tracestate threshold, adjusted count).
@@ -140,7 +138,6 @@ impl Pipeline {
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
             decision_delay: histogram!(names::DECISION_DELAY),
-            malformed: counter!(names::MALFORMED_KEPT_SPANS),
             decision_lateness: histogram!(names::DECISION_LATENESS),
             annotate: config.sampling.annotate,
             accounting: Accounting::from_config(&config.sampling),
@@ -365,11 +362,6 @@ impl Pipeline {
             .accounting
             .suffix(&mut kept.suffixes, annotation, v, &span);
         let mut raw = span.raw;
-        if validate::span(&raw).is_err() {
-            self.malformed.increment(1);
-            tracing::debug!("kept span is not valid OTLP; not forwarded");
-            return;
-        }
         if let Some(profile) = self.rules.fidelity_of(v) {
             match profile.apply(&raw) {
                 Ok(Some(rewritten)) => {

@@ -1,7 +1,7 @@
 //! A kept span that is not valid OTLP (here: an attribute value that is not UTF-8, which no
-//! rule reads) is not forwarded, and is counted: forwarding it would make the whole export
-//! batch, with other clients' traces, undeliverable. (Its own test binary: it asserts on the
-//! process-wide `tailsift_malformed_kept_spans_total`.)
+//! rule reads, so ingest does not look at it) makes the backend refuse its batch; tailsift
+//! takes the malformed span out, counts it, and delivers the rest of the batch. (Its own test
+//! binary: it asserts on the process-wide `tailsift_exporter_failed_spans_total`.)
 
 mod support;
 
@@ -10,7 +10,7 @@ use support::*;
 use tailsift::fixtures::{encode, request, span};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_kept_span_is_counted_not_forwarded() {
+async fn a_malformed_kept_span_is_taken_out_of_its_refused_batch() {
     let sink = GrpcSink::default();
     let yaml = format!(
         r#"
@@ -53,7 +53,13 @@ exporters:
         "the valid spans arrive"
     );
     let metrics = daemon.scrape().await;
-    assert_eq!(metrics.sum("tailsift_malformed_kept_spans_total", &[]), 1.0);
+    assert_eq!(
+        metrics.sum(
+            "tailsift_exporter_failed_spans_total",
+            &[("exporter", "sink"), ("reason", "malformed")]
+        ),
+        1.0
+    );
     daemon.stop().await;
     let spans = sink.spans();
     assert_eq!(spans.len(), 2, "the malformed span is not forwarded");

@@ -62,9 +62,10 @@ pub(crate) async fn run(p: Arc<Pipeline>, mut batcher: Batcher, mut abort: watch
 }
 
 /// Sends one batch, retrying retryable failures with backoff until `retry.max_elapsed`.
-async fn deliver(p: &Pipeline, batch: Batch, mut abort: watch::Receiver<bool>) {
+async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool>) {
     let rec = &p.recorder;
-    let body = match p.sink.prepare(batch.body.clone()).await {
+    let mut salvaged = false;
+    let mut body = match p.sink.prepare(batch.body.clone()).await {
         Ok(body) => body,
         Err(e) => return give_up(p, &batch, FailReason::NotRetryable, &e.to_string()),
     };
@@ -97,6 +98,34 @@ async fn deliver(p: &Pipeline, batch: Batch, mut abort: watch::Receiver<bool>) {
             Err(_) => super::ExportError::Timeout(p.timeout),
         };
         let after = match classify(&err) {
+            Retry::No if !salvaged => {
+                // Perhaps a malformed span spoils the batch: take such spans out and try once more.
+                salvaged = true;
+                match crate::otlp::salvage::salvage(&batch.body) {
+                    Some(s) => {
+                        tracing::warn!(exporter = %rec.name, removed = s.removed, error = %err,
+                            "export batch refused; retrying without its malformed spans");
+                        rec.fail_unbatched(
+                            s.removed,
+                            batch.body.len() - s.body.len().min(batch.body.len()),
+                            FailReason::Malformed,
+                        );
+                        batch = Batch {
+                            body: s.body,
+                            spans: s.spans,
+                            items: batch.items,
+                        };
+                        body = match p.sink.prepare(batch.body.clone()).await {
+                            Ok(body) => body,
+                            Err(e) => {
+                                return give_up(p, &batch, FailReason::NotRetryable, &e.to_string())
+                            }
+                        };
+                        continue;
+                    }
+                    None => return give_up(p, &batch, FailReason::NotRetryable, &err.to_string()),
+                }
+            }
             Retry::No => return give_up(p, &batch, FailReason::NotRetryable, &err.to_string()),
             Retry::Yes { after } => after,
         };

@@ -21,6 +21,9 @@ pub enum FailReason {
     Shutdown,
     /// The backend accepted the request but rejected some spans in it.
     PartialSuccess,
+    /// Not valid OTLP (a string that is not UTF-8, a field of the wrong wire type): taken out of
+    /// a batch the backend refused, so that the rest of the batch could be delivered.
+    Malformed,
 }
 
 impl FailReason {
@@ -31,6 +34,7 @@ impl FailReason {
             FailReason::NotRetryable => "not_retryable",
             FailReason::Shutdown => "shutdown",
             FailReason::PartialSuccess => "partial_success",
+            FailReason::Malformed => "malformed",
         }
     }
 }

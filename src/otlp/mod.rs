@@ -4,6 +4,7 @@ pub mod encode;
 pub mod ingest;
 pub mod json;
 pub mod model;
+pub mod salvage;
 pub mod tracestate;
 pub mod validate;
 pub mod wire;

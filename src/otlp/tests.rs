@@ -371,3 +371,33 @@ fn a_held_span_keeps_its_whole_request_accounted() {
     drop(got);
     assert_eq!(retained.bytes(), 0);
 }
+
+#[test]
+fn salvage_takes_out_only_the_malformed_spans() {
+    let req = fixtures::request(
+        "svc",
+        [
+            span(1, 1).attr("note", "MARKER-ATTR"),
+            span(2, 1),
+            span(3, 1),
+        ],
+    );
+    let body = patch(&fixtures::encode(&req), b"MARKER-ATTR", b"\xffARKER-ATTR");
+    assert!(ExportTraceServiceRequest::decode(body.clone()).is_err());
+    let s = salvage::salvage(&body).expect("one span removed");
+    assert_eq!((s.spans, s.removed), (2, 1));
+    let back = ExportTraceServiceRequest::decode(s.body).unwrap();
+    let ids: Vec<_> = fixtures::spans_of(&back)
+        .iter()
+        .map(|s| s.trace_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            fixtures::trace_id(2).to_vec(),
+            fixtures::trace_id(3).to_vec()
+        ]
+    );
+    // A valid batch has nothing to salvage.
+    assert!(salvage::salvage(&fixtures::encode(&req)).is_none());
+}

@@ -22,9 +22,13 @@ const TOO_DEEP: WireError = WireError::Invalid("attribute values are nested too 
 
 #[inline]
 pub fn utf8(buf: &[u8], (s, e): Range) -> Check {
-    std::str::from_utf8(&buf[s..e])
-        .map(drop)
-        .map_err(|_| BAD_UTF8)
+    let b = &buf[s..e];
+    // Most attribute strings are ASCII: a word-at-a-time check, no decoder.
+    if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+        Ok(())
+    } else {
+        Err(BAD_UTF8)
+    }
 }
 
 #[inline]
@@ -77,12 +81,45 @@ fn nested(
 
 /// `KeyValue`.
 pub fn key_value(buf: &[u8], range: Range, depth: u32) -> Check {
+    if let Some(done) = simple_key_value(buf, range) {
+        return done;
+    }
     walk(buf, range, |field, wt, r| match field {
         1 => string(wt, r, buf),
         2 => nested(wt, r, |v| any_value(buf, v, depth + 1)),
         3 => scalar(wt, WireType::Varint, r),
         _ => Ok(false),
     })
+}
+
+/// The common shape `0a len key 12 len (0a len string | 10/18 varint | 21 fixed64)`, checked
+/// without the general walk; `None` for any other shape.
+#[inline]
+fn simple_key_value(buf: &[u8], range: Range) -> Option<Check> {
+    let mut r = Reader::within(buf, range);
+    if r.next_field().ok()? != Some((1, WireType::Len)) {
+        return None;
+    }
+    let key = r.len_range().ok()?;
+    if r.next_field().ok()? != Some((2, WireType::Len)) {
+        return None;
+    }
+    let value = r.len_range().ok()?;
+    if r.next_field().ok()?.is_some() {
+        return None;
+    }
+    let mut v = Reader::within(buf, value);
+    let check = match v.next_field().ok()? {
+        None => Ok(()),
+        Some((1, WireType::Len)) => v.len_range().and_then(|s| utf8(buf, s)),
+        Some((2 | 3, WireType::Varint)) => v.varint().map(drop),
+        Some((4, WireType::Fixed64)) => v.fixed64().map(drop),
+        _ => return None,
+    };
+    if check.is_ok() && v.next_field().ok()?.is_some() {
+        return None;
+    }
+    Some(check.and_then(|_| utf8(buf, key)))
 }
 
 /// `AnyValue`.

@@ -55,10 +55,6 @@ pub const EXPORTER_QUEUE_SPANS: &str = "tailsift_exporter_queue_spans";
 pub const EXPORTER_QUEUE_BYTES: &str = "tailsift_exporter_queue_bytes";
 /// Duration of one export attempt, in seconds. Labels: `exporter`.
 pub const EXPORTER_REQUEST_DURATION: &str = "tailsift_exporter_request_duration_seconds";
-/// Kept spans not forwarded because they are not valid OTLP (a string that is not UTF-8, a
-/// field of the wrong wire type, values nested too deeply): forwarding one would make its whole
-/// export batch, other clients' traces included, undeliverable. Labels: none.
-pub const MALFORMED_KEPT_SPANS: &str = "tailsift_malformed_kept_spans_total";
 /// Kept spans not forwarded because their fidelity profile could not decode them. Labels: `profile`.
 pub const FIDELITY_FAILED_SPANS: &str = "tailsift_fidelity_failed_spans_total";
 

@@ -1,0 +1,42 @@
+//! Salvaging a refused export batch: the spans that are not valid OTLP are taken out so the
+//! rest can be delivered. Spans are not checked in full on the way in (only the parts decisions
+//! read are), so this is where one client's malformed span stops poisoning a whole batch.
+
+use super::encode::{encode_request, OutSpan};
+use super::ingest::{ingest, Interest};
+use super::validate;
+use bytes::Bytes;
+
+/// A batch body with its malformed spans removed.
+#[derive(Debug)]
+pub struct Salvaged {
+    pub body: Bytes,
+    pub spans: usize,
+    pub removed: usize,
+}
+
+/// Re-encodes `body` (an `ExportTraceServiceRequest`) without the spans that fail
+/// [`validate::span`]. `None` when nothing would change, or the body is not a request at all.
+pub fn salvage(body: &Bytes) -> Option<Salvaged> {
+    let got = ingest(body, &Interest::default()).ok()?;
+    let total = got.spans.len() + got.rejected.len();
+    let kept: Vec<OutSpan> = got
+        .spans
+        .into_iter()
+        .filter(|(_, s)| validate::span(&s.raw).is_ok())
+        .map(|(_, s)| OutSpan {
+            scope: s.scope.clone(),
+            raw: s.raw,
+            suffix: Bytes::new(),
+        })
+        .collect();
+    let removed = total - kept.len();
+    if removed == 0 {
+        return None;
+    }
+    Some(Salvaged {
+        body: encode_request(kept.iter()),
+        spans: kept.len(),
+        removed,
+    })
+}
