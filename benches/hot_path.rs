@@ -178,7 +178,7 @@ fn bench_encode(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Elements(out.len() as u64));
-    g.bench_function("validate_before_forwarding", |b| {
+    g.bench_function("full_span_check_for_salvage", |b| {
         b.iter(|| {
             for o in &out {
                 black_box(tailsift::otlp::validate::span(&o.raw).is_ok());
