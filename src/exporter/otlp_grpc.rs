@@ -3,16 +3,13 @@
 use super::sink::Accepted;
 use super::ExportError;
 use crate::config::{Compression, ExporterConfig};
-use bytes::{BufMut, Bytes};
+use crate::otlp::grpc_codec::{ExportClientCodec, EXPORT_PATH};
+use bytes::Bytes;
 use http::uri::PathAndQuery;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use std::time::Duration;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
-use tonic::Status;
-
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 pub(crate) struct GrpcSink {
     channel: Channel,
@@ -65,59 +62,12 @@ impl GrpcSink {
         *request.metadata_mut() = self.metadata.clone();
         request.set_timeout(self.timeout);
         let response = grpc
-            .unary(request, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
+            .unary(
+                request,
+                PathAndQuery::from_static(EXPORT_PATH),
+                ExportClientCodec,
+            )
             .await?;
         Ok(Accepted::from_response(response.into_inner()))
-    }
-}
-
-/// Sends pre-encoded request bytes as they are; decodes the response with prost.
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder
-    }
-}
-
-struct RawEncoder;
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-struct ResponseDecoder;
-
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-
-    fn decode(
-        &mut self,
-        src: &mut DecodeBuf<'_>,
-    ) -> Result<Option<ExportTraceServiceResponse>, Status> {
-        use prost::Message;
-        // The status was OK, so the backend took the request: an unreadable body only loses
-        // the partial-success details.
-        Ok(Some(
-            ExportTraceServiceResponse::decode(src).unwrap_or_else(|e| {
-                tracing::debug!(error = %e, "undecodable OTLP/gRPC export response");
-                ExportTraceServiceResponse::default()
-            }),
-        ))
     }
 }

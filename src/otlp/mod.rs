@@ -1,6 +1,7 @@
 //! OTLP trace data: lazy span decoding, raw re-encoding, and OTLP JSON.
 
 pub mod encode;
+pub mod grpc_codec;
 pub mod ingest;
 pub mod json;
 pub mod model;

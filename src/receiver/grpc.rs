@@ -14,7 +14,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::codegen::{http, BoxFuture, Service};
 use tonic::{Code, Status};
 
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+pub use crate::otlp::grpc_codec::EXPORT_PATH;
 
 /// Decodes a request message as raw bytes; encodes the response with prost.
 #[derive(Debug, Clone, Copy)]

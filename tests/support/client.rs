@@ -1,7 +1,7 @@
 //! Clients of the daemon's receivers and endpoints: OTLP over gRPC (typed, or raw bytes for
 //! malformed input), OTLP over HTTP (protobuf or JSON), and plain HTTP GETs.
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -11,11 +11,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use std::net::SocketAddr;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tonic::Status;
 
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+use tailsift::otlp::grpc_codec::ExportClientCodec;
+pub use tailsift::otlp::grpc_codec::EXPORT_PATH;
 
 /// How a request reaches the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,49 +173,7 @@ pub async fn export_grpc_raw(
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
     let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
-    grpc.unary(tonic::Request::new(body), path, RawCodec)
+    grpc.unary(tonic::Request::new(body), path, ExportClientCodec)
         .await
         .map(|r| r.into_inner())
-}
-
-/// Encodes a request body as given; decodes the response with prost.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-struct RawEncoder;
-struct ResponseDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-    fn decode(
-        &mut self,
-        src: &mut DecodeBuf<'_>,
-    ) -> Result<Option<ExportTraceServiceResponse>, Status> {
-        let n = src.remaining();
-        ExportTraceServiceResponse::decode(src.copy_to_bytes(n))
-            .map(Some)
-            .map_err(|e| Status::internal(e.to_string()))
-    }
 }
