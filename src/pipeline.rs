@@ -251,6 +251,7 @@ impl Pipeline {
 
     /// Decides the traces that are due.
     pub fn tick(&self) {
+        self.rules.tick(Instant::now());
         if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer.take_due(Instant::now(), &*self.rules, &mut out);

@@ -99,6 +99,9 @@ pub trait Decider: Send + Sync {
     /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
     /// why: what each rule or policy evaluated said, and the deciding action.
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
+    /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
+    /// only changes with decisions have nothing to do.
+    fn tick(&self, _now: Instant) {}
 }
 
 /// Rule name used in metrics when no rule matched.
@@ -358,6 +361,13 @@ impl Decider for RuleSet {
     }
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
         RuleSet::explain(self, id, spans, now)
+    }
+    fn tick(&self, now: Instant) {
+        for r in &self.rules {
+            if let Action::Adaptive(a) = &r.action {
+                a.tick(now);
+            }
+        }
     }
 }
 

@@ -210,6 +210,23 @@ impl AdaptiveSampler {
         decision
     }
 
+    /// Ends the current interval if it is over, even when no trace arrives: a rule whose
+    /// traffic stopped still ages out its keys and reports a kept rate of zero. Called by the
+    /// daemon's decision ticker, outside the buffer's locks.
+    pub fn tick(&self, now: Instant) {
+        let published = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.start.is_some() && self.due(&st, now) {
+                Some(self.adjust(&mut st, now))
+            } else {
+                None
+            }
+        };
+        if let Some(p) = published {
+            self.publish(p);
+        }
+    }
+
     /// Whether the current interval ends now: it is over, or its traffic runs at more than
     /// twice the expected rate.
     fn due(&self, st: &State, now: Instant) -> bool {

@@ -291,3 +291,28 @@ fn decisions_are_consistent_on_the_randomness() {
     assert!(s.decide(&keys[0], d.threshold, now, false).keep);
     assert!(!s.decide(&keys[0], d.threshold - 1, now, false).keep);
 }
+
+#[test]
+fn when_traffic_stops_the_ticker_still_ends_intervals() {
+    let (s, interest) = sampler(params(20.0, 10));
+    let keys: Vec<Vec<Span>> = (0..3).map(|k| key_spans(&interest, k)).collect();
+    let mut rng = Rng(5);
+    let base = Instant::now();
+    replay(&s, &keys, &[50.0; 3], base, 0.0, 60.0, &mut rng);
+    assert_eq!(s.snapshot().len(), 3);
+    // No trace for five intervals: without ticks the state would stay as it was.
+    for i in 1..=5 {
+        s.tick(base + Duration::from_secs(60 + 15 * i));
+    }
+    assert!(
+        s.snapshot().is_empty(),
+        "idle keys aged out: {:?}",
+        s.snapshot()
+    );
+    // Ticking before an interval is over changes nothing.
+    let (s, _) = sampler(params(20.0, 10));
+    replay(&s, &keys, &[50.0; 3], base, 0.0, 14.0, &mut rng);
+    let before = s.snapshot();
+    s.tick(base + Duration::from_secs(14));
+    assert_eq!(s.snapshot().len(), before.len());
+}
