@@ -2,8 +2,10 @@
 //! sends traces over OTLP/gRPC and OTLP/HTTP (with and without gzip) to the real daemon, which
 //! writes kept traces to a file exporter; this test checks which traces came out and how.
 //!
-//! Needs `python3 -m pip install -r tests/interop/requirements.txt` (interpreter: `python3`, or
-//! `TAILSIFT_INTEROP_PYTHON`). Without the SDK the test is skipped, or fails when `CI` is set.
+//! Needs the SDK from `tests/interop/requirements.txt`, installed by the README's test command
+//! into `.venv` (the interpreter is `TAILSIFT_INTEROP_PYTHON` when set, else `.venv/bin/python`
+//! when it exists, else `python3`). Without the SDK the test is skipped, or fails when `CI` is
+//! set.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
@@ -112,8 +114,17 @@ struct Got {
     span: Span,
 }
 
+/// The interpreter with the SDK: `TAILSIFT_INTEROP_PYTHON` when set, else the virtual
+/// environment the README's test command makes (`.venv`), else `python3`.
 fn python() -> String {
-    std::env::var("TAILSIFT_INTEROP_PYTHON").unwrap_or_else(|_| "python3".into())
+    if let Ok(p) = std::env::var("TAILSIFT_INTEROP_PYTHON") {
+        return p;
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        return venv.display().to_string();
+    }
+    "python3".into()
 }
 
 /// A Python command with a clean OpenTelemetry environment and no proxy for loopback.
@@ -395,7 +406,7 @@ async fn python_sdk_traces_are_sampled_over_grpc_and_http() {
     if let Err(why) = sdk_available(&python).await {
         let msg = format!(
             "the OpenTelemetry Python SDK is not importable with `{python}` ({why}); \
-             run: {python} -m pip install -r tests/interop/requirements.txt"
+             run: python3 -m venv .venv && .venv/bin/pip install -r tests/interop/requirements.txt"
         );
         if std::env::var_os("CI").is_some() {
             panic!("{msg}");

@@ -3,7 +3,7 @@
 
 Usage (from the repo root; needs PyYAML):
   python3 deploy/kubernetes/extract_config.py [deploy/kubernetes/configmap.yaml] > /tmp/tailsift.yaml
-  cargo run --quiet -- validate --config /tmp/tailsift.yaml
+  cargo run --quiet --bin tailsift -- validate --config /tmp/tailsift.yaml
 """
 import sys
 from pathlib import Path

@@ -14,7 +14,7 @@ where "spans" lists what the SDK's exporter reported as exported, so the Rust si
 it span by span with what tailsift forwarded. Exits non-zero if any export failed or the flush
 timed out.
 
-Install the SDK with: python3 -m pip install -r tests/interop/requirements.txt
+Install the SDK with: python3 -m venv .venv && .venv/bin/pip install -r tests/interop/requirements.txt
 """
 
 import argparse
