@@ -1,4 +1,5 @@
 //! OTLP receivers: gRPC and HTTP front doors into the pipeline.
 
 pub mod grpc;
+pub mod handshake;
 pub mod http;
