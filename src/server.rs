@@ -8,14 +8,14 @@ use crate::exporter::{ExportError, Exporters, ShutdownReport};
 use crate::pipeline::Pipeline;
 use crate::receiver;
 use crate::rules::{CompileError, RuleSet};
+use crate::supervise::Tasks;
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -31,6 +31,13 @@ pub enum RunError {
     Policies(#[from] crate::collector::CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
+    /// A receiver or the decision ticker stopped while the daemon ran; what was buffered was
+    /// decided and flushed before returning.
+    #[error("{reason}; buffered traces were decided and flushed before stopping")]
+    TaskFailed {
+        reason: String,
+        export: ShutdownReport,
+    },
 }
 
 /// How long requests in flight may take to finish once shutdown begins.
@@ -95,11 +102,41 @@ pub struct Summary {
     pub export: ShutdownReport,
 }
 
+/// Faults a test can inject: when a sender fires (or is dropped), the named task panics, as a
+/// bug would make it. The daemon must notice, turn `/readyz` to 503, decide and flush what it
+/// holds, and return an error.
+#[derive(Default)]
+pub struct Faults {
+    pub ticker: Option<oneshot::Receiver<()>>,
+    pub receiver: Option<oneshot::Receiver<()>>,
+}
+
 /// Runs the daemon until `shutdown` completes, then shuts down in stages.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
+) -> Result<Summary, RunError> {
+    run_with_faults(config, listeners, shutdown, Faults::default()).await
+}
+
+/// Panics when `fault` fires; pending for ever without one.
+async fn injected(fault: Option<oneshot::Receiver<()>>) {
+    match fault {
+        Some(rx) => {
+            let _ = rx.await;
+            panic!("fault injected by a test");
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// [`run`], with test faults.
+pub async fn run_with_faults(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    faults: Faults,
 ) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
     let rules = decider(&config)?;
@@ -115,7 +152,8 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let mut receivers: Vec<JoinHandle<()>> = Vec::new();
+    let mut tasks = Tasks::default();
+    let mut receiver_fault = Some(faults.receiver);
     if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
         let addr = l.local_addr().ok();
         let svc = receiver::grpc::TraceService::new(
@@ -123,28 +161,32 @@ pub async fn run(
             cfg.max_request_bytes.get() as usize,
         );
         let stop = stopped(stop_rx.clone());
+        let fault = injected(receiver_fault.take().flatten());
         tracing::info!(?addr, "OTLP/gRPC receiver listening");
-        receivers.push(tokio::spawn(async move {
+        tasks.spawn("the OTLP/gRPC receiver", async move {
             let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
-            if let Err(e) = tonic::transport::Server::builder()
+            let serve = tonic::transport::Server::builder()
                 .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, stop)
-                .await
-            {
-                tracing::error!(error = %e, "OTLP/gRPC receiver failed");
+                .serve_with_incoming_shutdown(incoming, stop);
+            tokio::select! {
+                r = serve => r.map_err(|e| e.to_string()),
+                _ = fault => Ok(()),
             }
-        }));
+        });
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
         let addr = l.local_addr().ok();
         let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
         let stop = stopped(stop_rx.clone());
+        let fault = injected(receiver_fault.take().flatten());
         tracing::info!(?addr, "OTLP/HTTP receiver listening");
-        receivers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
-                tracing::error!(error = %e, "OTLP/HTTP receiver failed");
+        tasks.spawn("the OTLP/HTTP receiver", async move {
+            let serve = axum::serve(l, app).with_graceful_shutdown(stop);
+            tokio::select! {
+                r = serve => r.map_err(|e| e.to_string()),
+                _ = fault => Ok(()),
             }
-        }));
+        });
     }
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
@@ -159,21 +201,24 @@ pub async fn run(
         })
     });
 
-    let ticker = {
+    {
         let pipeline = pipeline.clone();
         let period = config.sampling.tick.get();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        let fault = injected(faults.ticker);
+        tasks.spawn("the decision ticker", async move {
+            let mut fault = std::pin::pin!(fault);
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = interval.tick() => pipeline.tick(),
-                    _ = stop.wait_for(|s| *s) => break,
+                    _ = &mut fault => {},
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
                 }
             }
-        })
-    };
+        });
+    }
 
     health.set_ready(true);
     tracing::info!(
@@ -181,7 +226,16 @@ pub async fn run(
         exporters = config.exporters.len(),
         "tailsift started"
     );
-    shutdown.await;
+    // Run until asked to stop, or until a task dies: then stop anyway, with an error.
+    let mut failure = tokio::select! {
+        _ = shutdown => None,
+        end = tasks.next_end() => {
+            let reason = end.reason();
+            tracing::error!(task = end.task, "{reason}; shutting down");
+            health.fail(reason.clone());
+            Some(reason)
+        }
+    };
 
     // Stage 1: stop accepting; let requests in flight finish, but not for ever: a client
     // stalled mid-request must not hold up the flush of everything else.
@@ -189,22 +243,17 @@ pub async fn run(
     health.set_ready(false);
     let _ = stop_tx.send(true);
     let grace = RECEIVER_GRACE.min(config.shutdown_timeout.get());
-    let finished = tokio::time::timeout(grace, async {
-        for r in &mut receivers {
-            let _ = r.await;
-        }
-    })
-    .await;
-    if finished.is_err() {
+    let (failed, finished) = tasks.finish(grace).await;
+    if !finished {
         tracing::warn!(
             grace_secs = grace.as_secs_f64(),
             "requests still in flight after the grace period; deciding the buffer without them (they will be refused as shutting down)"
         );
-        for r in &receivers {
-            r.abort();
-        }
     }
-    let _ = ticker.await;
+    for end in failed {
+        tracing::error!(task = end.task, "{}", end.reason());
+        failure.get_or_insert(end.reason());
+    }
 
     // Stage 2: decide every buffered trace with the rules.
     let buffered = pipeline.buffer().stats();
@@ -225,5 +274,8 @@ pub async fn run(
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
-    Ok(Summary { export })
+    match failure {
+        Some(reason) => Err(RunError::TaskFailed { reason, export }),
+        None => Ok(Summary { export }),
+    }
 }
