@@ -377,10 +377,7 @@ impl Pipeline {
             return;
         }
         let body = encode_request(kept.spans.iter());
-        exporters.send(ExportItem {
-            body,
-            spans: kept.spans.len(),
-        });
+        exporters.send(ExportItem::new(body, kept.spans.len()));
         kept.spans.clear();
         kept.bytes = 0;
     }

@@ -1,5 +1,6 @@
 //! Exporters: fan-out of kept traces to every configured backend, each with its own batching, queue and retries.
 
+pub mod ack;
 mod batch;
 mod file;
 mod otlp_grpc;
@@ -10,6 +11,7 @@ pub mod retry;
 mod sink;
 mod stats;
 
+pub use ack::{Ack, Outcome};
 pub use stats::{ExporterStats, FailReason};
 
 use crate::config::ExporterConfig;
@@ -33,6 +35,19 @@ const ABORT_GRACE: Duration = Duration::from_secs(1);
 pub struct ExportItem {
     pub body: bytes::Bytes,
     pub spans: usize,
+    /// Completed once every exporter has delivered the item or given up on it.
+    pub ack: Option<Ack>,
+}
+
+impl ExportItem {
+    /// An item without an acknowledgement.
+    pub fn new(body: bytes::Bytes, spans: usize) -> Self {
+        ExportItem {
+            body,
+            spans,
+            ack: None,
+        }
+    }
 }
 
 /// Errors of the exporter module: bad exporter settings at start, and failed export attempts
@@ -142,13 +157,19 @@ impl Exporters {
     /// Fans one item out to every exporter. Never blocks, never drops: queues are soft-bounded,
     /// the bound is enforced upstream by `is_congested()`.
     pub fn send(&self, item: ExportItem) {
+        if let Some(ack) = &item.ack {
+            ack.expect(self.handles.len());
+        }
         for h in self.handles.values() {
             let (spans, bytes) = (item.spans, item.body.len());
             h.queue.add(spans, bytes);
-            if h.tx.send(item.clone()).is_err() {
+            if let Err(lost) = h.tx.send(item.clone()) {
                 // Only if the pipeline task died: account for the loss instead of hiding it.
                 h.recorder
                     .fail_unbatched(spans, bytes, FailReason::Rejected);
+                if let Some(ack) = &lost.0.ack {
+                    ack.resolve(Some(FailReason::Rejected));
+                }
             }
         }
     }
