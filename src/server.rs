@@ -108,6 +108,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
+    crate::telemetry::startup::register(&config);
     let (rules, policies) = decider(&config)?;
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
