@@ -79,6 +79,12 @@ impl Listeners {
     }
 }
 
+/// A listener's address as logged: `127.0.0.1:4317`.
+fn local_addr(l: &TcpListener) -> String {
+    l.local_addr()
+        .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string())
+}
+
 /// The decider the pipeline uses, and the `tail_sampling` policies again when that is what it
 /// is (the daemon tells them when shutdown starts).
 pub type Deciders = (Arc<dyn Decider>, Option<Arc<PolicySet>>);
@@ -123,13 +129,13 @@ pub async fn run(
 
     let mut receivers: Vec<JoinHandle<()>> = Vec::new();
     if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
             cfg.max_request_bytes.get() as usize,
         );
         let stop = stopped(stop_rx.clone());
-        tracing::info!(?addr, "OTLP/gRPC receiver listening");
+        tracing::info!(%addr, "OTLP/gRPC receiver listening");
         receivers.push(tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
             if let Err(e) = tonic::transport::Server::builder()
@@ -142,10 +148,10 @@ pub async fn run(
         }));
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
         let stop = stopped(stop_rx.clone());
-        tracing::info!(?addr, "OTLP/HTTP receiver listening");
+        tracing::info!(%addr, "OTLP/HTTP receiver listening");
         receivers.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
                 tracing::error!(error = %e, "OTLP/HTTP receiver failed");
@@ -154,10 +160,10 @@ pub async fn run(
     }
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let app = metrics::router(handle.clone(), health.clone());
         let stop = stopped(metrics_stop_rx);
-        tracing::info!(?addr, "metrics endpoint listening");
+        tracing::info!(%addr, "metrics endpoint listening");
         tokio::spawn(async move {
             if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
                 tracing::error!(error = %e, "metrics endpoint failed");
@@ -182,11 +188,7 @@ pub async fn run(
     };
 
     health.set_ready(true);
-    tracing::info!(
-        rules = config.sampling.rules.len(),
-        exporters = config.exporters.len(),
-        "tailsift started"
-    );
+    crate::telemetry::logs::started(&config);
     shutdown.await;
 
     // Stage 1: stop accepting; let requests in flight finish, but not for ever: a client
@@ -227,7 +229,7 @@ pub async fn run(
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
     let export = pipeline.shutdown_exporters(deadline).await;
-    tracing::info!(?export, "exporters flushed");
+    crate::telemetry::logs::flushed(&export);
 
     let _ = metrics_stop_tx.send(true);
     if let Some(t) = metrics_task {

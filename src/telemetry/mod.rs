@@ -6,3 +6,4 @@ pub mod logs;
 pub mod metrics;
 pub mod names;
 pub mod startup;
+pub mod throttle;
