@@ -7,7 +7,9 @@ use serde_yaml::Value;
 use std::path::Path;
 
 fn manifest(rel: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes").join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes")
+        .join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
@@ -37,7 +39,10 @@ fn monitors_select_the_service_and_pods_and_name_their_ports() {
     let sm = manifest("monitoring/servicemonitor.yaml");
     assert_eq!(sm["kind"], "ServiceMonitor");
     assert!(
-        selects(&sm["spec"]["selector"]["matchLabels"], &service["metadata"]["labels"]),
+        selects(
+            &sm["spec"]["selector"]["matchLabels"],
+            &service["metadata"]["labels"]
+        ),
         "the ServiceMonitor does not select the Service"
     );
     let port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
@@ -47,10 +52,15 @@ fn monitors_select_the_service_and_pods_and_name_their_ports() {
     let pm = manifest("monitoring/podmonitor.yaml");
     assert_eq!(pm["kind"], "PodMonitor");
     assert!(
-        selects(&pm["spec"]["selector"]["matchLabels"], &pod["metadata"]["labels"]),
+        selects(
+            &pm["spec"]["selector"]["matchLabels"],
+            &pod["metadata"]["labels"]
+        ),
         "the PodMonitor does not select the pods"
     );
-    let port = pm["spec"]["podMetricsEndpoints"][0]["port"].as_str().unwrap();
+    let port = pm["spec"]["podMetricsEndpoints"][0]["port"]
+        .as_str()
+        .unwrap();
     assert!(names(&container["ports"]).contains(&port), "{port}");
 
     // The annotations for annotation-based discovery name the same port number.

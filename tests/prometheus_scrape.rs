@@ -26,7 +26,7 @@ sampling:
       when: { span: { status: error } }
       keep: true
     - name: rest
-      drop: true
+      adaptive: { target_traces_per_sec: 20 }
 exporters:
   archive: { protocol: file, path: "@PATH@", queue: { max_bytes: 8MiB } }
 "#;
@@ -96,6 +96,8 @@ async fn every_metric_has_help_and_the_known_series_exist_before_traffic() {
         ("tailsift_decision_wait_seconds", 10.0),
         ("tailsift_exporter_queue_max_bytes", 8.0 * 1048576.0),
         ("tailsift_buffer_retained_bytes", 0.0),
+        ("tailsift_adaptive_target_rate", 20.0),
+        ("tailsift_adaptive_kept_rate", 0.0),
     ];
     for (name, want) in limits {
         assert_eq!(m.get(name, &[]), Some(want), "{name}");

@@ -99,7 +99,7 @@ pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -114,7 +114,7 @@ pub fn format_size(bytes: u64) -> String {
     for (unit, scale) in UNITS {
         if bytes >= scale {
             let v = bytes as f64 / scale as f64;
-            let shown = if bytes % scale == 0 {
+            let shown = if bytes.is_multiple_of(scale) {
                 format!("{}", bytes / scale)
             } else {
                 format!("{v:.1}")

@@ -138,6 +138,11 @@ impl AdaptiveSampler {
         params: Params,
         interest: &mut Interest,
     ) -> AdaptiveSampler {
+        // The rule's series exist from the start, before its first interval ends.
+        let r = rule.to_string();
+        metrics::gauge!(names::ADAPTIVE_TARGET_RATE, "rule" => r.clone()).set(params.target);
+        metrics::gauge!(names::ADAPTIVE_KEPT_RATE, "rule" => r.clone()).set(0.0);
+        metrics::gauge!(names::ADAPTIVE_KEYS, "rule" => r).set(0.0);
         AdaptiveSampler {
             rule,
             key: KeySpec::compile(key, interest),
