@@ -4,11 +4,11 @@
 use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
-use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span, TraceId};
+use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::rules::{Decider, Verdict};
 use crate::sampler::accounting::{Accounting, SuffixCache};
+use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
-use crate::telemetry::throttle::Throttle;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,13 +109,9 @@ pub struct Pipeline {
     item_max_bytes: usize,
     /// One set per rule, then one for the default (no rule matched).
     rule_counters: Vec<RuleCounters>,
-    decision_wait: std::time::Duration,
-    /// At most one warning per interval about error spans lost with their dropped trace.
-    late_error_warnings: Throttle,
+    /// Error spans lost with their dropped trace: counted and warned about.
+    late_errors: LateErrors,
 }
-
-/// Shortest time between two warnings about late error spans of dropped traces.
-const LATE_ERROR_WARN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Pipeline {
     /// Builds the pipeline of a validated config. The exporters must already be started.
@@ -152,8 +148,7 @@ impl Pipeline {
             item_max_spans,
             item_max_bytes,
             rule_counters,
-            decision_wait: config.sampling.decision_wait.get(),
-            late_error_warnings: Throttle::new(LATE_ERROR_WARN_INTERVAL),
+            late_errors: LateErrors::new(config.sampling.decision_wait.get()),
         }
     }
 
@@ -352,7 +347,8 @@ impl Pipeline {
             counter!(names::LATE_SPANS, "verdict" => "dropped").increment(out.late_dropped as u64);
         }
         if let Some((trace_id, span)) = &out.late_dropped_error_example {
-            self.warn_late_errors(out.late_dropped_errors as u64, trace_id, span, now);
+            self.late_errors
+                .report(out.late_dropped_errors as u64, trace_id, span, now);
         }
         if !out.late_kept.is_empty() {
             counter!(names::LATE_SPANS, "verdict" => "kept").increment(out.late_kept.len() as u64);
@@ -361,26 +357,6 @@ impl Pipeline {
             }
         }
         self.flush(&mut kept, exporters);
-    }
-
-    /// Counts error spans that arrived after their trace was dropped, and says so in the logs
-    /// (rate-limited): nothing else would show that a failure was lost.
-    fn warn_late_errors(&self, n: u64, trace_id: &TraceId, span: &Span, now: Instant) {
-        counter!(names::LATE_DROPPED_ERROR_SPANS).increment(n);
-        if let Some(count) = self.late_error_warnings.hit(n, now) {
-            tracing::warn!(
-                count,
-                trace_id = %hex::encode(trace_id),
-                span = %span.name(),
-                span_duration = %crate::config::units::format_duration(
-                    std::time::Duration::from_nanos(span.duration_nanos())
-                ),
-                decision_wait = %crate::config::units::format_duration(self.decision_wait),
-                "error spans arrived after their trace was decided and dropped, so they were \
-                 dropped too: a stage outlasted sampling.decision_wait (raise it, or keep such \
-                 traces by a rule that matches their earlier spans)"
-            );
-        }
     }
 
     fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {

@@ -2,6 +2,7 @@
 
 pub mod describe;
 pub mod dynamic;
+pub mod late_errors;
 pub mod logs;
 pub mod metrics;
 pub mod names;
