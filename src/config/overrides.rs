@@ -134,10 +134,12 @@ pub fn apply(root: &mut Value, assignment: &str) -> Result<(), String> {
 }
 
 /// Notes for the operator about values that are valid but easy to misread: sizes written with
-/// a decimal unit (`512MB` is 512,000,000 bytes, not 512 MiB).
+/// a decimal unit (`512MB` is 512,000,000 bytes, not 512 MiB). Attribute values that happen to
+/// look like sizes are left alone.
 pub fn notes(value: &Value, path: &str, out: &mut Vec<String>) {
     match value {
-        Value::String(s) => {
+        // Only sizes: the keys that end in `bytes`, and `memory_limit`.
+        Value::String(s) if path.ends_with("bytes") || path.ends_with("memory_limit") => {
             let t = s.trim();
             let number = t
                 .trim_end_matches(|c: char| c.is_ascii_alphabetic())
@@ -244,14 +246,14 @@ mod tests {
     #[test]
     fn decimal_sizes_get_a_note() {
         let v: Value = serde_yaml::from_str(
-            "sampling: { memory_limit: 512MB, max_buffer_bytes: 256MiB }\nx: [2GB]",
+            "sampling: { memory_limit: 512MB, max_buffer_bytes: 256MiB, rules: [{ when: { span: { attributes: { size: 5MB } } } }] }\nexporters: { t: { queue: { max_bytes: 2GB } } }",
         )
         .unwrap();
         let mut out = Vec::new();
         notes(&v, "", &mut out);
         assert_eq!(out, vec![
             "sampling.memory_limit: `512MB` is a decimal size: 512,000,000 bytes (write `512MiB` for 536,870,912 bytes)".to_string(),
-            "x[0]: `2GB` is a decimal size: 2,000,000,000 bytes (write `2GiB` for 2,147,483,648 bytes)".to_string(),
+            "exporters.t.queue.max_bytes: `2GB` is a decimal size: 2,000,000,000 bytes (write `2GiB` for 2,147,483,648 bytes)".to_string(),
         ]);
     }
 }

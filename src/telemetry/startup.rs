@@ -56,27 +56,27 @@ fn protocols(config: &Config) -> Vec<(&'static str, &'static [&'static str])> {
 pub fn register(config: &Config) {
     for (p, outcomes) in protocols(config) {
         for &o in outcomes {
-            counter!(n::RECEIVER_REQUESTS, "protocol" => p, "outcome" => o).absolute(0);
+            counter!(n::RECEIVER_REQUESTS, "protocol" => p, "outcome" => o).increment(0);
         }
         if p == "http_other" {
             continue;
         }
-        counter!(n::RECEIVER_ACCEPTED_SPANS, "protocol" => p).absolute(0);
+        counter!(n::RECEIVER_ACCEPTED_SPANS, "protocol" => p).increment(0);
         for &r in REJECTION_REASONS {
-            counter!(n::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => r).absolute(0);
+            counter!(n::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => r).increment(0);
         }
     }
     for v in ["kept", "dropped"] {
-        counter!(n::LATE_SPANS, "verdict" => v).absolute(0);
+        counter!(n::LATE_SPANS, "verdict" => v).increment(0);
     }
-    counter!(n::LATE_DROPPED_ERROR_SPANS).absolute(0);
+    counter!(n::LATE_DROPPED_ERROR_SPANS).increment(0);
     for &r in EARLY_REASONS {
-        counter!(n::EARLY_DECISIONS, "reason" => r).absolute(0);
+        counter!(n::EARLY_DECISIONS, "reason" => r).increment(0);
     }
     for name in config.exporters.keys() {
         for &r in EXPORT_FAIL_REASONS {
             counter!(n::EXPORTER_FAILED_SPANS, "exporter" => name.clone(), "reason" => r)
-                .absolute(0);
+                .increment(0);
         }
     }
     limits(config);
