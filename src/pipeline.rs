@@ -8,6 +8,7 @@ use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::output::accounting::SuffixCache;
 use crate::output::Forwarder;
+use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
@@ -108,6 +109,8 @@ pub struct Pipeline {
     item_max_bytes: usize,
     /// One set per rule, then one for the default (no rule matched).
     rule_counters: Vec<RuleCounters>,
+    /// Error spans lost with their dropped trace: counted and warned about.
+    late_errors: LateErrors,
 }
 
 impl Pipeline {
@@ -144,6 +147,7 @@ impl Pipeline {
             item_max_spans,
             item_max_bytes,
             rule_counters,
+            late_errors: LateErrors::new(config.sampling.decision_wait.get()),
         }
     }
 
@@ -340,6 +344,10 @@ impl Pipeline {
         }
         if out.late_dropped > 0 {
             counter!(names::LATE_SPANS, "verdict" => "dropped").increment(out.late_dropped as u64);
+        }
+        if let Some((trace_id, span)) = &out.late_dropped_error_example {
+            self.late_errors
+                .report(out.late_dropped_errors as u64, trace_id, span, now);
         }
         if !out.late_kept.is_empty() {
             counter!(names::LATE_SPANS, "verdict" => "kept").increment(out.late_kept.len() as u64);

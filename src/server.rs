@@ -87,6 +87,12 @@ impl Listeners {
     }
 }
 
+/// A listener's address as logged: `127.0.0.1:4317`.
+fn local_addr(l: &TcpListener) -> String {
+    l.local_addr()
+        .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string())
+}
+
 /// The decider the config asks for: the Collector-compatible `tail_sampling` policies or the
 /// ordered rules.
 pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
@@ -139,8 +145,8 @@ pub async fn run_with_faults(
     faults: Faults,
 ) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
+    crate::telemetry::startup::register(&config);
     let rules = decider(&config)?;
-    let loaded = rules.describe();
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
@@ -155,14 +161,14 @@ pub async fn run_with_faults(
     let mut tasks = Tasks::default();
     let mut receiver_fault = Some(faults.receiver);
     if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
             cfg.max_request_bytes.get() as usize,
         );
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(?addr, "OTLP/gRPC receiver listening");
+        tracing::info!(%addr, "OTLP/gRPC receiver listening");
         tasks.spawn("the OTLP/gRPC receiver", async move {
             let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
             let serve = tonic::transport::Server::builder()
@@ -175,11 +181,11 @@ pub async fn run_with_faults(
         });
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(?addr, "OTLP/HTTP receiver listening");
+        tracing::info!(%addr, "OTLP/HTTP receiver listening");
         tasks.spawn("the OTLP/HTTP receiver", async move {
             let serve = axum::serve(l, app).with_graceful_shutdown(stop);
             tokio::select! {
@@ -190,10 +196,10 @@ pub async fn run_with_faults(
     }
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let app = metrics::router(handle.clone(), health.clone());
         let stop = stopped(metrics_stop_rx);
-        tracing::info!(?addr, "metrics endpoint listening");
+        tracing::info!(%addr, "metrics endpoint listening");
         tokio::spawn(async move {
             if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
                 tracing::error!(error = %e, "metrics endpoint failed");
@@ -221,11 +227,7 @@ pub async fn run_with_faults(
     }
 
     health.set_ready(true);
-    tracing::info!(
-        decider = %loaded,
-        exporters = config.exporters.len(),
-        "tailsift started"
-    );
+    crate::telemetry::logs::started(&config);
     // Run until asked to stop, or until a task dies: then stop anyway, with an error.
     let mut failure = tokio::select! {
         _ = shutdown => None,
@@ -268,7 +270,7 @@ pub async fn run_with_faults(
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
     let export = pipeline.shutdown_exporters(deadline).await;
-    tracing::info!(?export, "exporters flushed");
+    crate::telemetry::logs::flushed(&export);
 
     let _ = metrics_stop_tx.send(true);
     if let Some(t) = metrics_task {

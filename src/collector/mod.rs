@@ -291,13 +291,6 @@ impl Decider for PolicySet {
     fn begin_shutdown(&self) {
         PolicySet::begin_shutdown(self)
     }
-    fn describe(&self) -> String {
-        crate::decide::count(
-            self.policies.len(),
-            "tail_sampling policy",
-            "tail_sampling policies",
-        )
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Configuration: the schema, units, loading with key-path errors, and validation.
 
 pub mod action;
+mod expand;
 mod load;
 mod matchers;
+mod overrides;
 pub mod schema;
 pub mod schema_samplers;
+mod secrets;
 pub mod units;
 mod validate;
 mod validate_exporters;
@@ -15,7 +18,7 @@ mod validate_samplers;
 mod tests;
 
 pub use action::{ActionError, ActionSpec};
-pub use load::{load, parse, ConfigError};
+pub use load::{load, load_with, parse, parse_with, ConfigError};
 pub use schema::*;
 pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
 pub use units::{ByteSize, Dur};

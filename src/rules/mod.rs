@@ -306,9 +306,6 @@ impl Decider for RuleSet {
             }
         }
     }
-    fn describe(&self) -> String {
-        crate::decide::count(self.rules.len(), "rule", "rules")
-    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub fn recorder() -> PrometheusHandle {
                 })
                 .expect("static bucket lists are not empty");
             let recorder = builder.build_recorder();
+            super::describe::describe(&recorder);
             let handle = recorder.handle();
             // Another recorder may already be installed (a test harness); then ours only renders.
             let _ = metrics::set_global_recorder(recorder);
