@@ -15,3 +15,4 @@ pub mod sampler; // consistent probability, adaptive and rate-limit sampling; sa
 pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown
 pub mod simulate; // replaying recorded traces through the rules: counts and explanations
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs
+pub mod tls; // rustls configs for receivers and exporters, certificate reload

@@ -30,6 +30,8 @@ pub enum RunError {
     Policies(#[from] crate::collector::CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How long requests in flight may take to finish once shutdown begins.
@@ -95,6 +97,31 @@ pub fn decider(config: &Config) -> Result<Deciders, RunError> {
     }
 }
 
+/// A receiver's TLS config and tokens (`name`: grpc or http).
+type Security = (Option<crate::tls::ServerTls>, Option<receiver::auth::Auth>);
+
+/// Loads a receiver's TLS config and tokens; an error names the key and the file.
+fn receiver_security(
+    cfg: &crate::config::ReceiverEndpoint,
+    name: &str,
+) -> Result<Security, RunError> {
+    let p = format!("receivers.otlp.{name}");
+    let alpn = if name == "grpc" {
+        crate::tls::ALPN_GRPC
+    } else {
+        crate::tls::ALPN_HTTP
+    };
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tls::start_server(t, &format!("{p}.tls"), alpn)?),
+        None => None,
+    };
+    let auth = match &cfg.auth {
+        Some(a) => Some(receiver::auth::start(a, &format!("{p}.auth"))?),
+        None => None,
+    };
+    Ok((tls, auth))
+}
+
 /// What a clean shutdown accomplished.
 #[derive(Debug)]
 pub struct Summary {
@@ -120,33 +147,60 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // TLS and tokens are loaded before anything is served: a bad file stops the start.
+    let r = &config.receivers.otlp;
+    let mut grpc_security = r
+        .grpc
+        .as_ref()
+        .map(|c| receiver_security(c, "grpc"))
+        .transpose()?;
+    let mut http_security = r
+        .http
+        .as_ref()
+        .map(|c| receiver_security(c, "http"))
+        .transpose()?;
+    let metrics_auth = match config
+        .telemetry
+        .metrics
+        .as_ref()
+        .and_then(|m| m.auth.as_ref())
+    {
+        Some(a) => Some(receiver::auth::start(a, "telemetry.metrics.auth")?),
+        None => None,
+    };
     let mut receivers: Vec<JoinHandle<()>> = Vec::new();
-    if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
+    if let (Some(l), Some(cfg)) = (listeners.grpc, &r.grpc) {
         let addr = l.local_addr().ok();
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
             cfg.max_request_bytes.get() as usize,
         );
+        let (tls, auth) = grpc_security.take().unwrap_or_default();
+        let router = match auth {
+            Some(a) => tonic::transport::Server::builder()
+                .add_service(receiver::auth::RequireToken::new(svc, a)),
+            None => tonic::transport::Server::builder().add_service(svc),
+        };
         let stop = stopped(stop_rx.clone());
-        tracing::info!(?addr, "OTLP/gRPC receiver listening");
+        tracing::info!(?addr, tls = tls.is_some(), "OTLP/gRPC receiver listening");
         receivers.push(tokio::spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
-            if let Err(e) = tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, stop)
-                .await
-            {
+            if let Err(e) = crate::tls::listen::serve_grpc(router, l, tls, stop).await {
                 tracing::error!(error = %e, "OTLP/gRPC receiver failed");
             }
         }));
     }
-    if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
+    if let (Some(l), Some(cfg)) = (listeners.http, &r.http) {
         let addr = l.local_addr().ok();
-        let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let mut app =
+            receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let (tls, auth) = http_security.take().unwrap_or_default();
+        if let Some(a) = auth {
+            app = receiver::auth::require_token(app, a, &[], true);
+        }
         let stop = stopped(stop_rx.clone());
-        tracing::info!(?addr, "OTLP/HTTP receiver listening");
+        tracing::info!(?addr, tls = tls.is_some(), "OTLP/HTTP receiver listening");
         receivers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
+            if let Err(e) = crate::tls::listen::serve_http(app, l, tls, stop).await {
                 tracing::error!(error = %e, "OTLP/HTTP receiver failed");
             }
         }));
@@ -154,7 +208,11 @@ pub async fn run(
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
         let addr = l.local_addr().ok();
-        let app = metrics::router(handle.clone(), health.clone());
+        let mut app = metrics::router(handle.clone(), health.clone());
+        if let Some(a) = metrics_auth.clone() {
+            // /healthz and /readyz stay open for the kubelet's probes.
+            app = receiver::auth::require_token(app, a, &["/healthz", "/readyz"], false);
+        }
         let stop = stopped(metrics_stop_rx);
         tracing::info!(?addr, "metrics endpoint listening");
         tokio::spawn(async move {

@@ -4,11 +4,13 @@ mod load;
 mod matchers;
 pub mod schema;
 pub mod schema_samplers;
+pub mod schema_tls;
 pub mod units;
 mod validate;
 mod validate_exporters;
 mod validate_rules;
 mod validate_samplers;
+mod validate_tls;
 
 #[cfg(test)]
 mod tests;
@@ -16,5 +18,6 @@ mod tests;
 pub use load::{load, parse, ConfigError};
 pub use schema::*;
 pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
+pub use schema_tls::{AuthConfig, TlsConfig};
 pub use units::{ByteSize, Dur};
 pub use validate::ValidationError;

@@ -72,3 +72,11 @@ pub const ADAPTIVE_KEYS: &str = "tailsift_adaptive_keys";
 /// `tail_sampling` policy evaluations, as the Collector's `count_traces_sampled`. Labels:
 /// `policy` (top-level policy name), `decision` (sampled, not_sampled, dropped).
 pub const POLICY_DECISIONS: &str = "tailsift_policy_decisions_total";
+
+/// Files re-read because they changed (TLS certificates, bearer token files). Labels: `config`
+/// (the key path, e.g. `receivers.otlp.grpc.tls`), `outcome` (reloaded; failed: the new files
+/// cannot be used and the previous ones stay in use).
+pub const RELOADS: &str = "tailsift_reloads_total";
+/// TLS handshakes that failed on a receiver. Labels: `receiver` (grpc, http), `reason`
+/// (timeout, no_client_certificate, bad_client_certificate, protocol, io).
+pub const TLS_HANDSHAKE_FAILURES: &str = "tailsift_receiver_tls_handshake_failures_total";
