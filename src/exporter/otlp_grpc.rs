@@ -97,7 +97,7 @@ impl GrpcSink {
 /// problem) only in its source; keep it in the error that is logged.
 fn transport_reason(s: tonic::Status) -> ExportError {
     match std::error::Error::source(&s) {
-        Some(src) => ExportError::Transport(format!("{}: {}", s.message(), error_chain(src))),
+        Some(src) => ExportError::Transport(error_chain(src)),
         None => s.into(),
     }
 }

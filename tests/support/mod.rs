@@ -2,7 +2,9 @@
 //! for its receivers, in-process OTLP sinks, bounded polling, and a `/metrics` parser.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod client;
+pub mod logs;
 pub mod prom;
 pub mod sink;
 
