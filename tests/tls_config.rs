@@ -1,0 +1,101 @@
+//! `validate` (and the daemon's start) on TLS files: a missing file, unreadable PEM and a key
+//! that does not match its certificate are each reported with the key path and the file.
+
+mod support;
+
+use std::path::Path;
+use support::certs::{self, Ca};
+use tailsift::config::{parse, ConfigError};
+
+fn receiver(cert: &Path, key: &Path, extra: &str) -> String {
+    format!(
+        "receivers: {{ otlp: {{ http: {{ endpoint: 127.0.0.1:0, tls: {{ cert_file: \"{}\", key_file: \"{}\"{extra} }} }} }} }}\n\
+         exporters: {{ out: {{ protocol: file, path: /dev/null }} }}\n",
+        cert.display(),
+        key.display()
+    )
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    match parse(yaml, "tls.yaml") {
+        Err(ConfigError::Invalid { errors, .. }) => errors.iter().map(|e| e.to_string()).collect(),
+        other => panic!("expected validation errors, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn has(errors: &[String], needles: &[&str]) {
+    assert!(
+        errors.iter().any(|e| needles.iter().all(|n| e.contains(n))),
+        "no error with {needles:?} in {errors:#?}"
+    );
+}
+
+#[test]
+fn a_key_of_another_certificate_is_named_with_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("ca");
+    let cert = certs::write(dir.path(), "a.pem", &ca.server(1).cert_pem);
+    let key = certs::write(dir.path(), "b.key", &ca.server(2).key_pem);
+    let e = errors(&receiver(&cert, &key, ""));
+    has(&e, &["receivers.otlp.http.tls.key_file: ", "b.key", "does not belong to the certificate", "a.pem"]);
+}
+
+#[test]
+fn unreadable_pem_and_swapped_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("ca");
+    let leaf = ca.server(1);
+    let garbage = certs::write(dir.path(), "garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+    let key = certs::write(dir.path(), "k.pem", &leaf.key_pem);
+    has(&errors(&receiver(&garbage, &key, "")), &["receivers.otlp.http.tls.cert_file", "garbage.pem", "not valid PEM"]);
+    let cert = certs::write(dir.path(), "c.pem", &leaf.cert_pem);
+    // cert and key given the wrong way round
+    let e = errors(&receiver(&key, &cert, ""));
+    has(&e, &["receivers.otlp.http.tls.cert_file", "k.pem", "holds no certificate"]);
+    let e = errors(&receiver(&cert, &cert, ""));
+    has(&e, &["receivers.otlp.http.tls.key_file", "c.pem", "holds no private key"]);
+}
+
+#[test]
+fn a_missing_client_ca_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("ca");
+    let leaf = ca.server(1);
+    let cert = certs::write(dir.path(), "c.pem", &leaf.cert_pem);
+    let key = certs::write(dir.path(), "k.pem", &leaf.key_pem);
+    let e = errors(&receiver(&cert, &key, ", client_ca_file: /nonexistent/clients.pem"));
+    has(&e, &["receivers.otlp.http.tls.client_ca_file", "/nonexistent/clients.pem", "cannot read the file"]);
+    assert!(parse(&receiver(&cert, &key, ""), "ok.yaml").is_ok(), "the same files are fine");
+}
+
+#[test]
+fn an_exporter_ca_file_without_a_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = certs::write(dir.path(), "empty.pem", "");
+    let yaml = format!(
+        "receivers: {{ otlp: {{ grpc: {{ endpoint: 127.0.0.1:0 }} }} }}\n\
+         exporters: {{ tempo: {{ protocol: otlp_http, endpoint: \"https://tempo:4318\", tls: {{ ca_file: \"{}\" }} }} }}\n",
+        empty.display()
+    );
+    has(&errors(&yaml), &["exporters.tempo.tls.ca_file", "empty.pem", "holds no certificate"]);
+}
+
+#[tokio::test]
+async fn the_daemon_refuses_to_start_when_a_file_broke_after_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("ca");
+    let leaf = ca.server(1);
+    let cert = certs::write(dir.path(), "c.pem", &leaf.cert_pem);
+    let key = certs::write(dir.path(), "k.pem", &leaf.key_pem);
+    let config = parse(&receiver(&cert, &key, ""), "ok.yaml").unwrap();
+    std::fs::remove_file(&key).unwrap();
+    let listeners = tailsift::server::Listeners::bind(&config).await.unwrap();
+    let e = tailsift::server::run(config, listeners, std::future::pending())
+        .await
+        .err()
+        .expect("start fails");
+    let shown = e.to_string();
+    assert!(shown.starts_with("receivers.otlp.http.tls.key_file: "), "{shown}");
+    assert!(shown.contains("k.pem") && shown.contains("cannot read the file"), "{shown}");
+}
