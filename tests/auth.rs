@@ -17,7 +17,9 @@ use tailsift::fixtures;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn tokens(dir: &Path, text: &str) -> String {
-    support::certs::write(dir, "tokens", text).display().to_string()
+    support::certs::write(dir, "tokens", text)
+        .display()
+        .to_string()
 }
 
 fn config(tokens: &str) -> String {
@@ -39,7 +41,11 @@ async fn grpc(d: &Daemon, token: Option<&str>) -> Result<(), tonic::Status> {
         req.metadata_mut()
             .insert("authorization", format!("Bearer {t}").parse().unwrap());
     }
-    support::grpc_client(d.grpc).await.export(req).await.map(|_| ())
+    support::grpc_client(d.grpc)
+        .await
+        .export(req)
+        .await
+        .map(|_| ())
 }
 
 async fn http(d: &Daemon, token: Option<&str>) -> support::HttpResponse {
@@ -61,11 +67,17 @@ async fn only_requests_with_a_listed_token_are_accepted_and_refusals_are_counted
         assert_eq!(http(&d, Some(t)).await.status, 200);
     }
     let refused = |m: support::Metrics, p: &str| {
-        m.sum("tailsift_receiver_requests_total", &[("protocol", p), ("outcome", "unauthenticated")])
+        m.sum(
+            "tailsift_receiver_requests_total",
+            &[("protocol", p), ("outcome", "unauthenticated")],
+        )
     };
     // Other tests in this process count too: compare before and after.
     let before = d.scrape().await;
-    let before = (refused(before.clone(), "grpc"), refused(before, "http_protobuf"));
+    let before = (
+        refused(before.clone(), "grpc"),
+        refused(before, "http_protobuf"),
+    );
     for t in [None, Some("gamma"), Some("alph")] {
         let e = grpc(&d, t).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
@@ -75,7 +87,10 @@ async fn only_requests_with_a_listed_token_are_accepted_and_refusals_are_counted
     }
     let m = d.scrape().await;
     let after = (refused(m.clone(), "grpc"), refused(m, "http_protobuf"));
-    assert!(after.0 - before.0 >= 3.0 && after.1 - before.1 >= 3.0, "{before:?} -> {after:?}");
+    assert!(
+        after.0 - before.0 >= 3.0 && after.1 - before.1 >= 3.0,
+        "{before:?} -> {after:?}"
+    );
     d.stop().await;
 }
 
@@ -104,12 +119,14 @@ async fn grpc_refusal_comes_before_the_body_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&config(&tokens(dir.path(), "alpha\n"))).await;
     let tcp = tokio::net::TcpStream::connect(d.grpc).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-        .await
-        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     // The body stream stays open and empty: only the headers are sent.
-    let (mut body_tx, body_rx) = futures::channel::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+    let (mut body_tx, body_rx) =
+        futures::channel::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
     let req = http::Request::post(format!("http://{}{}", d.grpc, support::EXPORT_PATH))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
@@ -120,8 +137,16 @@ async fn grpc_refusal_comes_before_the_body_is_sent() {
         .await
         .expect("answered within 2s, body unsent")
         .unwrap();
-    let status = resp.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_string());
-    assert_eq!(status.as_deref(), Some("16"), "UNAUTHENTICATED in the headers: {:?}", resp.headers());
+    let status = resp
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(
+        status.as_deref(),
+        Some("16"),
+        "UNAUTHENTICATED in the headers: {:?}",
+        resp.headers()
+    );
     let _ = body_tx.close().await;
     let _ = resp.into_body().collect().await;
     d.stop().await;
@@ -139,12 +164,21 @@ async fn a_rewritten_token_file_applies_without_a_restart() {
     })
     .await;
     assert!(rotated, "the new token is accepted");
-    assert_eq!(grpc(&d, Some("old")).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        grpc(&d, Some("old")).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
     assert_eq!(http(&d, Some("old")).await.status, 401);
     // An emptied file keeps the previous tokens (and says so in the logs and metrics).
     tokens(dir.path(), "\n");
     let failed = wait_for_async(PATIENCE, || async {
-        d.scrape().await.sum("tailsift_reloads_total", &[("config", "receivers.otlp.grpc.auth"), ("outcome", "failed")]) >= 1.0
+        d.scrape().await.sum(
+            "tailsift_reloads_total",
+            &[
+                ("config", "receivers.otlp.grpc.auth"),
+                ("outcome", "failed"),
+            ],
+        ) >= 1.0
     })
     .await;
     assert!(failed);
@@ -165,8 +199,11 @@ async fn metrics_needs_a_token_and_probes_stay_open() {
         let url = format!("http://{}{path}", d.metrics);
         let auth = token.map(|t| format!("Bearer {t}"));
         async move {
-            let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
-            http_request(http::Method::GET, &url, &headers, "").await.unwrap()
+            let headers: Vec<(&str, &str)> =
+                auth.iter().map(|a| ("authorization", a.as_str())).collect();
+            http_request(http::Method::GET, &url, &headers, "")
+                .await
+                .unwrap()
         }
     };
     let r = get("/metrics", None).await;

@@ -38,7 +38,15 @@ fn a_key_of_another_certificate_is_named_with_both_files() {
     let cert = certs::write(dir.path(), "a.pem", &ca.server(1).cert_pem);
     let key = certs::write(dir.path(), "b.key", &ca.server(2).key_pem);
     let e = errors(&receiver(&cert, &key, ""));
-    has(&e, &["receivers.otlp.http.tls.key_file: ", "b.key", "does not belong to the certificate", "a.pem"]);
+    has(
+        &e,
+        &[
+            "receivers.otlp.http.tls.key_file: ",
+            "b.key",
+            "does not belong to the certificate",
+            "a.pem",
+        ],
+    );
 }
 
 #[test]
@@ -46,15 +54,40 @@ fn unreadable_pem_and_swapped_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("ca");
     let leaf = ca.server(1);
-    let garbage = certs::write(dir.path(), "garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+    let garbage = certs::write(
+        dir.path(),
+        "garbage.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    );
     let key = certs::write(dir.path(), "k.pem", &leaf.key_pem);
-    has(&errors(&receiver(&garbage, &key, "")), &["receivers.otlp.http.tls.cert_file", "garbage.pem", "not valid PEM"]);
+    has(
+        &errors(&receiver(&garbage, &key, "")),
+        &[
+            "receivers.otlp.http.tls.cert_file",
+            "garbage.pem",
+            "not valid PEM",
+        ],
+    );
     let cert = certs::write(dir.path(), "c.pem", &leaf.cert_pem);
     // cert and key given the wrong way round
     let e = errors(&receiver(&key, &cert, ""));
-    has(&e, &["receivers.otlp.http.tls.cert_file", "k.pem", "holds no certificate"]);
+    has(
+        &e,
+        &[
+            "receivers.otlp.http.tls.cert_file",
+            "k.pem",
+            "holds no certificate",
+        ],
+    );
     let e = errors(&receiver(&cert, &cert, ""));
-    has(&e, &["receivers.otlp.http.tls.key_file", "c.pem", "holds no private key"]);
+    has(
+        &e,
+        &[
+            "receivers.otlp.http.tls.key_file",
+            "c.pem",
+            "holds no private key",
+        ],
+    );
 }
 
 #[test]
@@ -64,9 +97,23 @@ fn a_missing_client_ca_file_is_named() {
     let leaf = ca.server(1);
     let cert = certs::write(dir.path(), "c.pem", &leaf.cert_pem);
     let key = certs::write(dir.path(), "k.pem", &leaf.key_pem);
-    let e = errors(&receiver(&cert, &key, ", client_ca_file: /nonexistent/clients.pem"));
-    has(&e, &["receivers.otlp.http.tls.client_ca_file", "/nonexistent/clients.pem", "cannot read the file"]);
-    assert!(parse(&receiver(&cert, &key, ""), "ok.yaml").is_ok(), "the same files are fine");
+    let e = errors(&receiver(
+        &cert,
+        &key,
+        ", client_ca_file: /nonexistent/clients.pem",
+    ));
+    has(
+        &e,
+        &[
+            "receivers.otlp.http.tls.client_ca_file",
+            "/nonexistent/clients.pem",
+            "cannot read the file",
+        ],
+    );
+    assert!(
+        parse(&receiver(&cert, &key, ""), "ok.yaml").is_ok(),
+        "the same files are fine"
+    );
 }
 
 #[test]
@@ -78,7 +125,14 @@ fn an_exporter_ca_file_without_a_certificate_is_named() {
          exporters: {{ tempo: {{ protocol: otlp_http, endpoint: \"https://tempo:4318\", tls: {{ ca_file: \"{}\" }} }} }}\n",
         empty.display()
     );
-    has(&errors(&yaml), &["exporters.tempo.tls.ca_file", "empty.pem", "holds no certificate"]);
+    has(
+        &errors(&yaml),
+        &[
+            "exporters.tempo.tls.ca_file",
+            "empty.pem",
+            "holds no certificate",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -96,6 +150,12 @@ async fn the_daemon_refuses_to_start_when_a_file_broke_after_validation() {
         .err()
         .expect("start fails");
     let shown = e.to_string();
-    assert!(shown.starts_with("receivers.otlp.http.tls.key_file: "), "{shown}");
-    assert!(shown.contains("k.pem") && shown.contains("cannot read the file"), "{shown}");
+    assert!(
+        shown.starts_with("receivers.otlp.http.tls.key_file: "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("k.pem") && shown.contains("cannot read the file"),
+        "{shown}"
+    );
 }

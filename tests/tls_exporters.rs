@@ -29,9 +29,13 @@ fn exporter(protocol: &str, endpoint: &str, tls: Value) -> Value {
 /// Both sinks serving `server` (requiring a client certificate of `client_ca` when given).
 async fn sinks(server: &Leaf, client_ca: Option<&str>) -> (GrpcSink, String, HttpSink, String) {
     let g = GrpcSink::default();
-    let ge = g.serve_tls(certs::server_config(server, client_ca, H2)).await;
+    let ge = g
+        .serve_tls(certs::server_config(server, client_ca, H2))
+        .await;
     let h = HttpSink::default();
-    let he = h.serve_tls(certs::server_config(server, client_ca, H1)).await;
+    let he = h
+        .serve_tls(certs::server_config(server, client_ca, H1))
+        .await;
     (g, ge, h, he)
 }
 
@@ -57,7 +61,11 @@ async fn otlp_grpc_and_http_deliver_over_tls_to_a_private_ca() {
         ("http", exporter("otlp_http", &he, tls)),
     ])
     .await;
-    assert_eq!((report.sent_spans, report.failed_spans), (6, 0), "{report:?}");
+    assert_eq!(
+        (report.sent_spans, report.failed_spans),
+        (6, 0),
+        "{report:?}"
+    );
     assert_eq!(g.spans().len(), 3);
     assert_eq!(h.spans().len(), 3);
 }
@@ -79,7 +87,11 @@ async fn mtls_to_the_backend_with_a_client_certificate() {
         ("http", exporter("otlp_http", &he, tls)),
     ])
     .await;
-    assert_eq!((report.sent_spans, report.failed_spans), (6, 0), "{report:?}");
+    assert_eq!(
+        (report.sent_spans, report.failed_spans),
+        (6, 0),
+        "{report:?}"
+    );
     assert_eq!((g.spans().len(), h.spans().len()), (3, 3));
 }
 
@@ -90,18 +102,33 @@ async fn fails_with(server: &Leaf, client_ca: Option<&str>, tls: Value, why: &[&
         let (logs, guard) = support::logs::capture();
         let report = send_one(vec![(name, exporter(protocol, endpoint, tls.clone()))]).await;
         drop(guard);
-        assert_eq!((report.sent_spans, report.failed_spans), (0, 3), "{name}: {report:?}");
+        assert_eq!(
+            (report.sent_spans, report.failed_spans),
+            (0, 3),
+            "{name}: {report:?}"
+        );
         let text = logs.text();
         let failure = text
             .lines()
             .find(|l| l.contains("export batch failed"))
             .unwrap_or_else(|| panic!("{name}: no failure logged:\n{text}"));
         for w in why {
-            assert!(failure.contains(w), "{name}: `{w}` not in the failure log:\n{failure}");
+            assert!(
+                failure.contains(w),
+                "{name}: `{w}` not in the failure log:\n{failure}"
+            );
         }
-        assert!(failure.contains("reason=\"retries_exhausted\"") || failure.contains("reason=retries_exhausted"), "{failure}");
+        assert!(
+            failure.contains("reason=\"retries_exhausted\"")
+                || failure.contains("reason=retries_exhausted"),
+            "{failure}"
+        );
     }
-    assert_eq!((g.spans().len(), h.spans().len()), (0, 0), "nothing delivered");
+    assert_eq!(
+        (g.spans().len(), h.spans().len()),
+        (0, 0),
+        "nothing delivered"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +137,17 @@ async fn a_wrong_ca_fails_with_unknown_issuer() {
     let other = Ca::new("some other CA");
     let tls = json!({ "ca_file": path(&certs::write(dir.path(), "other.pem", &other.pem)) });
     let ca = Ca::new("server CA");
-    fails_with(&ca.server(1), None, tls, &["TLS handshake with 127.0.0.1:", "invalid peer certificate", "UnknownIssuer"]).await;
+    fails_with(
+        &ca.server(1),
+        None,
+        tls,
+        &[
+            "TLS handshake with 127.0.0.1:",
+            "invalid peer certificate",
+            "UnknownIssuer",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -118,7 +155,13 @@ async fn an_expired_backend_certificate_fails_with_expired() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("server CA");
     let tls = json!({ "ca_file": path(&certs::write(dir.path(), "ca.pem", &ca.pem)) });
-    fails_with(&ca.expired_server(1), None, tls, &["invalid peer certificate", "expired"]).await;
+    fails_with(
+        &ca.expired_server(1),
+        None,
+        tls,
+        &["invalid peer certificate", "expired"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -127,7 +170,13 @@ async fn a_missing_client_certificate_fails_with_the_backends_alert() {
     let ca = Ca::new("server CA");
     let clients = Ca::new("client CA");
     let tls = json!({ "ca_file": path(&certs::write(dir.path(), "ca.pem", &ca.pem)) });
-    fails_with(&ca.server(1), Some(&clients.pem), tls, &["CertificateRequired"]).await;
+    fails_with(
+        &ca.server(1),
+        Some(&clients.pem),
+        tls,
+        &["CertificateRequired"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -139,7 +188,11 @@ async fn insecure_skip_verify_delivers_to_an_untrusted_backend() {
         exporter("otlp_grpc", &ge, json!({ "insecure_skip_verify": true })),
     )])
     .await;
-    assert_eq!((report.sent_spans, report.failed_spans), (3, 0), "{report:?}");
+    assert_eq!(
+        (report.sent_spans, report.failed_spans),
+        (3, 0),
+        "{report:?}"
+    );
     assert_eq!(g.spans().len(), 3);
 }
 
@@ -156,11 +209,16 @@ async fn server_name_override_is_what_the_certificate_is_checked_against() {
     drop(guard);
     assert_eq!(report.failed_spans, 3, "{report:?}");
     assert!(
-        logs.text().contains("certificate not valid for name \\\"tempo.example\\\""),
+        logs.text()
+            .contains("certificate not valid for name \\\"tempo.example\\\""),
         "{}",
         logs.text()
     );
     let right = json!({ "ca_file": ca_file, "server_name_override": "localhost" });
     let report = send_one(vec![("grpc", exporter("otlp_grpc", &ge, right))]).await;
-    assert_eq!((report.sent_spans, report.failed_spans), (3, 0), "{report:?}");
+    assert_eq!(
+        (report.sent_spans, report.failed_spans),
+        (3, 0),
+        "{report:?}"
+    );
 }

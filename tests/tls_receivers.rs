@@ -64,11 +64,19 @@ async fn grpc_and_http_receivers_serve_tls_and_refuse_plaintext() {
     let d = Daemon::start(&config(&write_leaf(dir.path(), &ca.server(1)), "")).await;
     let grpc = Arc::new(certs::client_config(&ca.pem, None, H2));
     let http = Arc::new(certs::client_config(&ca.pem, None, H1));
-    export_grpc_tls(d.grpc, grpc, &request(1), None).await.expect("gRPC over TLS");
+    export_grpc_tls(d.grpc, grpc, &request(1), None)
+        .await
+        .expect("gRPC over TLS");
     assert_eq!(post(&d, &http).await.unwrap(), 200, "HTTP over TLS");
 
     // A plaintext client gets no HTTP answer from a TLS port.
-    let r = support::http_request(http::Method::GET, &format!("http://{}/v1/traces", d.http), &[], "").await;
+    let r = support::http_request(
+        http::Method::GET,
+        &format!("http://{}/v1/traces", d.http),
+        &[],
+        "",
+    )
+    .await;
     assert!(r.is_err(), "plaintext answered: {r:?}");
     let counted = wait_for_async(PATIENCE, || async {
         d.scrape().await.sum(
@@ -95,13 +103,26 @@ async fn mtls_receivers_refuse_clients_without_a_valid_certificate() {
     for alpn in [H2, H1] {
         let with_cert = Arc::new(certs::client_config(&ca.pem, Some(&good), alpn));
         let without = Arc::new(certs::client_config(&ca.pem, None, alpn));
-        let wrong = Arc::new(certs::client_config(&ca.pem, Some(&strangers.client(11)), alpn));
+        let wrong = Arc::new(certs::client_config(
+            &ca.pem,
+            Some(&strangers.client(11)),
+            alpn,
+        ));
         if alpn == H2 {
-            export_grpc_tls(d.grpc, with_cert, &request(1), None).await.expect("client certificate accepted");
-            let e = export_grpc_tls(d.grpc, without, &request(1), None).await.unwrap_err();
+            export_grpc_tls(d.grpc, with_cert, &request(1), None)
+                .await
+                .expect("client certificate accepted");
+            let e = export_grpc_tls(d.grpc, without, &request(1), None)
+                .await
+                .unwrap_err();
             assert!(e.to_string().contains("CertificateRequired"), "{e}");
-            let e = export_grpc_tls(d.grpc, wrong, &request(1), None).await.unwrap_err();
-            assert!(e.to_string().contains("UnknownCA") || e.to_string().contains("BadCertificate"), "{e}");
+            let e = export_grpc_tls(d.grpc, wrong, &request(1), None)
+                .await
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("UnknownCA") || e.to_string().contains("BadCertificate"),
+                "{e}"
+            );
         } else {
             assert_eq!(post(&d, &with_cert).await.unwrap(), 200);
             let e = post(&d, &without).await.unwrap_err();
@@ -113,7 +134,10 @@ async fn mtls_receivers_refuse_clients_without_a_valid_certificate() {
     for receiver in ["grpc", "http"] {
         for reason in ["no_client_certificate", "bad_client_certificate"] {
             assert!(
-                m.sum("tailsift_receiver_tls_handshake_failures_total", &[("receiver", receiver), ("reason", reason)]) >= 1.0,
+                m.sum(
+                    "tailsift_receiver_tls_handshake_failures_total",
+                    &[("receiver", receiver), ("reason", reason)]
+                ) >= 1.0,
                 "{receiver}/{reason} counted"
             );
         }
@@ -157,7 +181,11 @@ async fn rotated_certificates_reach_new_connections_without_a_restart() {
     .await;
     assert!(failed, "the failed reload is counted");
     let s = tls_connect(d.http, client.clone()).await.unwrap();
-    assert_eq!(peer_leaf(&s), second.der(), "still the last good certificate");
+    assert_eq!(
+        peer_leaf(&s),
+        second.der(),
+        "still the last good certificate"
+    );
     assert_eq!(post(&d, &client).await.unwrap(), 200);
     d.stop().await;
 }

@@ -4,7 +4,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    SerialNumber,
+    KeyUsagePurpose, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -35,6 +35,8 @@ impl Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // What strict verifiers (OpenSSL 3 with X509_STRICT, as Python 3.13 uses) insist on.
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.distinguished_name.push(DnType::CommonName, name);
         let cert = params.self_signed(&key).unwrap();
         Ca {
@@ -66,6 +68,8 @@ impl Ca {
             .distinguished_name
             .push(DnType::CommonName, format!("test leaf {serial}"));
         params.serial_number = Some(SerialNumber::from(serial));
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![if client {
             ExtendedKeyUsagePurpose::ClientAuth
         } else {
@@ -126,7 +130,11 @@ pub fn client_config(ca_pem: &str, client: Option<&Leaf>, alpn: &[&[u8]]) -> rus
 
 /// A test sink's config: presents `server`; requires a client certificate from
 /// `client_ca_pem` when given.
-pub fn server_config(server: &Leaf, client_ca_pem: Option<&str>, alpn: &[&[u8]]) -> rustls::ServerConfig {
+pub fn server_config(
+    server: &Leaf,
+    client_ca_pem: Option<&str>,
+    alpn: &[&[u8]],
+) -> rustls::ServerConfig {
     let b = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap();

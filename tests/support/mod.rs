@@ -5,9 +5,9 @@
 pub mod certs;
 pub mod client;
 pub mod logs;
-pub mod tls_client;
 pub mod prom;
 pub mod sink;
+pub mod tls_client;
 
 #[allow(unused_imports)]
 pub use client::*;

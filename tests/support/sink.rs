@@ -109,7 +109,8 @@ impl GrpcSink {
     pub async fn serve_tls(&self, tls: rustls::ServerConfig) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let incoming = tailsift::tls::listen::incoming(listener, FixedTls::new(tls), "sink").unwrap();
+        let incoming =
+            tailsift::tls::listen::incoming(listener, FixedTls::new(tls), "sink").unwrap();
         let svc =
             TraceServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip);
         tokio::spawn(

@@ -34,7 +34,11 @@ pub async fn tls_connect(
 
 /// The certificate the server presented.
 pub fn peer_leaf(s: &TlsStream<TcpStream>) -> CertificateDer<'static> {
-    s.get_ref().1.peer_certificates().expect("a server certificate")[0].clone()
+    s.get_ref()
+        .1
+        .peer_certificates()
+        .expect("a server certificate")[0]
+        .clone()
 }
 
 #[derive(Clone)]
@@ -63,11 +67,12 @@ pub async fn export_grpc_tls(
     req: &ExportTraceServiceRequest,
     token: Option<&str>,
 ) -> Result<ExportTraceServiceResponse, Status> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://localhost:{}", addr.port()))
-        .unwrap()
-        .connect_with_connector(Connect { addr, config })
-        .await
-        .map_err(|e| Status::unavailable(tailsift::tls::connect::error_chain(&e)))?;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("https://localhost:{}", addr.port()))
+            .unwrap()
+            .connect_with_connector(Connect { addr, config })
+            .await
+            .map_err(|e| Status::unavailable(tailsift::tls::connect::error_chain(&e)))?;
     let mut request = tonic::Request::new(req.clone());
     if let Some(t) = token {
         request
