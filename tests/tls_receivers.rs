@@ -86,6 +86,12 @@ async fn grpc_and_http_receivers_serve_tls_and_refuse_plaintext() {
     })
     .await;
     assert!(counted, "the failed handshake is counted");
+    // rcgen's certificates are valid until 4096-01-01.
+    let expiry = d.scrape().await.get(
+        "tailsift_tls_certificate_expiry_timestamp_seconds",
+        &[("config", "receivers.otlp.grpc.tls")],
+    );
+    assert_eq!(expiry, Some(67_090_118_400.0));
     d.stop().await;
 }
 

@@ -80,3 +80,7 @@ pub const RELOADS: &str = "tailsift_reloads_total";
 /// TLS handshakes that failed on a receiver. Labels: `receiver` (grpc, http), `reason`
 /// (timeout, no_client_certificate, bad_client_certificate, protocol, io).
 pub const TLS_HANDSHAKE_FAILURES: &str = "tailsift_receiver_tls_handshake_failures_total";
+/// When the certificate in use expires, in seconds since the Unix epoch (gauge): a receiver's
+/// `cert_file`, or an exporter's client certificate. Labels: `config` (e.g.
+/// `receivers.otlp.grpc.tls`). Updated at start and on every reload.
+pub const TLS_CERTIFICATE_EXPIRY: &str = "tailsift_tls_certificate_expiry_timestamp_seconds";

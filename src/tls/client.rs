@@ -115,9 +115,18 @@ pub fn start(
 ) -> Result<ClientTls, TlsError> {
     let cfg = cfg.cloned().unwrap_or_default();
     let (files, layout) = files(&cfg, key)?;
+    if cfg.insecure_skip_verify {
+        tracing::warn!(config = %key, "insecure_skip_verify: the backend's certificate is not verified; the connection is encrypted but anyone on the path can pose as the backend");
+    }
     let (c, k, f) = (cfg.clone(), key.to_string(), files.clone());
     Reloading::start(key, files, cfg.reload_interval.get(), move |contents| {
-        build(&c, &k, &f, layout, contents, alpn)
+        let config = build(&c, &k, &f, layout, contents, alpn)?;
+        if let Some((cert, _)) = layout.identity {
+            if let Ok(chain) = material::certs(&f[cert], &contents[cert]) {
+                super::expiry::observe(&k, &chain[0]);
+            }
+        }
+        Ok(config)
     })
 }
 

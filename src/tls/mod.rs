@@ -4,6 +4,7 @@
 
 mod client;
 pub mod connect;
+mod expiry;
 pub mod listen;
 pub mod material;
 mod reload;

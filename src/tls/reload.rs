@@ -19,7 +19,7 @@ pub struct Reloading<T> {
 impl<T: Send + Sync + 'static> Reloading<T> {
     /// Reads the files and builds the first value (an error names the key and file). Inside a
     /// tokio runtime, a task then checks the files every `interval` for as long as the value
-    /// is referenced.
+    /// is referenced (no files: nothing to check).
     pub fn start(
         config: &str,
         files: Vec<File>,
@@ -31,7 +31,8 @@ impl<T: Send + Sync + 'static> Reloading<T> {
         let me = Arc::new(Reloading {
             current: RwLock::new(Arc::new(first)),
         });
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let watch = !files.is_empty();
+        if let (true, Ok(rt)) = (watch, tokio::runtime::Handle::try_current()) {
             let watcher = Watcher {
                 config: config.to_string(),
                 files,

@@ -96,7 +96,11 @@ pub fn start(
     let files = files(cfg, key)?;
     let (c, k, f) = (cfg.clone(), key.to_string(), files.clone());
     Reloading::start(key, files, cfg.reload_interval.get(), move |contents| {
-        build(&c, &k, &f, contents, alpn)
+        let config = build(&c, &k, &f, contents, alpn)?;
+        if let Ok(chain) = material::certs(&f[0], &contents[0]) {
+            super::expiry::observe(&k, &chain[0]);
+        }
+        Ok(config)
     })
 }
 
