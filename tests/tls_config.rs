@@ -147,8 +147,7 @@ async fn the_daemon_refuses_to_start_when_a_file_broke_after_validation() {
     let listeners = tailsift::server::Listeners::bind(&config).await.unwrap();
     let e = tailsift::server::run(config, listeners, std::future::pending())
         .await
-        .err()
-        .expect("start fails");
+        .expect_err("start fails");
     let shown = e.to_string();
     assert!(
         shown.starts_with("receivers.otlp.http.tls.key_file: "),

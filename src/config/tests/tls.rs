@@ -148,10 +148,10 @@ fn exporter_missing_ca_file_is_named() {
 
 #[test]
 fn file_exporter_refuses_tls() {
-    let errs = invalid(&format!(
-        "receivers: {{ otlp: {{ grpc: {{ endpoint: 127.0.0.1:4317 }} }} }}\n\
-         exporters: {{ out: {{ protocol: file, path: x.jsonl, tls: {{ ca_file: ca.pem }} }} }}\n"
-    ));
+    let errs = invalid(
+        "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4317 } } }\n\
+         exporters: { out: { protocol: file, path: x.jsonl, tls: { ca_file: ca.pem } } }\n",
+    );
     assert_has(&errs, "exporters.out.tls", &["not used by protocol `file`"]);
 }
 
