@@ -158,3 +158,67 @@ async fn the_daemon_refuses_to_start_when_a_file_broke_after_validation() {
         "{shown}"
     );
 }
+
+/// Every YAML example of the README's "TLS and authentication" section validates, with its
+/// `/etc/tailsift/...` files generated.
+#[test]
+fn the_readme_tls_examples_validate() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("### TLS and authentication")
+        .nth(1)
+        .expect("the section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (ca, clients) = (Ca::new("ca"), Ca::new("clients"));
+    let (server, client) = (ca.server(1), clients.client(2));
+    for (sub, files) in [
+        ("backend-ca", vec![("ca.crt", ca.pem.clone())]),
+        (
+            "client",
+            vec![
+                ("tls.crt", client.cert_pem.clone()),
+                ("tls.key", client.key_pem.clone()),
+            ],
+        ),
+        (
+            "tls",
+            vec![
+                ("tls.crt", server.cert_pem.clone()),
+                ("tls.key", server.key_pem.clone()),
+                ("ca.crt", clients.pem.clone()),
+            ],
+        ),
+        (
+            "tokens",
+            vec![("ingest", "t1\n".into()), ("scrape", "t2\n".into())],
+        ),
+    ] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+        for (name, text) in files {
+            std::fs::write(root.join(sub).join(name), text).unwrap();
+        }
+    }
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 3, "the section's examples");
+    for block in blocks {
+        let mut yaml = block.replace("/etc/tailsift/", &format!("{}/", root.display()));
+        if !yaml.contains("receivers:") {
+            yaml.push_str("receivers: { otlp: { grpc: { endpoint: 127.0.0.1:0 } } }\n");
+        }
+        if !yaml.contains("exporters:") {
+            yaml.push_str("exporters: { out: { protocol: file, path: /dev/null } }\n");
+        }
+        if let Err(e) = parse(&yaml, "README.md") {
+            panic!("{e}\n{yaml}");
+        }
+    }
+}
