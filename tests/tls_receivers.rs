@@ -195,3 +195,30 @@ async fn rotated_certificates_reach_new_connections_without_a_restart() {
     assert_eq!(post(&d, &client).await.unwrap(), 200);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_stalled_in_its_handshake_holds_up_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("receiver CA");
+    let d = Daemon::start(&config(&write_leaf(dir.path(), &ca.server(1)), "")).await;
+    // Connections that never send a ClientHello, on both receivers.
+    let mut stalled = Vec::new();
+    for addr in [d.grpc, d.http] {
+        for _ in 0..20 {
+            stalled.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+    }
+    let grpc = Arc::new(certs::client_config(&ca.pem, None, H2));
+    let http = Arc::new(certs::client_config(&ca.pem, None, H1));
+    let served = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        export_grpc_tls(d.grpc, grpc, &request(3), None)
+            .await
+            .expect("gRPC");
+        post(&d, &http).await.expect("HTTP")
+    })
+    .await
+    .expect("served at once, while 40 handshakes are pending");
+    assert_eq!(served, 200);
+    drop(stalled);
+    d.stop().await;
+}
