@@ -3,18 +3,19 @@
 
 use crate::collector::PolicySet;
 use crate::config::Config;
+use crate::decide::Decider;
 use crate::exporter::{ExportError, Exporters, ShutdownReport};
 use crate::pipeline::Pipeline;
 use crate::receiver;
-use crate::rules::{CompileError, Decider, RuleSet};
+use crate::rules::{CompileError, RuleSet};
+use crate::supervise::Tasks;
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -30,6 +31,13 @@ pub enum RunError {
     Policies(#[from] crate::collector::CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
+    /// A receiver or the decision ticker stopped while the daemon ran; what was buffered was
+    /// decided and flushed before returning.
+    #[error("{reason}; buffered traces were decided and flushed before stopping")]
+    TaskFailed {
+        reason: String,
+        export: ShutdownReport,
+    },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
@@ -81,20 +89,13 @@ impl Listeners {
     }
 }
 
-/// The decider the pipeline uses, and the `tail_sampling` policies again when that is what it
-/// is (the daemon tells them when shutdown starts).
-pub type Deciders = (Arc<dyn Decider>, Option<Arc<PolicySet>>);
-
 /// The decider the config asks for: the Collector-compatible `tail_sampling` policies or the
 /// ordered rules.
-pub fn decider(config: &Config) -> Result<Deciders, RunError> {
-    match &config.tail_sampling {
-        Some(ts) => {
-            let p = Arc::new(PolicySet::compile(ts)?);
-            Ok((p.clone(), Some(p)))
-        }
-        None => Ok((Arc::new(RuleSet::compile(config)?), None)),
-    }
+pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
+    Ok(match &config.tail_sampling {
+        Some(ts) => Arc::new(PolicySet::compile(ts)?),
+        None => Arc::new(RuleSet::compile(config)?),
+    })
 }
 
 /// A receiver's TLS config and tokens (`name`: grpc or http).
@@ -128,14 +129,45 @@ pub struct Summary {
     pub export: ShutdownReport,
 }
 
+/// Faults a test can inject: when a sender fires (or is dropped), the named task panics, as a
+/// bug would make it. The daemon must notice, turn `/readyz` to 503, decide and flush what it
+/// holds, and return an error.
+#[derive(Default)]
+pub struct Faults {
+    pub ticker: Option<oneshot::Receiver<()>>,
+    pub receiver: Option<oneshot::Receiver<()>>,
+}
+
 /// Runs the daemon until `shutdown` completes, then shuts down in stages.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RunError> {
+    run_with_faults(config, listeners, shutdown, Faults::default()).await
+}
+
+/// Panics when `fault` fires; pending for ever without one.
+async fn injected(fault: Option<oneshot::Receiver<()>>) {
+    match fault {
+        Some(rx) => {
+            let _ = rx.await;
+            panic!("fault injected by a test");
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// [`run`], with test faults.
+pub async fn run_with_faults(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    faults: Faults,
+) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
-    let (rules, policies) = decider(&config)?;
+    let rules = decider(&config)?;
+    let loaded = rules.describe();
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
@@ -168,7 +200,8 @@ pub async fn run(
         Some(a) => Some(receiver::auth::start(a, "telemetry.metrics.auth")?),
         None => None,
     };
-    let mut receivers: Vec<JoinHandle<()>> = Vec::new();
+    let mut tasks = Tasks::default();
+    let mut receiver_fault = Some(faults.receiver);
     if let (Some(l), Some(cfg)) = (listeners.grpc, &r.grpc) {
         let addr = l.local_addr().ok();
         let svc = receiver::grpc::TraceService::new(
@@ -182,12 +215,15 @@ pub async fn run(
             None => tonic::transport::Server::builder().add_service(svc),
         };
         let stop = stopped(stop_rx.clone());
+        let fault = injected(receiver_fault.take().flatten());
         tracing::info!(?addr, tls = tls.is_some(), "OTLP/gRPC receiver listening");
-        receivers.push(tokio::spawn(async move {
-            if let Err(e) = crate::tls::listen::serve_grpc(router, l, tls, stop).await {
-                tracing::error!(error = %e, "OTLP/gRPC receiver failed");
+        tasks.spawn("the OTLP/gRPC receiver", async move {
+            let serve = crate::tls::listen::serve_grpc(router, l, tls, stop);
+            tokio::select! {
+                r = serve => r,
+                _ = fault => Ok(()),
             }
-        }));
+        });
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &r.http) {
         let addr = l.local_addr().ok();
@@ -198,12 +234,15 @@ pub async fn run(
             app = receiver::auth::require_token(app, a, &[], true);
         }
         let stop = stopped(stop_rx.clone());
+        let fault = injected(receiver_fault.take().flatten());
         tracing::info!(?addr, tls = tls.is_some(), "OTLP/HTTP receiver listening");
-        receivers.push(tokio::spawn(async move {
-            if let Err(e) = crate::tls::listen::serve_http(app, l, tls, stop).await {
-                tracing::error!(error = %e, "OTLP/HTTP receiver failed");
+        tasks.spawn("the OTLP/HTTP receiver", async move {
+            let serve = crate::tls::listen::serve_http(app, l, tls, stop);
+            tokio::select! {
+                r = serve => r.map_err(|e| e.to_string()),
+                _ = fault => Ok(()),
             }
-        }));
+        });
     }
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
@@ -222,29 +261,41 @@ pub async fn run(
         })
     });
 
-    let ticker = {
+    {
         let pipeline = pipeline.clone();
         let period = config.sampling.tick.get();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        let fault = injected(faults.ticker);
+        tasks.spawn("the decision ticker", async move {
+            let mut fault = std::pin::pin!(fault);
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = interval.tick() => pipeline.tick(),
-                    _ = stop.wait_for(|s| *s) => break,
+                    _ = &mut fault => {},
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
                 }
             }
-        })
-    };
+        });
+    }
 
     health.set_ready(true);
     tracing::info!(
-        rules = config.sampling.rules.len(),
+        decider = %loaded,
         exporters = config.exporters.len(),
         "tailsift started"
     );
-    shutdown.await;
+    // Run until asked to stop, or until a task dies: then stop anyway, with an error.
+    let mut failure = tokio::select! {
+        _ = shutdown => None,
+        end = tasks.next_end() => {
+            let reason = end.reason();
+            tracing::error!(task = end.task, "{reason}; shutting down");
+            health.fail(reason.clone());
+            Some(reason)
+        }
+    };
 
     // Stage 1: stop accepting; let requests in flight finish, but not for ever: a client
     // stalled mid-request must not hold up the flush of everything else.
@@ -252,22 +303,17 @@ pub async fn run(
     health.set_ready(false);
     let _ = stop_tx.send(true);
     let grace = RECEIVER_GRACE.min(config.shutdown_timeout.get());
-    let finished = tokio::time::timeout(grace, async {
-        for r in &mut receivers {
-            let _ = r.await;
-        }
-    })
-    .await;
-    if finished.is_err() {
+    let (failed, finished) = tasks.finish(grace).await;
+    if !finished {
         tracing::warn!(
             grace_secs = grace.as_secs_f64(),
             "requests still in flight after the grace period; deciding the buffer without them (they will be refused as shutting down)"
         );
-        for r in &receivers {
-            r.abort();
-        }
     }
-    let _ = ticker.await;
+    for end in failed {
+        tracing::error!(task = end.task, "{}", end.reason());
+        failure.get_or_insert(end.reason());
+    }
 
     // Stage 2: decide every buffered trace with the rules.
     let buffered = pipeline.buffer().stats();
@@ -276,9 +322,7 @@ pub async fn run(
         spans = buffered.spans,
         "deciding buffered traces"
     );
-    if let Some(p) = &policies {
-        p.begin_shutdown();
-    }
+    pipeline.rules().begin_shutdown();
     pipeline.drain();
 
     // Stage 3: flush exporters within the deadline.
@@ -290,5 +334,8 @@ pub async fn run(
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
-    Ok(Summary { export })
+    match failure {
+        Some(reason) => Err(RunError::TaskFailed { reason, export }),
+        None => Ok(Summary { export }),
+    }
 }

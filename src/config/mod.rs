@@ -1,5 +1,6 @@
 //! Configuration: the schema, units, loading with key-path errors, and validation.
 
+pub mod action;
 mod load;
 mod matchers;
 pub mod schema;
@@ -15,6 +16,7 @@ mod validate_tls;
 #[cfg(test)]
 mod tests;
 
+pub use action::{ActionError, ActionSpec};
 pub use load::{load, parse, ConfigError};
 pub use schema::*;
 pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};

@@ -1,19 +1,19 @@
 //! The compiled rule set: ordered rules, first match decides; what attributes they need decoded.
 
 pub mod condition;
-pub mod explain;
 pub mod matchers;
 
-use crate::config::{Config, Rule};
-use crate::fidelity::Profile;
+use crate::config::{ActionSpec, Config, Rule};
+use crate::decide::explain::{Explanation, RuleCheck, SamplingDetail};
+use crate::decide::{Decider, Verdict, DEFAULT_RULE};
 use crate::otlp::encode::string_attribute_field;
 use crate::otlp::{Interest, Span, TraceId};
+use crate::output::fidelity::Profile;
 use crate::sampler::adaptive::{self, AdaptiveSampler};
 use crate::sampler::probability;
 use crate::sampler::rate_limit::TokenBucket;
 use bytes::Bytes;
 use condition::Cond;
-use explain::{Explanation, RuleCheck, SamplingDetail};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -32,80 +32,18 @@ pub enum Action {
     RateLimit(Arc<TokenBucket>),
 }
 
-impl Action {
-    /// The action as written in the config, for explanations.
-    pub fn describe(&self) -> String {
-        match self {
-            Action::Keep => "keep".into(),
-            Action::Drop => "drop".into(),
-            Action::Probability { threshold } => {
-                let p = format!("{:.10}", probability::probability(*threshold));
-                format!(
-                    "probability: {}",
-                    p.trim_end_matches('0').trim_end_matches('.')
-                )
-            }
-            Action::Adaptive(a) => format!("adaptive: {} traces/s", a.params().target),
-            Action::RateLimit(_) => "rate_limit".into(),
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct CompiledRule {
     pub name: Arc<str>,
     when: Option<Cond>,
     pub action: Action,
+    /// The action as written in the config, for explanations ([`ActionSpec::describe`]).
+    pub described: String,
     /// Reduced-fidelity profile for kept spans; `None` is full fidelity.
     pub fidelity: Option<Arc<Profile>>,
     /// The encoded `sampling.rule = <name>` attribute appended to kept spans.
     pub annotation: Bytes,
 }
-
-/// The outcome of judging one trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    /// Index of the deciding rule; `None` when no rule matched (the trace is kept).
-    pub rule: Option<u16>,
-    pub keep: bool,
-    /// For traces kept by a probability below 1: the rejection threshold used (see
-    /// [`probability`]); 0 when the trace was kept outright.
-    pub threshold: u64,
-}
-
-impl Verdict {
-    /// A verdict without a sampling threshold.
-    pub fn new(rule: Option<u16>, keep: bool) -> Self {
-        Verdict {
-            rule,
-            keep,
-            threshold: 0,
-        }
-    }
-}
-
-/// Anything that decides traces: the ordered rule set, or another policy engine.
-pub trait Decider: Send + Sync {
-    /// The attribute keys that decisions read; ingest decodes exactly these.
-    fn interest(&self) -> &Interest;
-    /// Judges a trace from its spans. `now` drives rate-based decisions.
-    fn decide(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict;
-    /// The names of the deciding units, indexed by [`Verdict::rule`].
-    fn rule_names(&self) -> Vec<Arc<str>>;
-    /// The fidelity profile for spans kept under this verdict.
-    fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>>;
-    /// The encoded `sampling.rule` attribute for spans kept under this verdict.
-    fn annotation_of(&self, v: Verdict) -> &Bytes;
-    /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
-    /// why: what each rule or policy evaluated said, and the deciding action.
-    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
-    /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
-    /// only changes with decisions have nothing to do.
-    fn tick(&self, _now: Instant) {}
-}
-
-/// Rule name used in metrics when no rule matched.
-pub const DEFAULT_RULE: &str = "_default";
 
 #[derive(Debug)]
 pub struct RuleSet {
@@ -139,25 +77,23 @@ pub enum CompileError {
 }
 
 fn action_of(rule: &Rule, interest: &mut Interest) -> Result<Action, String> {
-    if let Some(a) = &rule.adaptive {
-        let key = a
-            .key
-            .iter()
-            .map(|k| crate::config::KeyField::parse(k))
-            .collect::<Result<Vec<_>, _>>()?;
-        let params = adaptive::Params::from_config(a);
-        let sampler = AdaptiveSampler::new(rule.name.as_str().into(), &key, params, interest);
-        return Ok(Action::Adaptive(Arc::new(sampler)));
-    }
-    if let Some(r) = &rule.rate_limit {
-        return Ok(Action::RateLimit(Arc::new(TokenBucket::new(r))));
-    }
-    Ok(match (rule.keep, rule.drop, rule.probability) {
-        (_, Some(true), _) => Action::Drop,
-        (_, _, Some(p)) => Action::Probability {
+    Ok(match rule.action().map_err(|e| e.to_string())? {
+        ActionSpec::Keep => Action::Keep,
+        ActionSpec::Drop => Action::Drop,
+        ActionSpec::Probability(p) => Action::Probability {
             threshold: probability::threshold(p),
         },
-        _ => Action::Keep,
+        ActionSpec::Adaptive(a) => {
+            let key = a
+                .key
+                .iter()
+                .map(|k| crate::config::KeyField::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let params = adaptive::Params::from_config(a);
+            let sampler = AdaptiveSampler::new(rule.name.as_str().into(), &key, params, interest);
+            Action::Adaptive(Arc::new(sampler))
+        }
+        ActionSpec::RateLimit(r) => Action::RateLimit(Arc::new(TokenBucket::new(r))),
     })
 }
 
@@ -211,6 +147,7 @@ impl RuleSet {
                 name: rule.name.as_str().into(),
                 when,
                 action,
+                described: rule.action().map(|a| a.describe()).unwrap_or_default(),
                 fidelity,
                 annotation: string_attribute_field("sampling.rule", &rule.name),
             });
@@ -256,7 +193,7 @@ impl RuleSet {
         if let Some(i) = e.verdict.rule {
             let r = &self.rules[i as usize];
             e.rule = r.name.to_string();
-            e.action = r.action.describe();
+            e.action = r.described.clone();
         }
         e
     }
@@ -368,6 +305,9 @@ impl Decider for RuleSet {
                 a.tick(now);
             }
         }
+    }
+    fn describe(&self) -> String {
+        crate::decide::count(self.rules.len(), "rule", "rules")
     }
 }
 

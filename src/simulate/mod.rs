@@ -6,11 +6,12 @@
 pub mod input;
 mod render;
 
-use crate::config::{Config, Rule};
-use crate::otlp::{ingest, MalformedRequest, Span, TraceId};
-use crate::rules::explain::Explanation;
-use crate::rules::{Decider, Verdict, DEFAULT_RULE};
-use crate::sampler::accounting::{Accounting, SuffixCache};
+use crate::config::Config;
+use crate::decide::explain::Explanation;
+use crate::decide::{Decider, DEFAULT_RULE};
+use crate::otlp::{ingest, MalformedRequest, OutSpan, Span, TraceId};
+use crate::output::accounting::SuffixCache;
+use crate::output::Forwarder;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -120,27 +121,6 @@ pub fn parse_trace_id(s: &str) -> Option<TraceId> {
     v.try_into().ok()
 }
 
-fn describe(rule: &Rule) -> String {
-    if let Some(a) = &rule.adaptive {
-        format!("adaptive: {} traces/s", a.target_traces_per_sec)
-    } else if let Some(r) = &rule.rate_limit {
-        let mut parts = Vec::new();
-        if let Some(t) = r.traces_per_sec {
-            parts.push(format!("{t} traces/s"));
-        }
-        if let Some(s) = r.spans_per_sec {
-            parts.push(format!("{s} spans/s"));
-        }
-        format!("rate_limit: {}", parts.join(", "))
-    } else if let Some(p) = rule.probability {
-        format!("probability: {p}")
-    } else if rule.drop == Some(true) {
-        "drop".into()
-    } else {
-        "keep".into()
-    }
-}
-
 /// A trace gathered from the recording.
 struct Gathered {
     spans: Vec<Span>,
@@ -157,6 +137,18 @@ pub fn replay(
     requests: &[Bytes],
     explain: &[TraceId],
 ) -> Result<Report, SimulateError> {
+    replay_forwarding(decider, config, requests, explain, |_| {})
+}
+
+/// [`replay`], handing every span that would be forwarded, exactly as the daemon would encode
+/// it, to `forwarded` (traces in the order they are decided).
+pub fn replay_forwarding(
+    decider: &dyn Decider,
+    config: &Config,
+    requests: &[Bytes],
+    explain: &[TraceId],
+    mut forwarded: impl FnMut(&OutSpan),
+) -> Result<Report, SimulateError> {
     let names = decider.rule_names();
     let uses_rules = config.tail_sampling.is_none();
     let mut rules: Vec<RuleStats> = names
@@ -166,7 +158,10 @@ pub fn replay(
             let r = config.sampling.rules.get(i).filter(|_| uses_rules);
             RuleStats {
                 rule: n.to_string(),
-                action: r.map(describe).unwrap_or_default(),
+                action: r
+                    .and_then(|r| r.action().ok())
+                    .map(|a| a.describe())
+                    .unwrap_or_default(),
                 target_traces_per_sec: r
                     .and_then(|r| r.adaptive.as_ref())
                     .map(|a| a.target_traces_per_sec),
@@ -208,9 +203,8 @@ pub fn replay(
     totals.duration_secs = last.saturating_sub(first) as f64 / 1e9;
 
     let base = Instant::now();
-    let accounting = Accounting::from_config(&config.sampling);
+    let forwarder = Forwarder::from_config(&config.sampling);
     let mut suffixes = SuffixCache::default();
-    let no_annotation = Bytes::new();
     let mut explanations: Vec<(TraceId, Option<Explanation>)> =
         explain.iter().map(|id| (*id, None)).collect();
     for (id, t) in ordered {
@@ -244,27 +238,17 @@ pub fn replay(
         }
         stats.kept += 1;
         totals.kept_traces += 1;
-        let annotation = if config.sampling.annotate {
-            decider.annotation_of(verdict)
-        } else {
-            &no_annotation
-        };
-        for span in &t.spans {
-            match forwarded_len(
-                decider,
-                verdict,
-                span,
-                annotation,
-                &accounting,
-                &mut suffixes,
-            ) {
-                Some(len) => {
+        for span in t.spans {
+            match forwarder.forward(decider, verdict, span, &mut suffixes) {
+                Ok(out) => {
+                    let len = out.encoded_len() as u64;
                     stats.spans_kept += 1;
                     stats.bytes_kept += len;
                     totals.kept_spans += 1;
                     totals.kept_bytes += len;
+                    forwarded(&out);
                 }
-                None => totals.fidelity_failed_spans += 1,
+                Err(_) => totals.fidelity_failed_spans += 1,
             }
         }
     }
@@ -275,7 +259,8 @@ pub fn replay(
                 .rules
                 .get(i)
                 .filter(|_| uses_rules)
-                .is_some_and(|r| r.adaptive.is_some() || r.rate_limit.is_some());
+                .and_then(|r| r.action().ok())
+                .is_some_and(|a| a.is_rated());
             if rated {
                 r.kept_traces_per_sec = Some(r.kept as f64 / totals.duration_secs);
             }
@@ -286,28 +271,6 @@ pub fn replay(
         totals,
         explanations,
     })
-}
-
-/// The encoded length of a kept span as it would be forwarded; `None` when its fidelity
-/// profile cannot decode it (the daemon does not forward it either).
-fn forwarded_len(
-    decider: &dyn Decider,
-    v: Verdict,
-    span: &Span,
-    annotation: &Bytes,
-    accounting: &Accounting,
-    suffixes: &mut SuffixCache,
-) -> Option<u64> {
-    let suffix = accounting.suffix(suffixes, annotation, v, span);
-    let raw_len = match decider.fidelity_of(v) {
-        Some(profile) => match profile.apply(&span.raw) {
-            Ok(Some(rewritten)) => rewritten.len(),
-            Ok(None) => span.raw.len(),
-            Err(_) => return None,
-        },
-        None => span.raw.len(),
-    };
-    Some((raw_len + suffix.len()) as u64)
 }
 
 #[cfg(test)]
