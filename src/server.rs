@@ -38,6 +38,8 @@ pub enum RunError {
         reason: String,
         export: ShutdownReport,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How long requests in flight may take to finish once shutdown begins.
@@ -102,6 +104,31 @@ pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
     })
 }
 
+/// A receiver's TLS config and tokens (`name`: grpc or http).
+type Security = (Option<crate::tls::ServerTls>, Option<receiver::auth::Auth>);
+
+/// Loads a receiver's TLS config and tokens; an error names the key and the file.
+fn receiver_security(
+    cfg: &crate::config::ReceiverEndpoint,
+    name: &str,
+) -> Result<Security, RunError> {
+    let p = format!("receivers.otlp.{name}");
+    let alpn = if name == "grpc" {
+        crate::tls::ALPN_GRPC
+    } else {
+        crate::tls::ALPN_HTTP
+    };
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tls::start_server(t, &format!("{p}.tls"), alpn)?),
+        None => None,
+    };
+    let auth = match &cfg.auth {
+        Some(a) => Some(receiver::auth::start(a, &format!("{p}.auth"))?),
+        None => None,
+    };
+    Ok((tls, auth))
+}
+
 /// What a clean shutdown accomplished.
 #[derive(Debug)]
 pub struct Summary {
@@ -158,36 +185,65 @@ pub async fn run_with_faults(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // TLS and tokens are loaded before anything is served: a bad file stops the start.
+    let r = &config.receivers.otlp;
+    let mut grpc_security = r
+        .grpc
+        .as_ref()
+        .map(|c| receiver_security(c, "grpc"))
+        .transpose()?;
+    let mut http_security = r
+        .http
+        .as_ref()
+        .map(|c| receiver_security(c, "http"))
+        .transpose()?;
+    let metrics_auth = match config
+        .telemetry
+        .metrics
+        .as_ref()
+        .and_then(|m| m.auth.as_ref())
+    {
+        Some(a) => Some(receiver::auth::start(a, "telemetry.metrics.auth")?),
+        None => None,
+    };
     let mut tasks = Tasks::default();
     let mut receiver_fault = Some(faults.receiver);
-    if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
+    if let (Some(l), Some(cfg)) = (listeners.grpc, &r.grpc) {
         let addr = local_addr(&l);
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
             cfg.max_request_bytes.get() as usize,
         );
+        let (tls, auth) = grpc_security.take().unwrap_or_default();
+        let router = match auth {
+            Some(a) => tonic::transport::Server::builder()
+                .add_service(receiver::auth::RequireToken::new(svc, a)),
+            None => tonic::transport::Server::builder().add_service(svc),
+        };
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(%addr, "OTLP/gRPC receiver listening");
+        tracing::info!(%addr, tls = tls.is_some(), "OTLP/gRPC receiver listening");
         tasks.spawn("the OTLP/gRPC receiver", async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
-            let serve = tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, stop);
+            let serve = crate::tls::listen::serve_grpc(router, l, tls, stop);
             tokio::select! {
-                r = serve => r.map_err(|e| e.to_string()),
+                r = serve => r,
                 _ = fault => Ok(()),
             }
         });
     }
-    if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
+    if let (Some(l), Some(cfg)) = (listeners.http, &r.http) {
         let addr = local_addr(&l);
-        let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let mut app =
+            receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let (tls, auth) = http_security.take().unwrap_or_default();
+        if let Some(a) = auth {
+            app = receiver::auth::require_token(app, a, &[], true);
+        }
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(%addr, "OTLP/HTTP receiver listening");
+        tracing::info!(%addr, tls = tls.is_some(), "OTLP/HTTP receiver listening");
         tasks.spawn("the OTLP/HTTP receiver", async move {
-            let serve = axum::serve(l, app).with_graceful_shutdown(stop);
+            let serve = crate::tls::listen::serve_http(app, l, tls, stop);
             tokio::select! {
                 r = serve => r.map_err(|e| e.to_string()),
                 _ = fault => Ok(()),
@@ -197,7 +253,11 @@ pub async fn run_with_faults(
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
         let addr = local_addr(&l);
-        let app = metrics::router(handle.clone(), health.clone());
+        let mut app = metrics::router(handle.clone(), health.clone());
+        if let Some(a) = metrics_auth.clone() {
+            // /healthz and /readyz stay open for the kubelet's probes.
+            app = receiver::auth::require_token(app, a, &["/healthz", "/readyz"], false);
+        }
         let stop = stopped(metrics_stop_rx);
         tracing::info!(%addr, "metrics endpoint listening");
         tokio::spawn(async move {
