@@ -374,7 +374,7 @@ impl Pipeline {
                     // A span that cannot be decoded cannot be reduced; forwarding it would leak
                     // the payload the profile exists to remove.
                     profile.failed.increment(1);
-                    tracing::warn!(profile = %profile.name, error = %e, "span could not be decoded for its fidelity profile; not forwarded");
+                    crate::warn_limited!(profile = %profile.name, error = %e, "span could not be decoded for its fidelity profile; not forwarded");
                     return;
                 }
             }
