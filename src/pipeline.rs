@@ -352,6 +352,13 @@ impl Pipeline {
     }
 
     fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
+        // Checked in full before it joins a batch (ingest read only its own fields): however a
+        // backend answers an invalid batch, one client's malformed span never spoils it.
+        if let Err(e) = crate::otlp::validate::span(&span.raw) {
+            counter!(names::MALFORMED_KEPT_SPANS).increment(1);
+            crate::warn_limited!(error = %e, "kept span is not valid OTLP; not forwarded");
+            return;
+        }
         // Built first: it reads the span's incoming tracestate from its original encoding.
         let no_annotation = Bytes::new();
         let annotation = if self.annotate {

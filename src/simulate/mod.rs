@@ -288,8 +288,8 @@ pub fn replay(
     })
 }
 
-/// The encoded length of a kept span as it would be forwarded; `None` when its fidelity
-/// profile cannot decode it (the daemon does not forward it either).
+/// The encoded length of a kept span as it would be forwarded; `None` when it is not valid
+/// OTLP or its fidelity profile cannot decode it (the daemon does not forward it either).
 fn forwarded_len(
     decider: &dyn Decider,
     v: Verdict,
@@ -298,6 +298,7 @@ fn forwarded_len(
     accounting: &Accounting,
     suffixes: &mut SuffixCache,
 ) -> Option<u64> {
+    crate::otlp::validate::span(&span.raw).ok()?;
     let suffix = accounting.suffix(suffixes, annotation, v, span);
     let raw_len = match decider.fidelity_of(v) {
         Some(profile) => match profile.apply(&span.raw) {
