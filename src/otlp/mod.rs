@@ -3,8 +3,10 @@
 pub mod encode;
 pub mod grpc_codec;
 pub mod ingest;
+mod ingest_span;
 pub mod json;
 pub mod model;
+pub mod rejection;
 pub mod salvage;
 pub mod tracestate;
 pub mod validate;
@@ -16,3 +18,5 @@ pub use model::{AttrValue, Resource, Retained, Scope, Span, SpanId, TraceId};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_groups;

@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod names;
 pub mod startup;
 pub mod throttle;
+pub mod warn;

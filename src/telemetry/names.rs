@@ -9,7 +9,8 @@ pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
 /// Spans rejected one by one inside an accepted request (OTLP partial success). Labels:
-/// `protocol`, `reason` (invalid_trace_id, invalid_span_id, malformed_span). Requests refused as a whole are
+/// `protocol`, `reason` (invalid_trace_id, invalid_span_id, malformed_span, malformed_resource and
+/// malformed_scope: every span under an invalid resource or scope). Requests refused as a whole are
 /// counted by `tailsift_receiver_requests_total`, since their spans are not read.
 pub const RECEIVER_REFUSED_SPANS: &str = "tailsift_receiver_refused_spans_total";
 
@@ -59,7 +60,8 @@ pub const EXPORTER_BATCHES: &str = "tailsift_exporter_batches_total";
 /// Spans in export batches that were delivered. Labels: `exporter`.
 pub const EXPORTER_SENT_SPANS: &str = "tailsift_exporter_sent_spans_total";
 /// Spans that could not be delivered. Labels: `exporter`, `reason` (rejected, retries_exhausted,
-/// not_retryable, shutdown, partial_success).
+/// not_retryable, shutdown, partial_success, malformed: taken out of a refused batch as invalid
+/// OTLP, with their whole resource or scope group when that is the invalid part).
 pub const EXPORTER_FAILED_SPANS: &str = "tailsift_exporter_failed_spans_total";
 /// Export attempts retried. Labels: `exporter`.
 pub const EXPORTER_RETRIES: &str = "tailsift_exporter_retries_total";
@@ -73,6 +75,10 @@ pub const EXPORTER_QUEUE_MAX_BYTES: &str = "tailsift_exporter_queue_max_bytes";
 pub const EXPORTER_REQUEST_DURATION: &str = "tailsift_exporter_request_duration_seconds";
 /// Kept spans not forwarded because their fidelity profile could not decode them. Labels: `profile`.
 pub const FIDELITY_FAILED_SPANS: &str = "tailsift_fidelity_failed_spans_total";
+/// Kept spans not forwarded because they are not valid OTLP (an attribute, event or link with a
+/// string that is not UTF-8, a field of the wrong wire type, values nested too deeply: the
+/// parts ingest does not read, checked in full once a span is kept).
+pub const MALFORMED_KEPT_SPANS: &str = "tailsift_malformed_kept_spans_total";
 
 /// An adaptive rule's current keep-probability per key (gauge), for its busiest keys only
 /// ([`ADAPTIVE_TOP_KEYS`]); keys that fall out of that set disappear. Labels: `rule`, `key`.

@@ -19,7 +19,13 @@ const HTTP_OUTCOMES: &[&str] = &[
     "unsupported",
 ];
 /// Why single spans are rejected (`otlp::Rejection::reason`).
-pub const REJECTION_REASONS: &[&str] = &["invalid_trace_id", "invalid_span_id", "malformed_span"];
+pub const REJECTION_REASONS: &[&str] = &[
+    "invalid_trace_id",
+    "invalid_span_id",
+    "malformed_span",
+    "malformed_resource",
+    "malformed_scope",
+];
 /// Why traces are decided early (`buffer::Reason::early_label`).
 pub const EARLY_REASONS: &[&str] = &[
     "max_spans_per_trace",
@@ -131,14 +137,18 @@ mod tests {
         ];
         assert_eq!(all.map(fail).to_vec(), EXPORT_FAIL_REASONS);
         let rej = |r: Rejection| match r {
-            Rejection::InvalidTraceId | Rejection::InvalidSpanId | Rejection::MalformedSpan => {
-                r.reason()
-            }
+            Rejection::InvalidTraceId
+            | Rejection::InvalidSpanId
+            | Rejection::MalformedSpan
+            | Rejection::MalformedResource
+            | Rejection::MalformedScope => r.reason(),
         };
         let all = [
             Rejection::InvalidTraceId,
             Rejection::InvalidSpanId,
             Rejection::MalformedSpan,
+            Rejection::MalformedResource,
+            Rejection::MalformedScope,
         ];
         assert_eq!(all.map(rej).to_vec(), REJECTION_REASONS);
         let early = |r: Reason| match r {
