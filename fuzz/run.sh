@@ -42,7 +42,8 @@ for t in "${targets[@]}"; do
     echo "== fuzz $t for ${secs} s"
     if ! cargo +nightly fuzz run "${flags[@]}" "$t" "$scratch/$t" "corpus/$t" -- "${opts[@]}" \
         >"$scratch/$t.log" 2>&1; then
-        tail -n 60 "$scratch/$t.log"
+        tail -n 40 "$scratch/$t.log"
+        grep -m 1 -A 2 "panicked at" "$scratch/$t.log" || true
         for crash in $(ls -t "artifacts/$t"/* 2>/dev/null | head -n 1); do
             echo "fuzz: $t failed on $crash; reproduce with: cargo +nightly fuzz run -a $t $crash"
             echo "fuzz: the input, base64: $(base64 -w0 "$crash")"

@@ -5,9 +5,7 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, EntityRef, KeyValueList,
-};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, EntityRef, KeyValueList};
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -30,10 +28,18 @@ fn requests() -> Vec<ExportTraceServiceRequest> {
                 "list",
                 Value::ArrayValue(ArrayValue {
                     values: vec![
-                        AnyValue { value: Some(Value::IntValue(-1)) },
-                        AnyValue { value: Some(Value::DoubleValue(0.5)) },
-                        AnyValue { value: Some(Value::BoolValue(true)) },
-                        AnyValue { value: Some(Value::BytesValue(vec![0, 0xff])) },
+                        AnyValue {
+                            value: Some(Value::IntValue(-1)),
+                        },
+                        AnyValue {
+                            value: Some(Value::DoubleValue(0.5)),
+                        },
+                        AnyValue {
+                            value: Some(Value::BoolValue(true)),
+                        },
+                        AnyValue {
+                            value: Some(Value::BytesValue(vec![0, 0xff])),
+                        },
                     ],
                 }),
             ),
@@ -66,7 +72,10 @@ fn requests() -> Vec<ExportTraceServiceRequest> {
     rich.flags = 0x301;
     let mut with_entity = request_with(
         "entity",
-        vec![kv_str("deployment.environment", "prod"), kv_str("host.name", "h1")],
+        vec![
+            kv_str("deployment.environment", "prod"),
+            kv_str("host.name", "h1"),
+        ],
         vec![rich.clone()],
     );
     let res = with_entity.resource_spans[0].resource.as_mut().unwrap();

@@ -103,6 +103,20 @@ pub fn poisoned_resource(rng: &mut StdRng) -> Vec<u8> {
     r
 }
 
+/// A span field no protobuf decoder accepts, though the span's own checks pass it: an unknown
+/// field numbered 2^29 (over protobuf's limit), or an unknown field whose 10-byte varint
+/// overflows 64 bits.
+pub fn poisoned_span_field(rng: &mut StdRng) -> Vec<u8> {
+    if rng.random_bool(0.5) {
+        vec![0x80, 0x80, 0x80, 0x80, 0x10, 0x00]
+    } else {
+        let mut f = vec![0xa0, 0x01];
+        f.extend_from_slice(&[0xff; 9]);
+        f.push(0x7f);
+        f
+    }
+}
+
 /// What was done to a request, for the failure report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attack {
@@ -112,10 +126,12 @@ pub enum Attack {
     Deep,
     BadUtf8,
     EntityRefs,
+    SpanPoison,
 }
 
 /// Random structural damage at the message level: duplicated, removed or reordered spans and
-/// fields, bad ids, non-UTF-8 names, deep values, then byte-level damage on top sometimes.
+/// fields, bad ids, non-UTF-8 names, deep values, fields no decoder accepts (the known
+/// failures, unless left out), then byte-level damage on top sometimes.
 pub fn protobuf(rng: &mut StdRng, n: u64, allow_known_failures: bool) -> (Attack, Vec<u8>) {
     let id = (HOSTILE_TAG << 112) | (n as u128) << 8 | 1;
     let mut spans = trace(id, rng.random_range(1..=4));
@@ -162,6 +178,12 @@ pub fn protobuf(rng: &mut StdRng, n: u64, allow_known_failures: bool) -> (Attack
         7 if allow_known_failures => {
             res = poisoned_resource(rng);
             Attack::EntityRefs
+        }
+        8 if allow_known_failures => {
+            let mut s = spans.pop().expect("a span").encode_to_vec();
+            s.extend_from_slice(&poisoned_span_field(rng));
+            raw.push(s);
+            Attack::SpanPoison
         }
         _ => Attack::Fields,
     };
