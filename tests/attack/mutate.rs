@@ -71,19 +71,27 @@ pub fn trace(trace: u128, n: u64) -> Vec<Span> {
 }
 
 /// `AnyValue` nested `depth` arrays deep, as span field 9 (`attributes`), encoded without
-/// recursion.
-fn deep_attribute(depth: usize) -> Vec<u8> {
-    let mut v = Vec::new();
-    put_len(&mut v, 1, b"leaf"); // innermost AnyValue: string_value
+/// recursion: the length prefixes are built from the inside out, then written outside in.
+pub fn deep_attribute(depth: usize) -> Vec<u8> {
+    let mut leaf = Vec::new();
+    put_len(&mut leaf, 1, b"leaf"); // innermost AnyValue: string_value
+    let mut len = leaf.len();
+    let mut heads: Vec<Vec<u8>> = Vec::with_capacity(depth);
     for _ in 0..depth {
-        let mut array = Vec::new();
-        put_len(&mut array, 1, &v);
-        v.clear();
-        put_len(&mut v, 5, &array);
+        // AnyValue { array_value (5): ArrayValue { values (1): <inner> } }
+        let mut array = vec![0x0a];
+        put_varint(&mut array, len as u64);
+        let mut head = vec![0x2a];
+        put_varint(&mut head, (array.len() + len) as u64);
+        head.extend_from_slice(&array);
+        len += head.len();
+        heads.push(head);
     }
+    let mut value: Vec<u8> = heads.into_iter().rev().flatten().collect();
+    value.extend_from_slice(&leaf);
     let mut kv = Vec::new();
     put_len(&mut kv, 1, b"deep");
-    put_len(&mut kv, 2, &v);
+    put_len(&mut kv, 2, &value);
     let mut field = Vec::new();
     put_len(&mut field, 9, &kv);
     field
