@@ -107,7 +107,7 @@ async fn send_good(
             answer(r.map_err(Refused::Grpc))
         }
         _ => {
-            let json = n % 2 == 0;
+            let json = n.is_multiple_of(2);
             let (ct, body) = if json {
                 ("application/json", serde_json::to_vec(req).expect("JSON"))
             } else {
@@ -213,23 +213,20 @@ exporters:
     let daemon = Arc::new(Daemon::start(&yaml).await);
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
-    let bomb = Arc::new(attack::bomb());
 
     let health = tokio::spawn(health_poller(daemon.clone(), stop.clone()));
     let good = tokio::spawn(good_client(daemon.clone(), stop.clone()));
+    let plan = Arc::new(attack::Plan {
+        http: daemon.http,
+        grpc: daemon.grpc,
+        budget: BUDGET,
+        allow_known_failures: known,
+        stop: stop.clone(),
+        tally: tally.clone(),
+        bomb: Arc::new(attack::bomb()),
+    });
     let attackers: Vec<_> = (0..ATTACKERS)
-        .map(|i| {
-            tokio::spawn(attack::run(
-                daemon.http,
-                daemon.grpc,
-                seed.wrapping_add(i),
-                BUDGET,
-                known,
-                stop.clone(),
-                tally.clone(),
-                bomb.clone(),
-            ))
-        })
+        .map(|i| tokio::spawn(attack::run(plan.clone(), seed.wrapping_add(i))))
         .collect();
     let started = Instant::now();
     tokio::time::sleep(ATTACK_FOR).await;

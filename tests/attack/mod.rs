@@ -28,7 +28,7 @@ impl Tally {
         let mut s = self.slowest.lock().unwrap();
         if s.len() < 5 || t > s[s.len() - 1].0 {
             s.push((t, what.to_string()));
-            s.sort_by(|a, b| b.0.cmp(&a.0));
+            s.sort_by_key(|e| std::cmp::Reverse(e.0));
             s.truncate(5);
         }
     }
@@ -57,24 +57,30 @@ const CONTENT_TYPES: [Option<&str>; 8] = [
     None,
 ];
 
-/// Sends hostile requests until `stop` is set or `budget` requests were sent (by all attackers).
-pub async fn run(
-    http: SocketAddr,
-    grpc: SocketAddr,
-    seed: u64,
-    budget: usize,
-    allow_known_failures: bool,
-    stop: Arc<AtomicBool>,
-    tally: Arc<Tally>,
-    bomb: Arc<Vec<u8>>,
-) {
+/// What the attackers share: where to send, how much, and where to count.
+pub struct Plan {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    /// Hostile requests to send at most, by all attackers together.
+    pub budget: usize,
+    /// Whether to send the attacks the daemon is known not to survive yet.
+    pub allow_known_failures: bool,
+    pub stop: Arc<AtomicBool>,
+    pub tally: Arc<Tally>,
+    pub bomb: Arc<Vec<u8>>,
+}
+
+/// One attacker: sends hostile requests from an RNG seeded with `seed` until the plan's stop
+/// is set or its budget is spent.
+pub async fn run(plan: Arc<Plan>, seed: u64) {
     use rand::SeedableRng;
     let mut rng = StdRng::seed_from_u64(seed);
+    let (http, grpc, tally) = (plan.http, plan.grpc, &plan.tally);
     let mut channel = send::channel(grpc);
     let mut client = send::http_client();
-    while !stop.load(Ordering::SeqCst) {
+    while !plan.stop.load(Ordering::SeqCst) {
         let n = tally.sent.fetch_add(1, Ordering::SeqCst);
-        if n >= budget {
+        if n >= plan.budget {
             break;
         }
         let started = Instant::now();
@@ -83,7 +89,14 @@ pub async fn run(
             client: &client,
             channel: &mut channel,
         };
-        let (what, result) = one(&mut rng, n as u64, target, allow_known_failures, &bomb).await;
+        let (what, result) = one(
+            &mut rng,
+            n as u64,
+            target,
+            plan.allow_known_failures,
+            &plan.bomb,
+        )
+        .await;
         tally.took(started.elapsed(), &what);
         match result {
             Ok(code) if code == 200 || code == 0 => {

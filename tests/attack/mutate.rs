@@ -146,7 +146,7 @@ pub fn protobuf(rng: &mut StdRng, n: u64, allow_known_failures: bool) -> (Attack
     let mut res = resource("attacker");
     let mut raw: Vec<Vec<u8>> = Vec::new();
     let attack = match rng.random_range(0..10) {
-        0 | 1 | 2 => Attack::Bytes,
+        0..=2 => Attack::Bytes,
         3 => {
             // Duplicated and removed fields and spans.
             let s = spans[0].clone();
