@@ -31,7 +31,9 @@ pub fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().expect("gzip")
 }
 
-/// `POST /v1/traces`; `Err` describes a failure of the daemon.
+/// `POST /v1/traces`; `Err` describes a failure of the daemon. A connection that fails is
+/// tried once more on a fresh connection (a pooled keep-alive connection may be closed just as
+/// it is reused); a request the daemon drops twice is a failure.
 pub async fn http(
     client: &HttpClient,
     addr: SocketAddr,
@@ -39,6 +41,29 @@ pub async fn http(
     content_encoding: Option<&str>,
     body: Vec<u8>,
 ) -> Result<u16, String> {
+    let body = Bytes::from(body);
+    let first = post(client, addr, content_type, content_encoding, body.clone()).await;
+    let (status, text) = match first {
+        Err(e) if e.starts_with("connection failed") => {
+            post(&http_client(), addr, content_type, content_encoding, body)
+                .await
+                .map_err(|again| format!("{e}; on a fresh connection: {again}"))?
+        }
+        other => other?,
+    };
+    if status >= 500 {
+        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&text)));
+    }
+    Ok(status)
+}
+
+async fn post(
+    client: &HttpClient,
+    addr: SocketAddr,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    body: Bytes,
+) -> Result<(u16, Bytes), String> {
     let mut req = http::Request::post(format!("http://{addr}/v1/traces"));
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
@@ -46,7 +71,7 @@ pub async fn http(
     if let Some(ce) = content_encoding {
         req = req.header("content-encoding", ce);
     }
-    let req = req.body(Full::new(Bytes::from(body))).expect("request");
+    let req = req.body(Full::new(body)).expect("request");
     let call = async {
         let resp = client
             .request(req)
@@ -60,13 +85,9 @@ pub async fn http(
             .map_err(|e| format!("body: {e}"))?;
         Ok::<_, String>((status, body.to_bytes()))
     };
-    let (status, body) = tokio::time::timeout(ANSWER_WITHIN, call)
+    tokio::time::timeout(ANSWER_WITHIN, call)
         .await
-        .map_err(|_| format!("no answer within {ANSWER_WITHIN:?}"))??;
-    if status >= 500 {
-        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
-    }
-    Ok(status)
+        .map_err(|_| format!("no answer within {ANSWER_WITHIN:?}"))?
 }
 
 /// One gRPC length-prefixed message frame.
