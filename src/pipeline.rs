@@ -5,6 +5,7 @@ use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
+use crate::receiver::inflight::{InFlight, Reservation};
 use crate::rules::{Decider, Verdict};
 use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
@@ -96,6 +97,11 @@ pub struct Pipeline {
     /// Request bytes kept alive by spans not yet released; with the exporter queues, what
     /// `memory_limit` counts.
     retained: Arc<Retained>,
+    /// Bytes of requests being received, reserved before they are read.
+    inflight: InFlight,
+    /// When a request was last refused for memory (milliseconds since `started`; 0: never).
+    memory_refused_at: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
     decision_delay: Histogram,
     decision_lateness: Histogram,
     annotate: bool,
@@ -137,6 +143,9 @@ impl Pipeline {
             exporters: RwLock::new(Some(exporters)),
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
+            inflight: InFlight::default(),
+            memory_refused_at: Default::default(),
+            started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
             decision_lateness: histogram!(names::DECISION_LATENESS),
             annotate: config.sampling.annotate,
@@ -166,12 +175,46 @@ impl Pipeline {
         self.retained.bytes() + queued
     }
 
-    /// Whether new data would be refused now, and why.
+    /// Bytes reserved by requests being received.
+    pub fn inflight(&self) -> &InFlight {
+        &self.inflight
+    }
+
+    /// Records that a request was refused because its bytes would not fit under the limit.
+    pub fn note_memory_refusal(&self) {
+        let ms = self.started.elapsed().as_millis() as u64 + 1;
+        self.memory_refused_at.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether new data is being refused: overloaded now, or a request was refused for memory
+    /// within the last second (what `/readyz` reports).
+    pub fn refusing(&self) -> bool {
+        let at = self.memory_refused_at.load(Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        self.overloaded().is_some() || (at > 0 && now.saturating_sub(at) < 1000)
+    }
+
+    /// `sampling.memory_limit` in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit
+    }
+
+    /// Whether new data would be refused now, and why (bytes being received count too).
     pub fn overloaded(&self) -> Option<Refusal> {
         match &*self.exporters() {
             _ if !self.accepting.load(Ordering::Acquire) => Some(Refusal::ShuttingDown),
             None => Some(Refusal::ShuttingDown),
-            Some(e) => self.overloaded_with(e),
+            Some(e) => {
+                let inflight = self.inflight.bytes();
+                let held = self.retained.bytes() + e.queued_bytes() + inflight;
+                if inflight > 0 && held >= self.memory_limit {
+                    return Some(Refusal::Overloaded(format!(
+                        "tailsift is over its memory limit ({held} of {} bytes held, {inflight} of them being received)",
+                        self.memory_limit
+                    )));
+                }
+                self.overloaded_with(e)
+            }
         }
     }
 
@@ -193,6 +236,18 @@ impl Pipeline {
 
     /// Takes one encoded `ExportTraceServiceRequest` into the buffer.
     pub fn accept(&self, protocol: Protocol, body: Bytes) -> Result<Accepted, Refusal> {
+        self.accept_reserved(protocol, body, None)
+    }
+
+    /// [`Pipeline::accept`] for a request whose bytes are reserved in flight: once its spans
+    /// hold the body (counted in `Retained`), the reservation is released, before the spans
+    /// are inserted and decisions emitted.
+    pub fn accept_reserved(
+        &self,
+        protocol: Protocol,
+        body: Bytes,
+        reservation: Option<Reservation>,
+    ) -> Result<Accepted, Refusal> {
         let p = protocol.label();
         let guard = self.exporters();
         let Some(exporters) = guard
@@ -216,6 +271,7 @@ impl Pipeline {
                 return Err(Refusal::Malformed(e.to_string()));
             }
         };
+        drop(reservation);
         let message = ingested.rejection_message();
         let mut rejected_by_reason: Vec<(&'static str, u64)> = Vec::new();
         for r in &ingested.rejected {

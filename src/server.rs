@@ -6,6 +6,8 @@ use crate::config::Config;
 use crate::exporter::{ExportError, Exporters, ShutdownReport};
 use crate::pipeline::Pipeline;
 use crate::receiver;
+use crate::receiver::handshake::Plain;
+use crate::receiver::serve::{ConnLimits, Versions};
 use crate::rules::{CompileError, Decider, RuleSet};
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
@@ -31,6 +33,9 @@ pub enum RunError {
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
 }
+
+/// How long a request waits for a decoding slot before it is refused retryably.
+const DECODE_SLOT_WAIT: Duration = Duration::from_secs(1);
 
 /// How long requests in flight may take to finish once shutdown begins.
 const RECEIVER_GRACE: Duration = Duration::from_secs(5);
@@ -113,7 +118,7 @@ pub async fn run(
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
         let p = Arc::downgrade(&pipeline);
-        Arc::new(move || p.upgrade().is_some_and(|p| p.overloaded().is_some()))
+        Arc::new(move || p.upgrade().is_some_and(|p| p.refusing()))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -121,35 +126,76 @@ pub async fn run(
     };
 
     let mut receivers: Vec<JoinHandle<()>> = Vec::new();
-    if let (Some(l), Some(cfg)) = (listeners.grpc, &config.receivers.otlp.grpc) {
+    let nofile = receiver::fds::raise_nofile_limit();
+    let otlp = &config.receivers.otlp;
+    let count = otlp.grpc.is_some() as u64 + otlp.http.is_some() as u64;
+    let conn_limits = |cfg: &crate::config::ReceiverEndpoint| receiver::serve::ConnLimits {
+        max_connections: cfg
+            .max_connections
+            .unwrap_or_else(|| receiver::fds::default_max_connections(nofile, count)),
+        header_read_timeout: cfg.header_read_timeout.get(),
+        idle_timeout: cfg.idle_timeout.get(),
+    };
+    let decoders = |cfg: &crate::config::ReceiverEndpoint| {
+        receiver::body::Decoders::new(
+            cfg.decode_concurrency
+                .unwrap_or_else(receiver::body::default_decode_slots),
+            DECODE_SLOT_WAIT,
+        )
+    };
+    if let (Some(l), Some(cfg)) = (listeners.grpc, &otlp.grpc) {
         let addr = l.local_addr().ok();
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
-            cfg.max_request_bytes.get() as usize,
+            receiver::grpc::GrpcLimits {
+                max_request_bytes: cfg.max_request_bytes.get() as usize,
+                body_read_timeout: cfg.body_read_timeout.get(),
+                decoders: decoders(cfg),
+            },
         );
+        let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
-        tracing::info!(?addr, "OTLP/gRPC receiver listening");
-        receivers.push(tokio::spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
-            if let Err(e) = tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, stop)
-                .await
-            {
-                tracing::error!(error = %e, "OTLP/gRPC receiver failed");
-            }
-        }));
+        tracing::info!(
+            ?addr,
+            max_connections = limits.max_connections,
+            "OTLP/gRPC receiver listening"
+        );
+        receivers.push(tokio::spawn(receiver::serve::serve(
+            l,
+            Plain,
+            svc,
+            limits,
+            Versions::Http2,
+            "grpc",
+            stop,
+        )));
     }
-    if let (Some(l), Some(cfg)) = (listeners.http, &config.receivers.otlp.http) {
+    if let (Some(l), Some(cfg)) = (listeners.http, &otlp.http) {
         let addr = l.local_addr().ok();
-        let app = receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let app = receiver::http::router(
+            pipeline.clone(),
+            receiver::http::HttpLimits {
+                max_request_bytes: cfg.max_request_bytes.get() as usize,
+                body_read_timeout: cfg.body_read_timeout.get(),
+                decoders: decoders(cfg),
+            },
+        );
+        let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
-        tracing::info!(?addr, "OTLP/HTTP receiver listening");
-        receivers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
-                tracing::error!(error = %e, "OTLP/HTTP receiver failed");
-            }
-        }));
+        tracing::info!(
+            ?addr,
+            max_connections = limits.max_connections,
+            "OTLP/HTTP receiver listening"
+        );
+        receivers.push(tokio::spawn(receiver::serve::serve(
+            l,
+            Plain,
+            app,
+            limits,
+            Versions::Auto,
+            "http",
+            stop,
+        )));
     }
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
@@ -157,11 +203,15 @@ pub async fn run(
         let app = metrics::router(handle.clone(), health.clone());
         let stop = stopped(metrics_stop_rx);
         tracing::info!(?addr, "metrics endpoint listening");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
-                tracing::error!(error = %e, "metrics endpoint failed");
-            }
-        })
+        tokio::spawn(receiver::serve::serve(
+            l,
+            Plain,
+            app,
+            ConnLimits::METRICS,
+            Versions::Auto,
+            "metrics",
+            stop,
+        ))
     });
 
     let ticker = {

@@ -184,7 +184,19 @@ async fn overloaded_daemon_refuses_retryably_and_loses_nothing_it_accepted() {
         .and_then(|(_, rest)| rest.split_once(' '))
         .and_then(|(held, _)| held.parse().ok())
         .unwrap_or_else(|| panic!("bytes held in {:?}", refusal.message()));
-    assert!(held >= 8192, "{}", refusal.message());
+    // Refused when the request would not fit: what is held plus its bytes pass the limit.
+    let asked: u64 = refusal
+        .message()
+        .split_once("; ")
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("bytes asked in {:?}", refusal.message()));
+    assert!(held + asked > 8192, "{}", refusal.message());
+    assert!(
+        held <= 8192,
+        "never more than the limit: {}",
+        refusal.message()
+    );
     assert_http_refused(&daemon, id128(0x0e, 9999)).await;
     assert_eq!(
         http_get(daemon.metrics, "/readyz").await.status,

@@ -72,3 +72,18 @@ pub const ADAPTIVE_KEYS: &str = "tailsift_adaptive_keys";
 /// `tail_sampling` policy evaluations, as the Collector's `count_traces_sampled`. Labels:
 /// `policy` (top-level policy name), `decision` (sampled, not_sampled, dropped).
 pub const POLICY_DECISIONS: &str = "tailsift_policy_decisions_total";
+
+/// Connections open on a listener (gauge). Labels: `protocol` (grpc, http, metrics).
+pub const RECEIVER_CONNECTIONS: &str = "tailsift_receiver_connections";
+/// Connections closed at once after being accepted. Labels: `protocol`, `reason`
+/// (max_connections: over the listener's cap; handshake_timeout, handshake_failed).
+pub const RECEIVER_CONNECTIONS_REFUSED: &str = "tailsift_receiver_connections_refused_total";
+/// Connections closed by a timeout. Labels: `protocol`, `reason` (header_read_timeout,
+/// idle_timeout).
+pub const RECEIVER_CONNECTIONS_TIMED_OUT: &str = "tailsift_receiver_connections_timed_out_total";
+/// Failed `accept()` calls (e.g. out of file descriptors); the listener pauses briefly after
+/// each. Labels: `protocol`.
+pub const RECEIVER_ACCEPT_ERRORS: &str = "tailsift_receiver_accept_errors_total";
+/// Bytes of requests being received, inflated or transcoded, reserved before they are read
+/// (gauge). With retained bytes and the exporter queues, what `sampling.memory_limit` counts.
+pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
