@@ -11,8 +11,9 @@ use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use tokio::time::Instant;
 
 /// Where a request came from, for metric labels.
@@ -99,6 +100,10 @@ pub struct Pipeline {
     retained: Arc<Retained>,
     /// Bytes of requests being received, reserved before they are read.
     inflight: InFlight,
+    /// Export items decided while an exporter queue had no room for them, oldest first. They
+    /// count against `memory_limit`, and receivers refuse while any wait.
+    pending: Mutex<VecDeque<ExportItem>>,
+    pending_bytes: AtomicU64,
     /// When a request was last refused for memory (milliseconds since `started`; 0: never).
     memory_refused_at: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
@@ -144,6 +149,8 @@ impl Pipeline {
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
             inflight: InFlight::default(),
+            pending: Mutex::new(VecDeque::new()),
+            pending_bytes: AtomicU64::new(0),
             memory_refused_at: Default::default(),
             started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
@@ -169,10 +176,10 @@ impl Pipeline {
         &self.buffer
     }
 
-    /// Bytes held: buffered spans plus exporter queues.
+    /// Bytes held: buffered spans, exporter queues and items waiting for queue room.
     pub fn held_bytes(&self) -> u64 {
         let queued = self.exporters().as_ref().map_or(0, Exporters::queued_bytes);
-        self.retained.bytes() + queued
+        self.retained.bytes() + queued + self.pending_bytes.load(Ordering::Acquire)
     }
 
     /// Bytes reserved by requests being received.
@@ -206,7 +213,10 @@ impl Pipeline {
             None => Some(Refusal::ShuttingDown),
             Some(e) => {
                 let inflight = self.inflight.bytes();
-                let held = self.retained.bytes() + e.queued_bytes() + inflight;
+                let held = self.retained.bytes()
+                    + e.queued_bytes()
+                    + self.pending_bytes.load(Ordering::Acquire)
+                    + inflight;
                 if inflight > 0 && held >= self.memory_limit {
                     return Some(Refusal::Overloaded(format!(
                         "tailsift is over its memory limit ({held} of {} bytes held, {inflight} of them being received)",
@@ -219,13 +229,14 @@ impl Pipeline {
     }
 
     fn overloaded_with(&self, exporters: &Exporters) -> Option<Refusal> {
-        let held = self.retained.bytes() + exporters.queued_bytes();
+        let pending = self.pending_bytes.load(Ordering::Acquire);
+        let held = self.retained.bytes() + exporters.queued_bytes() + pending;
         if held >= self.memory_limit {
             Some(Refusal::Overloaded(format!(
                 "tailsift is over its memory limit ({held} of {} bytes held)",
                 self.memory_limit
             )))
-        } else if exporters.is_congested() {
+        } else if exporters.is_congested() || pending > 0 {
             Some(Refusal::Overloaded(
                 "an exporter's queue is full (its backend is slow or down)".to_string(),
             ))
@@ -309,6 +320,7 @@ impl Pipeline {
     pub fn tick(&self) {
         self.rules.tick(Instant::now());
         if let Some(exporters) = &*self.exporters() {
+            self.send_pending(exporters);
             let mut out = Output::default();
             self.buffer.take_due(Instant::now(), &*self.rules, &mut out);
             self.emit(out, exporters);
@@ -345,13 +357,31 @@ impl Pipeline {
         &self,
         deadline: std::time::Duration,
     ) -> crate::exporter::ShutdownReport {
+        // Items waiting for queue room go first, as room frees up, until the deadline.
+        let start = std::time::Instant::now();
+        while self.pending_bytes.load(Ordering::Acquire) > 0 && start.elapsed() < deadline {
+            if let Some(e) = &*self.exporters() {
+                self.send_pending(e);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let exporters = self
             .exporters
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         match exporters {
-            Some(e) => e.shutdown(deadline).await,
+            Some(e) => {
+                let left = self.take_pending();
+                if !left.is_empty() {
+                    let spans: usize = left.iter().map(|i| i.spans).sum();
+                    tracing::warn!(spans, "kept spans never found room in the exporter queues before the shutdown deadline");
+                }
+                for item in &left {
+                    e.fail_unqueued(item);
+                }
+                e.shutdown(deadline.saturating_sub(start.elapsed())).await
+            }
             None => crate::exporter::ShutdownReport::default(),
         }
     }
@@ -455,11 +485,65 @@ impl Pipeline {
             return;
         }
         let body = encode_request(kept.spans.iter());
-        exporters.send(ExportItem {
-            body,
-            spans: kept.spans.len(),
-        });
+        self.hand_over(
+            ExportItem {
+                body,
+                spans: kept.spans.len(),
+            },
+            exporters,
+        );
         kept.spans.clear();
         kept.bytes = 0;
+    }
+}
+
+/// Hand-off to the exporters under their queue bounds.
+impl Pipeline {
+    fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<ExportItem>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues an item, or keeps it (in order, counted) until the exporter queues have room.
+    fn hand_over(&self, item: ExportItem, exporters: &Exporters) {
+        let mut pending = self.pending();
+        let item = if pending.is_empty() {
+            match exporters.try_send(item) {
+                Ok(()) => return,
+                Err(item) => item,
+            }
+        } else {
+            item
+        };
+        self.pending_bytes
+            .fetch_add(item.body.len() as u64, Ordering::AcqRel);
+        pending.push_back(item);
+    }
+
+    /// Moves waiting items into the exporter queues, oldest first, while they fit.
+    fn send_pending(&self, exporters: &Exporters) {
+        let mut pending = self.pending();
+        while let Some(item) = pending.pop_front() {
+            let len = item.body.len() as u64;
+            match exporters.try_send(item) {
+                Ok(()) => {
+                    self.pending_bytes.fetch_sub(len, Ordering::AcqRel);
+                }
+                Err(item) => {
+                    pending.push_front(item);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn take_pending(&self) -> Vec<ExportItem> {
+        let mut pending = self.pending();
+        self.pending_bytes.store(0, Ordering::Release);
+        pending.drain(..).collect()
+    }
+
+    /// Bytes of decided items waiting for room in the exporter queues.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::Acquire)
     }
 }
