@@ -98,7 +98,7 @@ fn simulate(cfg: &config::Config, input: &Path, format: Format, explain: &[Strin
         }
     }
     let decider = match server::decider(cfg) {
-        Ok((d, _)) => d,
+        Ok(d) => d,
         Err(e) => {
             eprintln!("tailsift: {e}");
             return ExitCode::from(1);

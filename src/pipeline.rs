@@ -3,11 +3,12 @@
 
 use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
+use crate::decide::{Decider, Verdict};
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
+use crate::output::accounting::SuffixCache;
+use crate::output::Forwarder;
 use crate::receiver::inflight::{InFlight, Reservation};
-use crate::rules::{Decider, Verdict};
-use crate::sampler::accounting::{Accounting, SuffixCache};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
@@ -109,9 +110,8 @@ pub struct Pipeline {
     started: std::time::Instant,
     decision_delay: Histogram,
     decision_lateness: Histogram,
-    annotate: bool,
-    /// Sample-rate accounting written on kept spans (tracestate threshold, adjusted count).
-    accounting: Accounting,
+    /// Annotation, sample-rate accounting and fidelity of kept spans.
+    forwarder: Forwarder,
     memory_limit: u64,
     /// Export items never exceed the smallest exporter batch limits, so one decision tick
     /// cannot produce a request larger than a batch may be.
@@ -129,7 +129,7 @@ impl Pipeline {
             .iter()
             .map(|name| RuleCounters::new(name))
             .collect();
-        rule_counters.push(RuleCounters::new(crate::rules::DEFAULT_RULE));
+        rule_counters.push(RuleCounters::new(crate::decide::DEFAULT_RULE));
         let batches = config.exporters.values().map(|e| &e.batch);
         let item_max_spans = batches
             .clone()
@@ -155,8 +155,7 @@ impl Pipeline {
             started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
             decision_lateness: histogram!(names::DECISION_LATENESS),
-            annotate: config.sampling.annotate,
-            accounting: Accounting::from_config(&config.sampling),
+            forwarder: Forwarder::from_config(&config.sampling),
             memory_limit: config.sampling.memory_limit_bytes(),
             item_max_spans,
             item_max_bytes,
@@ -438,46 +437,25 @@ impl Pipeline {
     }
 
     fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
-        // Built first: it reads the span's incoming tracestate from its original encoding.
-        let no_annotation = Bytes::new();
-        let annotation = if self.annotate {
-            self.rules.annotation_of(v)
-        } else {
-            &no_annotation
-        };
-        let suffix = self
-            .accounting
-            .suffix(&mut kept.suffixes, annotation, v, &span);
-        let mut raw = span.raw;
-        if let Some(profile) = self.rules.fidelity_of(v) {
-            match profile.apply(&raw) {
-                Ok(Some(rewritten)) => {
-                    profile.rewritten.increment(1);
-                    raw = Bytes::from(rewritten);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    // A span that cannot be decoded cannot be reduced; forwarding it would leak
-                    // the payload the profile exists to remove.
-                    profile.failed.increment(1);
-                    tracing::warn!(profile = %profile.name, error = %e, "span could not be decoded for its fidelity profile; not forwarded");
-                    return;
-                }
+        let out = match self
+            .forwarder
+            .forward(&*self.rules, v, span, &mut kept.suffixes)
+        {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!(error = %e, "kept span not forwarded");
+                return;
             }
-        }
+        };
         // Encoded size of the span inside the request (plus wrapper overhead, roughly).
-        let size = raw.len() + suffix.len() + 8;
+        let size = out.encoded_len() + 8;
         if !kept.spans.is_empty()
             && (kept.spans.len() >= self.item_max_spans || kept.bytes + size > self.item_max_bytes)
         {
             self.flush(kept, exporters);
         }
         kept.bytes += size;
-        kept.spans.push(OutSpan {
-            scope: span.scope,
-            raw,
-            suffix,
-        });
+        kept.spans.push(out);
     }
 
     fn flush(&self, kept: &mut Outgoing, exporters: &Exporters) {

@@ -3,12 +3,13 @@
 
 use crate::collector::PolicySet;
 use crate::config::Config;
+use crate::decide::Decider;
 use crate::exporter::{ExportError, Exporters, ShutdownReport};
 use crate::pipeline::Pipeline;
 use crate::receiver;
 use crate::receiver::handshake::Plain;
 use crate::receiver::serve::{ConnLimits, Versions};
-use crate::rules::{CompileError, Decider, RuleSet};
+use crate::rules::{CompileError, RuleSet};
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,20 +85,13 @@ impl Listeners {
     }
 }
 
-/// The decider the pipeline uses, and the `tail_sampling` policies again when that is what it
-/// is (the daemon tells them when shutdown starts).
-pub type Deciders = (Arc<dyn Decider>, Option<Arc<PolicySet>>);
-
 /// The decider the config asks for: the Collector-compatible `tail_sampling` policies or the
 /// ordered rules.
-pub fn decider(config: &Config) -> Result<Deciders, RunError> {
-    match &config.tail_sampling {
-        Some(ts) => {
-            let p = Arc::new(PolicySet::compile(ts)?);
-            Ok((p.clone(), Some(p)))
-        }
-        None => Ok((Arc::new(RuleSet::compile(config)?), None)),
-    }
+pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
+    Ok(match &config.tail_sampling {
+        Some(ts) => Arc::new(PolicySet::compile(ts)?),
+        None => Arc::new(RuleSet::compile(config)?),
+    })
 }
 
 /// What a clean shutdown accomplished.
@@ -113,7 +107,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
-    let (rules, policies) = decider(&config)?;
+    let rules = decider(&config)?;
+    let loaded = rules.describe();
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
@@ -232,7 +227,7 @@ pub async fn run(
 
     health.set_ready(true);
     tracing::info!(
-        rules = config.sampling.rules.len(),
+        decider = %loaded,
         exporters = config.exporters.len(),
         "tailsift started"
     );
@@ -268,9 +263,7 @@ pub async fn run(
         spans = buffered.spans,
         "deciding buffered traces"
     );
-    if let Some(p) = &policies {
-        p.begin_shutdown();
-    }
+    pipeline.rules().begin_shutdown();
     pipeline.drain();
 
     // Stage 3: flush exporters within the deadline.

@@ -1,8 +1,8 @@
 //! The decision cache: recently decided trace ids and their verdicts, so late spans follow
 //! their trace. Bounded, oldest entries forgotten first.
 
+use crate::decide::Verdict;
 use crate::otlp::TraceId;
-use crate::rules::Verdict;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
 

@@ -8,8 +8,8 @@ pub mod cache;
 mod shard;
 mod wheel;
 
+use crate::decide::{Decider, Verdict};
 use crate::otlp::{Span, TraceId};
-use crate::rules::{Decider, Verdict};
 use shard::Shard;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -22,10 +22,10 @@ pub mod validate;
 
 pub use schema::TailSamplingConfig;
 
-use crate::fidelity::Profile;
+use crate::decide::{Decider, Verdict};
 use crate::otlp::encode::string_attribute_field;
 use crate::otlp::{Interest, Span, TraceId};
-use crate::rules::{Decider, Verdict};
+use crate::output::fidelity::Profile;
 use crate::telemetry::names;
 use bytes::Bytes;
 use compile::Compiler;
@@ -168,8 +168,8 @@ impl PolicySet {
         id: &TraceId,
         spans: &[Span],
         now: Instant,
-    ) -> crate::rules::explain::Explanation {
-        use crate::rules::explain::{Explanation, RuleCheck, SamplingDetail};
+    ) -> crate::decide::explain::Explanation {
+        use crate::decide::explain::{Explanation, RuleCheck, SamplingDetail};
         let mut seen = Vec::new();
         let verdict = self.evaluate(id, spans, now, Some(&mut seen));
         let checks = seen
@@ -247,7 +247,7 @@ impl PolicySet {
     pub fn name_of(&self, v: Verdict) -> &str {
         v.rule
             .and_then(|i| self.names.get(i as usize))
-            .map_or(crate::rules::DEFAULT_RULE, |n| n)
+            .map_or(crate::decide::DEFAULT_RULE, |n| n)
     }
 }
 
@@ -273,8 +273,18 @@ impl Decider for PolicySet {
         id: &TraceId,
         spans: &[Span],
         now: Instant,
-    ) -> crate::rules::explain::Explanation {
+    ) -> crate::decide::explain::Explanation {
         PolicySet::explain(self, id, spans, now)
+    }
+    fn begin_shutdown(&self) {
+        PolicySet::begin_shutdown(self)
+    }
+    fn describe(&self) -> String {
+        crate::decide::count(
+            self.policies.len(),
+            "tail_sampling policy",
+            "tail_sampling policies",
+        )
     }
 }
 

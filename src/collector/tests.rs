@@ -411,7 +411,7 @@ fn drop_pending_traces_on_shutdown() {
 
 #[test]
 fn names_and_annotations_cover_every_verdict() {
-    use crate::rules::Decider;
+    use crate::decide::Decider;
     let set = compile(
         "tail_sampling:\n  policies: [{ name: never, type: span_count, span_count: { min_spans: 100 } }]\n",
     );

@@ -16,7 +16,9 @@ pub struct OutSpan {
 }
 
 impl OutSpan {
-    fn len(&self) -> usize {
+    /// Encoded size of the span inside an export request, without its resource and scope
+    /// wrappers.
+    pub fn encoded_len(&self) -> usize {
         self.raw.len() + self.suffix.len()
     }
 }
@@ -92,7 +94,10 @@ pub fn encode_request<'a>(spans: impl IntoIterator<Item = &'a OutSpan>) -> Bytes
 
     let scope_len = |sc: &Scope, spans: &[&OutSpan]| -> usize {
         opt_field(&sc.encoded)
-            + spans.iter().map(|s| len_field_size(s.len())).sum::<usize>()
+            + spans
+                .iter()
+                .map(|s| len_field_size(s.encoded_len()))
+                .sum::<usize>()
             + opt_field(&sc.schema_url)
     };
     let resource_len = |r: &Resource, scopes: &[ScopeGroup]| -> usize {
@@ -116,7 +121,7 @@ pub fn encode_request<'a>(spans: impl IntoIterator<Item = &'a OutSpan>) -> Bytes
             put_len_key(&mut out, 2, scope_len(sc, spans));
             put_opt(&mut out, 1, &sc.encoded);
             for s in spans {
-                put_len_key(&mut out, 2, s.len());
+                put_len_key(&mut out, 2, s.encoded_len());
                 out.put_slice(&s.raw);
                 out.put_slice(&s.suffix);
             }

@@ -237,3 +237,15 @@ impl Span {
         self.raw.len() + std::mem::size_of::<Span>()
     }
 }
+
+/// The root span of a trace's spans: the first span without a parent.
+pub fn root(spans: &[Span]) -> Option<&Span> {
+    spans.iter().find(|s| s.is_root)
+}
+
+/// A trace's duration: earliest start to latest end, in nanoseconds.
+pub fn trace_duration(spans: &[Span]) -> u64 {
+    let start = spans.iter().map(|s| s.start).min().unwrap_or(0);
+    let end = spans.iter().map(|s| s.end).max().unwrap_or(0);
+    end.saturating_sub(start)
+}

@@ -2,7 +2,7 @@
 
 use super::matchers::{StrTest, ValTest};
 use crate::config::{self, Condition, SpanKind, SpanMatcher, StatusCode, TraceMatcher};
-use crate::otlp::model::{kind, status};
+use crate::otlp::model::{kind, root, status, trace_duration};
 use crate::otlp::{Interest, Span};
 
 /// One test on one span.
@@ -204,16 +204,4 @@ impl Cond {
             _ => Vec::new(),
         }
     }
-}
-
-/// The root span: the first span without a parent.
-pub fn root(spans: &[Span]) -> Option<&Span> {
-    spans.iter().find(|s| s.is_root)
-}
-
-/// Earliest start to latest end, in nanoseconds.
-pub fn trace_duration(spans: &[Span]) -> u64 {
-    let start = spans.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = spans.iter().map(|s| s.end).max().unwrap_or(0);
-    end.saturating_sub(start)
 }

@@ -1,19 +1,19 @@
 //! The compiled rule set: ordered rules, first match decides; what attributes they need decoded.
 
 pub mod condition;
-pub mod explain;
 pub mod matchers;
 
 use crate::config::{Config, Rule};
-use crate::fidelity::Profile;
+use crate::decide::explain::{Explanation, RuleCheck, SamplingDetail};
+use crate::decide::{Decider, Verdict, DEFAULT_RULE};
 use crate::otlp::encode::string_attribute_field;
 use crate::otlp::{Interest, Span, TraceId};
+use crate::output::fidelity::Profile;
 use crate::sampler::adaptive::{self, AdaptiveSampler};
 use crate::sampler::probability;
 use crate::sampler::rate_limit::TokenBucket;
 use bytes::Bytes;
 use condition::Cond;
-use explain::{Explanation, RuleCheck, SamplingDetail};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -61,51 +61,6 @@ pub struct CompiledRule {
     /// The encoded `sampling.rule = <name>` attribute appended to kept spans.
     pub annotation: Bytes,
 }
-
-/// The outcome of judging one trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    /// Index of the deciding rule; `None` when no rule matched (the trace is kept).
-    pub rule: Option<u16>,
-    pub keep: bool,
-    /// For traces kept by a probability below 1: the rejection threshold used (see
-    /// [`probability`]); 0 when the trace was kept outright.
-    pub threshold: u64,
-}
-
-impl Verdict {
-    /// A verdict without a sampling threshold.
-    pub fn new(rule: Option<u16>, keep: bool) -> Self {
-        Verdict {
-            rule,
-            keep,
-            threshold: 0,
-        }
-    }
-}
-
-/// Anything that decides traces: the ordered rule set, or another policy engine.
-pub trait Decider: Send + Sync {
-    /// The attribute keys that decisions read; ingest decodes exactly these.
-    fn interest(&self) -> &Interest;
-    /// Judges a trace from its spans. `now` drives rate-based decisions.
-    fn decide(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict;
-    /// The names of the deciding units, indexed by [`Verdict::rule`].
-    fn rule_names(&self) -> Vec<Arc<str>>;
-    /// The fidelity profile for spans kept under this verdict.
-    fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>>;
-    /// The encoded `sampling.rule` attribute for spans kept under this verdict.
-    fn annotation_of(&self, v: Verdict) -> &Bytes;
-    /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
-    /// why: what each rule or policy evaluated said, and the deciding action.
-    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
-    /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
-    /// only changes with decisions have nothing to do.
-    fn tick(&self, _now: Instant) {}
-}
-
-/// Rule name used in metrics when no rule matched.
-pub const DEFAULT_RULE: &str = "_default";
 
 #[derive(Debug)]
 pub struct RuleSet {
@@ -368,6 +323,9 @@ impl Decider for RuleSet {
                 a.tick(now);
             }
         }
+    }
+    fn describe(&self) -> String {
+        crate::decide::count(self.rules.len(), "rule", "rules")
     }
 }
 

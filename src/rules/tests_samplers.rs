@@ -5,7 +5,7 @@ use super::*;
 use crate::config::Config;
 use crate::fixtures::{self, span, SpanBuilder};
 use crate::otlp::{encode_request, ingest, tracestate, OutSpan};
-use crate::sampler::accounting::{Accounting, SuffixCache};
+use crate::output::accounting::{Accounting, SuffixCache};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::collections::HashMap;
@@ -144,7 +144,7 @@ fn explanation_names_the_rules_that_did_not_match_and_why() {
     assert_eq!(e.action, "probability: 0.5");
     assert!(matches!(
         e.sampling,
-        explain::SamplingDetail::Threshold { threshold, .. } if threshold == 1 << 55
+        SamplingDetail::Threshold { threshold, .. } if threshold == 1 << 55
     ));
     let text = e.to_string();
     assert!(

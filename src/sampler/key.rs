@@ -3,8 +3,8 @@
 //! allocating, and rendered as a readable label only when a key is first seen.
 
 use crate::config::KeyField;
+use crate::otlp::model::root;
 use crate::otlp::{AttrValue, Interest, Span};
-use crate::rules::condition::root;
 use std::hash::{DefaultHasher, Hasher};
 
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ pub const MAX_LABEL_BYTES: usize = 128;
 
 fn truncate_label(mut s: String) -> String {
     if s.len() > MAX_LABEL_BYTES {
-        crate::fidelity::truncate(&mut s, MAX_LABEL_BYTES);
+        crate::output::fidelity::truncate(&mut s, MAX_LABEL_BYTES);
     }
     s
 }

@@ -1,7 +1,6 @@
 //! Samplers: consistent probability sampling on the trace's randomness, adaptive sampling to a
-//! throughput target, token-bucket rate limits, and the sample-rate accounting of kept spans.
+//! throughput target, token-bucket rate limits.
 
-pub mod accounting;
 pub mod adaptive;
 pub mod allocate;
 pub mod key;

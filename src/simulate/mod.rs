@@ -7,10 +7,11 @@ pub mod input;
 mod render;
 
 use crate::config::{Config, Rule};
-use crate::otlp::{ingest, MalformedRequest, Span, TraceId};
-use crate::rules::explain::Explanation;
-use crate::rules::{Decider, Verdict, DEFAULT_RULE};
-use crate::sampler::accounting::{Accounting, SuffixCache};
+use crate::decide::explain::Explanation;
+use crate::decide::{Decider, DEFAULT_RULE};
+use crate::otlp::{ingest, MalformedRequest, OutSpan, Span, TraceId};
+use crate::output::accounting::SuffixCache;
+use crate::output::Forwarder;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -157,6 +158,18 @@ pub fn replay(
     requests: &[Bytes],
     explain: &[TraceId],
 ) -> Result<Report, SimulateError> {
+    replay_forwarding(decider, config, requests, explain, |_| {})
+}
+
+/// [`replay`], handing every span that would be forwarded, exactly as the daemon would encode
+/// it, to `forwarded` (traces in the order they are decided).
+pub fn replay_forwarding(
+    decider: &dyn Decider,
+    config: &Config,
+    requests: &[Bytes],
+    explain: &[TraceId],
+    mut forwarded: impl FnMut(&OutSpan),
+) -> Result<Report, SimulateError> {
     let names = decider.rule_names();
     let uses_rules = config.tail_sampling.is_none();
     let mut rules: Vec<RuleStats> = names
@@ -208,9 +221,8 @@ pub fn replay(
     totals.duration_secs = last.saturating_sub(first) as f64 / 1e9;
 
     let base = Instant::now();
-    let accounting = Accounting::from_config(&config.sampling);
+    let forwarder = Forwarder::from_config(&config.sampling);
     let mut suffixes = SuffixCache::default();
-    let no_annotation = Bytes::new();
     let mut explanations: Vec<(TraceId, Option<Explanation>)> =
         explain.iter().map(|id| (*id, None)).collect();
     for (id, t) in ordered {
@@ -244,27 +256,17 @@ pub fn replay(
         }
         stats.kept += 1;
         totals.kept_traces += 1;
-        let annotation = if config.sampling.annotate {
-            decider.annotation_of(verdict)
-        } else {
-            &no_annotation
-        };
-        for span in &t.spans {
-            match forwarded_len(
-                decider,
-                verdict,
-                span,
-                annotation,
-                &accounting,
-                &mut suffixes,
-            ) {
-                Some(len) => {
+        for span in t.spans {
+            match forwarder.forward(decider, verdict, span, &mut suffixes) {
+                Ok(out) => {
+                    let len = out.encoded_len() as u64;
                     stats.spans_kept += 1;
                     stats.bytes_kept += len;
                     totals.kept_spans += 1;
                     totals.kept_bytes += len;
+                    forwarded(&out);
                 }
-                None => totals.fidelity_failed_spans += 1,
+                Err(_) => totals.fidelity_failed_spans += 1,
             }
         }
     }
@@ -286,28 +288,6 @@ pub fn replay(
         totals,
         explanations,
     })
-}
-
-/// The encoded length of a kept span as it would be forwarded; `None` when its fidelity
-/// profile cannot decode it (the daemon does not forward it either).
-fn forwarded_len(
-    decider: &dyn Decider,
-    v: Verdict,
-    span: &Span,
-    annotation: &Bytes,
-    accounting: &Accounting,
-    suffixes: &mut SuffixCache,
-) -> Option<u64> {
-    let suffix = accounting.suffix(suffixes, annotation, v, span);
-    let raw_len = match decider.fidelity_of(v) {
-        Some(profile) => match profile.apply(&span.raw) {
-            Ok(Some(rewritten)) => rewritten.len(),
-            Ok(None) => span.raw.len(),
-            Err(_) => return None,
-        },
-        None => span.raw.len(),
-    };
-    Some((raw_len + suffix.len()) as u64)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Rendering a simulation report: an aligned table for people, or one JSON document.
 
 use super::Report;
-use crate::rules::explain::{Explanation, SamplingDetail};
+use crate::decide::explain::{Explanation, SamplingDetail};
 use crate::sampler::probability::probability;
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -42,7 +42,7 @@ pub(super) fn table(r: &Report) -> String {
     let mut rows: Vec<[String; 7]> = r
         .rules
         .iter()
-        .filter(|s| s.matched > 0 || s.rule != crate::rules::DEFAULT_RULE)
+        .filter(|s| s.matched > 0 || s.rule != crate::decide::DEFAULT_RULE)
         .map(|s| {
             [
                 s.rule.clone(),

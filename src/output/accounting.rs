@@ -4,10 +4,10 @@
 //! optional adjusted-count attribute (`1/p`, e.g. `SampleRate`) one appended field 9.
 
 use crate::config::Sampling;
+use crate::decide::Verdict;
 use crate::otlp::tracestate;
 use crate::otlp::wire::{len_field_size, put_len_key, put_varint};
 use crate::otlp::Span;
-use crate::rules::Verdict;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// The accounting settings.

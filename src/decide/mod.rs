@@ -1,0 +1,70 @@
+//! The decision seam between the buffer and the engines that judge traces: [`Decider`], the
+//! [`Verdict`] it returns and the [`Explanation`] of one decision. The ordered rules
+//! (`crate::rules`) and the Collector-compatible policies (`crate::collector`) implement it;
+//! the buffer, the pipeline, the output stage and `simulate` only see this trait.
+
+pub mod explain;
+
+pub use explain::Explanation;
+
+use crate::otlp::{Interest, Span, TraceId};
+use crate::output::fidelity::Profile;
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Rule name used in metrics when no rule matched.
+pub const DEFAULT_RULE: &str = "_default";
+
+/// The outcome of judging one trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Index of the deciding rule or policy (see [`Decider::rule_names`]); `None` when no rule
+    /// matched (the trace is kept).
+    pub rule: Option<u16>,
+    pub keep: bool,
+    /// For traces kept by a probability below 1: the rejection threshold used (see
+    /// `crate::sampler::probability`); 0 when the trace was kept outright.
+    pub threshold: u64,
+}
+
+impl Verdict {
+    /// A verdict without a sampling threshold.
+    pub fn new(rule: Option<u16>, keep: bool) -> Self {
+        Verdict {
+            rule,
+            keep,
+            threshold: 0,
+        }
+    }
+}
+
+/// Anything that decides traces: the ordered rule set, or the `tail_sampling` policies.
+pub trait Decider: Send + Sync {
+    /// The attribute keys that decisions read; ingest decodes exactly these.
+    fn interest(&self) -> &Interest;
+    /// Judges a trace from its spans. `now` drives rate-based decisions.
+    fn decide(&self, id: &TraceId, spans: &[Span], now: Instant) -> Verdict;
+    /// The names of the deciding units, indexed by [`Verdict::rule`].
+    fn rule_names(&self) -> Vec<Arc<str>>;
+    /// The fidelity profile for spans kept under this verdict.
+    fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>>;
+    /// The encoded `sampling.rule` attribute for spans kept under this verdict.
+    fn annotation_of(&self, v: Verdict) -> &Bytes;
+    /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
+    /// why: what each rule or policy evaluated said, and the deciding action.
+    fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
+    /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
+    /// only changes with decisions have nothing to do.
+    fn tick(&self, _now: Instant) {}
+    /// Called once when shutdown starts deciding everything buffered (the Collector's
+    /// `drop_pending_traces_on_shutdown` acts on it).
+    fn begin_shutdown(&self) {}
+    /// What is loaded, for logs: "6 rules", "4 tail_sampling policies".
+    fn describe(&self) -> String;
+}
+
+/// "1 rule", "2 rules": a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
