@@ -48,6 +48,11 @@ pub enum Rejection {
     /// Not a valid `Span` message (a string that is not UTF-8, a field of the wrong wire type,
     /// a truncated or too deeply nested part).
     MalformedSpan,
+    /// Under a `Resource` (or `ResourceSpans.schema_url`) that is not valid: the whole group
+    /// is rejected, since every span of it would be forwarded under that resource.
+    MalformedResource,
+    /// Under an `InstrumentationScope` (or `ScopeSpans.schema_url`) that is not valid.
+    MalformedScope,
 }
 
 impl Rejection {
@@ -56,9 +61,40 @@ impl Rejection {
             Rejection::InvalidTraceId => "invalid_trace_id",
             Rejection::InvalidSpanId => "invalid_span_id",
             Rejection::MalformedSpan => "malformed_span",
+            Rejection::MalformedResource => "malformed_resource",
+            Rejection::MalformedScope => "malformed_scope",
+        }
+    }
+
+    /// How the partial-success message describes `n` spans rejected for this reason.
+    fn describe(self, n: usize) -> String {
+        match self {
+            Rejection::InvalidTraceId => {
+                format!("{n} span(s) with an invalid trace id (must be 16 bytes, not all zero)")
+            }
+            Rejection::InvalidSpanId => {
+                format!("{n} span(s) with an invalid span id (must be 8 bytes, not all zero)")
+            }
+            Rejection::MalformedSpan => format!(
+                "{n} malformed span(s) (a string that is not UTF-8, a field of the wrong wire type, or a truncated part)"
+            ),
+            Rejection::MalformedResource => format!(
+                "{n} span(s) under a malformed resource (a string that is not UTF-8, a field of the wrong wire type, a truncated or too deeply nested part)"
+            ),
+            Rejection::MalformedScope => format!(
+                "{n} span(s) under a malformed instrumentation scope (a string that is not UTF-8, a field of the wrong wire type, a truncated or too deeply nested part)"
+            ),
         }
     }
 }
+
+const REJECTIONS: [Rejection; 5] = [
+    Rejection::InvalidTraceId,
+    Rejection::InvalidSpanId,
+    Rejection::MalformedSpan,
+    Rejection::MalformedResource,
+    Rejection::MalformedScope,
+];
 
 /// The spans of one request, each with its trace id, and the spans rejected individually.
 #[derive(Debug, Default)]
@@ -73,26 +109,12 @@ impl Ingested {
         if self.rejected.is_empty() {
             return None;
         }
-        let count = |k: Rejection| self.rejected.iter().filter(|r| **r == k).count();
-        let bad_trace = count(Rejection::InvalidTraceId);
-        let bad_span = count(Rejection::InvalidSpanId);
-        let malformed = count(Rejection::MalformedSpan);
-        let mut parts = Vec::new();
-        if bad_trace > 0 {
-            parts.push(format!(
-                "{bad_trace} span(s) with an invalid trace id (must be 16 bytes, not all zero)"
-            ));
-        }
-        if bad_span > 0 {
-            parts.push(format!(
-                "{bad_span} span(s) with an invalid span id (must be 8 bytes, not all zero)"
-            ));
-        }
-        if malformed > 0 {
-            parts.push(format!(
-                "{malformed} malformed span(s) (a string that is not UTF-8, a field of the wrong wire type, or a truncated part)"
-            ));
-        }
+        let parts: Vec<String> = REJECTIONS
+            .iter()
+            .map(|&k| (k, self.rejected.iter().filter(|r| **r == k).count()))
+            .filter(|&(_, n)| n > 0)
+            .map(|(k, n)| k.describe(n))
+            .collect();
         Some(format!("rejected {}", parts.join(" and ")))
     }
 }
@@ -135,7 +157,8 @@ pub fn ingest_retained(
     let guard = retained.map(|r| r.hold(body.len()));
     let mut r = Reader::new(body);
     while let Some((field, wt)) = r.next_field().map_err(at("request"))? {
-        if field == 1 && wt == WireType::Len {
+        if field == 1 {
+            want(wt, "resource_spans")?;
             let rs = r.len_range().map_err(at("resource_spans"))?;
             resource_spans(body, rs, interest, &guard, &mut out)?;
         } else {
@@ -143,6 +166,19 @@ pub fn ingest_retained(
         }
     }
     Ok(out)
+}
+
+/// A container field (`resource_spans`, `scope_spans`) must be length-delimited: whatever else
+/// the request holds cannot be told apart from broken framing.
+fn want(wt: WireType, what: &'static str) -> Result<(), MalformedRequest> {
+    if wt == WireType::Len {
+        Ok(())
+    } else {
+        Err(MalformedRequest {
+            what,
+            source: validate::BAD_TYPE,
+        })
+    }
 }
 
 fn resource_spans(
@@ -153,7 +189,7 @@ fn resource_spans(
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
     // The resource and schema_url may come after the scope spans, so find them first.
-    let (mut resource, mut schema_url) = (None, None);
+    let (mut resource, mut schema_url, mut wrong_type) = (None, None, false);
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
         match (field, wt) {
@@ -161,14 +197,22 @@ fn resource_spans(
             (3, WireType::Len) => {
                 schema_url = Some(r.len_range().map_err(at("resource_spans.schema_url"))?)
             }
-            _ => r.skip(wt).map_err(at("resource_spans"))?,
+            _ => {
+                if field == 2 {
+                    want(wt, "resource_spans.scope_spans")?;
+                }
+                wrong_type |= field == 1 || field == 3;
+                r.skip(wt).map_err(at("resource_spans"))?
+            }
         }
     }
-    if let Some(res) = resource {
-        validate::resource(body, res).map_err(at("resource"))?;
-    }
-    if let Some(url) = schema_url {
-        validate::utf8(body, url).map_err(at("resource_spans.schema_url"))?;
+    // A malformed resource concerns its group only: its spans are rejected, the request's
+    // other groups go on (the group's own framing was checked above, so its spans can be counted).
+    let valid = !wrong_type
+        && resource.is_none_or(|res| validate::resource(body, res).is_ok())
+        && schema_url.is_none_or(|url| validate::utf8(body, url).is_ok());
+    if !valid {
+        return reject_group(body, range, Rejection::MalformedResource, out);
     }
     let (service, attrs) = match resource {
         Some(res) => resource_summary(body, res, interest)?,
@@ -188,6 +232,44 @@ fn resource_spans(
             scope_spans(body, ss, &resource, interest, out)?;
         } else {
             r.skip(wt).map_err(at("resource_spans"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rejects every span of a `ResourceSpans` group for `why`.
+fn reject_group(
+    body: &[u8],
+    range: Range,
+    why: Rejection,
+    out: &mut Ingested,
+) -> Result<(), MalformedRequest> {
+    let mut r = Reader::within(body, range);
+    while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
+        if field == 2 && wt == WireType::Len {
+            let ss = r.len_range().map_err(at("scope_spans"))?;
+            count_spans(body, ss, why, out)?;
+        } else {
+            r.skip(wt).map_err(at("resource_spans"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rejects every span of a `ScopeSpans` for `why`.
+fn count_spans(
+    body: &[u8],
+    range: Range,
+    why: Rejection,
+    out: &mut Ingested,
+) -> Result<(), MalformedRequest> {
+    let mut r = Reader::within(body, range);
+    while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
+        if field == 2 {
+            r.skip(wt).map_err(at("span"))?;
+            out.rejected.push(why);
+        } else {
+            r.skip(wt).map_err(at("scope_spans"))?;
         }
     }
     Ok(())
@@ -240,7 +322,7 @@ fn scope_spans(
     interest: &Interest,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
-    let (mut scope, mut schema_url) = (None, None);
+    let (mut scope, mut schema_url, mut wrong_type) = (None, None, false);
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
         match (field, wt) {
@@ -248,14 +330,16 @@ fn scope_spans(
             (3, WireType::Len) => {
                 schema_url = Some(r.len_range().map_err(at("scope_spans.schema_url"))?)
             }
-            _ => r.skip(wt).map_err(at("scope_spans"))?,
+            _ => {
+                wrong_type |= field == 1 || field == 3;
+                r.skip(wt).map_err(at("scope_spans"))?
+            }
         }
     }
-    if let Some(sc) = scope {
-        validate::scope(body, sc).map_err(at("scope"))?;
-    }
-    if let Some(url) = schema_url {
-        validate::utf8(body, url).map_err(at("scope_spans.schema_url"))?;
+    let valid = !wrong_type && scope.is_none_or(|sc| validate::scope(body, sc).is_ok())
+        && schema_url.is_none_or(|url| validate::utf8(body, url).is_ok());
+    if !valid {
+        return count_spans(body, range, Rejection::MalformedScope, out);
     }
     let scope = Arc::new(Scope {
         resource: resource.clone(),
@@ -270,6 +354,10 @@ fn scope_spans(
                 Ok(s) => out.spans.push(s),
                 Err(rej) => out.rejected.push(rej),
             }
+        } else if field == 2 {
+            // A span encoded as a number: that span alone is malformed.
+            r.skip(wt).map_err(at("scope_spans"))?;
+            out.rejected.push(Rejection::MalformedSpan);
         } else {
             r.skip(wt).map_err(at("scope_spans"))?;
         }

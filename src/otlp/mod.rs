@@ -16,3 +16,5 @@ pub use model::{AttrValue, Resource, Retained, Scope, Span, SpanId, TraceId};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_groups;

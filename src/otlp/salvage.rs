@@ -1,6 +1,9 @@
 //! Salvaging a refused export batch: the spans that are not valid OTLP are taken out so the
 //! rest can be delivered. Spans are not checked in full on the way in (only the parts decisions
 //! read are), so this is where one client's malformed span stops poisoning a whole batch.
+//! Whole resource and scope groups that fail their check (ingest refuses those already, but a
+//! batch may come from a storage log an older version wrote) are taken out the same way; the
+//! exporter counts everything removed as `tailsift_exporter_failed_spans_total{reason="malformed"}`.
 
 use super::encode::{encode_request, OutSpan};
 use super::ingest::{ingest, Interest};
@@ -16,7 +19,9 @@ pub struct Salvaged {
 }
 
 /// Re-encodes `body` (an `ExportTraceServiceRequest`) without the spans that fail
-/// [`validate::span`]. `None` when nothing would change, or the body is not a request at all.
+/// [`validate::span`], nor those under a resource or scope that fails [`validate::resource`] or
+/// [`validate::scope`] (ingest rejects those spans). `None` when nothing would change, or the
+/// body is not a request at all.
 pub fn salvage(body: &Bytes) -> Option<Salvaged> {
     let got = ingest(body, &Interest::default()).ok()?;
     let total = got.spans.len() + got.rejected.len();

@@ -1,12 +1,19 @@
 //! Structural checks of what ingest forwards without reading: every string is UTF-8, every
-//! known field has its declared wire type, nesting is bounded. A span that passes decodes
-//! cleanly in any protobuf implementation, so one client's malformed span can never make a
-//! whole export batch (other clients' kept traces) undeliverable.
+//! known field has its declared wire type, nesting is bounded. What passes decodes cleanly in
+//! prost and Go protobuf (the stricter of the two where they differ: prost refuses a known
+//! field of the wrong wire type, Go keeps it as unknown), so one client's malformed data can
+//! never make a whole export batch (other clients' kept traces) undeliverable. The messages and
+//! field numbers are those of the opentelemetry-proto crate 0.33 (`Resource.entity_refs`
+//! included).
 //!
-//! Resources and scopes are checked at ingest (once per request). Spans are checked in full
-//! only when kept (most spans are dropped, and a check of every attribute costs about as much
-//! as the rest of ingest); at ingest a span's own fields are checked (wire types, name and
-//! tracestate UTF-8).
+//! Where each check runs:
+//! - `Resource` (with its `entity_refs`), `InstrumentationScope` and both `schema_url`s: in full
+//!   at ingest, once per request; a failure rejects that group's spans (partial success).
+//! - `Span`: at ingest its own fields (wire types, ids, name and tracestate UTF-8); the rest
+//!   (attributes, events, links, status) only when a backend refuses a batch, in
+//!   [`super::salvage`]. Most spans are dropped by decision, and a check of every attribute costs
+//!   about as much as the rest of ingest, so the full check is paid only on the rare refusal; a
+//!   span it fails is taken out and counted, and the batch is sent again without it.
 
 use super::wire::{Reader, WireError, WireType};
 
@@ -17,7 +24,7 @@ type Range = (usize, usize);
 type Check = Result<(), WireError>;
 
 const BAD_UTF8: WireError = WireError::Invalid("a string is not valid UTF-8");
-const BAD_TYPE: WireError = WireError::Invalid("a field has the wrong wire type");
+pub(crate) const BAD_TYPE: WireError = WireError::Invalid("a field has the wrong wire type");
 const TOO_DEEP: WireError = WireError::Invalid("attribute values are nested too deeply");
 
 #[inline]
@@ -196,6 +203,16 @@ pub fn resource(buf: &[u8], range: Range) -> Check {
     walk(buf, range, |field, wt, r| match field {
         1 => nested(wt, r, |kv| key_value(buf, kv, 0)),
         2 => scalar(wt, WireType::Varint, r),
+        3 => nested(wt, r, |e| entity_ref(buf, e)),
+        _ => Ok(false),
+    })
+}
+
+/// `EntityRef` (`Resource.entity_refs`): `schema_url`, `type`, `id_keys`, `description_keys`,
+/// all strings.
+pub fn entity_ref(buf: &[u8], range: Range) -> Check {
+    walk(buf, range, |field, wt, r| match field {
+        1..=4 => string(wt, r, buf),
         _ => Ok(false),
     })
 }

@@ -8,7 +8,7 @@ use thiserror::Error;
 pub enum WireError {
     #[error("truncated message")]
     Truncated,
-    #[error("varint is longer than 10 bytes")]
+    #[error("varint overflows 64 bits")]
     VarintOverflow,
     #[error("unsupported wire type {0}")]
     WireType(u8),
@@ -68,8 +68,12 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
+        // As prost and Go: a key wider than 32 bits (a field number over 2^29 - 1) is invalid.
+        if key > u32::MAX as u64 {
+            return Err(WireError::Invalid("field key is wider than 32 bits"));
+        }
         let field = (key >> 3) as u32;
-        if field == 0 || key >> 3 > u32::MAX as u64 {
+        if field == 0 {
             return Err(WireError::FieldZero);
         }
         let wt = match key & 7 {
@@ -94,6 +98,10 @@ impl<'a> Reader<'a> {
         let mut value: u64 = 0;
         for (i, &b) in bytes.iter().take(10).enumerate() {
             value |= ((b & 0x7f) as u64) << (7 * i);
+            // The tenth byte holds the 64th bit only: more overflows u64 (prost and Go refuse it).
+            if i == 9 && b > 1 {
+                return Err(WireError::VarintOverflow);
+            }
             if b < 0x80 {
                 self.pos += i + 1;
                 return Ok(value);
@@ -224,6 +232,19 @@ mod tests {
         let b = [0x0b];
         let mut r = Reader::new(&b);
         assert_eq!(r.next_field(), Err(WireError::WireType(3)));
+    }
+
+    #[test]
+    fn varint_over_64_bits_is_an_error() {
+        let mut b = [0xff; 10];
+        b[9] = 0x01;
+        assert_eq!(Reader::new(&b).varint(), Ok(u64::MAX));
+        b[9] = 0x02;
+        assert_eq!(Reader::new(&b).varint(), Err(WireError::VarintOverflow));
+        // A key of 2^32 (field number 2^29) is invalid, as in prost.
+        let mut key = Vec::new();
+        put_varint(&mut key, 1 << 32);
+        assert!(Reader::new(&key).next_field().is_err());
     }
 
     #[test]

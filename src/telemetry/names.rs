@@ -8,7 +8,8 @@ pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
 /// Spans rejected one by one inside an accepted request (OTLP partial success). Labels:
-/// `protocol`, `reason` (invalid_trace_id, invalid_span_id, malformed_span). Requests refused as a whole are
+/// `protocol`, `reason` (invalid_trace_id, invalid_span_id, malformed_span, malformed_resource and
+/// malformed_scope: every span under an invalid resource or scope). Requests refused as a whole are
 /// counted by `tailsift_receiver_requests_total`, since their spans are not read.
 pub const RECEIVER_REFUSED_SPANS: &str = "tailsift_receiver_refused_spans_total";
 
@@ -45,7 +46,8 @@ pub const EXPORTER_BATCHES: &str = "tailsift_exporter_batches_total";
 /// Spans in export batches that were delivered. Labels: `exporter`.
 pub const EXPORTER_SENT_SPANS: &str = "tailsift_exporter_sent_spans_total";
 /// Spans that could not be delivered. Labels: `exporter`, `reason` (rejected, retries_exhausted,
-/// not_retryable, shutdown, partial_success).
+/// not_retryable, shutdown, partial_success, malformed: taken out of a refused batch as invalid
+/// OTLP, with their whole resource or scope group when that is the invalid part).
 pub const EXPORTER_FAILED_SPANS: &str = "tailsift_exporter_failed_spans_total";
 /// Export attempts retried. Labels: `exporter`.
 pub const EXPORTER_RETRIES: &str = "tailsift_exporter_retries_total";
