@@ -336,7 +336,8 @@ fn scope_spans(
             }
         }
     }
-    let valid = !wrong_type && scope.is_none_or(|sc| validate::scope(body, sc).is_ok())
+    let valid = !wrong_type
+        && scope.is_none_or(|sc| validate::scope(body, sc).is_ok())
         && schema_url.is_none_or(|url| validate::utf8(body, url).is_ok());
     if !valid {
         return count_spans(body, range, Rejection::MalformedScope, out);

@@ -86,7 +86,10 @@ fn a_malformed_resource_rejects_its_group_only() {
         assert_eq!(got.spans.len(), 3);
         assert_eq!(got.rejected, vec![Rejection::MalformedResource; 3]);
         let msg = got.rejection_message().unwrap();
-        assert!(msg.contains("3 span(s) under a malformed resource"), "{msg}");
+        assert!(
+            msg.contains("3 span(s) under a malformed resource"),
+            "{msg}"
+        );
         // What is forwarded decodes with prost.
         let out: Vec<OutSpan> = got
             .spans
@@ -217,7 +220,10 @@ fn salvage_takes_out_a_malformed_resource_group() {
             .collect();
         assert_eq!(
             ids,
-            vec![fixtures::trace_id(1).to_vec(), fixtures::trace_id(2).to_vec()]
+            vec![
+                fixtures::trace_id(1).to_vec(),
+                fixtures::trace_id(2).to_vec()
+            ]
         );
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod proc;
 pub mod prom;
 pub mod sink;
 

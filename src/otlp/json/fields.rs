@@ -88,7 +88,12 @@ const STATUS_CODE: &[(&str, i32)] = &[
 use Kind as K;
 use Ty::*;
 
-const REQUEST: &[Field] = &[f("resourceSpans", "resource_spans", 1, Repeated(K::ResourceSpans))];
+const REQUEST: &[Field] = &[f(
+    "resourceSpans",
+    "resource_spans",
+    1,
+    Repeated(K::ResourceSpans),
+)];
 
 const RESOURCE_SPANS: &[Field] = &[
     f("resource", "resource", 1, Msg(K::Resource)),
@@ -98,7 +103,12 @@ const RESOURCE_SPANS: &[Field] = &[
 
 const RESOURCE: &[Field] = &[
     f("attributes", "attributes", 1, Repeated(K::KeyValue)),
-    f("droppedAttributesCount", "dropped_attributes_count", 2, Uint32),
+    f(
+        "droppedAttributesCount",
+        "dropped_attributes_count",
+        2,
+        Uint32,
+    ),
     f("entityRefs", "entity_refs", 3, Repeated(K::EntityRef)),
 ];
 
@@ -119,7 +129,12 @@ const SCOPE: &[Field] = &[
     f("name", "name", 1, Str),
     f("version", "version", 2, Str),
     f("attributes", "attributes", 3, Repeated(K::KeyValue)),
-    f("droppedAttributesCount", "dropped_attributes_count", 4, Uint32),
+    f(
+        "droppedAttributesCount",
+        "dropped_attributes_count",
+        4,
+        Uint32,
+    ),
 ];
 
 const SPAN: &[Field] = &[
@@ -132,7 +147,12 @@ const SPAN: &[Field] = &[
     f("startTimeUnixNano", "start_time_unix_nano", 7, Fixed64),
     f("endTimeUnixNano", "end_time_unix_nano", 8, Fixed64),
     f("attributes", "attributes", 9, Repeated(K::KeyValue)),
-    f("droppedAttributesCount", "dropped_attributes_count", 10, Uint32),
+    f(
+        "droppedAttributesCount",
+        "dropped_attributes_count",
+        10,
+        Uint32,
+    ),
     f("events", "events", 11, Repeated(K::Event)),
     f("droppedEventsCount", "dropped_events_count", 12, Uint32),
     f("links", "links", 13, Repeated(K::Link)),
@@ -145,7 +165,12 @@ const EVENT: &[Field] = &[
     f("timeUnixNano", "time_unix_nano", 1, Fixed64),
     f("name", "name", 2, Str),
     f("attributes", "attributes", 3, Repeated(K::KeyValue)),
-    f("droppedAttributesCount", "dropped_attributes_count", 4, Uint32),
+    f(
+        "droppedAttributesCount",
+        "dropped_attributes_count",
+        4,
+        Uint32,
+    ),
 ];
 
 const LINK: &[Field] = &[
@@ -153,7 +178,12 @@ const LINK: &[Field] = &[
     f("spanId", "span_id", 2, LinkId),
     f("traceState", "trace_state", 3, Str),
     f("attributes", "attributes", 4, Repeated(K::KeyValue)),
-    f("droppedAttributesCount", "dropped_attributes_count", 5, Uint32),
+    f(
+        "droppedAttributesCount",
+        "dropped_attributes_count",
+        5,
+        Uint32,
+    ),
     f("flags", "flags", 6, Fixed32),
 ];
 

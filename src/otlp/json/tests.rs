@@ -43,18 +43,22 @@ fn rendered_batches_transcode_as_the_serde_path_did() {
         .error()
         .build();
     s.events.push(Default::default());
-    s.links.push(opentelemetry_proto::tonic::trace::v1::span::Link {
-        trace_id: fixtures::trace_id(9).to_vec(),
-        span_id: fixtures::span_id(1).to_vec(),
-        flags: 0x301,
-        ..Default::default()
-    });
+    s.links
+        .push(opentelemetry_proto::tonic::trace::v1::span::Link {
+            trace_id: fixtures::trace_id(9).to_vec(),
+            span_id: fixtures::span_id(1).to_vec(),
+            flags: 0x301,
+            ..Default::default()
+        });
     s.flags = 0x101;
     let req = fixtures::request_with("svc", vec![fixtures::kv_int("pid", 0)], vec![s]);
     let line = protobuf_to_json(&fixtures::encode(&req)).unwrap();
     assert_eq!(via_transcoder(line.as_bytes()), req);
     assert_eq!(via_serde(line.as_bytes()), req);
-    assert_eq!(json_to_protobuf(line.as_bytes()).unwrap().len(), req.encoded_len());
+    assert_eq!(
+        json_to_protobuf(line.as_bytes()).unwrap().len(),
+        req.encoded_len()
+    );
 }
 
 #[test]
@@ -68,7 +72,10 @@ fn proto3_json_spellings_are_accepted() {
           {"key":"u","value":{"bytesValue":"_-8"}},{"key":"p","value":{"bytesValue":"AAE="}}]}]}]}]}"#;
     let req = via_transcoder(json.as_bytes());
     let s = fixtures::spans_of(&req)[0];
-    assert_eq!(s.trace_id, hex::decode("5b8efff798038103d269b633813fc60c").unwrap());
+    assert_eq!(
+        s.trace_id,
+        hex::decode("5b8efff798038103d269b633813fc60c").unwrap()
+    );
     assert_eq!((s.kind, s.flags), (3, 257));
     assert_eq!(s.status.as_ref().unwrap().code, 2);
     assert_eq!(s.end_time_unix_nano - s.start_time_unix_nano, 1_000_000_000);
@@ -121,7 +128,12 @@ fn empty_object_bombs_stay_about_their_own_size() {
         }
         json.extend_from_slice(tail.as_bytes());
         let pb = json_to_protobuf(&json).unwrap();
-        assert!(pb.len() <= json.len(), "{} bytes from {}", pb.len(), json.len());
+        assert!(
+            pb.len() <= json.len(),
+            "{} bytes from {}",
+            pb.len(),
+            json.len()
+        );
         assert!(ingest(&pb, &Interest::default()).is_ok());
     }
 }
@@ -129,7 +141,8 @@ fn empty_object_bombs_stay_about_their_own_size() {
 #[test]
 fn deep_nesting_is_a_clear_error() {
     let deep = |open: &str, close: &str, n: usize| {
-        let mut s = String::from(r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"value":"#);
+        let mut s =
+            String::from(r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"value":"#);
         s.push_str(&open.repeat(n));
         s.push_str(r#"{"stringValue":"x"}"#);
         s.push_str(&close.repeat(n));
@@ -154,10 +167,22 @@ fn invalid_input_is_an_error_naming_the_field() {
     for (json, says) in [
         (r#"{"resourceSpans":5}"#, "array"),
         (r#"{"resourceSpans":[null]}"#, "null"),
-        (r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_NOPE"}]}]}]}"#, "kind"),
-        (r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":-1}]}]}]}"#, "startTimeUnixNano"),
-        (r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":4294967296}]}]}]}"#, "flags"),
-        (r#"{"resourceSpans":[{"resource":{"attributes":[{"value":{"bytesValue":"!!"}}]}}]}"#, "bytesValue"),
+        (
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_NOPE"}]}]}]}"#,
+            "kind",
+        ),
+        (
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":-1}]}]}]}"#,
+            "startTimeUnixNano",
+        ),
+        (
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":4294967296}]}]}]}"#,
+            "flags",
+        ),
+        (
+            r#"{"resourceSpans":[{"resource":{"attributes":[{"value":{"bytesValue":"!!"}}]}}]}"#,
+            "bytesValue",
+        ),
         (r#"{"resourceSpans":[{"schemaUrl":7}]}"#, "schemaUrl"),
         (r#"{"resourceSpans":[]} trailing"#, "trailing"),
         ("not json", "expected"),
@@ -190,10 +215,7 @@ mod prop {
                 }),
                 proptest::collection::vec(("[a-z_.]{0,6}", inner), 0..3).prop_map(|kv| {
                     Value::KvlistValue(KeyValueList {
-                        values: kv
-                            .into_iter()
-                            .map(|(k, v)| fixtures::kv(&k, v))
-                            .collect(),
+                        values: kv.into_iter().map(|(k, v)| fixtures::kv(&k, v)).collect(),
                     })
                 }),
             ]
@@ -207,37 +229,57 @@ mod prop {
 
     fn a_span() -> impl Strategy<Value = Span> {
         (
-            (any::<u128>(), any::<u64>(), any::<u64>(), 0i32..6, any::<u32>()),
+            (
+                any::<u128>(),
+                any::<u64>(),
+                any::<u64>(),
+                0i32..6,
+                any::<u32>(),
+            ),
             (any::<u64>(), any::<u64>(), "\\PC{0,8}", attrs(), 0u32..3),
-            (proptest::option::of((0i32..3, ".{0,5}")), attrs(), any::<u32>()),
+            (
+                proptest::option::of((0i32..3, ".{0,5}")),
+                attrs(),
+                any::<u32>(),
+            ),
         )
-            .prop_map(|((t, id, parent, kind, flags), (start, end, name, attributes, dropped), (status, ev_attrs, link_flags))| Span {
-                trace_id: t.to_be_bytes().to_vec(),
-                span_id: id.to_be_bytes().to_vec(),
-                parent_span_id: if parent % 2 == 0 { vec![] } else { parent.to_be_bytes().to_vec() },
-                name,
-                kind,
-                flags,
-                start_time_unix_nano: start,
-                end_time_unix_nano: end,
-                attributes,
-                dropped_attributes_count: dropped,
-                status: status.map(|(code, message)| Status { code, message }),
-                events: vec![span::Event {
-                    time_unix_nano: start,
-                    name: "ev".into(),
-                    attributes: ev_attrs,
+            .prop_map(
+                |(
+                    (t, id, parent, kind, flags),
+                    (start, end, name, attributes, dropped),
+                    (status, ev_attrs, link_flags),
+                )| Span {
+                    trace_id: t.to_be_bytes().to_vec(),
+                    span_id: id.to_be_bytes().to_vec(),
+                    parent_span_id: if parent % 2 == 0 {
+                        vec![]
+                    } else {
+                        parent.to_be_bytes().to_vec()
+                    },
+                    name,
+                    kind,
+                    flags,
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: end,
+                    attributes,
                     dropped_attributes_count: dropped,
-                }],
-                links: vec![span::Link {
-                    trace_id: t.to_le_bytes().to_vec(),
-                    span_id: id.to_le_bytes().to_vec(),
-                    trace_state: "k=v".into(),
-                    flags: link_flags,
+                    status: status.map(|(code, message)| Status { code, message }),
+                    events: vec![span::Event {
+                        time_unix_nano: start,
+                        name: "ev".into(),
+                        attributes: ev_attrs,
+                        dropped_attributes_count: dropped,
+                    }],
+                    links: vec![span::Link {
+                        trace_id: t.to_le_bytes().to_vec(),
+                        span_id: id.to_le_bytes().to_vec(),
+                        trace_state: "k=v".into(),
+                        flags: link_flags,
+                        ..Default::default()
+                    }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            })
+                },
+            )
     }
 
     proptest! {

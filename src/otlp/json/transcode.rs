@@ -165,7 +165,8 @@ impl<'de> Visitor<'de> for Repeated<'_> {
             };
             if seq.next_element_seed(msg)?.is_none() {
                 // No element after all: take back the key and placeholder.
-                self.out.truncate(start - 1 - varint_len((u64::from(self.num) << 3) | 2));
+                self.out
+                    .truncate(start - 1 - varint_len((u64::from(self.num) << 3) | 2));
                 return Ok(());
             }
             end(self.out, start);
