@@ -346,6 +346,7 @@ impl Pipeline {
         let s = self.buffer.stats();
         gauge!(names::BUFFER_TRACES).set(s.traces as f64);
         gauge!(names::BUFFER_RETAINED_BYTES).set(self.retained.bytes() as f64);
+        gauge!(names::EXPORT_PENDING_BYTES).set(self.pending_bytes() as f64);
         gauge!(names::BUFFER_SPANS).set(s.spans as f64);
         gauge!(names::BUFFER_BYTES).set(s.bytes as f64);
     }

@@ -3,7 +3,8 @@
 /// Export requests received. Labels: `protocol` (grpc, http_protobuf, http_json, http_other
 /// for an unsupported content type), `outcome` (accepted; partial: some spans rejected;
 /// refused: over the memory limit, retryable; invalid: malformed body; too_large: over
-/// `max_request_bytes`; unsupported: content type or encoding).
+/// `max_request_bytes`; timeout: body not received within `body_read_timeout`; unsupported:
+/// content type or encoding).
 pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
@@ -89,3 +90,6 @@ pub const RECEIVER_ACCEPT_ERRORS: &str = "tailsift_receiver_accept_errors_total"
 /// Bytes of requests being received, inflated or transcoded, reserved before they are read
 /// (gauge). With retained bytes and the exporter queues, what `sampling.memory_limit` counts.
 pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
+/// Bytes of kept spans decided while an exporter queue had no room, waiting for it (gauge;
+/// counted in `sampling.memory_limit`).
+pub const EXPORT_PENDING_BYTES: &str = "tailsift_export_pending_bytes";
