@@ -124,6 +124,7 @@ fn append(
 }
 
 /// One gRPC message: the compressed flag and the message bytes.
+#[derive(Debug)]
 pub struct GrpcMessage {
     pub compressed: bool,
     pub bytes: Bytes,
@@ -277,3 +278,7 @@ impl Decoders {
 pub fn default_decode_slots() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
+
+#[cfg(test)]
+#[path = "body_tests.rs"]
+mod tests;

@@ -51,6 +51,8 @@ pub enum Versions {
 
 /// Streams most HTTP/2 requests at once per connection.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// How long a connection closed by a timeout gets to finish its goodbye.
+const CLOSE_GRACE: Duration = Duration::from_millis(200);
 /// After a failed `accept()` (out of descriptors, say), how long the listener pauses.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
@@ -207,11 +209,15 @@ async fn connection<H, S, B>(
             }
             _ = tokio::time::sleep_until(check_at) => {
                 if let Some(reason) = activity.expired(limits, Instant::now()) {
-                    // Nothing in flight: dropping the connection closes it.
-                    return counted(names::RECEIVER_CONNECTIONS_TIMED_OUT, reason);
+                    counted(names::RECEIVER_CONNECTIONS_TIMED_OUT, reason);
+                    // Nothing in flight: say goodbye (HTTP/2 GOAWAY, so a client's next call
+                    // opens a new connection instead of failing), then close regardless.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await;
+                    return;
                 }
             }
-            _ = close.wait_for(|c| *c), if !closing => {
+            Ok(()) = close.changed(), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
