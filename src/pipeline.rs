@@ -444,7 +444,7 @@ impl Pipeline {
         {
             Ok(out) => out,
             Err(e) => {
-                tracing::warn!(error = %e, "kept span not forwarded");
+                crate::warn_limited!(error = %e, "kept span not forwarded");
                 return;
             }
         };

@@ -143,10 +143,32 @@ async fn malformed_requests_get_clear_errors_and_others_are_still_served() {
     );
     canaries.extend(still_serving(&daemon, "HTTP protobuf garbage").await);
 
-    // HTTP JSON: not JSON, JSON of the wrong shape, a trace id that is not hex.
+    // HTTP JSON: a trace id that is not hex rejects that span alone (partial success), as in
+    // protobuf.
     let bad_hex = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708","name":"x"}]}]}]}"#;
-    for body in [r#"{"resourceSpans": ["#, r#"{"resourceSpans": 5}"#, bad_hex] {
-        let r = post_traces(daemon.http, &[("content-type", "application/json")], body).await;
+    let r = post_traces(daemon.http, &[("content-type", "application/json")], bad_hex).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON response");
+    assert!(
+        v["partialSuccess"]["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("invalid trace id")),
+        "{v}"
+    );
+    // Not JSON, JSON of the wrong shape, JSON nested too deeply.
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    for body in [
+        r#"{"resourceSpans": ["#.to_string(),
+        r#"{"resourceSpans": 5}"#.to_string(),
+        deep,
+    ] {
+        let r = post_traces(
+            daemon.http,
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
+        let body = &body[..body.len().min(40)];
         assert_eq!(r.status, 400, "{body}: {}", r.text());
         assert_eq!(r.header("content-type"), Some("application/json"));
         let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON Status body");

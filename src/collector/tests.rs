@@ -457,3 +457,29 @@ fn explain_lists_each_policy_and_the_deciding_one() {
     assert_eq!(e.rule, NOT_SAMPLED);
     assert!(e.to_string().contains("no policy sampled it"), "{e}");
 }
+
+#[test]
+fn deeply_nested_conditions_and_policies_are_errors_not_crashes() {
+    // A condition nested 100,000 deep names its key path.
+    let deep = format!(
+        "{}name == \"x\"{}",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let errs = invalid(&format!(
+        "tail_sampling:\n  policies:\n    - {{ name: f, type: ottl_condition, ottl_condition: {{ span: [ '{deep}' ] }} }}\n"
+    ));
+    assert_has(
+        &errs,
+        "tail_sampling.policies[0].ottl_condition.span[0]",
+        &["nested more than 64 levels"],
+    );
+    // Policies nested 1,000 deep in YAML: serde_yaml's recursion limit, a parse error.
+    let nested = format!(
+        "{}{{ name: leaf, type: always_sample }}{}",
+        "{ name: n, type: not, not: { not_sub_policy: ".repeat(1000),
+        " } }".repeat(1000)
+    );
+    let e = parse_error(&format!("tail_sampling:\n  policies:\n    - {nested}\n"));
+    assert!(e.contains("recursion limit"), "{}", &e[..e.len().min(300)]);
+}

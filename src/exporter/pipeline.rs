@@ -85,7 +85,7 @@ async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool
         let err = match result {
             Ok(Ok(accepted)) => {
                 if accepted.rejected_spans > 0 {
-                    tracing::warn!(exporter = %rec.name, rejected_spans = accepted.rejected_spans,
+                    crate::warn_limited!(exporter = %rec.name, rejected_spans = accepted.rejected_spans,
                         spans = batch.spans, message = %accepted.error_message,
                         "backend rejected part of an export batch");
                 } else {
@@ -103,7 +103,7 @@ async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool
                 salvaged = true;
                 match crate::otlp::salvage::salvage(&batch.body) {
                     Some(s) => {
-                        tracing::warn!(exporter = %rec.name, removed = s.removed, error = %err,
+                        crate::warn_limited!(exporter = %rec.name, removed = s.removed, error = %err,
                             "export batch refused; retrying without its malformed spans");
                         rec.fail_unbatched(
                             s.removed,

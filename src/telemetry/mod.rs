@@ -4,3 +4,4 @@ pub mod dynamic;
 pub mod logs;
 pub mod metrics;
 pub mod names;
+pub mod warn;

@@ -123,9 +123,15 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
+/// Deepest nesting of parentheses, `not`s and function calls accepted in one condition: the
+/// parser (and evaluation) recurse once per level, so a hostile condition nested 100,000 deep
+/// is an error rather than a stack overflow.
+pub const MAX_NESTING: u32 = 64;
+
 struct Parser<'a> {
     toks: Vec<Tok>,
     pos: usize,
+    depth: u32,
     ctx: Context,
     interest: &'a mut Interest,
 }
@@ -139,6 +145,7 @@ pub fn parse(text: &str, ctx: Context, interest: &mut Interest) -> Result<Cond, 
     let mut p = Parser {
         toks,
         pos: 0,
+        depth: 0,
         ctx,
         interest,
     };
@@ -200,6 +207,19 @@ impl Parser<'_> {
         }
     }
 
+    /// Runs `f` one nesting level deeper.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "the condition is nested more than {MAX_NESTING} levels deep (parentheses, `not`, function calls)"
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn or(&mut self) -> Result<Cond, String> {
         let mut parts = vec![self.and()?];
         while self.keyword("or") {
@@ -229,7 +249,7 @@ impl Parser<'_> {
     fn not(&mut self) -> Result<Cond, String> {
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            return Ok(Cond::Not(Box::new(self.nested(Self::not)?)));
         }
         self.term()
     }
@@ -237,7 +257,7 @@ impl Parser<'_> {
     fn term(&mut self) -> Result<Cond, String> {
         if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
-            let c = self.or()?;
+            let c = self.nested(Self::or)?;
             self.expect(Tok::RParen, "`)`")?;
             return Ok(c);
         }
@@ -293,7 +313,7 @@ impl Parser<'_> {
             _ => {}
         }
         if self.peek() == Some(&Tok::LParen) {
-            return self.call(id);
+            return self.nested(|p| p.call(id));
         }
         if let Some(n) = enum_value(&id) {
             return Ok(Value::Int(n));

@@ -218,3 +218,32 @@ proptest::proptest! {
         let _ = parse(&s, Context::SpanEvent, &mut Interest::default());
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let nest = |open: &str, close: &str, n: usize| {
+        format!("{}name == \"x\"{}", open.repeat(n), close.repeat(n))
+    };
+    let limit = super::parse::MAX_NESTING as usize;
+    for (open, close) in [("(", ")"), ("not ", ""), ("not (", ")")] {
+        parse(
+            &nest(open, close, limit / 2),
+            Context::Span,
+            &mut Interest::default(),
+        )
+        .unwrap_or_else(|e| panic!("{open}: {e}"));
+        for n in [limit + 1, 100_000] {
+            let e = err(&nest(open, close, n), Context::Span);
+            assert!(
+                e.contains("nested more than 64 levels"),
+                "{open} x {n}: {e}"
+            );
+        }
+    }
+    let calls = format!(
+        "{}name{}",
+        "IsMatch(".repeat(100_000),
+        ", \"x\")".repeat(100_000)
+    );
+    assert!(err(&calls, Context::Span).contains("nested more than 64 levels"));
+}

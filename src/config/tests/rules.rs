@@ -352,3 +352,20 @@ fn rejects_empty_attribute_key_and_nan_range() {
         &["not NaN"],
     );
 }
+
+#[test]
+fn deeply_nested_conditions_are_a_parse_error_not_a_crash() {
+    // serde_yaml stops at its recursion limit (128). Its parse time grows with the square of the
+    // depth, so the test stays at 2,000 levels.
+    for (open, close) in [("{ not: ", " }"), ("{ any: [ ", " ] }")] {
+        let deep = format!(
+            "{}{{ span: {{ kind: server }} }}{}",
+            open.repeat(2000),
+            close.repeat(2000)
+        );
+        let (_, _, message, _) = parse_failure(&format!(
+            "{BASE}sampling:\n  rules:\n    - {{ name: a, when: {deep}, keep: true }}\n"
+        ));
+        assert!(message.contains("recursion limit"), "{message}");
+    }
+}
