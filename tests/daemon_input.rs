@@ -146,7 +146,12 @@ async fn malformed_requests_get_clear_errors_and_others_are_still_served() {
     // HTTP JSON: a trace id that is not hex rejects that span alone (partial success), as in
     // protobuf.
     let bad_hex = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708","name":"x"}]}]}]}"#;
-    let r = post_traces(daemon.http, &[("content-type", "application/json")], bad_hex).await;
+    let r = post_traces(
+        daemon.http,
+        &[("content-type", "application/json")],
+        bad_hex,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON response");
     assert!(

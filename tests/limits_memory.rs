@@ -60,6 +60,20 @@ fn watch_rss(p: &Proc, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     })
 }
 
+/// Samples `tailsift_receiver_inflight_bytes` every 20ms until stopped; returns the largest.
+fn watch_inflight(p: &Proc, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<f64> {
+    let metrics = p.metrics;
+    tokio::spawn(async move {
+        let mut max = 0.0f64;
+        while !stop.load(Ordering::Relaxed) {
+            let m = Metrics::parse(&http_get(metrics, "/metrics").await.text());
+            max = max.max(m.sum("tailsift_receiver_inflight_bytes", &[]));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        max
+    })
+}
+
 /// 16 MiB of `{},` inside a valid `{"resourceSpans":[...]}`, gzip-compressed (about 16 KB).
 fn json_bomb() -> Bytes {
     let target = 16 * MIB as usize - 64;
@@ -85,6 +99,7 @@ async fn json_gzip_bombs_stay_under_memory_limit_and_a_good_client_keeps_its_lat
 
     let stop = Arc::new(AtomicBool::new(false));
     let rss = watch_rss(&p, stop.clone());
+    let inflight = watch_inflight(&p, stop.clone());
     let (ok, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let url = format!("http://{}/v1/traces", p.http);
     // Eight senders, each sending bombs back to back.
@@ -137,6 +152,7 @@ async fn json_gzip_bombs_stay_under_memory_limit_and_a_good_client_keeps_its_lat
     }
     stop.store(true, Ordering::Relaxed);
     let max_rss = rss.await.unwrap();
+    let max_inflight = inflight.await.unwrap();
     // Bombs still being decoded are not waited for (a debug build takes seconds per bomb).
     for s in &senders {
         s.abort();
@@ -144,16 +160,21 @@ async fn json_gzip_bombs_stay_under_memory_limit_and_a_good_client_keeps_its_lat
     let p50 = percentile(&mut latencies, 50.0);
     let p99 = percentile(&mut latencies, 99.0);
     println!(
-        "json bombs: {} answered 200, {} refused 429; RSS baseline {} MiB, max {} MiB (limit 256 MiB); \
+        "json bombs: {} answered 200, {} refused 429, up to {} MiB in flight; RSS baseline {} MiB, max {} MiB (limit 256 MiB); \
          good client: {} requests, p50 {p50:?}, p99 {p99:?}; test took {:?}",
         ok.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed),
+        max_inflight as u64 / MIB,
         baseline / MIB,
         max_rss / MIB,
         latencies.len(),
         started.elapsed()
     );
-    assert!(ok.load(Ordering::Relaxed) > 0, "some bombs are decoded");
+    // Bombs were inflated and transcoded (not only refused): their bytes were in flight.
+    assert!(
+        max_inflight >= 16.0 * MIB as f64,
+        "bombs decoded: at most {max_inflight} bytes in flight"
+    );
     assert!(
         max_rss < LIMIT + MARGIN,
         "RSS {} MiB over memory_limit + margin",
