@@ -88,8 +88,9 @@ pub struct ReceiverEndpoint {
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout: Dur,
     /// Requests decoded at once off the async workers (OTLP/JSON transcoding and gzip
-    /// inflation; default: the number of CPUs, between 1 and 256). A request waits up to a
-    /// second for a slot, then is refused with a retryable answer.
+    /// inflation, and ingest of bodies over 256KiB; default: half the CPUs, at least 1; between
+    /// 1 and 256). A request waits up to a second for a slot, then is refused with a retryable
+    /// answer.
     pub decode_concurrency: Option<usize>,
 }
 

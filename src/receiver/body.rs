@@ -274,9 +274,40 @@ impl Decoders {
     }
 }
 
-/// The default decode slots: one per CPU.
+/// The default decode slots: half the CPUs (at least one), so decoding floods leave the other
+/// half to the async workers serving cheap requests and `/healthz`.
 pub fn default_decode_slots() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Protobuf bodies at least this large are ingested off the async workers (a request of many
+/// tiny messages costs milliseconds to walk).
+pub const INLINE_INGEST_BYTES: usize = 256 * 1024;
+
+/// Ingests a request into the pipeline, off the async workers (through `decoders`) when large.
+pub async fn ingest(
+    pipeline: &Arc<crate::pipeline::Pipeline>,
+    decoders: &Decoders,
+    protocol: crate::pipeline::Protocol,
+    body: Bytes,
+    res: Reservation,
+) -> Result<crate::pipeline::Accepted, Refusal> {
+    if body.len() < INLINE_INGEST_BYTES {
+        return pipeline.accept_reserved(protocol, body, Some(res));
+    }
+    let p = pipeline.clone();
+    match decoders
+        .run(move || p.accept_reserved(protocol, body, Some(res)))
+        .await
+    {
+        Ok(r) => r,
+        Err(refusal) => {
+            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS,
+                "protocol" => protocol.label(), "outcome" => "refused")
+            .increment(1);
+            Err(refusal)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! buffered), inflated off the async workers, and handed to the pipeline as bytes, so spans
 //! are sliced out of it without a decode into owned structs.
 
-use super::body::{gunzip, read_grpc_message, BodyError, Decoders, INLINE_DECODE_BYTES};
+use super::body::{gunzip, ingest, read_grpc_message, BodyError, Decoders, INLINE_DECODE_BYTES};
 use super::inflight::Reservation;
 use crate::pipeline::{Pipeline, Protocol, Refusal};
 use crate::telemetry::names;
@@ -210,7 +210,7 @@ where
     } else {
         msg.bytes
     };
-    match pipeline.accept_reserved(Protocol::Grpc, body, Some(res)) {
+    match ingest(&pipeline, &limits.decoders, Protocol::Grpc, body, res).await {
         Ok(a) => Ok(ExportTraceServiceResponse {
             partial_success: a.message.map(|error_message| ExportTracePartialSuccess {
                 rejected_spans: a.rejected_spans as i64,

@@ -201,7 +201,7 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
             }
         },
     };
-    match ctx.pipeline.accept_reserved(protocol, pb, Some(res)) {
+    match body::ingest(&ctx.pipeline, &limits.decoders, protocol, pb, res).await {
         Ok(a) => {
             let resp = ExportTraceServiceResponse {
                 partial_success: a.message.map(|error_message| ExportTracePartialSuccess {
