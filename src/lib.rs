@@ -6,7 +6,8 @@ pub mod collector; // the OpenTelemetry Collector's tail_sampling config and pol
 pub mod config; // schema, units, loading and validation of the YAML file
 pub mod decide; // the Decider seam: Verdict, Explanation; implemented by rules and collector
 pub mod exporter; // batching, retry and fan-out of kept traces to OTLP backends and files
-pub mod fixtures; // OTLP request builders for tests and benchmarks
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures; // OTLP request builders for tests and benchmarks (feature test-support)
 pub mod otlp; // lazy span decoding, raw re-encoding, OTLP JSON
 pub mod output; // a kept span on its way out: annotation, sample-rate accounting, fidelity
 pub mod pipeline; // ingest -> buffer -> decide -> fidelity -> export
@@ -15,4 +16,5 @@ pub mod rules; // compiled rule set: conditions, actions, first match wins
 pub mod sampler; // consistent probability, adaptive and rate-limit sampling
 pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown
 pub mod simulate; // replaying recorded traces through the rules: counts and explanations
+pub mod supervise; // the daemon's tasks: a panic or early exit of any is reported by name
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs

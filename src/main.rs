@@ -17,6 +17,11 @@ struct Cli {
     /// Configuration file (YAML).
     #[arg(long, short = 'c', global = true)]
     config: Option<PathBuf>,
+    /// Override one configuration value: `key.path=value`, the path as error messages write
+    /// it (`receivers.otlp.grpc.endpoint=0.0.0.0:4317`, `sampling.rules[0].probability=0.1`),
+    /// the value in YAML. Repeatable; applied in order over the file, before validation.
+    #[arg(long = "set", global = true, value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -56,7 +61,7 @@ fn main() -> ExitCode {
         eprintln!("tailsift: --config FILE is required (see config.example.yaml)");
         return ExitCode::from(2);
     };
-    let cfg = match config::load(&path) {
+    let cfg = match config::load_with(&path, &cli.set) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -65,15 +70,16 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => {
-            let deciders = match &cfg.tail_sampling {
-                Some(ts) => format!("{} tail_sampling policies", ts.policies.len()),
-                None => format!("{} rules", cfg.sampling.rules.len()),
-            };
+            use tailsift::telemetry::logs::{deciders, plural};
             println!(
-                "{}: valid ({deciders}, {} exporters)",
+                "{}: valid ({}, {})",
                 path.display(),
-                cfg.exporters.len()
+                deciders(&cfg),
+                plural(cfg.exporters.len(), "exporter")
             );
+            for note in &cfg.notes {
+                println!("note: {note}");
+            }
             ExitCode::SUCCESS
         }
         Command::Run => run(cfg),
@@ -124,6 +130,7 @@ fn simulate(cfg: &config::Config, input: &Path, format: Format, explain: &[Strin
 
 fn run(cfg: config::Config) -> ExitCode {
     tailsift::telemetry::logs::init(&cfg.telemetry.logs);
+    tailsift::telemetry::logs::notes(&cfg);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -9,6 +9,7 @@ use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::output::accounting::SuffixCache;
 use crate::output::Forwarder;
 use crate::receiver::inflight::{InFlight, Reservation};
+use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
@@ -119,6 +120,8 @@ pub struct Pipeline {
     item_max_bytes: usize,
     /// One set per rule, then one for the default (no rule matched).
     rule_counters: Vec<RuleCounters>,
+    /// Error spans lost with their dropped trace: counted and warned about.
+    late_errors: LateErrors,
 }
 
 impl Pipeline {
@@ -160,6 +163,7 @@ impl Pipeline {
             item_max_spans,
             item_max_bytes,
             rule_counters,
+            late_errors: LateErrors::new(config.sampling.decision_wait.get()),
         }
     }
 
@@ -428,6 +432,10 @@ impl Pipeline {
         if out.late_dropped > 0 {
             counter!(names::LATE_SPANS, "verdict" => "dropped").increment(out.late_dropped as u64);
         }
+        if let Some((trace_id, span)) = &out.late_dropped_error_example {
+            self.late_errors
+                .report(out.late_dropped_errors as u64, trace_id, span, now);
+        }
         if !out.late_kept.is_empty() {
             counter!(names::LATE_SPANS, "verdict" => "kept").increment(out.late_kept.len() as u64);
             for (v, s) in out.late_kept {
@@ -464,13 +472,7 @@ impl Pipeline {
             return;
         }
         let body = encode_request(kept.spans.iter());
-        self.hand_over(
-            ExportItem {
-                body,
-                spans: kept.spans.len(),
-            },
-            exporters,
-        );
+        self.hand_over(ExportItem::new(body, kept.spans.len()), exporters);
         kept.spans.clear();
         kept.bytes = 0;
     }

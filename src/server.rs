@@ -10,14 +10,14 @@ use crate::receiver;
 use crate::receiver::handshake::Plain;
 use crate::receiver::serve::{ConnLimits, Versions};
 use crate::rules::{CompileError, RuleSet};
+use crate::supervise::Tasks;
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -33,6 +33,13 @@ pub enum RunError {
     Policies(#[from] crate::collector::CompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
+    /// A receiver or the decision ticker stopped while the daemon ran; what was buffered was
+    /// decided and flushed before returning.
+    #[error("{reason}; buffered traces were decided and flushed before stopping")]
+    TaskFailed {
+        reason: String,
+        export: ShutdownReport,
+    },
 }
 
 /// How long a request waits for a decoding slot before it is refused retryably.
@@ -85,6 +92,12 @@ impl Listeners {
     }
 }
 
+/// A listener's address as logged: `127.0.0.1:4317`.
+fn local_addr(l: &TcpListener) -> String {
+    l.local_addr()
+        .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string())
+}
+
 /// The decider the config asks for: the Collector-compatible `tail_sampling` policies or the
 /// ordered rules.
 pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
@@ -100,15 +113,45 @@ pub struct Summary {
     pub export: ShutdownReport,
 }
 
+/// Faults a test can inject: when a sender fires (or is dropped), the named task panics, as a
+/// bug would make it. The daemon must notice, turn `/readyz` to 503, decide and flush what it
+/// holds, and return an error.
+#[derive(Default)]
+pub struct Faults {
+    pub ticker: Option<oneshot::Receiver<()>>,
+    pub receiver: Option<oneshot::Receiver<()>>,
+}
+
 /// Runs the daemon until `shutdown` completes, then shuts down in stages.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, RunError> {
+    run_with_faults(config, listeners, shutdown, Faults::default()).await
+}
+
+/// Panics when `fault` fires; pending for ever without one.
+async fn injected(fault: Option<oneshot::Receiver<()>>) {
+    match fault {
+        Some(rx) => {
+            let _ = rx.await;
+            panic!("fault injected by a test");
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// [`run`], with test faults.
+pub async fn run_with_faults(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    faults: Faults,
+) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
+    crate::telemetry::startup::register(&config);
     let rules = decider(&config)?;
-    let loaded = rules.describe();
     let exporters = Exporters::start(&config.exporters)?;
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
@@ -120,11 +163,12 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let mut receivers: Vec<JoinHandle<()>> = Vec::new();
+    let mut tasks = Tasks::default();
+    let mut receiver_fault = Some(faults.receiver);
     let nofile = receiver::fds::raise_nofile_limit();
     let otlp = &config.receivers.otlp;
     let count = otlp.grpc.is_some() as u64 + otlp.http.is_some() as u64;
-    let conn_limits = |cfg: &crate::config::ReceiverEndpoint| receiver::serve::ConnLimits {
+    let conn_limits = |cfg: &crate::config::ReceiverEndpoint| ConnLimits {
         max_connections: cfg
             .max_connections
             .unwrap_or_else(|| receiver::fds::default_max_connections(nofile, count)),
@@ -139,7 +183,7 @@ pub async fn run(
         )
     };
     if let (Some(l), Some(cfg)) = (listeners.grpc, &otlp.grpc) {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
             receiver::grpc::GrpcLimits {
@@ -150,23 +194,19 @@ pub async fn run(
         );
         let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
-        tracing::info!(
-            ?addr,
-            max_connections = limits.max_connections,
-            "OTLP/gRPC receiver listening"
-        );
-        receivers.push(tokio::spawn(receiver::serve::serve(
-            l,
-            Plain,
-            svc,
-            limits,
-            Versions::Http2,
-            "grpc",
-            stop,
-        )));
+        let fault = injected(receiver_fault.take().flatten());
+        tracing::info!(%addr, max_connections = limits.max_connections, "OTLP/gRPC receiver listening");
+        tasks.spawn("the OTLP/gRPC receiver", async move {
+            let serve =
+                receiver::serve::serve(l, Plain, svc, limits, Versions::Http2, "grpc", stop);
+            tokio::select! {
+                _ = serve => Ok(()),
+                _ = fault => Ok(()),
+            }
+        });
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &otlp.http) {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let app = receiver::http::router(
             pipeline.clone(),
             receiver::http::HttpLimits {
@@ -177,27 +217,22 @@ pub async fn run(
         );
         let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
-        tracing::info!(
-            ?addr,
-            max_connections = limits.max_connections,
-            "OTLP/HTTP receiver listening"
-        );
-        receivers.push(tokio::spawn(receiver::serve::serve(
-            l,
-            Plain,
-            app,
-            limits,
-            Versions::Auto,
-            "http",
-            stop,
-        )));
+        let fault = injected(receiver_fault.take().flatten());
+        tracing::info!(%addr, max_connections = limits.max_connections, "OTLP/HTTP receiver listening");
+        tasks.spawn("the OTLP/HTTP receiver", async move {
+            let serve = receiver::serve::serve(l, Plain, app, limits, Versions::Auto, "http", stop);
+            tokio::select! {
+                _ = serve => Ok(()),
+                _ = fault => Ok(()),
+            }
+        });
     }
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
-        let addr = l.local_addr().ok();
+        let addr = local_addr(&l);
         let app = metrics::router(handle.clone(), health.clone());
         let stop = stopped(metrics_stop_rx);
-        tracing::info!(?addr, "metrics endpoint listening");
+        tracing::info!(%addr, "metrics endpoint listening");
         tokio::spawn(receiver::serve::serve(
             l,
             Plain,
@@ -209,29 +244,37 @@ pub async fn run(
         ))
     });
 
-    let ticker = {
+    {
         let pipeline = pipeline.clone();
         let period = config.sampling.tick.get();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        let fault = injected(faults.ticker);
+        tasks.spawn("the decision ticker", async move {
+            let mut fault = std::pin::pin!(fault);
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = interval.tick() => pipeline.tick(),
-                    _ = stop.wait_for(|s| *s) => break,
+                    _ = &mut fault => {},
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
                 }
             }
-        })
-    };
+        });
+    }
 
     health.set_ready(true);
-    tracing::info!(
-        decider = %loaded,
-        exporters = config.exporters.len(),
-        "tailsift started"
-    );
-    shutdown.await;
+    crate::telemetry::logs::started(&config);
+    // Run until asked to stop, or until a task dies: then stop anyway, with an error.
+    let mut failure = tokio::select! {
+        _ = shutdown => None,
+        end = tasks.next_end() => {
+            let reason = end.reason();
+            tracing::error!(task = end.task, "{reason}; shutting down");
+            health.fail(reason.clone());
+            Some(reason)
+        }
+    };
 
     // Stage 1: stop accepting; let requests in flight finish, but not for ever: a client
     // stalled mid-request must not hold up the flush of everything else.
@@ -239,22 +282,17 @@ pub async fn run(
     health.set_ready(false);
     let _ = stop_tx.send(true);
     let grace = RECEIVER_GRACE.min(config.shutdown_timeout.get());
-    let finished = tokio::time::timeout(grace, async {
-        for r in &mut receivers {
-            let _ = r.await;
-        }
-    })
-    .await;
-    if finished.is_err() {
+    let (failed, finished) = tasks.finish(grace).await;
+    if !finished {
         tracing::warn!(
             grace_secs = grace.as_secs_f64(),
             "requests still in flight after the grace period; deciding the buffer without them (they will be refused as shutting down)"
         );
-        for r in &receivers {
-            r.abort();
-        }
     }
-    let _ = ticker.await;
+    for end in failed {
+        tracing::error!(task = end.task, "{}", end.reason());
+        failure.get_or_insert(end.reason());
+    }
 
     // Stage 2: decide every buffered trace with the rules.
     let buffered = pipeline.buffer().stats();
@@ -269,11 +307,14 @@ pub async fn run(
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
     let export = pipeline.shutdown_exporters(deadline).await;
-    tracing::info!(?export, "exporters flushed");
+    crate::telemetry::logs::flushed(&export);
 
     let _ = metrics_stop_tx.send(true);
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
-    Ok(Summary { export })
+    match failure {
+        Some(reason) => Err(RunError::TaskFailed { reason, export }),
+        None => Ok(Summary { export }),
+    }
 }

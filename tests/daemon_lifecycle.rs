@@ -271,7 +271,7 @@ fn validate_accepts_the_example_config() {
         dir.path(),
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("valid (6 rules, 1 exporters)"), "{stdout}");
+    assert!(stdout.contains("valid (6 rules, 1 exporter)"), "{stdout}");
 }
 
 #[test]

@@ -92,7 +92,7 @@ sampling:
   root_wait: 10ms
   rules:
     - name: rest
-      adaptive: {{ target_traces_per_sec: 5, key: [service, root.name], adjust_every: 1s }}
+      adaptive: {{ target_traces_per_sec: 5, key: [service, root.name], adjust_every: 1s, expose_keys: true }}
 exporters:
   sink: {{ protocol: otlp_grpc, endpoint: "{endpoint}", batch: {{ timeout: 20ms }} }}
 "#
@@ -141,5 +141,51 @@ exporters:
         &[("rule", "rest"), ("verdict", "kept")],
     );
     assert!(seen > 0.0 && kept < seen, "seen {seen}, kept {kept}");
+    daemon.stop().await;
+}
+
+/// Keys come from client-controlled values: by default `/metrics` shows only their hash.
+#[tokio::test]
+async fn adaptive_keys_are_hashed_in_metrics_unless_exposed() {
+    use sha2::Digest;
+    let sink = GrpcSink::default();
+    let endpoint = sink.serve().await;
+    let daemon = Daemon::start(&format!(
+        r#"
+sampling:
+  decision_wait: 50ms
+  root_wait: 10ms
+  rules:
+    - name: private
+      adaptive: {{ target_traces_per_sec: 5, key: [service, root.attributes.user.email], adjust_every: 1s }}
+exporters:
+  sink: {{ protocol: otlp_grpc, endpoint: "{endpoint}", batch: {{ timeout: 20ms }} }}
+"#
+    ))
+    .await;
+    let digest = sha2::Sha256::digest(b"svc | alice@example.com");
+    let want = format!(
+        "tailsift_adaptive_probability{{rule=\"private\",key=\"sha256:{}\"}}",
+        hex::encode(&digest[..6])
+    );
+    let mut n = 0u128;
+    let published = wait_for_async(PATIENCE, || {
+        let batch: Vec<_> = (0..20)
+            .map(|_| {
+                n += 1;
+                span(id128(9, n * 0x9e37_79b9_7f4a_7c15), 1).attr("user.email", "alice@example.com")
+            })
+            .collect();
+        let req = request("svc", batch);
+        let (daemon, want) = (&daemon, &want);
+        async move {
+            daemon.send_ok(Transport::Grpc, &req).await;
+            let text = http_get(daemon.metrics, "/metrics").await.text();
+            assert!(!text.contains("alice@example.com"), "{text}");
+            text.contains(want.as_str())
+        }
+    })
+    .await;
+    assert!(published, "no hashed key on /metrics (want {want})");
     daemon.stop().await;
 }

@@ -206,3 +206,36 @@ async fn http_400_is_not_retried_and_uncompressed_when_asked() {
         request(3, 3)
     );
 }
+
+#[tokio::test]
+async fn an_item_is_acknowledged_once_after_every_exporter_resolved_it() {
+    use tailsift::exporter::{Ack, FailReason, Outcome};
+    let good = GrpcSink::default();
+    let good_url = good.serve().await;
+    // Refuses the first request for good (INVALID_ARGUMENT is not retried), then accepts.
+    let picky = GrpcSink::scripted(vec![Err(Status::invalid_argument("not for me"))]);
+    let picky_url = picky.serve().await;
+    let exporters = start(vec![("good", grpc(&good_url)), ("picky", grpc(&picky_url))]);
+
+    let (ack, refused) = Ack::channel();
+    let mut first = item(1, 2);
+    first.ack = Some(ack);
+    exporters.send(first);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), refused).await,
+        Ok(Ok(Outcome::Failed(FailReason::NotRetryable))),
+        "one exporter gave up on it: the item failed, with that exporter's reason"
+    );
+
+    let (ack, delivered) = Ack::channel();
+    let mut second = item(2, 1);
+    second.ack = Some(ack);
+    exporters.send(second);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), delivered).await,
+        Ok(Ok(Outcome::Delivered)),
+        "both exporters delivered it"
+    );
+    exporters.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(good.received_spans(), 3);
+}

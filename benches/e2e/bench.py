@@ -255,8 +255,8 @@ class Env:
         if self.args.no_build:
             return
         log("building tailsift and tailsift-loadgen (--release) ...")
-        subprocess.check_call(["cargo", "build", "--release", "--quiet", "--bin", "tailsift",
-                               "--bin", "tailsift-loadgen"], cwd=ROOT)
+        subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "tailsift",
+                               "-p", "tailsift-loadgen"], cwd=ROOT)
 
     def scenario_dir(self, name):
         d = os.path.join(self.workdir, name)

@@ -119,9 +119,26 @@ pub struct Output {
     pub late_kept: Vec<(Verdict, Span)>,
     /// Late spans of traces already dropped.
     pub late_dropped: usize,
+    /// Of those, the spans with status error (a stage that failed after its trace was dropped).
+    pub late_dropped_errors: usize,
+    /// The first such error span, with its trace id, for the warning that reports them.
+    pub late_dropped_error_example: Option<(TraceId, Span)>,
 }
 
 impl Output {
+    /// Counts the error spans among `spans`, late spans of the dropped trace `id`.
+    pub(crate) fn note_late_dropped_errors(&mut self, id: TraceId, spans: &[Span]) {
+        let mut errors = spans
+            .iter()
+            .filter(|s| s.status == crate::otlp::model::status::ERROR);
+        if let Some(first) = errors.next() {
+            if self.late_dropped_error_example.is_none() {
+                self.late_dropped_error_example = Some((id, first.clone()));
+            }
+            self.late_dropped_errors += 1 + errors.count();
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.decided.is_empty() && self.late_kept.is_empty() && self.late_dropped == 0
     }

@@ -106,6 +106,7 @@ impl Shard {
                     }
                     if self.dropped.get(&id).is_some() {
                         out.late_dropped += group.len();
+                        out.note_late_dropped_errors(id, &group);
                         break;
                     }
                     // A new trace: the group becomes its span storage.

@@ -218,7 +218,46 @@ fn late_spans_follow_the_cached_verdict() {
     assert_eq!(late.late_kept.len(), 1);
     assert!(late.late_kept[0].0.keep);
     assert_eq!(late.late_dropped, 2);
+    assert_eq!(late.late_dropped_errors, 0);
+    assert!(late.late_dropped_error_example.is_none());
     assert_eq!(b.stats().traces, 0, "late spans do not revive a trace");
+}
+
+#[test]
+fn late_error_spans_of_dropped_traces_are_counted_with_an_example() {
+    let b = Buffer::new(cfg());
+    let t0 = Instant::now();
+    let mut out = Output::default();
+    b.insert(
+        spans(vec![span(1, 1).name("keep"), span(2, 1), span(3, 1)]),
+        t0,
+        &ByName,
+        &mut out,
+    );
+    b.take_due(t0 + secs(2.0), &ByName, &mut out);
+    let mut late = Output::default();
+    b.insert(
+        spans(vec![
+            span(1, 5).parent(1).error(),
+            span(2, 5).parent(1).name("video_synth").error(),
+            span(2, 6).parent(1),
+            span(3, 7).parent(1).error(),
+            span(3, 8).parent(1).error(),
+        ]),
+        t0 + secs(3.0),
+        &ByName,
+        &mut late,
+    );
+    assert_eq!(
+        late.late_kept.len(),
+        1,
+        "the kept trace's error is forwarded"
+    );
+    assert_eq!(late.late_dropped, 4);
+    assert_eq!(late.late_dropped_errors, 3);
+    let (id, example) = late.late_dropped_error_example.expect("an example");
+    assert_eq!(id, fixtures::trace_id(2));
+    assert_eq!(example.name(), "video_synth");
 }
 
 #[test]

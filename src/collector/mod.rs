@@ -12,7 +12,7 @@
 mod compile;
 mod limits;
 pub mod ottl;
-mod policy;
+pub mod policies;
 pub mod probabilistic;
 pub mod raw;
 pub mod schema;
@@ -30,7 +30,7 @@ use crate::telemetry::names;
 use bytes::Bytes;
 use compile::Compiler;
 use metrics::{counter, Counter};
-use policy::{Decision, Node, Trace};
+use policies::{Boxed, Decision, Trace};
 use schema::PolicyType;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub const RESERVED_NAMES: [&str; 3] = [NOT_SAMPLED, TOO_LARGE, SHUTDOWN];
 pub struct CompileError(pub Vec<crate::config::ValidationError>);
 
 struct TopPolicy {
-    node: Node,
+    policy: Boxed,
     is_drop: bool,
     /// Evaluations by decision: sampled, not_sampled, dropped.
     counters: [Counter; 3],
@@ -93,9 +93,9 @@ impl PolicySet {
         let mut c = Compiler::new(&mut interest);
         let mut policies = Vec::with_capacity(ts.policies.len());
         for (i, p) in ts.policies.iter().enumerate() {
-            if let Some(node) = c.policy(p, &format!("tail_sampling.policies[{i}]"), true) {
+            if let Some(policy) = c.policy(p, &format!("tail_sampling.policies[{i}]"), true) {
                 policies.push(TopPolicy {
-                    node,
+                    policy,
                     is_drop: p.kind == PolicyType::Drop,
                     counters: decision_counters(&p.name),
                 });
@@ -221,7 +221,7 @@ impl PolicySet {
         let mut sampled = None;
         for &i in &self.order {
             let p = &self.policies[i];
-            let d = p.node.eval(&t);
+            let d = p.policy.eval(&t);
             p.counters[d.index()].increment(1);
             if let Some(seen) = seen.as_deref_mut() {
                 seen.push((i, d));
@@ -241,6 +241,18 @@ impl PolicySet {
             Some(i) => Verdict::new(Some(i), true),
             None => Verdict::new(self.reserved(NOT_SAMPLED), false),
         }
+    }
+
+    /// What policy `i` alone says of a trace (policy tests).
+    #[cfg(test)]
+    pub(crate) fn policy_decision(
+        &self,
+        i: usize,
+        id: &TraceId,
+        spans: &[Span],
+        now: Instant,
+    ) -> Decision {
+        self.policies[i].policy.eval(&Trace { id, spans, now })
     }
 
     /// The name of the deciding unit of a verdict.
@@ -278,13 +290,6 @@ impl Decider for PolicySet {
     }
     fn begin_shutdown(&self) {
         PolicySet::begin_shutdown(self)
-    }
-    fn describe(&self) -> String {
-        crate::decide::count(
-            self.policies.len(),
-            "tail_sampling policy",
-            "tail_sampling policies",
-        )
     }
 }
 

@@ -1,8 +1,10 @@
 //! Reading the configuration file: YAML to [`Config`] with errors that name the file, the key
 //! path and the line, then validation with every problem reported at once.
 
+use super::expand::{self, Env};
 use super::schema::Config;
 use super::validate::ValidationError;
+use super::{overrides, secrets};
 use std::fmt;
 use std::path::Path;
 
@@ -85,24 +87,47 @@ impl fmt::Display for InvalidDisplay<'_> {
 
 /// Reads, parses and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &[])
+}
+
+/// Like [`load`], with `--set key.path=value` assignments applied over the file (in order).
+pub fn load_with(path: &Path, set: &[String]) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         origin: origin.clone(),
         source,
     })?;
-    parse(&text, &origin)
+    parse_with(text.as_str(), &origin, set, &process_env)
 }
 
 /// Parses and validates configuration text. `origin` names the source in error messages
-/// (usually the file name).
+/// (usually the file name). `${env:VAR}` references are expanded from the process environment.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_with(text, origin, &[], &process_env)
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// [`parse`] with `--set` assignments and the environment `${env:VAR}` is read from.
+pub fn parse_with(
+    text: &str,
+    origin: &str,
+    set: &[String],
+    env: Env,
+) -> Result<Config, ConfigError> {
+    let invalid = |errors| ConfigError::Invalid {
+        origin: origin.to_string(),
+        errors,
+    };
     // First pass into a generic YAML value: catches syntax errors and duplicate keys (which
     // would otherwise silently overwrite each other in maps such as `exporters`), and tells
     // an empty file apart from one with missing keys.
     let value: serde_yaml::Value =
         serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
             .map_err(|e| parse_error(origin, e))?;
-    if value.is_null() {
+    if value.is_null() && set.is_empty() {
         return Err(ConfigError::Parse {
             origin: origin.to_string(),
             path: None,
@@ -112,18 +137,36 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
                 .to_string(),
         });
     }
-    // Second pass from the text again (not from the value) so that errors keep line numbers.
-    let mut config: Config =
+    let mut effective = value.clone();
+    for assignment in set {
+        overrides::apply(&mut effective, assignment).map_err(|message| ConfigError::Parse {
+            origin: origin.to_string(),
+            path: None,
+            line: None,
+            column: None,
+            message,
+        })?;
+    }
+    let mut errors = Vec::new();
+    expand::expand(&mut effective, "", env, &mut errors);
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    // Second pass from the text again (not from the value) so that errors keep line numbers;
+    // from the value when `--set` or `${env:...}` changed it (errors then have key paths only).
+    let mut config: Config = if effective == value {
         serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-            .map_err(|e| parse_error(origin, e))?;
+    } else {
+        serde_path_to_error::deserialize(effective.clone())
+    }
+    .map_err(|e| parse_error(origin, e))?;
+    overrides::notes(&effective, "", &mut config.notes);
     // A Collector `tail_sampling:` block sets the matching `sampling:` settings.
-    let mut errors = crate::collector::settings::apply(&mut config, &value);
+    let mut errors = crate::collector::settings::apply(&mut config, &effective);
+    errors.extend(secrets::resolve_header_files(&mut config));
     errors.extend(config.validate().err().unwrap_or_default());
     if !errors.is_empty() {
-        return Err(ConfigError::Invalid {
-            origin: origin.to_string(),
-            errors,
-        });
+        return Err(invalid(errors));
     }
     Ok(config)
 }

@@ -1,9 +1,13 @@
 //! Configuration: the schema, units, loading with key-path errors, and validation.
 
+pub mod action;
+mod expand;
 mod load;
 mod matchers;
+mod overrides;
 pub mod schema;
 pub mod schema_samplers;
+mod secrets;
 pub mod units;
 mod validate;
 mod validate_exporters;
@@ -13,7 +17,8 @@ mod validate_samplers;
 #[cfg(test)]
 mod tests;
 
-pub use load::{load, parse, ConfigError};
+pub use action::{ActionError, ActionSpec};
+pub use load::{load, load_with, parse, parse_with, ConfigError};
 pub use schema::*;
 pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
 pub use units::{ByteSize, Dur};

@@ -36,6 +36,11 @@ pub struct Config {
     /// matching `sampling:` settings. See the README, "Migrating from the OpenTelemetry
     /// Collector".
     pub tail_sampling: Option<crate::collector::TailSamplingConfig>,
+    /// Remarks for the operator about valid but easily misread values (a size written `512MB`
+    /// is 512,000,000 bytes), filled in when the file is loaded; `validate` prints them and the
+    /// daemon logs them at start.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 /// `receivers:`: the listeners that accept spans.
@@ -453,6 +458,13 @@ pub struct ExporterConfig {
     /// Names and values must be valid HTTP headers. Not allowed for `file`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Headers whose values are read from files, e.g. `Authorization: /run/secrets/tempo-auth`,
+    /// so secrets stay out of this file. Each file is read when the configuration is loaded (at
+    /// start, and by `validate`); restart to use a changed file. Leading and trailing whitespace
+    /// (the final newline) is removed; the value must not be empty. A name may not be in both
+    /// `headers` and `headers_from_file`. Not allowed for `file`.
+    #[serde(default)]
+    pub headers_from_file: BTreeMap<String, PathBuf>,
     /// `gzip` (default for OTLP) or `none`. Not allowed for `file`.
     pub compression: Option<Compression>,
     /// Timeout of one export attempt (default `10s`, must be > 0).

@@ -30,6 +30,14 @@ pub struct AdaptiveAction {
     /// one bucket, shown as `_other`. Idle keys age out and free their place.
     #[serde(default = "default_max_keys")]
     pub max_keys: usize,
+    /// Show the keys' values in the `key` label of `tailsift_adaptive_probability` (default
+    /// false). Keys are built from span and resource attributes that clients control (user ids,
+    /// e-mail addresses); by default the label is `sha256:` and the first 12 hex digits of the
+    /// SHA-256 of the key as `simulate --explain` prints it, so a known key can be looked up
+    /// (`printf '%s' 'checkout | GET /cart' | sha256sum | cut -c1-12`) without the metrics
+    /// showing any. `_other` is shown as it is.
+    #[serde(default)]
+    pub expose_keys: bool,
 }
 
 fn default_key() -> Vec<String> {

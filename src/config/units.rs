@@ -94,6 +94,62 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v.round() as u64)
 }
 
+/// `1234567` as `1,234,567`.
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A size as an operator reads it: `768MiB (805306368 bytes)`, `1.5GiB (1610612736 bytes)`,
+/// `512 bytes`. One decimal at most; the exact byte count is always given.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, scale) in UNITS {
+        if bytes >= scale {
+            let v = bytes as f64 / scale as f64;
+            let shown = if bytes.is_multiple_of(scale) {
+                format!("{}", bytes / scale)
+            } else {
+                format!("{v:.1}")
+            };
+            return format!("{shown}{unit} ({bytes} bytes)");
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// A duration as the config writes it: `250ms`, `10s`, `1.5s`, `2m`, `1h`, `2m30s`.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return if ms > 0 {
+            format!("{ms}ms")
+        } else {
+            format!("{}µs", d.as_micros())
+        };
+    }
+    let secs = d.as_secs();
+    if d.subsec_millis() != 0 {
+        let s = format!("{:.3}", d.as_secs_f64());
+        return format!("{}s", s.trim_end_matches('0').trim_end_matches('.'));
+    }
+    match (secs / 3600, (secs % 3600) / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, 0) => format!("{h}h{m}m"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

@@ -56,49 +56,17 @@ pub(super) fn check_rules(
 }
 
 fn check_action(r: &Rule, p: &str, errs: &mut Errors) {
-    let given: Vec<&str> = [
-        ("`keep`", r.keep.is_some()),
-        ("`drop`", r.drop.is_some()),
-        ("`probability`", r.probability.is_some()),
-        ("`adaptive`", r.adaptive.is_some()),
-        ("`rate_limit`", r.rate_limit.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(n, g)| g.then_some(n))
-    .collect();
-    match given.len() {
-        0 => errs.push(
-            p,
-            "no action: give exactly one of `keep: true`, `drop: true`, `probability: P`, \
-             `adaptive: {...}` or `rate_limit: {...}`",
-        ),
-        1 => {}
-        _ => errs.push(
-            p,
-            format!(
-                "more than one action ({}): give exactly one of `keep`, `drop`, `probability`, \
-                 `adaptive` or `rate_limit`",
-                given.join(", ")
-            ),
-        ),
+    if let Err(e) = r.action() {
+        match e.key() {
+            Some(k) => errs.push(format!("{p}.{k}"), e.to_string()),
+            None => errs.push(p, e.to_string()),
+        }
     }
     if let Some(a) = &r.adaptive {
         super::validate_samplers::check_adaptive(a, p, errs);
     }
     if let Some(rl) = &r.rate_limit {
         super::validate_samplers::check_rate_limit(rl, p, errs);
-    }
-    if r.keep == Some(false) {
-        errs.push(
-            format!("{p}.keep"),
-            "`keep: false` is not an action: write `drop: true` to drop matching traces",
-        );
-    }
-    if r.drop == Some(false) {
-        errs.push(
-            format!("{p}.drop"),
-            "`drop: false` is not an action: write `keep: true` to keep matching traces",
-        );
     }
     if let Some(prob) = r.probability {
         if !(prob.is_finite() && (0.0..=1.0).contains(&prob)) {

@@ -60,11 +60,4 @@ pub trait Decider: Send + Sync {
     /// Called once when shutdown starts deciding everything buffered (the Collector's
     /// `drop_pending_traces_on_shutdown` acts on it).
     fn begin_shutdown(&self) {}
-    /// What is loaded, for logs: "6 rules", "4 tail_sampling policies".
-    fn describe(&self) -> String;
-}
-
-/// "1 rule", "2 rules": a count with its noun in the right number.
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

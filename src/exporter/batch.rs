@@ -4,7 +4,7 @@
 //! `ExportTraceServiceRequest` (one repeated field) that is the union of their `resource_spans`.
 //! So batching never decodes or re-encodes a span.
 
-use super::ExportItem;
+use super::{Ack, ExportItem};
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -16,6 +16,8 @@ pub struct Batch {
     pub body: Bytes,
     pub spans: usize,
     pub items: usize,
+    /// The acknowledgements of the items in the batch, resolved with it.
+    pub acks: Vec<Ack>,
 }
 
 /// When a batch is closed.
@@ -31,6 +33,7 @@ pub struct Batcher {
     limits: BatchLimits,
     rx: UnboundedReceiver<ExportItem>,
     parts: Vec<Bytes>,
+    acks: Vec<Ack>,
     spans: usize,
     bytes: usize,
     /// When the open batch must be closed (its first item's arrival + `timeout`).
@@ -45,6 +48,7 @@ impl Batcher {
             limits,
             rx,
             parts: Vec::new(),
+            acks: Vec::new(),
             spans: 0,
             bytes: 0,
             deadline: None,
@@ -81,11 +85,13 @@ impl Batcher {
         }
     }
 
-    /// Stops accepting and returns everything not yet handed out, as (spans, bytes).
-    pub fn abandon(&mut self) -> (usize, usize) {
+    /// Stops accepting and returns everything not yet handed out, as (spans, bytes, the
+    /// items' acknowledgements).
+    pub fn abandon(&mut self) -> (usize, usize, Vec<Ack>) {
         self.rx.close();
         let mut spans = self.spans;
         let mut bytes = self.bytes;
+        let mut acks = std::mem::take(&mut self.acks);
         self.parts.clear();
         (self.spans, self.bytes, self.deadline) = (0, 0, None);
         let carried = self.carry.take();
@@ -95,8 +101,9 @@ impl Batcher {
         {
             spans += item.spans;
             bytes += item.body.len();
+            acks.extend(item.ack);
         }
-        (spans, bytes)
+        (spans, bytes, acks)
     }
 
     /// Adds an item; returns a batch when one closed.
@@ -115,6 +122,7 @@ impl Batcher {
         self.spans += item.spans;
         self.bytes += item.body.len();
         self.parts.push(item.body);
+        self.acks.extend(item.ack);
         if self.spans >= l.max_spans || self.bytes >= l.max_bytes {
             return self.close();
         }
@@ -139,6 +147,7 @@ impl Batcher {
             body,
             spans: self.spans,
             items,
+            acks: std::mem::take(&mut self.acks),
         };
         (self.spans, self.bytes, self.deadline) = (0, 0, None);
         Some(batch)
@@ -176,10 +185,7 @@ mod tests {
     }
 
     fn item(spans: usize, bytes: usize) -> ExportItem {
-        ExportItem {
-            body: Bytes::from(vec![0u8; bytes]),
-            spans,
-        }
+        ExportItem::new(Bytes::from(vec![0u8; bytes]), spans)
     }
 
     fn limits(max_spans: usize, max_bytes: usize, timeout_ms: u64) -> BatchLimits {
@@ -209,10 +215,10 @@ mod tests {
         let (a, b) = (request("a", 2), request("b", 3));
         for r in [&a, &b] {
             let body = Bytes::from(r.encode_to_vec());
-            tx.send(ExportItem {
+            tx.send(ExportItem::new(
                 body,
-                spans: r.resource_spans[0].scope_spans[0].spans.len(),
-            })
+                r.resource_spans[0].scope_spans[0].spans.len(),
+            ))
             .unwrap();
         }
         let batch = batcher.next().await.unwrap();
@@ -303,7 +309,8 @@ mod tests {
         tx.send(item(2, 10)).unwrap(); // closes [2], carries the second
         tx.send(item(1, 5)).unwrap();
         assert_eq!(batcher.next().await.unwrap().spans, 2);
-        assert_eq!(batcher.abandon(), (3, 15));
+        let (spans, bytes, acks) = batcher.abandon();
+        assert_eq!((spans, bytes, acks.len()), (3, 15, 0));
         assert!(tx.send(item(1, 1)).is_err(), "closed after abandon");
     }
 }

@@ -1,5 +1,6 @@
 //! Exporters: fan-out of kept traces to every configured backend, each with its own batching, queue and retries.
 
+pub mod ack;
 mod batch;
 mod file;
 mod otlp_grpc;
@@ -10,6 +11,7 @@ pub mod retry;
 mod sink;
 mod stats;
 
+pub use ack::{Ack, Outcome};
 pub use stats::{ExporterStats, FailReason};
 
 use crate::config::ExporterConfig;
@@ -33,6 +35,19 @@ const ABORT_GRACE: Duration = Duration::from_secs(1);
 pub struct ExportItem {
     pub body: bytes::Bytes,
     pub spans: usize,
+    /// Completed once every exporter has delivered the item or given up on it.
+    pub ack: Option<Ack>,
+}
+
+impl ExportItem {
+    /// An item without an acknowledgement.
+    pub fn new(body: bytes::Bytes, spans: usize) -> Self {
+        ExportItem {
+            body,
+            spans,
+            ack: None,
+        }
+    }
 }
 
 /// Errors of the exporter module: bad exporter settings at start, and failed export attempts
@@ -142,13 +157,19 @@ impl Exporters {
     /// Fans one item out to every exporter whatever their queues hold. Never blocks, never
     /// drops; the daemon's pipeline uses [`Exporters::try_send`], which keeps the bound.
     pub fn send(&self, item: ExportItem) {
+        if let Some(ack) = &item.ack {
+            ack.expect(self.handles.len());
+        }
         for h in self.handles.values() {
             let (spans, bytes) = (item.spans, item.body.len());
             h.queue.add(spans, bytes);
-            if h.tx.send(item.clone()).is_err() {
+            if let Err(lost) = h.tx.send(item.clone()) {
                 // Only if the pipeline task died: account for the loss instead of hiding it.
                 h.recorder
                     .fail_unbatched(spans, bytes, FailReason::Rejected);
+                if let Some(ack) = &lost.0.ack {
+                    ack.resolve(Some(FailReason::Rejected));
+                }
             }
         }
     }
@@ -166,21 +187,34 @@ impl Exporters {
                 return Err(item);
             }
         }
+        if let Some(ack) = &item.ack {
+            ack.expect(handles.len());
+        }
         for h in handles {
-            if h.tx.send(item.clone()).is_err() {
+            if let Err(lost) = h.tx.send(item.clone()) {
                 h.recorder
                     .fail_unbatched(spans, bytes, FailReason::Rejected);
+                if let Some(ack) = &lost.0.ack {
+                    ack.resolve(Some(FailReason::Rejected));
+                }
             }
         }
         Ok(())
     }
 
     /// Counts an item that never reached the queues as failed for `shutdown` by every exporter.
+    /// Its acknowledgement completes as `Shutdown` (still owed).
     pub fn fail_unqueued(&self, item: &ExportItem) {
+        if let Some(ack) = &item.ack {
+            ack.expect(self.handles.len());
+        }
         for h in self.handles.values() {
             h.queue.add(item.spans, item.body.len());
             h.recorder
                 .fail_unbatched(item.spans, item.body.len(), FailReason::Shutdown);
+            if let Some(ack) = &item.ack {
+                ack.resolve(Some(FailReason::Shutdown));
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! One exporter's tasks: the batcher loop, at most `concurrency` deliveries in flight, retries, abort at the deadline.
 
+use super::ack::resolve_all;
 use super::batch::{Batch, Batcher};
 use super::retry::{classify, Backoff, Retry};
 use super::sink::Sink;
@@ -42,6 +43,7 @@ pub(crate) async fn run(p: Arc<Pipeline>, mut batcher: Batcher, mut abort: watch
             s = slots.clone().acquire_owned() => s,
             _ = aborted(&mut abort) => {
                 p.recorder.failed(&batch, FailReason::Shutdown);
+                resolve_all(&batch.acks, Some(FailReason::Shutdown));
                 break;
             }
         };
@@ -53,11 +55,12 @@ pub(crate) async fn run(p: Arc<Pipeline>, mut batcher: Batcher, mut abort: watch
         });
         while inflight.try_join_next().is_some() {}
     }
-    let (spans, bytes) = batcher.abandon();
+    let (spans, bytes, acks) = batcher.abandon();
     if spans > 0 || bytes > 0 {
         p.recorder
             .fail_unbatched(spans, bytes, FailReason::Shutdown);
     }
+    resolve_all(&acks, Some(FailReason::Shutdown));
     while inflight.join_next().await.is_some() {}
 }
 
@@ -92,7 +95,8 @@ async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool
                     tracing::debug!(exporter = %rec.name, spans = batch.spans, items = batch.items,
                         bytes = batch.body.len(), attempts = attempt + 1, "export batch sent");
                 }
-                return rec.sent(&batch, accepted.rejected_spans);
+                rec.sent(&batch, accepted.rejected_spans);
+                return resolve_all(&batch.acks, None);
             }
             Ok(Err(e)) => e,
             Err(_) => super::ExportError::Timeout(p.timeout),
@@ -114,6 +118,7 @@ async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool
                             body: s.body,
                             spans: s.spans,
                             items: batch.items,
+                            acks: batch.acks,
                         };
                         body = match p.sink.prepare(batch.body.clone()).await {
                             Ok(body) => body,
@@ -156,6 +161,7 @@ fn give_up(p: &Pipeline, batch: &Batch, reason: FailReason, error: &str) {
             suppressed, "export batch failed");
     }
     rec.failed(batch, reason);
+    resolve_all(&batch.acks, Some(reason));
 }
 
 #[cfg(test)]

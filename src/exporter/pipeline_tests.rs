@@ -7,7 +7,7 @@ use crate::exporter::queue::Queue;
 use crate::exporter::sink::fake::FakeSink;
 use crate::exporter::sink::Accepted;
 use crate::exporter::stats::ExporterStats;
-use crate::exporter::{ExportError, ExportItem};
+use crate::exporter::{Ack, ExportError, ExportItem, Outcome};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -58,12 +58,20 @@ fn start(fake: FakeSink, retry: RetryConfig, concurrency: usize, max_spans: usiz
 
 impl Harness {
     fn send(&self, spans: usize) {
-        let item = ExportItem {
-            body: Bytes::from(vec![1u8; 10]),
-            spans,
-        };
+        let item = ExportItem::new(Bytes::from(vec![1u8; 10]), spans);
         self.recorder.queue.add(item.spans, item.body.len());
         self.tx.as_ref().unwrap().send(item).unwrap();
+    }
+
+    /// Sends an item with an acknowledgement (this exporter is its only one).
+    fn send_acked(&self, spans: usize) -> tokio::sync::oneshot::Receiver<Outcome> {
+        let (ack, rx) = Ack::channel();
+        ack.expect(1);
+        let mut item = ExportItem::new(Bytes::from(vec![1u8; 10]), spans);
+        item.ack = Some(ack);
+        self.recorder.queue.add(item.spans, item.body.len());
+        self.tx.as_ref().unwrap().send(item).unwrap();
+        rx
     }
 
     /// Closes the channel and waits for the pipeline to finish by itself.
@@ -224,4 +232,49 @@ async fn abort_fails_in_flight_retrying_and_queued_spans_as_shutdown() {
         (0, 6, 6)
     );
     assert_eq!((rec.queue.spans(), rec.queue.bytes()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_ack_completes_once_delivered_or_failed_with_the_reason() {
+    let refused = || Err(tonic::Status::invalid_argument("bad batch").into());
+    // Batches of one item: the first fails twice then goes through (the backend recovers),
+    // the second is refused for good, the third goes through at once.
+    let fake = FakeSink::new(
+        Duration::ZERO,
+        vec![
+            unavailable(),
+            unavailable(),
+            Ok(Accepted::default()),
+            refused(),
+        ],
+    );
+    let h = start(fake, retry(true, 100, 1000, 60_000), 1, 1);
+    let recovered = h.send_acked(1);
+    // One at a time, so the script's answers go to the items in order.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let refused_for_good = h.send_acked(1);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at_once = h.send_acked(1);
+    let (stats, _, _) = h.finish().await;
+    assert_eq!(recovered.await, Ok(Outcome::Delivered));
+    assert_eq!(
+        refused_for_good.await,
+        Ok(Outcome::Failed(FailReason::NotRetryable))
+    );
+    assert_eq!(at_once.await, Ok(Outcome::Delivered));
+    assert_eq!((stats.sent_spans, stats.failed_spans), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn items_still_owed_at_the_deadline_fail_as_shutdown() {
+    let fake = FakeSink::new(Duration::ZERO, (0..1000).map(|_| unavailable()).collect());
+    let h = start(fake, retry(true, 1000, 1000, 3_600_000), 1, 1);
+    let retrying = h.send_acked(1);
+    let queued = h.send_acked(1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = h.abort.send(true);
+    let Harness { task, .. } = h;
+    task.await.unwrap();
+    assert_eq!(retrying.await, Ok(Outcome::Failed(FailReason::Shutdown)));
+    assert_eq!(queued.await, Ok(Outcome::Failed(FailReason::Shutdown)));
 }

@@ -3,7 +3,7 @@
 pub mod condition;
 pub mod matchers;
 
-use crate::config::{Config, Rule};
+use crate::config::{ActionSpec, Config, Rule};
 use crate::decide::explain::{Explanation, RuleCheck, SamplingDetail};
 use crate::decide::{Decider, Verdict, DEFAULT_RULE};
 use crate::otlp::encode::string_attribute_field;
@@ -32,30 +32,13 @@ pub enum Action {
     RateLimit(Arc<TokenBucket>),
 }
 
-impl Action {
-    /// The action as written in the config, for explanations.
-    pub fn describe(&self) -> String {
-        match self {
-            Action::Keep => "keep".into(),
-            Action::Drop => "drop".into(),
-            Action::Probability { threshold } => {
-                let p = format!("{:.10}", probability::probability(*threshold));
-                format!(
-                    "probability: {}",
-                    p.trim_end_matches('0').trim_end_matches('.')
-                )
-            }
-            Action::Adaptive(a) => format!("adaptive: {} traces/s", a.params().target),
-            Action::RateLimit(_) => "rate_limit".into(),
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct CompiledRule {
     pub name: Arc<str>,
     when: Option<Cond>,
     pub action: Action,
+    /// The action as written in the config, for explanations ([`ActionSpec::describe`]).
+    pub described: String,
     /// Reduced-fidelity profile for kept spans; `None` is full fidelity.
     pub fidelity: Option<Arc<Profile>>,
     /// The encoded `sampling.rule = <name>` attribute appended to kept spans.
@@ -94,25 +77,23 @@ pub enum CompileError {
 }
 
 fn action_of(rule: &Rule, interest: &mut Interest) -> Result<Action, String> {
-    if let Some(a) = &rule.adaptive {
-        let key = a
-            .key
-            .iter()
-            .map(|k| crate::config::KeyField::parse(k))
-            .collect::<Result<Vec<_>, _>>()?;
-        let params = adaptive::Params::from_config(a);
-        let sampler = AdaptiveSampler::new(rule.name.as_str().into(), &key, params, interest);
-        return Ok(Action::Adaptive(Arc::new(sampler)));
-    }
-    if let Some(r) = &rule.rate_limit {
-        return Ok(Action::RateLimit(Arc::new(TokenBucket::new(r))));
-    }
-    Ok(match (rule.keep, rule.drop, rule.probability) {
-        (_, Some(true), _) => Action::Drop,
-        (_, _, Some(p)) => Action::Probability {
+    Ok(match rule.action().map_err(|e| e.to_string())? {
+        ActionSpec::Keep => Action::Keep,
+        ActionSpec::Drop => Action::Drop,
+        ActionSpec::Probability(p) => Action::Probability {
             threshold: probability::threshold(p),
         },
-        _ => Action::Keep,
+        ActionSpec::Adaptive(a) => {
+            let key = a
+                .key
+                .iter()
+                .map(|k| crate::config::KeyField::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let params = adaptive::Params::from_config(a);
+            let sampler = AdaptiveSampler::new(rule.name.as_str().into(), &key, params, interest);
+            Action::Adaptive(Arc::new(sampler))
+        }
+        ActionSpec::RateLimit(r) => Action::RateLimit(Arc::new(TokenBucket::new(r))),
     })
 }
 
@@ -166,6 +147,7 @@ impl RuleSet {
                 name: rule.name.as_str().into(),
                 when,
                 action,
+                described: rule.action().map(|a| a.describe()).unwrap_or_default(),
                 fidelity,
                 annotation: string_attribute_field("sampling.rule", &rule.name),
             });
@@ -211,7 +193,7 @@ impl RuleSet {
         if let Some(i) = e.verdict.rule {
             let r = &self.rules[i as usize];
             e.rule = r.name.to_string();
-            e.action = r.action.describe();
+            e.action = r.described.clone();
         }
         e
     }
@@ -323,9 +305,6 @@ impl Decider for RuleSet {
                 a.tick(now);
             }
         }
-    }
-    fn describe(&self) -> String {
-        crate::decide::count(self.rules.len(), "rule", "rules")
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Params {
     pub interval: Duration,
     pub min_probability: f64,
     pub max_keys: usize,
+    /// Key values in metric labels as they are; otherwise hashed ([`metric_label`]).
+    pub expose_keys: bool,
 }
 
 impl Params {
@@ -50,6 +52,7 @@ impl Params {
             interval: a.adjust_every.get(),
             min_probability: a.min_probability,
             max_keys: a.max_keys.max(1),
+            expose_keys: a.expose_keys,
         }
     }
 }
@@ -135,6 +138,11 @@ impl AdaptiveSampler {
         params: Params,
         interest: &mut Interest,
     ) -> AdaptiveSampler {
+        // The rule's series exist from the start, before its first interval ends.
+        let r = rule.to_string();
+        metrics::gauge!(names::ADAPTIVE_TARGET_RATE, "rule" => r.clone()).set(params.target);
+        metrics::gauge!(names::ADAPTIVE_KEPT_RATE, "rule" => r.clone()).set(0.0);
+        metrics::gauge!(names::ADAPTIVE_KEYS, "rule" => r).set(0.0);
         AdaptiveSampler {
             rule,
             key: KeySpec::compile(key, interest),
@@ -314,7 +322,10 @@ impl AdaptiveSampler {
         let top = by_rate
             .iter()
             .take(names::ADAPTIVE_TOP_KEYS)
-            .map(|(e, _)| (e.label.to_string(), threshold_probability(e.threshold)))
+            .map(|(e, _)| {
+                let label = metric_label(&e.label, self.params.expose_keys);
+                (label, threshold_probability(e.threshold))
+            })
             .collect();
         Published {
             kept_rate,
@@ -331,7 +342,7 @@ impl AdaptiveSampler {
         metrics::gauge!(names::ADAPTIVE_KEYS, "rule" => rule.clone()).set(p.keys as f64);
         dynamic::publish(
             names::ADAPTIVE_PROBABILITY,
-            "An adaptive rule's current keep-probability for its busiest keys.",
+            crate::telemetry::describe::help(names::ADAPTIVE_PROBABILITY).unwrap_or_default(),
             &rule,
             "key",
             p.top,
@@ -357,6 +368,17 @@ impl AdaptiveSampler {
         v.sort_by(|a, b| b.1.total_cmp(&a.1));
         v
     }
+}
+
+/// A key as shown in the `key` label of [`names::ADAPTIVE_PROBABILITY`]: as it is when
+/// `expose` (or for `_other`), else `sha256:` and the first 12 hex digits of its SHA-256.
+pub fn metric_label(label: &str, expose: bool) -> String {
+    use sha2::Digest;
+    if expose || label == OTHER_KEY {
+        return label.to_string();
+    }
+    let digest = sha2::Sha256::digest(label.as_bytes());
+    format!("sha256:{}", &hex::encode(&digest[..6]))
 }
 
 fn threshold_probability(t: u64) -> f64 {

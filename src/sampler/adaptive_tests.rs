@@ -32,6 +32,7 @@ fn params(target: f64, max_keys: usize) -> Params {
         interval: Duration::from_secs(15),
         min_probability: 1e-4,
         max_keys,
+        expose_keys: true,
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod input;
 mod render;
 
-use crate::config::{Config, Rule};
+use crate::config::Config;
 use crate::decide::explain::Explanation;
 use crate::decide::{Decider, DEFAULT_RULE};
 use crate::otlp::{ingest, MalformedRequest, OutSpan, Span, TraceId};
@@ -121,27 +121,6 @@ pub fn parse_trace_id(s: &str) -> Option<TraceId> {
     v.try_into().ok()
 }
 
-fn describe(rule: &Rule) -> String {
-    if let Some(a) = &rule.adaptive {
-        format!("adaptive: {} traces/s", a.target_traces_per_sec)
-    } else if let Some(r) = &rule.rate_limit {
-        let mut parts = Vec::new();
-        if let Some(t) = r.traces_per_sec {
-            parts.push(format!("{t} traces/s"));
-        }
-        if let Some(s) = r.spans_per_sec {
-            parts.push(format!("{s} spans/s"));
-        }
-        format!("rate_limit: {}", parts.join(", "))
-    } else if let Some(p) = rule.probability {
-        format!("probability: {p}")
-    } else if rule.drop == Some(true) {
-        "drop".into()
-    } else {
-        "keep".into()
-    }
-}
-
 /// A trace gathered from the recording.
 struct Gathered {
     spans: Vec<Span>,
@@ -179,7 +158,10 @@ pub fn replay_forwarding(
             let r = config.sampling.rules.get(i).filter(|_| uses_rules);
             RuleStats {
                 rule: n.to_string(),
-                action: r.map(describe).unwrap_or_default(),
+                action: r
+                    .and_then(|r| r.action().ok())
+                    .map(|a| a.describe())
+                    .unwrap_or_default(),
                 target_traces_per_sec: r
                     .and_then(|r| r.adaptive.as_ref())
                     .map(|a| a.target_traces_per_sec),
@@ -277,7 +259,8 @@ pub fn replay_forwarding(
                 .rules
                 .get(i)
                 .filter(|_| uses_rules)
-                .is_some_and(|r| r.adaptive.is_some() || r.rate_limit.is_some());
+                .and_then(|r| r.action().ok())
+                .is_some_and(|a| a.is_rated());
             if rated {
                 r.kept_traces_per_sec = Some(r.kept as f64 / totals.duration_secs);
             }

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -44,6 +44,7 @@ pub fn recorder() -> PrometheusHandle {
                 })
                 .expect("static bucket lists are not empty");
             let recorder = builder.build_recorder();
+            super::describe::describe(&recorder);
             let handle = recorder.handle();
             // Another recorder may already be installed (a test harness); then ours only renders.
             let _ = metrics::set_global_recorder(recorder);
@@ -52,11 +53,13 @@ pub fn recorder() -> PrometheusHandle {
         .clone()
 }
 
-/// Shared readiness: ready once serving, not ready while overloaded or shutting down.
+/// Shared readiness: ready once serving, not ready while overloaded or shutting down, or
+/// once one of the daemon's tasks has failed (then `/readyz` says which).
 #[derive(Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
     overloaded: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Health {
@@ -64,7 +67,20 @@ impl Health {
         Health {
             ready: Arc::new(AtomicBool::new(false)),
             overloaded: Some(overloaded),
+            failed: Arc::default(),
         }
+    }
+    /// Not ready for good: a task the daemon needs has stopped.
+    pub fn fail(&self, reason: String) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        self.set_ready(false);
+    }
+    /// Why the daemon is not ready, when a task failed.
+    pub fn failure(&self) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
@@ -98,8 +114,13 @@ async fn render(State(ctx): State<Ctx>) -> impl IntoResponse {
 
 async fn ready(State(ctx): State<Ctx>) -> impl IntoResponse {
     if ctx.health.is_ready() {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n".to_string())
+    } else if let Some(why) = ctx.health.failure() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string())
     }
 }

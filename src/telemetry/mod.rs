@@ -1,7 +1,11 @@
 //! The daemon's own telemetry: metric names, the Prometheus recorder, health endpoints, logs.
 
+pub mod describe;
 pub mod dynamic;
+pub mod late_errors;
 pub mod logs;
 pub mod metrics;
 pub mod names;
+pub mod startup;
+pub mod throttle;
 pub mod warn;

@@ -20,6 +20,9 @@ pub const DECIDED_TRACES: &str = "tailsift_decided_traces_total";
 pub const DECIDED_SPANS: &str = "tailsift_decided_spans_total";
 /// Spans that arrived after their trace was decided. Labels: `verdict` (kept, dropped).
 pub const LATE_SPANS: &str = "tailsift_late_spans_total";
+/// Error spans (status error) among the late spans of dropped traces: a stage failed after its
+/// trace was decided and dropped, so the error was dropped too (a warning is logged as well).
+pub const LATE_DROPPED_ERROR_SPANS: &str = "tailsift_late_dropped_error_spans_total";
 /// Traces decided before their wait ended. Labels: `reason` (max_spans_per_trace, max_traces,
 /// max_buffer_bytes, shutdown).
 pub const EARLY_DECISIONS: &str = "tailsift_early_decided_traces_total";
@@ -42,6 +45,16 @@ pub const BUFFER_RETAINED_BYTES: &str = "tailsift_buffer_retained_bytes";
 /// Encoded span bytes in the buffer (gauge).
 pub const BUFFER_BYTES: &str = "tailsift_buffer_bytes";
 
+/// The configured `sampling.memory_limit` in bytes (gauge, constant), so alerts compare
+/// ratios instead of repeating the config.
+pub const MEMORY_LIMIT: &str = "tailsift_memory_limit_bytes";
+/// The configured `sampling.max_buffer_bytes` (gauge, constant).
+pub const BUFFER_MAX_BYTES: &str = "tailsift_buffer_max_bytes";
+/// The configured `sampling.max_traces` (gauge, constant).
+pub const BUFFER_MAX_TRACES: &str = "tailsift_buffer_max_traces";
+/// The configured `sampling.decision_wait` in seconds (gauge, constant).
+pub const DECISION_WAIT: &str = "tailsift_decision_wait_seconds";
+
 /// Export batches finished. Labels: `exporter`, `outcome` (sent, failed).
 pub const EXPORTER_BATCHES: &str = "tailsift_exporter_batches_total";
 /// Spans in export batches that were delivered. Labels: `exporter`.
@@ -56,6 +69,8 @@ pub const EXPORTER_RETRIES: &str = "tailsift_exporter_retries_total";
 pub const EXPORTER_QUEUE_SPANS: &str = "tailsift_exporter_queue_spans";
 /// Bytes waiting in an exporter's queue (gauge). Labels: `exporter`.
 pub const EXPORTER_QUEUE_BYTES: &str = "tailsift_exporter_queue_bytes";
+/// The configured `exporters.<name>.queue.max_bytes` (gauge, constant). Labels: `exporter`.
+pub const EXPORTER_QUEUE_MAX_BYTES: &str = "tailsift_exporter_queue_max_bytes";
 /// Duration of one export attempt, in seconds. Labels: `exporter`.
 pub const EXPORTER_REQUEST_DURATION: &str = "tailsift_exporter_request_duration_seconds";
 /// Kept spans not forwarded because their fidelity profile could not decode them. Labels: `profile`.

@@ -51,10 +51,7 @@ pub fn request(trace: u8, spans: usize) -> ExportTraceServiceRequest {
 }
 
 pub fn item(trace: u8, spans: usize) -> ExportItem {
-    ExportItem {
-        body: Bytes::from(request(trace, spans).encode_to_vec()),
-        spans,
-    }
+    ExportItem::new(Bytes::from(request(trace, spans).encode_to_vec()), spans)
 }
 
 /// An exporter config from a JSON value (same keys as the YAML file); unset keys get defaults.

@@ -56,6 +56,11 @@ impl Daemon {
     /// Parses (and validates) `yaml`, binds its listeners and runs the daemon. `receivers:` and
     /// `telemetry:` default to [`RECEIVERS`] and [`TELEMETRY`].
     pub async fn start(yaml: &str) -> Daemon {
+        Daemon::start_with_faults(yaml, tailsift::server::Faults::default()).await
+    }
+
+    /// [`Daemon::start`], with faults the test can inject into the daemon's tasks.
+    pub async fn start_with_faults(yaml: &str, faults: tailsift::server::Faults) -> Daemon {
         let mut text = String::new();
         let has = |key: &str| yaml.lines().any(|l| l.starts_with(key));
         if !has("receivers:") {
@@ -70,9 +75,14 @@ impl Daemon {
         let listeners = Listeners::bind(&config).await.expect("bind 127.0.0.1:0");
         let (grpc, http, metrics) = listeners.addrs();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(tailsift::server::run(config, listeners, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(tailsift::server::run_with_faults(
+            config,
+            listeners,
+            async move {
+                let _ = rx.await;
+            },
+            faults,
+        ));
         let daemon = Daemon {
             grpc: grpc.expect("gRPC receiver configured"),
             http: http.expect("HTTP receiver configured"),
@@ -99,6 +109,11 @@ impl Daemon {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+        self.finished().await
+    }
+
+    /// Waits (bounded) for `run` to return by itself, without asking it to stop.
+    pub async fn finished(&mut self) -> Result<Summary, RunError> {
         let task = self.task.take().expect("stopped once");
         tokio::time::timeout(Duration::from_secs(30), task)
             .await

@@ -3,6 +3,7 @@
 
 mod example;
 mod exporters;
+mod overrides;
 mod parse_errors;
 mod rules;
 mod samplers;

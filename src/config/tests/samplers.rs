@@ -32,6 +32,10 @@ fn accepts_adaptive_and_rate_limit_with_defaults() {
     assert_eq!(a.adjust_every.get(), Duration::from_secs(15));
     assert_eq!(a.min_probability, 0.0001);
     assert_eq!(a.max_keys, 500);
+    assert!(
+        !a.expose_keys,
+        "keys are hashed in metrics unless asked for"
+    );
     assert_eq!(
         KeyField::parse(&a.key[2]),
         Ok(KeyField::RootAttribute("http.route".into()))

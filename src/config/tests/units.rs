@@ -114,3 +114,28 @@ fn byte_size_deserializes_numbers_and_strings() {
         .to_string();
     assert!(err.contains("expected a size"), "{err}");
 }
+
+#[test]
+fn sizes_and_durations_are_shown_as_parsed() {
+    use crate::config::units::{format_duration, format_size, group_digits};
+    assert_eq!(format_size(805306368), "768MiB (805306368 bytes)");
+    assert_eq!(format_size(512_000_000), "488.3MiB (512000000 bytes)");
+    assert_eq!(format_size(3 << 29), "1.5GiB (1610612736 bytes)");
+    assert_eq!(format_size(2048), "2KiB (2048 bytes)");
+    assert_eq!(format_size(512), "512 bytes");
+    assert_eq!(group_digits(512_000_000), "512,000,000");
+    assert_eq!(group_digits(999), "999");
+    let d = |ms| format_duration(Duration::from_millis(ms));
+    assert_eq!(d(250), "250ms");
+    assert_eq!(d(10_000), "10s");
+    assert_eq!(d(1500), "1.5s");
+    assert_eq!(d(120_000), "2m");
+    assert_eq!(d(150_000), "2m30s");
+    assert_eq!(d(3_600_000), "1h");
+    assert_eq!(format_duration(Duration::from_micros(500)), "500µs");
+    for text in ["250ms", "10s", "1.5s", "2m", "2m30s", "1h"] {
+        if let Ok(parsed) = parse_duration(text) {
+            assert_eq!(format_duration(parsed), text);
+        }
+    }
+}

@@ -1,7 +1,11 @@
 //! `tailsift-loadgen`: the end-to-end benchmark's OTLP/gRPC load generator (`send`) and
 //! counting sink (`sink`). See benches/e2e/README.md.
 
-mod loadgen;
+mod codec;
+mod procfs;
+mod send;
+mod sink;
+mod template;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -123,9 +127,9 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Sink(a) => loadgen::sink::run(a.listen, a.stats_file).await,
+            Command::Sink(a) => sink::run(a.listen, a.stats_file).await,
             Command::Send(a) => {
-                let opts = loadgen::send::SendOpts {
+                let opts = send::SendOpts {
                     endpoint: a.endpoint,
                     connections: a.connections,
                     inflight: a.inflight,
@@ -142,7 +146,7 @@ fn main() -> ExitCode {
                     metrics_dump: a.metrics_dump,
                     refusal_pause: a.refusal_pause,
                 };
-                loadgen::send::run(opts).await.map(|summary| {
+                send::run(opts).await.map(|summary| {
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&summary).unwrap_or_default()

@@ -1,0 +1,236 @@
+//! The `tail_sampling` policy types, one file each: how the type's block compiles (every
+//! problem recorded with its key path) and how the compiled policy judges a trace, with the
+//! Collector's semantics, and the tests of both beside them (the Collector's own
+//! `internal/sampling/<policy>.go` + `_test.go` layout).
+//!
+//! Adding a policy type: write `policies/<type>.rs` with a `compile` function and a type that
+//! implements [`Policy`], with its tests; then register it: a variant in
+//! [`PolicyType`](super::schema::PolicyType), its settings block in
+//! [`PolicyCfg`](super::schema::PolicyCfg), and one arm in [`compile`] below.
+
+mod always_sample;
+mod and;
+mod boolean_attribute;
+mod bytes_limiting;
+mod composite;
+mod drop;
+mod latency;
+mod not;
+mod numeric_attribute;
+mod ottl_condition;
+mod probabilistic;
+mod rate_limiting;
+mod span_count;
+mod status_code;
+mod string_attribute;
+mod trace_flags;
+mod trace_state;
+
+use super::compile::Compiler;
+use super::schema::{PolicyCfg, PolicyType};
+use crate::otlp::model::AttrValue;
+use crate::otlp::{Span, TraceId};
+use tokio::time::Instant;
+
+/// One policy's verdict on a trace. `invert_match` policies give plain `Sampled`/`NotSampled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Sampled,
+    NotSampled,
+    /// From a `drop` policy whose sub-policies all sampled: the trace is not sampled.
+    Dropped,
+}
+
+impl Decision {
+    /// Position in per-decision arrays: sampled, not_sampled, dropped.
+    pub fn index(self) -> usize {
+        match self {
+            Decision::Sampled => 0,
+            Decision::NotSampled => 1,
+            Decision::Dropped => 2,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Sampled => "sampled",
+            Decision::NotSampled => "not_sampled",
+            Decision::Dropped => "dropped",
+        }
+    }
+    pub fn of(b: bool) -> Decision {
+        if b {
+            Decision::Sampled
+        } else {
+            Decision::NotSampled
+        }
+    }
+}
+
+/// The trace being decided.
+pub struct Trace<'a> {
+    pub id: &'a TraceId,
+    pub spans: &'a [Span],
+    pub now: Instant,
+}
+
+impl Trace<'_> {
+    /// Encoded bytes of the trace's spans.
+    pub fn bytes(&self) -> u64 {
+        self.spans.iter().map(|s| s.raw.len() as u64).sum()
+    }
+}
+
+/// A compiled policy.
+pub trait Policy: Send + Sync + std::fmt::Debug {
+    /// This policy's verdict on the trace.
+    fn eval(&self, t: &Trace) -> Decision;
+}
+
+/// A compiled policy of any type.
+pub type Boxed = Box<dyn Policy>;
+
+/// Compiles the policy at `path` by its type; `None` when its block has errors (recorded in
+/// `c`). `top`: at the top level of `policies`, where `drop` is allowed.
+pub(super) fn compile(c: &mut Compiler, p: &PolicyCfg, path: &str, top: bool) -> Option<Boxed> {
+    let at = |block: &str| format!("{path}.{block}");
+    match p.kind {
+        PolicyType::AlwaysSample => Some(Box::new(always_sample::AlwaysSample)),
+        PolicyType::TraceFlags => Some(Box::new(trace_flags::TraceFlags)),
+        PolicyType::Latency => latency::compile(c, block(&p.latency), &at("latency")),
+        PolicyType::NumericAttribute => {
+            numeric_attribute::compile(c, block(&p.numeric_attribute), &at("numeric_attribute"))
+        }
+        PolicyType::Probabilistic => {
+            probabilistic::compile(c, block(&p.probabilistic), &at("probabilistic"))
+        }
+        PolicyType::StatusCode => {
+            status_code::compile(c, block(&p.status_code), &at("status_code"))
+        }
+        PolicyType::StringAttribute => {
+            string_attribute::compile(c, block(&p.string_attribute), &at("string_attribute"))
+        }
+        PolicyType::TraceState => {
+            trace_state::compile(c, block(&p.trace_state), &at("trace_state"))
+        }
+        PolicyType::RateLimiting => {
+            rate_limiting::compile(c, block(&p.rate_limiting), &at("rate_limiting"))
+        }
+        PolicyType::BytesLimiting => {
+            bytes_limiting::compile(c, block(&p.bytes_limiting), &at("bytes_limiting"))
+        }
+        PolicyType::SpanCount => span_count::compile(c, block(&p.span_count), &at("span_count")),
+        PolicyType::BooleanAttribute => {
+            boolean_attribute::compile(c, block(&p.boolean_attribute), &at("boolean_attribute"))
+        }
+        PolicyType::OttlCondition => {
+            ottl_condition::compile(c, block(&p.ottl_condition), &at("ottl_condition"))
+        }
+        PolicyType::And => and::compile(c, block(&p.and), &at("and")),
+        PolicyType::Not => not::compile(c, p.not.as_deref(), &at("not")),
+        PolicyType::Drop => drop::compile(c, block(&p.drop), path, top),
+        PolicyType::Composite => composite::compile(c, block(&p.composite), &at("composite")),
+    }
+}
+
+/// A policy's settings block, or its defaults when not given.
+fn block<T: Clone + Default>(b: &Option<T>) -> T {
+    b.clone().unwrap_or_default()
+}
+
+/// Where an attribute policy looks: the key's index among span keys and resource keys.
+#[derive(Debug, Clone, Copy)]
+pub struct AttrKey {
+    pub span: u16,
+    pub resource: u16,
+}
+
+/// Some resource or span has the attribute and `pred` holds for it. The Collector reads a
+/// non-matching type as the zero value (`""`, `0`, `false`), and skips empty span strings.
+pub fn any_attr(
+    t: &Trace,
+    key: AttrKey,
+    res: impl Fn(&AttrValue) -> bool,
+    span: impl Fn(&AttrValue) -> bool,
+) -> bool {
+    t.spans.iter().any(|s| {
+        s.resource_attr(key.resource).is_some_and(&res) || s.attr(key.span).is_some_and(&span)
+    })
+}
+
+/// Sub-policies (`and`, `drop`): at least one, each compiled at `path[i]`.
+fn subs(c: &mut Compiler, subs: &[PolicyCfg], path: &str) -> Option<Vec<Boxed>> {
+    if subs.is_empty() {
+        c.error(path, "give at least one sub-policy");
+        return None;
+    }
+    let nodes: Vec<Option<Boxed>> = subs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| c.policy(s, &format!("{path}[{i}]"), false))
+        .collect();
+    nodes.into_iter().collect()
+}
+
+/// Policy tests: compile one policy from YAML and judge a trace built from fixtures.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::super::{PolicySet, TailSamplingConfig};
+    use super::Decision;
+    use crate::config::ValidationError;
+    use crate::fixtures::{encode, request_with, SpanBuilder};
+    use crate::otlp::ingest;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use tokio::time::Instant;
+
+    fn config(policy: &str) -> TailSamplingConfig {
+        serde_yaml::from_str(&format!("policies: [{policy}]")).expect("a tail_sampling block")
+    }
+
+    /// The policy `{ name: p, type: ..., ... }`, compiled alone.
+    pub fn compile(policy: &str) -> PolicySet {
+        PolicySet::compile(&config(policy)).unwrap_or_else(|e| panic!("{policy}: {e}"))
+    }
+
+    /// The errors compiling the policy gives, as (path, message).
+    pub fn errors(policy: &str) -> Vec<ValidationError> {
+        match PolicySet::compile(&config(policy)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    /// Asserts some error is at `path` and mentions `words`.
+    pub fn assert_error(policy: &str, path: &str, words: &str) {
+        let errs = errors(policy);
+        assert!(
+            errs.iter()
+                .any(|e| e.path == format!("tail_sampling.policies[0]{path}")
+                    && e.message.contains(words)),
+            "{policy}: no error at {path} mentioning `{words}` in {errs:?}"
+        );
+    }
+
+    /// What the single policy of `set` says of a trace with these spans (one resource with
+    /// `resource` attributes).
+    pub fn judge_with(
+        set: &PolicySet,
+        resource: Vec<KeyValue>,
+        spans: Vec<SpanBuilder>,
+    ) -> Decision {
+        let trace = spans[0].0.trace_id.clone();
+        let body = encode(&request_with(
+            "svc",
+            resource,
+            spans.into_iter().map(SpanBuilder::build).collect(),
+        ));
+        let got = ingest(&body, set.interest()).expect("valid request");
+        let spans: Vec<_> = got.spans.into_iter().map(|(_, s)| s).collect();
+        let id: [u8; 16] = trace.try_into().expect("16-byte trace id");
+        set.policy_decision(0, &id, &spans, Instant::now())
+    }
+
+    /// [`judge_with`] without resource attributes.
+    pub fn judge(set: &PolicySet, spans: Vec<SpanBuilder>) -> Decision {
+        judge_with(set, Vec::new(), spans)
+    }
+}

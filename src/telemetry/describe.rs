@@ -1,0 +1,109 @@
+//! The HELP text and type of every metric in [`super::names`], given to the recorder before the
+//! first scrape, and the zero-valued series registered at start-up for the label values known
+//! then, so that `/metrics` lists every metric with HELP and TYPE before any traffic.
+
+use super::names as n;
+use metrics::{KeyName, Recorder, SharedString};
+
+/// How a metric is exposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric: name, type, HELP text. A test checks that every name in `names.rs` is here.
+pub const METRICS: &[(&str, Kind, &str)] = &[
+    (n::RECEIVER_REQUESTS, Kind::Counter, "OTLP export requests received, by protocol and outcome (accepted, partial, refused, invalid, too_large, timeout, unsupported)."),
+    (n::RECEIVER_ACCEPTED_SPANS, Kind::Counter, "Spans accepted into the pipeline, by protocol."),
+    (n::RECEIVER_REFUSED_SPANS, Kind::Counter, "Spans rejected one by one inside an accepted request (OTLP partial success), by protocol and reason."),
+    (n::DECIDED_TRACES, Kind::Counter, "Traces decided, by deciding rule and verdict (kept, dropped)."),
+    (n::DECIDED_SPANS, Kind::Counter, "Spans in decided traces, by deciding rule and verdict."),
+    (n::LATE_SPANS, Kind::Counter, "Spans that arrived after their trace was decided; they follow the decision (kept or dropped)."),
+    (n::LATE_DROPPED_ERROR_SPANS, Kind::Counter, "Error spans that arrived after their trace was decided and dropped, so they were dropped too (decision_wait is shorter than the stage that failed)."),
+    (n::EARLY_DECISIONS, Kind::Counter, "Traces decided before their wait ended, by reason (max_spans_per_trace, max_traces, max_buffer_bytes, shutdown)."),
+    (n::DECISION_DELAY, Kind::Histogram, "Seconds from a trace's first span to its decision."),
+    (n::DECISION_LATENESS, Kind::Histogram, "Seconds from a trace's due time to its decision."),
+    (n::FIDELITY_REWRITTEN_SPANS, Kind::Counter, "Kept spans rewritten by a fidelity profile."),
+    (n::FIDELITY_FAILED_SPANS, Kind::Counter, "Kept spans not forwarded because their fidelity profile could not decode them."),
+    (n::BUFFER_TRACES, Kind::Gauge, "Live traces in the buffer."),
+    (n::BUFFER_SPANS, Kind::Gauge, "Spans in the buffer."),
+    (n::BUFFER_BYTES, Kind::Gauge, "Encoded span bytes in the buffer."),
+    (n::BUFFER_RETAINED_BYTES, Kind::Gauge, "Bytes of received requests kept in memory by spans still held; with the exporter queues, what sampling.memory_limit counts."),
+    (n::MEMORY_LIMIT, Kind::Gauge, "The configured sampling.memory_limit in bytes: receivers refuse a request when its bytes, with retained, in-flight, pending and exporter queue bytes, would pass it."),
+    (n::BUFFER_MAX_BYTES, Kind::Gauge, "The configured sampling.max_buffer_bytes: past it the oldest traces are decided early."),
+    (n::BUFFER_MAX_TRACES, Kind::Gauge, "The configured sampling.max_traces: past it the oldest traces are decided early."),
+    (n::DECISION_WAIT, Kind::Gauge, "The configured sampling.decision_wait in seconds."),
+    (n::EXPORTER_BATCHES, Kind::Counter, "Export batches finished, by exporter and outcome (sent, failed)."),
+    (n::EXPORTER_SENT_SPANS, Kind::Counter, "Spans delivered, by exporter."),
+    (n::EXPORTER_FAILED_SPANS, Kind::Counter, "Spans that could not be delivered, by exporter and reason."),
+    (n::EXPORTER_RETRIES, Kind::Counter, "Export attempts retried, by exporter."),
+    (n::EXPORTER_QUEUE_SPANS, Kind::Gauge, "Spans waiting in an exporter's queue."),
+    (n::EXPORTER_QUEUE_BYTES, Kind::Gauge, "Bytes waiting in an exporter's queue."),
+    (n::EXPORTER_QUEUE_MAX_BYTES, Kind::Gauge, "The configured exporters.<name>.queue.max_bytes: while a queue is full, receivers refuse new data."),
+    (n::EXPORTER_REQUEST_DURATION, Kind::Histogram, "Seconds one export attempt took, by exporter."),
+    (n::ADAPTIVE_PROBABILITY, Kind::Gauge, "An adaptive rule's current keep-probability for its busiest keys."),
+    (n::ADAPTIVE_KEPT_RATE, Kind::Gauge, "Traces per second an adaptive rule kept over its last interval."),
+    (n::ADAPTIVE_TARGET_RATE, Kind::Gauge, "An adaptive rule's target_traces_per_sec."),
+    (n::ADAPTIVE_KEYS, Kind::Gauge, "Keys an adaptive rule tracks separately (at most max_keys)."),
+    (n::RECEIVER_CONNECTIONS, Kind::Gauge, "Open connections, by listener (grpc, http, metrics)."),
+    (n::RECEIVER_CONNECTIONS_REFUSED, Kind::Counter, "Connections closed at once after being accepted, by listener and reason (max_connections, handshake_timeout, handshake_failed)."),
+    (n::RECEIVER_CONNECTIONS_TIMED_OUT, Kind::Counter, "Connections closed by a timeout, by listener and reason (header_read_timeout, idle_timeout)."),
+    (n::RECEIVER_ACCEPT_ERRORS, Kind::Counter, "Failed accept() calls (e.g. out of file descriptors), by listener; the listener pauses briefly after each."),
+    (n::RECEIVER_INFLIGHT_BYTES, Kind::Gauge, "Bytes reserved by requests being received, inflated or transcoded; counted in sampling.memory_limit."),
+    (n::EXPORT_PENDING_BYTES, Kind::Gauge, "Bytes of kept spans decided while an exporter queue had no room, waiting for it; counted in sampling.memory_limit."),
+    (n::POLICY_DECISIONS, Kind::Counter, "tail_sampling policy evaluations, by top-level policy and decision (sampled, not_sampled, dropped)."),
+];
+
+/// The HELP text of `name`, if it is one of tailsift's metrics.
+pub fn help(name: &str) -> Option<&'static str> {
+    METRICS.iter().find(|m| m.0 == name).map(|m| m.2)
+}
+
+/// Gives every description to `recorder` (before it is installed, so it cannot be lost to
+/// another recorder installed first).
+pub fn describe(recorder: &impl Recorder) {
+    for &(name, kind, help) in METRICS {
+        let (key, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+        match kind {
+            Kind::Counter => recorder.describe_counter(key, None, help),
+            Kind::Gauge => recorder.describe_gauge(key, None, help),
+            Kind::Histogram => recorder.describe_histogram(key, None, help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `pub const NAME: &str = "value";` values of names.rs, read from its source.
+    fn declared_names() -> Vec<String> {
+        let src = include_str!("names.rs");
+        let re = regex::Regex::new(r#"pub const \w+: &str\s*=\s*"(\w+)";"#).unwrap();
+        re.captures_iter(src).map(|c| c[1].to_string()).collect()
+    }
+
+    #[test]
+    fn every_name_has_a_description_and_only_once() {
+        let declared = declared_names();
+        assert!(declared.len() >= 30, "names.rs parsed: {declared:?}");
+        for name in &declared {
+            let n = METRICS.iter().filter(|m| m.0 == name).count();
+            assert_eq!(n, 1, "{name} is described {n} times in describe.rs");
+        }
+        for (name, kind, help) in METRICS {
+            assert!(
+                declared.iter().any(|d| d == name),
+                "{name} is not in names.rs"
+            );
+            assert!(help.len() > 10 && help.ends_with('.'), "{name}: {help}");
+            assert_eq!(
+                name.ends_with("_total"),
+                *kind == Kind::Counter,
+                "{name}: counters and only counters end in _total"
+            );
+        }
+    }
+}
