@@ -18,3 +18,4 @@ pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown
 pub mod simulate; // replaying recorded traces through the rules: counts and explanations
 pub mod supervise; // the daemon's tasks: a panic or early exit of any is reported by name
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs
+pub mod tls; // rustls configs for receivers and exporters, certificate reload

@@ -40,6 +40,8 @@ pub enum RunError {
         reason: String,
         export: ShutdownReport,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How long a request waits for a decoding slot before it is refused retryably.
@@ -107,6 +109,61 @@ pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
     })
 }
 
+/// A receiver's TLS config and tokens (`name`: grpc or http).
+type Security = (Option<crate::tls::ServerTls>, Option<receiver::auth::Auth>);
+
+/// Loads a receiver's TLS config and tokens; an error names the key and the file.
+fn receiver_security(
+    cfg: &crate::config::ReceiverEndpoint,
+    name: &str,
+) -> Result<Security, RunError> {
+    let p = format!("receivers.otlp.{name}");
+    let alpn = if name == "grpc" {
+        crate::tls::ALPN_GRPC
+    } else {
+        crate::tls::ALPN_HTTP
+    };
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tls::start_server(t, &format!("{p}.tls"), alpn)?),
+        None => None,
+    };
+    let auth = match &cfg.auth {
+        Some(a) => Some(receiver::auth::start(a, &format!("{p}.auth"))?),
+        None => None,
+    };
+    Ok((tls, auth))
+}
+
+/// Serves one receiver through the accept loop: plaintext, or TLS when `tls` is set.
+async fn serve_receiver<S, B>(
+    l: tokio::net::TcpListener,
+    tls: Option<crate::tls::ServerTls>,
+    svc: S,
+    limits: ConnLimits,
+    versions: Versions,
+    label: &'static str,
+    stop: impl Future<Output = ()>,
+) where
+    S: tonic::codegen::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match tls {
+        Some(t) => {
+            let h = crate::tls::TlsHandshake::new(t);
+            receiver::serve::serve(l, h, svc, limits, versions, label, stop).await
+        }
+        None => receiver::serve::serve(l, Plain, svc, limits, versions, label, stop).await,
+    }
+}
+
 /// What a clean shutdown accomplished.
 #[derive(Debug)]
 pub struct Summary {
@@ -163,11 +220,31 @@ pub async fn run_with_faults(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // TLS and tokens are loaded before anything is served: a bad file stops the start.
+    let r = &config.receivers.otlp;
+    let mut grpc_security = r
+        .grpc
+        .as_ref()
+        .map(|c| receiver_security(c, "grpc"))
+        .transpose()?;
+    let mut http_security = r
+        .http
+        .as_ref()
+        .map(|c| receiver_security(c, "http"))
+        .transpose()?;
+    let metrics_auth = match config
+        .telemetry
+        .metrics
+        .as_ref()
+        .and_then(|m| m.auth.as_ref())
+    {
+        Some(a) => Some(receiver::auth::start(a, "telemetry.metrics.auth")?),
+        None => None,
+    };
     let mut tasks = Tasks::default();
     let mut receiver_fault = Some(faults.receiver);
     let nofile = receiver::fds::raise_nofile_limit();
-    let otlp = &config.receivers.otlp;
-    let count = otlp.grpc.is_some() as u64 + otlp.http.is_some() as u64;
+    let count = r.grpc.is_some() as u64 + r.http.is_some() as u64;
     let conn_limits = |cfg: &crate::config::ReceiverEndpoint| ConnLimits {
         max_connections: cfg
             .max_connections
@@ -182,7 +259,7 @@ pub async fn run_with_faults(
             DECODE_SLOT_WAIT,
         )
     };
-    if let (Some(l), Some(cfg)) = (listeners.grpc, &otlp.grpc) {
+    if let (Some(l), Some(cfg)) = (listeners.grpc, &r.grpc) {
         let addr = local_addr(&l);
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
@@ -192,22 +269,32 @@ pub async fn run_with_faults(
                 decoders: decoders(cfg),
             },
         );
+        let (tls, auth) = grpc_security.take().unwrap_or_default();
         let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(%addr, max_connections = limits.max_connections, "OTLP/gRPC receiver listening");
+        tracing::info!(%addr, tls = tls.is_some(), max_connections = limits.max_connections, "OTLP/gRPC receiver listening");
         tasks.spawn("the OTLP/gRPC receiver", async move {
-            let serve =
-                receiver::serve::serve(l, Plain, svc, limits, Versions::Http2, "grpc", stop);
+            let serve = async move {
+                match auth {
+                    Some(a) => {
+                        let svc = receiver::auth::RequireToken::new(svc, a);
+                        serve_receiver(l, tls, svc, limits, Versions::Http2, "grpc", stop).await
+                    }
+                    None => {
+                        serve_receiver(l, tls, svc, limits, Versions::Http2, "grpc", stop).await
+                    }
+                }
+            };
             tokio::select! {
                 _ = serve => Ok(()),
                 _ = fault => Ok(()),
             }
         });
     }
-    if let (Some(l), Some(cfg)) = (listeners.http, &otlp.http) {
+    if let (Some(l), Some(cfg)) = (listeners.http, &r.http) {
         let addr = local_addr(&l);
-        let app = receiver::http::router(
+        let mut app = receiver::http::router(
             pipeline.clone(),
             receiver::http::HttpLimits {
                 max_request_bytes: cfg.max_request_bytes.get() as usize,
@@ -215,12 +302,16 @@ pub async fn run_with_faults(
                 decoders: decoders(cfg),
             },
         );
+        let (tls, auth) = http_security.take().unwrap_or_default();
+        if let Some(a) = auth {
+            app = receiver::auth::require_token(app, a, &[], true);
+        }
         let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(%addr, max_connections = limits.max_connections, "OTLP/HTTP receiver listening");
+        tracing::info!(%addr, tls = tls.is_some(), max_connections = limits.max_connections, "OTLP/HTTP receiver listening");
         tasks.spawn("the OTLP/HTTP receiver", async move {
-            let serve = receiver::serve::serve(l, Plain, app, limits, Versions::Auto, "http", stop);
+            let serve = serve_receiver(l, tls, app, limits, Versions::Auto, "http", stop);
             tokio::select! {
                 _ = serve => Ok(()),
                 _ = fault => Ok(()),
@@ -230,7 +321,11 @@ pub async fn run_with_faults(
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics_task = listeners.metrics.map(|l| {
         let addr = local_addr(&l);
-        let app = metrics::router(handle.clone(), health.clone());
+        let mut app = metrics::router(handle.clone(), health.clone());
+        if let Some(a) = metrics_auth.clone() {
+            // /healthz and /readyz stay open for the kubelet's probes.
+            app = receiver::auth::require_token(app, a, &["/healthz", "/readyz"], false);
+        }
         let stop = stopped(metrics_stop_rx);
         tracing::info!(%addr, "metrics endpoint listening");
         tokio::spawn(receiver::serve::serve(

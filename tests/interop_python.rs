@@ -19,6 +19,9 @@ use tailsift::server::{run, Listeners};
 use tokio::process::Command;
 use tokio::time::timeout;
 
+mod support;
+use support::certs::{self, Ca};
+
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/send_traces.py");
 const IMPORTS: &str = "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, \
                        opentelemetry.exporter.otlp.proto.http";
@@ -135,6 +138,10 @@ fn python_command(python: &str) -> Command {
             cmd.env_remove(&key);
         }
     }
+    // requests prefers these variables over the exporter's `certificate_file` (psf/requests
+    // issue 3829): an SDK user with them set must unset them to trust a private CA.
+    cmd.env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE");
     cmd.env("PYTHONDONTWRITEBYTECODE", "1")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
@@ -162,7 +169,13 @@ async fn sdk_available(python: &str) -> Result<(), String> {
     }
 }
 
-async fn send(python: &str, protocol: &str, compression: &str, endpoint: &str) -> Sent {
+async fn send(
+    python: &str,
+    protocol: &str,
+    compression: &str,
+    endpoint: &str,
+    extra: &[String],
+) -> Sent {
     let run_id = format!("{protocol}-{compression}-{}", std::process::id());
     let started = Instant::now();
     let out = timeout(
@@ -171,6 +184,7 @@ async fn send(python: &str, protocol: &str, compression: &str, endpoint: &str) -
             .arg(SCRIPT)
             .args(["--protocol", protocol, "--endpoint", endpoint])
             .args(["--run-id", &run_id, "--compression", compression])
+            .args(extra)
             .output(),
     )
     .await
@@ -399,9 +413,8 @@ fn check_client(sent: &Sent, got: &HashMap<String, Vec<Got>>) -> usize {
     kept_spans
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_traces_are_sampled_over_grpc_and_http() {
-    let started = Instant::now();
+/// The SDK, or why the test is skipped (it fails instead when `CI` is set).
+async fn sdk_or_skip() -> Option<String> {
     let python = python();
     if let Err(why) = sdk_available(&python).await {
         let msg = format!(
@@ -412,12 +425,22 @@ async fn python_sdk_traces_are_sampled_over_grpc_and_http() {
             panic!("{msg}");
         }
         eprintln!("\n!!!!!!!!!!\n!!! interop_python SKIPPED: {msg}\n!!!!!!!!!!\n");
-        return;
+        return None;
     }
+    Some(python)
+}
 
+/// Runs every client of [`CLIENTS`] against the daemon (`CONFIG` with `receivers` instead of
+/// its own, URLs with `scheme`, `extra` arguments for the script) and checks what came out.
+async fn interop(python: &str, receivers: Option<&str>, scheme: &str, extra: &[String]) {
+    let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("kept.jsonl");
-    let yaml = CONFIG.replace("@PATH@", &out.display().to_string());
+    let mut yaml = CONFIG.replace("@PATH@", &out.display().to_string());
+    if let Some(r) = receivers {
+        let plain = &yaml[yaml.find("receivers:").unwrap()..yaml.find("sampling:").unwrap()];
+        yaml = yaml.replace(plain, r);
+    }
     let config = tailsift::config::parse(&yaml, "interop config").expect("valid config");
     let listeners = Listeners::bind(&config).await.expect("bind");
     let (grpc, http, _) = listeners.addrs();
@@ -429,11 +452,10 @@ async fn python_sdk_traces_are_sampled_over_grpc_and_http() {
 
     let clients = CLIENTS.iter().map(|&(protocol, compression)| {
         let endpoint = match protocol {
-            "grpc" => format!("http://{grpc}"),
-            _ => format!("http://{http}/v1/traces"),
+            "grpc" => format!("{scheme}://{grpc}"),
+            _ => format!("{scheme}://{http}/v1/traces"),
         };
-        let python = python.clone();
-        async move { send(&python, protocol, compression, &endpoint).await }
+        async move { send(python, protocol, compression, &endpoint, extra).await }
     });
     let sent = futures::future::join_all(clients).await;
 
@@ -454,8 +476,54 @@ async fn python_sdk_traces_are_sampled_over_grpc_and_http() {
     assert_eq!(exported, kept, "spans exported that no case accounts for");
     assert_eq!(summary.export.sent_spans as usize, kept, "{summary:?}");
     eprintln!(
-        "interop_python: {} clients, {kept} spans kept, {:?}",
+        "interop_python ({scheme}): {} clients, {kept} spans kept, {:?}",
         sent.len(),
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_traces_are_sampled_over_grpc_and_http() {
+    if let Some(python) = sdk_or_skip().await {
+        interop(&python, None, "http", &[]).await;
+    }
+}
+
+/// The SDK's exporters over TLS to receivers that require a client certificate (mTLS) and a
+/// bearer token: gRPC with `grpc.ssl_channel_credentials`, HTTP with `certificate_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_sends_over_mtls_with_a_bearer_token() {
+    let Some(python) = sdk_or_skip().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("interop server CA");
+    let clients = Ca::new("interop client CA");
+    let (server, client) = (ca.server(1), clients.client(2));
+    let file = |name: &str, text: &str| certs::write(dir.path(), name, text).display().to_string();
+    let tls = format!(
+        "tls: {{ cert_file: \"{}\", key_file: \"{}\", client_ca_file: \"{}\" }}",
+        file("server.pem", &server.cert_pem),
+        file("server.key", &server.key_pem),
+        file("clients.pem", &clients.pem),
+    );
+    let auth = format!(
+        "auth: {{ bearer_token_file: \"{}\" }}",
+        file("tokens", "s3cret\n")
+    );
+    let receivers = format!(
+        "receivers:\n  otlp:\n    grpc: {{ endpoint: \"127.0.0.1:0\", {tls}, {auth} }}\n    \
+         http: {{ endpoint: \"127.0.0.1:0\", {tls}, {auth} }}\n"
+    );
+    let extra = [
+        "--ca-file".to_string(),
+        file("ca.pem", &ca.pem),
+        "--client-cert".into(),
+        file("client.pem", &client.cert_pem),
+        "--client-key".into(),
+        file("client.key", &client.key_pem),
+        "--token".into(),
+        "s3cret".into(),
+    ];
+    interop(&python, Some(&receivers), "https", &extra).await;
 }

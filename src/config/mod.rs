@@ -7,12 +7,14 @@ mod matchers;
 mod overrides;
 pub mod schema;
 pub mod schema_samplers;
+pub mod schema_tls;
 mod secrets;
 pub mod units;
 mod validate;
 mod validate_exporters;
 mod validate_rules;
 mod validate_samplers;
+mod validate_tls;
 
 #[cfg(test)]
 mod tests;
@@ -21,5 +23,6 @@ pub use action::{ActionError, ActionSpec};
 pub use load::{load, load_with, parse, parse_with, ConfigError};
 pub use schema::*;
 pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
+pub use schema_tls::{AuthConfig, TlsConfig};
 pub use units::{ByteSize, Dur};
 pub use validate::ValidationError;

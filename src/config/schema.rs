@@ -1,6 +1,7 @@
 //! The configuration file's shape: one struct tree, unknown keys rejected, every field documented.
 
 use super::schema_samplers::{AdaptiveAction, RateLimitAction};
+use super::schema_tls::{AuthConfig, TlsConfig};
 use super::units::{ByteSize, Dur};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -75,6 +76,10 @@ pub struct ReceiverEndpoint {
     /// requests are refused with a clear, non-retryable error.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: ByteSize,
+    /// Serve TLS (or mTLS with `client_ca_file`) instead of plaintext (see [`TlsConfig`]).
+    pub tls: Option<TlsConfig>,
+    /// Require a bearer token on every request (see [`AuthConfig`]).
+    pub auth: Option<AuthConfig>,
     /// Connections open at once at most (default: derived from the open-file limit, see the
     /// README's "Limits"; between 1 and 1000000). A connection over the cap is accepted and
     /// closed at once, and counted in `tailsift_receiver_connections_refused_total`.
@@ -447,9 +452,9 @@ pub enum Compression {
 pub struct ExporterConfig {
     /// `otlp_grpc`, `otlp_http` or `file`.
     pub protocol: ExportProtocol,
-    /// Required for `otlp_grpc`/`otlp_http`, not allowed for `file`: `http://host:port` (for
-    /// HTTP, `/v1/traces` is appended unless the URL already has a path). `https://` is not
-    /// supported yet: terminate TLS in a sidecar.
+    /// Required for `otlp_grpc`/`otlp_http`, not allowed for `file`: `http://host:port` or
+    /// `https://host:port` (TLS, verified against the system's trusted roots unless `tls` says
+    /// otherwise). For HTTP, `/v1/traces` is appended unless the URL already has a path.
     pub endpoint: Option<String>,
     /// Required for `file`, not allowed otherwise: path of the JSON-lines file (OTLP JSON, one
     /// export request per line).
@@ -479,6 +484,9 @@ pub struct ExporterConfig {
     /// Retry of failed batches with exponential backoff and jitter.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// TLS settings of an `https://` endpoint: private CA, client certificate (mTLS), minimum
+    /// version (see [`TlsConfig`]). Not allowed with `http://` or for `file`.
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_export_timeout() -> Dur {
@@ -608,6 +616,9 @@ pub struct MetricsEndpoint {
     /// Address to listen on, `host:port` like the receivers' (e.g. `0.0.0.0:8888`). Must not
     /// share a port with a receiver.
     pub endpoint: String,
+    /// Require a bearer token on `/metrics` (see [`AuthConfig`]). `/healthz` and `/readyz`
+    /// stay open, for the kubelet's probes.
+    pub auth: Option<AuthConfig>,
 }
 
 /// `telemetry.logs:`.

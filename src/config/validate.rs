@@ -4,7 +4,7 @@
 
 use super::schema::{Config, ReceiverEndpoint, Receivers, Sampling, Telemetry};
 use super::units::Dur;
-use super::{validate_exporters, validate_rules, validate_samplers};
+use super::{validate_exporters, validate_rules, validate_samplers, validate_tls};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -123,6 +123,17 @@ fn check_receivers(r: &Receivers, errs: &mut Errors) {
                     ep.max_request_bytes.0
                 ),
             );
+        }
+        let alpn = if name == "grpc" {
+            crate::tls::ALPN_GRPC
+        } else {
+            crate::tls::ALPN_HTTP
+        };
+        if let Some(t) = &ep.tls {
+            validate_tls::check_receiver_tls(t, &format!("{p}.tls"), alpn, errs);
+        }
+        if let Some(a) = &ep.auth {
+            validate_tls::check_auth(a, &format!("{p}.auth"), errs);
         }
         check_receiver_limits(&p, ep, errs);
     }
@@ -259,6 +270,9 @@ fn check_telemetry(t: &Telemetry, errs: &mut Errors) {
     if let Some(m) = &t.metrics {
         if let Err(msg) = check_listen_addr(&m.endpoint) {
             errs.push("telemetry.metrics.endpoint", msg);
+        }
+        if let Some(a) = &m.auth {
+            validate_tls::check_auth(a, "telemetry.metrics.auth", errs);
         }
     }
     if let Err(msg) = check_log_level(&t.logs.level) {

@@ -3,6 +3,7 @@
 
 use super::schema::{ExportProtocol, ExporterConfig};
 use super::validate::{dur, key, Errors};
+use super::validate_tls::check_exporter_tls;
 use std::collections::BTreeMap;
 
 /// Most export requests one exporter may keep in flight.
@@ -38,11 +39,17 @@ fn check_exporter(e: &ExporterConfig, p: &str, errs: &mut Errors) {
                     format!("{p}.endpoint"),
                     format!("missing: protocol {proto} needs `endpoint: http://host:port`"),
                 ),
-                Some(ep) => {
-                    if let Err(m) = check_otlp_endpoint(ep) {
-                        errs.push(format!("{p}.endpoint"), m);
+                Some(ep) => match check_otlp_endpoint(ep) {
+                    Err(m) => errs.push(format!("{p}.endpoint"), m),
+                    Ok(https) => {
+                        let alpn = if e.protocol == ExportProtocol::OtlpGrpc {
+                            crate::tls::ALPN_GRPC
+                        } else {
+                            crate::tls::ALPN_HTTP
+                        };
+                        check_exporter_tls(e.tls.as_ref(), https, &format!("{p}.tls"), alpn, errs);
                     }
-                }
+                },
             }
             if e.path.is_some() {
                 errs.push(
@@ -95,6 +102,9 @@ fn check_exporter(e: &ExporterConfig, p: &str, errs: &mut Errors) {
                     format!("`compression` {NOT_FOR_FILE}"),
                 );
             }
+            if e.tls.is_some() {
+                errs.push(format!("{p}.tls"), format!("`tls` {NOT_FOR_FILE}"));
+            }
         }
     }
     if e.timeout.0.is_zero() {
@@ -137,26 +147,21 @@ fn check_exporter(e: &ExporterConfig, p: &str, errs: &mut Errors) {
     }
 }
 
-/// An OTLP endpoint: `http://host[:port][/path]`.
-fn check_otlp_endpoint(ep: &str) -> Result<(), String> {
+/// An OTLP endpoint: `http[s]://host[:port][/path]`; whether it is `https`.
+fn check_otlp_endpoint(ep: &str) -> Result<bool, String> {
     let uri: http::Uri = ep
         .parse()
         .map_err(|e| format!("`{ep}` is not a valid URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(
-                "TLS to exporters is not supported yet; terminate TLS in a sidecar or use http://"
-                    .to_string(),
-            )
-        }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
         Some(other) => {
             return Err(format!(
-                "`{ep}` has the unsupported scheme `{other}`: use http://host:port"
+                "`{ep}` has the unsupported scheme `{other}`: use http://host:port or https://host:port"
             ))
         }
         None => return Err(format!("`{ep}` has no scheme: write it as `http://{ep}`")),
-    }
+    };
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!(
             "`{ep}` has no host: write it as `http://host:port`"
@@ -172,5 +177,5 @@ fn check_otlp_endpoint(ep: &str) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(https)
 }

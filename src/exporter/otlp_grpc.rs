@@ -4,8 +4,11 @@ use super::sink::Accepted;
 use super::ExportError;
 use crate::config::{Compression, ExporterConfig};
 use crate::otlp::grpc_codec::{ExportClientCodec, EXPORT_PATH};
+use crate::tls::connect::error_chain;
+use crate::tls::Connector;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
+use hyper_util::client::legacy::connect::HttpConnector;
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
@@ -29,10 +32,27 @@ impl GrpcSink {
             .endpoint
             .clone()
             .ok_or_else(|| bad("otlp_grpc needs an `endpoint`".into()))?;
+        let https = url.starts_with("https://");
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| bad(format!("invalid endpoint `{url}`: {e}")))?
             .connect_timeout(cfg.timeout.0)
             .tcp_nodelay(true);
+        let channel = if https {
+            let tls_key = format!("exporters.{name}.tls");
+            let tls = crate::tls::start_client(cfg.tls.as_ref(), &tls_key, crate::tls::ALPN_GRPC)
+                .map_err(|e| bad(e.to_string()))?;
+            let mut http = HttpConnector::new();
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(cfg.timeout.0));
+            let server_name = cfg
+                .tls
+                .as_ref()
+                .and_then(|t| t.server_name_override.as_deref());
+            let connector = Connector::new(http, Some(tls), server_name).map_err(bad)?;
+            endpoint.connect_with_connector_lazy(connector)
+        } else {
+            endpoint.connect_lazy()
+        };
         let mut metadata = MetadataMap::new();
         for (k, v) in &cfg.headers {
             let key = AsciiMetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
@@ -42,7 +62,7 @@ impl GrpcSink {
             metadata.insert(key, value);
         }
         Ok(GrpcSink {
-            channel: endpoint.connect_lazy(),
+            channel,
             metadata,
             gzip: cfg.compression.unwrap_or(Compression::Gzip) == Compression::Gzip,
             timeout: cfg.timeout.0,
@@ -67,7 +87,17 @@ impl GrpcSink {
                 PathAndQuery::from_static(EXPORT_PATH),
                 ExportClientCodec,
             )
-            .await?;
+            .await
+            .map_err(transport_reason)?;
         Ok(Accepted::from_response(response.into_inner()))
+    }
+}
+
+/// A status made from a connection failure carries the reason (refused, TLS certificate
+/// problem) only in its source; keep it in the error that is logged.
+fn transport_reason(s: tonic::Status) -> ExportError {
+    match std::error::Error::source(&s) {
+        Some(src) => ExportError::Transport(error_chain(src)),
+        None => s.into(),
     }
 }

@@ -4,6 +4,8 @@ use super::retry::parse_retry_after;
 use super::sink::Accepted;
 use super::ExportError;
 use crate::config::{Compression, ExporterConfig};
+use crate::tls::connect::error_chain;
+use crate::tls::Connector;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Method, Request, Uri};
@@ -18,7 +20,7 @@ use std::time::SystemTime;
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 pub(crate) struct HttpSink {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
     gzip: bool,
@@ -35,9 +37,22 @@ impl HttpSink {
             .as_deref()
             .ok_or_else(|| bad("otlp_http needs an `endpoint`".into()))?;
         let uri = traces_uri(url).map_err(|e| bad(format!("invalid endpoint `{url}`: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad(format!("endpoint `{url}` must be an http:// URL")));
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => None,
+            Some("https") => Some(
+                crate::tls::start_client(
+                    cfg.tls.as_ref(),
+                    &format!("exporters.{name}.tls"),
+                    crate::tls::ALPN_HTTP,
+                )
+                .map_err(|e| bad(e.to_string()))?,
+            ),
+            _ => {
+                return Err(bad(format!(
+                    "endpoint `{url}` must be an http:// or https:// URL"
+                )))
+            }
+        };
         let mut headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -57,6 +72,11 @@ impl HttpSink {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(cfg.timeout.0));
+        let server_name = cfg
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_name_override.as_deref());
+        let connector = Connector::new(connector, tls, server_name).map_err(bad)?;
         Ok(HttpSink {
             client: Client::builder(TokioExecutor::new()).build(connector),
             uri,
@@ -86,7 +106,7 @@ impl HttpSink {
             .client
             .request(request)
             .await
-            .map_err(|e| ExportError::Transport(format!("{e:?}")))?;
+            .map_err(|e| ExportError::Transport(error_chain(&e)))?;
         let status = response.status();
         let retry_after = response
             .headers()

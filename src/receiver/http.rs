@@ -41,7 +41,7 @@ pub fn router(pipeline: Arc<Pipeline>, limits: HttpLimits) -> Router {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub(super) enum Encoding {
     Protobuf,
     Json,
 }
@@ -55,7 +55,12 @@ struct RpcStatus {
     message: String,
 }
 
-fn error(enc: Encoding, status: StatusCode, grpc_code: tonic::Code, message: String) -> Response {
+pub(super) fn error(
+    enc: Encoding,
+    status: StatusCode,
+    grpc_code: tonic::Code,
+    message: String,
+) -> Response {
     let (ctype, body) = match enc {
         Encoding::Protobuf => (
             "application/x-protobuf",
@@ -85,7 +90,7 @@ fn bad_request(enc: Encoding, message: String) -> Response {
     )
 }
 
-fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
+pub(super) fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let mime = ct
         .split(';')

@@ -1,6 +1,7 @@
 //! OTLP receivers: gRPC and HTTP front doors into the pipeline, and the accept loop they share.
 
 mod activity;
+pub mod auth;
 pub mod body;
 pub mod fds;
 pub mod grpc;

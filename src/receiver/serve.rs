@@ -94,8 +94,8 @@ pub async fn serve<H, S, B>(
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             a = listener.accept() => a,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok(c) => c,
             Err(e) => {
                 metrics::counter!(names::RECEIVER_ACCEPT_ERRORS, "protocol" => label).increment(1);
                 tracing::debug!(protocol = label, error = %e, "accept failed; pausing");
@@ -112,6 +112,7 @@ pub async fn serve<H, S, B>(
         let _ = tcp.set_nodelay(true);
         conns.spawn(connection(
             tcp,
+            peer,
             handshake.clone(),
             builder.clone(),
             service.clone(),
@@ -158,8 +159,10 @@ impl Drop for Open {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn connection<H, S, B>(
     tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
     handshake: H,
     builder: Arc<Builder<TokioExecutor>>,
     service: S,
@@ -188,10 +191,13 @@ async fn connection<H, S, B>(
     {
         Ok(Ok(io)) => io,
         Ok(Err(e)) => {
-            tracing::debug!(protocol = label, error = %e, "handshake failed");
+            crate::tls::listen::handshake_failed(label, peer, Some(&e));
             return counted(names::RECEIVER_CONNECTIONS_REFUSED, "handshake_failed");
         }
-        Err(_) => return counted(names::RECEIVER_CONNECTIONS_REFUSED, "handshake_timeout"),
+        Err(_) => {
+            crate::tls::listen::handshake_failed(label, peer, None);
+            return counted(names::RECEIVER_CONNECTIONS_REFUSED, "handshake_timeout");
+        }
     };
     let io = TokioIo::new(TrackedIo::new(io, activity.clone()));
     let svc = Tracked::new(service, activity.clone());

@@ -4,7 +4,7 @@
 /// for an unsupported content type), `outcome` (accepted; partial: some spans rejected;
 /// refused: over the memory limit, retryable; invalid: malformed body; too_large: over
 /// `max_request_bytes`; timeout: body not received within `body_read_timeout`; unsupported:
-/// content type or encoding).
+/// content type or encoding; unauthenticated: missing or wrong bearer token).
 pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
@@ -91,6 +91,18 @@ pub const ADAPTIVE_KEYS: &str = "tailsift_adaptive_keys";
 /// `policy` (top-level policy name), `decision` (sampled, not_sampled, dropped).
 pub const POLICY_DECISIONS: &str = "tailsift_policy_decisions_total";
 
+/// Files re-read because they changed (TLS certificates, bearer token files). Labels: `config`
+/// (the key path, e.g. `receivers.otlp.grpc.tls`), `outcome` (reloaded; failed: the new files
+/// cannot be used and the previous ones stay in use).
+pub const RELOADS: &str = "tailsift_reloads_total";
+/// TLS handshakes that failed on a receiver. Labels: `receiver` (grpc, http), `reason`
+/// (no_client_certificate, bad_client_certificate, refused_by_client: the client does not trust
+/// the receiver's certificate, protocol, timeout, io, too_many_handshakes).
+pub const TLS_HANDSHAKE_FAILURES: &str = "tailsift_receiver_tls_handshake_failures_total";
+/// When the certificate in use expires, in seconds since the Unix epoch (gauge): a receiver's
+/// `cert_file`, or an exporter's client certificate. Labels: `config` (e.g.
+/// `receivers.otlp.grpc.tls`). Updated at start and on every reload.
+pub const TLS_CERTIFICATE_EXPIRY: &str = "tailsift_tls_certificate_expiry_timestamp_seconds";
 /// Connections open on a listener (gauge). Labels: `protocol` (grpc, http, metrics).
 pub const RECEIVER_CONNECTIONS: &str = "tailsift_receiver_connections";
 /// Connections closed at once after being accepted. Labels: `protocol`, `reason`

@@ -72,18 +72,50 @@ class CheckedExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def make_exporter(protocol, endpoint, compression):
+def make_exporter(protocol, endpoint, compression, args):
+    """The SDK's OTLP exporter; over TLS (trusting --ca-file, presenting --client-cert/--client-key
+    for mTLS) when --ca-file is given, with `Authorization: Bearer --token` when given."""
+    headers = {"authorization": f"Bearer {args.token}"} if args.token else None
     if protocol == "grpc":
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         comp = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
-        return OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5, compression=comp)
+        if not args.ca_file:
+            return OTLPSpanExporter(
+                endpoint=endpoint, insecure=True, timeout=5, compression=comp, headers=headers
+            )
+
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read(args.ca_file),
+            private_key=read(args.client_key) if args.client_key else None,
+            certificate_chain=read(args.client_cert) if args.client_cert else None,
+        )
+        return OTLPSpanExporter(
+            endpoint=endpoint,
+            insecure=False,
+            credentials=credentials,
+            timeout=5,
+            compression=comp,
+            headers=headers,
+        )
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     comp = Compression.Gzip if compression == "gzip" else Compression.NoCompression
-    return OTLPSpanExporter(endpoint=endpoint, timeout=5, compression=comp)
+    return OTLPSpanExporter(
+        endpoint=endpoint,
+        timeout=5,
+        compression=comp,
+        headers=headers,
+        certificate_file=args.ca_file,
+        client_certificate_file=args.client_cert,
+        client_key_file=args.client_key,
+    )
 
 
 def trace_id_of(span):
@@ -173,6 +205,10 @@ def main():
     )
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--compression", choices=["none", "gzip"], default="none")
+    ap.add_argument("--ca-file", help="TLS: trust this CA (PEM); the endpoint is https://")
+    ap.add_argument("--client-cert", help="mTLS: client certificate (PEM)")
+    ap.add_argument("--client-key", help="mTLS: client private key (PEM)")
+    ap.add_argument("--token", help="send Authorization: Bearer TOKEN")
     args = ap.parse_args()
 
     service = f"interop-{args.protocol}"
@@ -184,7 +220,9 @@ def main():
         }
     )
     provider = TracerProvider(resource=resource)
-    exporter = CheckedExporter(make_exporter(args.protocol, args.endpoint, args.compression))
+    exporter = CheckedExporter(
+        make_exporter(args.protocol, args.endpoint, args.compression, args)
+    )
     # Small batches: traces are split over several export requests, as under real load.
     provider.add_span_processor(
         BatchSpanProcessor(

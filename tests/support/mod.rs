@@ -2,10 +2,13 @@
 //! for its receivers, in-process OTLP sinks, bounded polling, and a `/metrics` parser.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod client;
+pub mod logs;
 pub mod proc;
 pub mod prom;
 pub mod sink;
+pub mod tls_client;
 
 #[allow(unused_imports)]
 pub use client::*;

@@ -104,6 +104,23 @@ impl GrpcSink {
         format!("http://{addr}")
     }
 
+    /// Serves over TLS on 127.0.0.1:0 with `tls` (h2 ALPN set by the caller); returns
+    /// `https://127.0.0.1:port`.
+    pub async fn serve_tls(&self, tls: rustls::ServerConfig) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming =
+            tailsift::tls::listen::incoming(listener, FixedTls::new(tls), "sink").unwrap();
+        let svc =
+            TraceServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(incoming),
+        );
+        format!("https://{addr}")
+    }
+
     pub fn received_spans(&self) -> usize {
         self.spans().len()
     }
@@ -131,6 +148,15 @@ pub struct HttpSink {
 impl HttpSink {
     /// Serves `POST /v1/traces` on 127.0.0.1:0; returns `http://addr`.
     pub async fn serve(&self) -> String {
+        self.serve_with(None).await
+    }
+
+    /// Serves over TLS with `tls`; returns `https://addr`.
+    pub async fn serve_tls(&self, tls: rustls::ServerConfig) -> String {
+        self.serve_with(Some(tls)).await
+    }
+
+    async fn serve_with(&self, tls: Option<rustls::ServerConfig>) -> String {
         let me = self.clone();
         let app = Router::new().route(
             "/v1/traces",
@@ -158,8 +184,18 @@ impl HttpSink {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}")
+        match tls {
+            None => {
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                format!("http://{addr}")
+            }
+            Some(tls) => {
+                let incoming =
+                    tailsift::tls::listen::incoming(listener, FixedTls::new(tls), "sink").unwrap();
+                tokio::spawn(async move { axum::serve(incoming, app).await });
+                format!("https://{addr}")
+            }
+        }
     }
 }
 
@@ -200,4 +236,26 @@ pub fn gunzip(b: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .expect("valid gzip");
     out
+}
+
+/// A sink's TLS handshake with a fixed rustls config (the daemon's reloading one is not used,
+/// so the sink checks the exporter independently).
+#[derive(Clone)]
+pub struct FixedTls(tokio_rustls::TlsAcceptor);
+
+impl FixedTls {
+    pub fn new(config: rustls::ServerConfig) -> FixedTls {
+        FixedTls(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+impl tailsift::receiver::handshake::Handshake for FixedTls {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    fn handshake(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> tailsift::receiver::handshake::HandshakeFuture<Self::Io> {
+        let acceptor = self.0.clone();
+        Box::pin(async move { acceptor.accept(tcp).await })
+    }
 }

@@ -232,16 +232,6 @@ fn rejects_otlp_endpoint_without_scheme() {
 }
 
 #[test]
-fn rejects_https_endpoint_with_tls_hint() {
-    let errs = exporters("  tempo: { protocol: otlp_http, endpoint: \"https://tempo:4318\" }\n");
-    assert_has(
-        &errs,
-        "exporters.tempo.endpoint",
-        &["TLS to exporters is not supported yet; terminate TLS in a sidecar or use http://"],
-    );
-}
-
-#[test]
 fn rejects_other_scheme() {
     let errs = exporters("  tempo: { protocol: otlp_grpc, endpoint: \"grpc://tempo:4317\" }\n");
     assert_has(

@@ -9,6 +9,7 @@ mod rules;
 mod samplers;
 mod sampling;
 mod telemetry;
+mod tls;
 mod units;
 
 use super::{parse, Config, ConfigError, ValidationError};
