@@ -7,7 +7,7 @@ use crate::decide::{Decider, Verdict};
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::output::accounting::SuffixCache;
-use crate::output::Forwarder;
+use crate::output::{Forwarder, NotForwarded};
 use crate::receiver::inflight::{InFlight, Reservation};
 use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
@@ -451,7 +451,12 @@ impl Pipeline {
             .forward(&*self.rules, v, span, &mut kept.suffixes)
         {
             Ok(out) => out,
-            Err(e) => {
+            // One rate-limited line per reason.
+            Err(e @ NotForwarded::Malformed(_)) => {
+                crate::warn_limited!(error = %e, "kept span not forwarded");
+                return;
+            }
+            Err(e @ NotForwarded::Unreducible { .. }) => {
                 crate::warn_limited!(error = %e, "kept span not forwarded");
                 return;
             }

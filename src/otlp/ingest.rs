@@ -1,18 +1,19 @@
 //! Lazy decoding of an `ExportTraceServiceRequest`: one pass that slices out each span's bytes
 //! and decodes only the summary fields and the attributes the rules refer to.
 
-use super::model::{
-    status, AttrValue, Picked, Resource, Retained, RetainedBody, Scope, Span, TraceId,
-};
+use super::ingest_span::{key_value, picked_value, span};
+use super::model::{AttrValue, Picked, Resource, Retained, RetainedBody, Scope};
+use super::rejection::at;
+pub use super::rejection::{Ingested, MalformedRequest, Rejection};
 use super::validate;
-use super::wire::{Reader, WireError, WireType};
+use super::wire::{Reader, WireType};
 use bytes::Bytes;
 use std::sync::Arc;
 
 /// Attribute keys that the loaded rules read; everything else stays encoded.
 #[derive(Debug, Clone, Default)]
 pub struct Interest {
-    span_keys: Vec<Box<[u8]>>,
+    pub(super) span_keys: Vec<Box<[u8]>>,
     resource_keys: Vec<Box<[u8]>>,
 }
 
@@ -36,103 +37,12 @@ fn intern(keys: &mut Vec<Box<[u8]>>, key: &str) -> u16 {
 }
 
 #[inline]
-fn lookup(keys: &[Box<[u8]>], key: &[u8]) -> Option<u16> {
+pub(super) fn lookup(keys: &[Box<[u8]>], key: &[u8]) -> Option<u16> {
     keys.iter().position(|k| **k == *key).map(|i| i as u16)
 }
 
-/// Why a span was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    InvalidTraceId,
-    InvalidSpanId,
-    /// Not a valid `Span` message (a string that is not UTF-8, a field of the wrong wire type,
-    /// a truncated or too deeply nested part).
-    MalformedSpan,
-    /// Under a `Resource` (or `ResourceSpans.schema_url`) that is not valid: the whole group
-    /// is rejected, since every span of it would be forwarded under that resource.
-    MalformedResource,
-    /// Under an `InstrumentationScope` (or `ScopeSpans.schema_url`) that is not valid.
-    MalformedScope,
-}
-
-impl Rejection {
-    pub fn reason(self) -> &'static str {
-        match self {
-            Rejection::InvalidTraceId => "invalid_trace_id",
-            Rejection::InvalidSpanId => "invalid_span_id",
-            Rejection::MalformedSpan => "malformed_span",
-            Rejection::MalformedResource => "malformed_resource",
-            Rejection::MalformedScope => "malformed_scope",
-        }
-    }
-
-    /// How the partial-success message describes `n` spans rejected for this reason.
-    fn describe(self, n: usize) -> String {
-        match self {
-            Rejection::InvalidTraceId => {
-                format!("{n} span(s) with an invalid trace id (must be 16 bytes, not all zero)")
-            }
-            Rejection::InvalidSpanId => {
-                format!("{n} span(s) with an invalid span id (must be 8 bytes, not all zero)")
-            }
-            Rejection::MalformedSpan => format!(
-                "{n} malformed span(s) (a string that is not UTF-8, a field of the wrong wire type, or a truncated part)"
-            ),
-            Rejection::MalformedResource => format!(
-                "{n} span(s) under a malformed resource (a string that is not UTF-8, a field of the wrong wire type, a truncated or too deeply nested part)"
-            ),
-            Rejection::MalformedScope => format!(
-                "{n} span(s) under a malformed instrumentation scope (a string that is not UTF-8, a field of the wrong wire type, a truncated or too deeply nested part)"
-            ),
-        }
-    }
-}
-
-const REJECTIONS: [Rejection; 5] = [
-    Rejection::InvalidTraceId,
-    Rejection::InvalidSpanId,
-    Rejection::MalformedSpan,
-    Rejection::MalformedResource,
-    Rejection::MalformedScope,
-];
-
-/// The spans of one request, each with its trace id, and the spans rejected individually.
-#[derive(Debug, Default)]
-pub struct Ingested {
-    pub spans: Vec<(TraceId, Span)>,
-    pub rejected: Vec<Rejection>,
-}
-
-impl Ingested {
-    /// The OTLP partial-success message for the rejected spans, if any.
-    pub fn rejection_message(&self) -> Option<String> {
-        if self.rejected.is_empty() {
-            return None;
-        }
-        let parts: Vec<String> = REJECTIONS
-            .iter()
-            .map(|&k| (k, self.rejected.iter().filter(|r| **r == k).count()))
-            .filter(|&(_, n)| n > 0)
-            .map(|(k, n)| k.describe(n))
-            .collect();
-        Some(format!("rejected {}", parts.join(" and ")))
-    }
-}
-
-/// A request that is not a valid OTLP trace export.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed ExportTraceServiceRequest: {what}: {source}")]
-pub struct MalformedRequest {
-    pub what: &'static str,
-    pub source: WireError,
-}
-
-fn at(what: &'static str) -> impl Fn(WireError) -> MalformedRequest {
-    move |source| MalformedRequest { what, source }
-}
-
 /// A byte range of the request body.
-type Range = (usize, usize);
+pub(super) type Range = (usize, usize);
 
 fn slice_or_empty(body: &Bytes, r: Option<Range>) -> Bytes {
     r.map_or_else(Bytes::new, |(s, e)| body.slice(s..e))
@@ -307,7 +217,7 @@ fn resource_summary(
     Ok((service, boxed(picked)))
 }
 
-fn boxed(v: Vec<(u16, AttrValue)>) -> Picked {
+pub(super) fn boxed(v: Vec<(u16, AttrValue)>) -> Picked {
     if v.is_empty() {
         None
     } else {
@@ -364,178 +274,4 @@ fn scope_spans(
         }
     }
     Ok(())
-}
-
-type SpanResult = Result<Result<(TraceId, Span), Rejection>, MalformedRequest>;
-
-fn span(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
-    // The span's own bytes were delimited by a valid length: whatever is wrong inside them
-    // concerns this span only, so it is rejected alone (OTLP partial success).
-    match span_inner(body, range, scope, interest) {
-        Ok(r) => Ok(r),
-        Err(_) => Ok(Err(Rejection::MalformedSpan)),
-    }
-}
-
-fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
-    let buf: &[u8] = body;
-    let mut trace_id: Option<TraceId> = None;
-    let mut bad_trace = false;
-    let mut span_id_ok = false;
-    let mut parent_len = 0usize;
-    let (mut start, mut end) = (0u64, 0u64);
-    let mut name_at = (0u32, 0u32);
-    let (mut kind, mut status_code) = (0u8, status::UNSET);
-    let mut picked = Vec::new();
-    let mut trace_state_at = 0usize;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
-        if validate::span_field_type(field).is_some_and(|t| t != wt) {
-            return Ok(Err(Rejection::MalformedSpan));
-        }
-        match (field, wt) {
-            (3, WireType::Len) => {
-                let len_at = r.position();
-                let (s, e) = r.len_range().map_err(at("span.trace_state"))?;
-                validate::utf8(buf, (s, e)).map_err(at("span.trace_state"))?;
-                trace_state_at = if s < e { len_at - range.0 } else { 0 };
-            }
-            (1, WireType::Len) => {
-                let id = r.slice().map_err(at("span.trace_id"))?;
-                match <TraceId>::try_from(id) {
-                    Ok(id) if id != [0; 16] => trace_id = Some(id),
-                    _ => bad_trace = true,
-                }
-            }
-            (2, WireType::Len) => {
-                let id = r.slice().map_err(at("span.span_id"))?;
-                span_id_ok = id.len() == 8 && id != [0; 8];
-            }
-            (4, WireType::Len) => parent_len = r.slice().map_err(at("span.parent_span_id"))?.len(),
-            (5, WireType::Len) => {
-                let (s, e) = r.len_range().map_err(at("span.name"))?;
-                std::str::from_utf8(&buf[s..e]).map_err(|_| MalformedRequest {
-                    what: "span.name",
-                    source: WireError::Invalid("not valid UTF-8"),
-                })?;
-                name_at = ((s - range.0) as u32, (e - range.0) as u32);
-            }
-            (6, WireType::Varint) => kind = r.varint().map_err(at("span.kind"))?.min(255) as u8,
-            (7, WireType::Fixed64) => {
-                start = r.fixed64().map_err(at("span.start_time_unix_nano"))?
-            }
-            (8, WireType::Fixed64) => end = r.fixed64().map_err(at("span.end_time_unix_nano"))?,
-            (9, WireType::Len) if !interest.span_keys.is_empty() => {
-                let kv = r.len_range().map_err(at("span.attributes"))?;
-                let (key, value) = key_value(body, kv).map_err(at("span.attributes"))?;
-                if let Some(i) = lookup(&interest.span_keys, &buf[key.0..key.1]) {
-                    picked.push((i, picked_value(body, value).map_err(at("span.attributes"))?));
-                }
-            }
-            (15, WireType::Len) => {
-                let st = r.len_range().map_err(at("span.status"))?;
-                status_code = status_of(buf, st).map_err(at("span.status"))?;
-            }
-            _ => r.skip(wt).map_err(at("span"))?,
-        }
-    }
-    let trace_id = match trace_id {
-        Some(id) if !bad_trace => id,
-        _ => return Ok(Err(Rejection::InvalidTraceId)),
-    };
-    if !span_id_ok {
-        return Ok(Err(Rejection::InvalidSpanId));
-    }
-    let span = Span::new(
-        body.slice(range.0..range.1),
-        scope.clone(),
-        start,
-        end,
-        name_at,
-        kind,
-        status_code,
-        parent_len == 0,
-        boxed(picked),
-    )
-    .with_trace_state_at(trace_state_at);
-    Ok(Ok((trace_id, span)))
-}
-
-fn status_of(buf: &[u8], range: Range) -> Result<u8, WireError> {
-    let mut code = status::UNSET;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        if field == 3 && wt == WireType::Varint {
-            code = r.varint()?.min(255) as u8;
-        } else {
-            r.skip(wt)?;
-        }
-    }
-    Ok(code)
-}
-
-/// An attribute value read in place: strings stay a byte range until picked.
-enum RawValue {
-    Str(usize, usize),
-    Int(i64),
-    Double(f64),
-    Bool(bool),
-    Other,
-}
-
-impl RawValue {
-    fn to_attr(&self, body: &Bytes) -> AttrValue {
-        match *self {
-            RawValue::Str(s, e) => AttrValue::Str(body.slice(s..e)),
-            RawValue::Int(i) => AttrValue::Int(i),
-            RawValue::Double(d) => AttrValue::Double(d),
-            RawValue::Bool(b) => AttrValue::Bool(b),
-            RawValue::Other => AttrValue::Other,
-        }
-    }
-}
-
-/// Reads a `KeyValue` in place: the key's byte range and the value's (the value is decoded
-/// only for keys the rules want, see [`any_value`]).
-fn key_value(buf: &[u8], range: Range) -> Result<(Range, Option<Range>), WireError> {
-    let mut key = (range.0, range.0);
-    let mut value = None;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        match (field, wt) {
-            (1, WireType::Len) => key = r.len_range()?,
-            (2, WireType::Len) => value = Some(r.len_range()?),
-            _ => r.skip(wt)?,
-        }
-    }
-    Ok((key, value))
-}
-
-/// Decodes the value of a picked attribute.
-fn picked_value(body: &Bytes, value: Option<Range>) -> Result<AttrValue, WireError> {
-    match value {
-        Some(v) => Ok(any_value(body, v)?.to_attr(body)),
-        None => Ok(AttrValue::Other),
-    }
-}
-
-fn any_value(buf: &[u8], range: Range) -> Result<RawValue, WireError> {
-    let mut value = RawValue::Other;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        value = match (field, wt) {
-            (1, WireType::Len) => {
-                let (s, e) = r.len_range()?;
-                RawValue::Str(s, e)
-            }
-            (2, WireType::Varint) => RawValue::Bool(r.varint()? != 0),
-            (3, WireType::Varint) => RawValue::Int(r.varint()? as i64),
-            (4, WireType::Fixed64) => RawValue::Double(f64::from_bits(r.fixed64()?)),
-            _ => {
-                r.skip(wt)?;
-                RawValue::Other
-            }
-        };
-    }
-    Ok(value)
 }

@@ -3,8 +3,10 @@
 pub mod encode;
 pub mod grpc_codec;
 pub mod ingest;
+mod ingest_span;
 pub mod json;
 pub mod model;
+pub mod rejection;
 pub mod salvage;
 pub mod tracestate;
 pub mod validate;

@@ -1,9 +1,9 @@
 //! Salvaging a refused export batch: the spans that are not valid OTLP are taken out so the
-//! rest can be delivered. Spans are not checked in full on the way in (only the parts decisions
-//! read are), so this is where one client's malformed span stops poisoning a whole batch.
-//! Whole resource and scope groups that fail their check (ingest refuses those already, but a
-//! batch may come from a storage log an older version wrote) are taken out the same way; the
-//! exporter counts everything removed as `tailsift_exporter_failed_spans_total{reason="malformed"}`.
+//! rest can be delivered. Kept spans are checked in full before they are batched and resources
+//! and scopes at ingest, so this is the second line: for a batch from elsewhere (a storage log
+//! an older version wrote) or a check that missed what a backend refuses. Whole resource and
+//! scope groups that fail their check are taken out with their spans; the exporter counts
+//! everything removed as `tailsift_exporter_failed_spans_total{reason="malformed"}`.
 
 use super::encode::{encode_request, OutSpan};
 use super::ingest::{ingest, Interest};

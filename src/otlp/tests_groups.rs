@@ -256,3 +256,58 @@ fn a_resource_with_every_field_set_is_accepted() {
     let got = ingest(&body, &Interest::default()).unwrap();
     assert_eq!((got.spans.len(), got.rejected.len()), (1, 0));
 }
+
+proptest::proptest! {
+    /// Whatever bytes a client puts in a resource or scope, what the checks pass prost decodes:
+    /// the checks are never looser than the official parser.
+    #[test]
+    fn what_the_checks_pass_prost_decodes(
+        flips in proptest::collection::vec((0usize..512, 0u8..=255), 1..4),
+        cut in 0usize..512,
+        extra in proptest::collection::vec(0u8..=255, 0..6),
+    ) {
+        use opentelemetry_proto::tonic::common::v1::{any_value::Value, ArrayValue, AnyValue};
+        let nested = Value::ArrayValue(ArrayValue {
+            values: vec![AnyValue { value: Some(Value::IntValue(-7)) }, AnyValue { value: Some(Value::BytesValue(vec![1, 2])) }],
+        });
+        let resource = opentelemetry_proto::tonic::resource::v1::Resource {
+            attributes: vec![fixtures::kv_str("service.name", "svc"), fixtures::kv("n", nested)],
+            dropped_attributes_count: 2,
+            entity_refs: vec![EntityRef {
+                schema_url: "https://x".into(),
+                r#type: "service".into(),
+                id_keys: vec!["service.name".into()],
+                description_keys: vec!["host".into()],
+            }],
+        };
+        let scope = InstrumentationScope {
+            name: "lib".into(),
+            version: "1".into(),
+            attributes: vec![fixtures::kv_int("k", 3)],
+            dropped_attributes_count: 1,
+        };
+        for (enc, is_resource) in [(resource.encode_to_vec(), true), (scope.encode_to_vec(), false)] {
+            let mut v = enc.clone();
+            for &(at, b) in &flips {
+                let i = at % v.len();
+                v[i] = b;
+            }
+            if cut % 2 == 0 {
+                v.truncate(cut % (v.len() + 1));
+            }
+            v.extend_from_slice(&extra);
+            let range = (0, v.len());
+            if is_resource {
+                if validate::resource(&v, range).is_ok() {
+                    proptest::prop_assert!(opentelemetry_proto::tonic::resource::v1::Resource::decode(&v[..]).is_ok());
+                }
+                proptest::prop_assert!(validate::resource(&enc, (0, enc.len())).is_ok());
+            } else {
+                if validate::scope(&v, range).is_ok() {
+                    proptest::prop_assert!(InstrumentationScope::decode(&v[..]).is_ok());
+                }
+                proptest::prop_assert!(validate::scope(&enc, (0, enc.len())).is_ok());
+            }
+        }
+    }
+}

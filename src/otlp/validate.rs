@@ -10,10 +10,14 @@
 //! - `Resource` (with its `entity_refs`), `InstrumentationScope` and both `schema_url`s: in full
 //!   at ingest, once per request; a failure rejects that group's spans (partial success).
 //! - `Span`: at ingest its own fields (wire types, ids, name and tracestate UTF-8); the rest
-//!   (attributes, events, links, status) only when a backend refuses a batch, in
-//!   [`super::salvage`]. Most spans are dropped by decision, and a check of every attribute costs
-//!   about as much as the rest of ingest, so the full check is paid only on the rare refusal; a
-//!   span it fails is taken out and counted, and the batch is sent again without it.
+//!   (attributes, events, links, status) once the span is kept, before it joins an export batch
+//!   (`Pipeline::push_kept`). Most spans are dropped by decision, and a check of every attribute
+//!   costs about as much as the rest of ingest, so only kept spans pay for it. Checking before
+//!   the batch, rather than only when a backend refuses one, does not depend on how a backend
+//!   (or a proxy in front of it) answers an invalid batch: one answering with a retryable code
+//!   would otherwise have the whole batch retried until it expires.
+//! - Everything again in [`super::salvage`] when a backend refuses a batch anyway (a batch from
+//!   elsewhere, or a check that missed what a backend refuses).
 
 use super::wire::{Reader, WireError, WireType};
 

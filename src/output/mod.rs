@@ -8,19 +8,30 @@ pub mod fidelity;
 
 use crate::config::Sampling;
 use crate::decide::{Decider, Verdict};
+use crate::otlp::wire::WireError;
 use crate::otlp::{OutSpan, Span};
+use crate::telemetry::names;
 use accounting::{Accounting, SuffixCache};
 use bytes::Bytes;
 use fidelity::Profile;
+use metrics::counter;
 use std::sync::Arc;
 
-/// A kept span that cannot be forwarded: its fidelity profile could not decode it, and
-/// forwarding it unreduced would leak the payload the profile exists to remove.
+/// Why a kept span is not forwarded (each counted in a metric where it happens).
 #[derive(Debug, thiserror::Error)]
-#[error("span could not be decoded for fidelity profile `{}`: {reason}", .profile.name)]
-pub struct Unreducible {
-    pub profile: Arc<Profile>,
-    pub reason: String,
+pub enum NotForwarded {
+    /// Not valid OTLP in a part ingest does not read: forwarded, it would make the backend
+    /// refuse the whole batch, other clients' spans with it
+    /// (`tailsift_malformed_kept_spans_total`).
+    #[error("kept span is not valid OTLP: {0}")]
+    Malformed(WireError),
+    /// Its fidelity profile could not decode it, and forwarding it unreduced would leak the
+    /// payload the profile exists to remove (`tailsift_fidelity_failed_spans_total`).
+    #[error("span could not be decoded for fidelity profile `{}`: {reason}", .profile.name)]
+    Unreducible {
+        profile: Arc<Profile>,
+        reason: String,
+    },
 }
 
 /// Annotation and accounting settings, fixed for the daemon's life.
@@ -47,7 +58,13 @@ impl Forwarder {
         v: Verdict,
         span: Span,
         suffixes: &mut SuffixCache,
-    ) -> Result<OutSpan, Unreducible> {
+    ) -> Result<OutSpan, NotForwarded> {
+        // Checked in full before it joins a batch (ingest read only its own fields): however a
+        // backend answers an invalid batch, one client's malformed span never spoils it.
+        if let Err(e) = crate::otlp::validate::span(&span.raw) {
+            counter!(names::MALFORMED_KEPT_SPANS).increment(1);
+            return Err(NotForwarded::Malformed(e));
+        }
         // Built first: it reads the span's incoming tracestate from its original encoding.
         let no_annotation = Bytes::new();
         let annotation = if self.annotate {
@@ -66,7 +83,7 @@ impl Forwarder {
                 Ok(None) => {}
                 Err(e) => {
                     profile.failed.increment(1);
-                    return Err(Unreducible {
+                    return Err(NotForwarded::Unreducible {
                         profile: profile.clone(),
                         reason: e.to_string(),
                     });

@@ -57,7 +57,8 @@ pub struct Totals {
     pub kept_bytes: u64,
     /// Spans with an invalid trace or span id (the receiver would reject them).
     pub rejected_spans: u64,
-    /// Kept spans that their fidelity profile could not decode (not forwarded).
+    /// Kept spans not forwarded: not valid OTLP in a part ingest does not read, or not
+    /// decodable by their fidelity profile.
     pub fidelity_failed_spans: u64,
     /// Earliest to latest trace start, in seconds.
     pub duration_secs: f64,

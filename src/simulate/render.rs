@@ -114,7 +114,7 @@ pub(super) fn table(r: &Report) -> String {
     if t.fidelity_failed_spans > 0 {
         let _ = writeln!(
             out,
-            "{} kept spans could not be decoded for their fidelity profile and would not be forwarded",
+            "{} kept spans are not valid OTLP or could not be decoded for their fidelity profile, and would not be forwarded",
             t.fidelity_failed_spans
         );
     }

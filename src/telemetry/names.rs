@@ -75,6 +75,10 @@ pub const EXPORTER_QUEUE_MAX_BYTES: &str = "tailsift_exporter_queue_max_bytes";
 pub const EXPORTER_REQUEST_DURATION: &str = "tailsift_exporter_request_duration_seconds";
 /// Kept spans not forwarded because their fidelity profile could not decode them. Labels: `profile`.
 pub const FIDELITY_FAILED_SPANS: &str = "tailsift_fidelity_failed_spans_total";
+/// Kept spans not forwarded because they are not valid OTLP (an attribute, event or link with a
+/// string that is not UTF-8, a field of the wrong wire type, values nested too deeply: the
+/// parts ingest does not read, checked in full once a span is kept).
+pub const MALFORMED_KEPT_SPANS: &str = "tailsift_malformed_kept_spans_total";
 
 /// An adaptive rule's current keep-probability per key (gauge), for its busiest keys only
 /// ([`ADAPTIVE_TOP_KEYS`]); keys that fall out of that set disappear. Labels: `rule`, `key`.

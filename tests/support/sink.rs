@@ -143,9 +143,25 @@ pub struct HttpSink {
     pub received: Arc<Mutex<Vec<(Instant, HeaderMap, Bytes)>>>,
     /// (status, Retry-After) answers in order; then 200.
     pub script: HttpScript,
+    /// Refuses (400, not recorded) a body that is not a valid protobuf request, as a real
+    /// backend does; counts the refusals.
+    pub strict: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl HttpSink {
+    /// A sink that refuses invalid batches with 400, like a real OTLP/HTTP backend.
+    pub fn strict() -> HttpSink {
+        HttpSink {
+            strict: Some(Arc::default()),
+            ..HttpSink::default()
+        }
+    }
+
+    /// How many batches a strict sink refused as invalid.
+    pub fn refused_invalid(&self) -> usize {
+        self.strict.as_ref().map_or(0, |n| n.load(Ordering::SeqCst))
+    }
+
     /// Serves `POST /v1/traces` on 127.0.0.1:0; returns `http://addr`.
     pub async fn serve(&self) -> String {
         self.serve_with(None).await
@@ -161,6 +177,12 @@ impl HttpSink {
         let app = Router::new().route(
             "/v1/traces",
             post(move |headers: HeaderMap, body: Bytes| async move {
+                if let Some(refused) = &me.strict {
+                    if let Err(e) = decode_body(&headers, &body) {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        return (StatusCode::BAD_REQUEST, e).into_response();
+                    }
+                }
                 me.received
                     .lock()
                     .unwrap()
@@ -215,6 +237,21 @@ impl Sink for HttpSink {
             })
             .collect()
     }
+}
+
+/// Decodes an OTLP/HTTP protobuf body (gunzipped when `Content-Encoding: gzip`).
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    let raw = match headers.get("content-encoding").map(|v| v.as_bytes()) {
+        Some(b"gzip") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("invalid gzip: {e}"))?;
+            out
+        }
+        _ => body.to_vec(),
+    };
+    ExportTraceServiceRequest::decode(raw.as_slice()).map_err(|e| format!("invalid request: {e}"))
 }
 
 /// The JSON-lines file written by a `file` exporter.

@@ -1,0 +1,189 @@
+//! Lazy decoding of one `Span`: its summary fields and the attributes the rules refer to, read
+//! in place over the request body.
+
+use super::ingest::{boxed, lookup, Interest, Range};
+use super::model::{status, AttrValue, Scope, Span, TraceId};
+use super::rejection::{at, MalformedRequest, Rejection};
+use super::validate;
+use super::wire::{Reader, WireError, WireType};
+use bytes::Bytes;
+use std::sync::Arc;
+
+type SpanResult = Result<Result<(TraceId, Span), Rejection>, MalformedRequest>;
+
+pub(super) fn span(
+    body: &Bytes,
+    range: Range,
+    scope: &Arc<Scope>,
+    interest: &Interest,
+) -> SpanResult {
+    // The span's own bytes were delimited by a valid length: whatever is wrong inside them
+    // concerns this span only, so it is rejected alone (OTLP partial success).
+    match span_inner(body, range, scope, interest) {
+        Ok(r) => Ok(r),
+        Err(_) => Ok(Err(Rejection::MalformedSpan)),
+    }
+}
+
+fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
+    let buf: &[u8] = body;
+    let mut trace_id: Option<TraceId> = None;
+    let mut bad_trace = false;
+    let mut span_id_ok = false;
+    let mut parent_len = 0usize;
+    let (mut start, mut end) = (0u64, 0u64);
+    let mut name_at = (0u32, 0u32);
+    let (mut kind, mut status_code) = (0u8, status::UNSET);
+    let mut picked = Vec::new();
+    let mut trace_state_at = 0usize;
+    let mut r = Reader::within(buf, range);
+    while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
+        if validate::span_field_type(field).is_some_and(|t| t != wt) {
+            return Ok(Err(Rejection::MalformedSpan));
+        }
+        match (field, wt) {
+            (3, WireType::Len) => {
+                let len_at = r.position();
+                let (s, e) = r.len_range().map_err(at("span.trace_state"))?;
+                validate::utf8(buf, (s, e)).map_err(at("span.trace_state"))?;
+                trace_state_at = if s < e { len_at - range.0 } else { 0 };
+            }
+            (1, WireType::Len) => {
+                let id = r.slice().map_err(at("span.trace_id"))?;
+                match <TraceId>::try_from(id) {
+                    Ok(id) if id != [0; 16] => trace_id = Some(id),
+                    _ => bad_trace = true,
+                }
+            }
+            (2, WireType::Len) => {
+                let id = r.slice().map_err(at("span.span_id"))?;
+                span_id_ok = id.len() == 8 && id != [0; 8];
+            }
+            (4, WireType::Len) => parent_len = r.slice().map_err(at("span.parent_span_id"))?.len(),
+            (5, WireType::Len) => {
+                let (s, e) = r.len_range().map_err(at("span.name"))?;
+                std::str::from_utf8(&buf[s..e]).map_err(|_| MalformedRequest {
+                    what: "span.name",
+                    source: WireError::Invalid("not valid UTF-8"),
+                })?;
+                name_at = ((s - range.0) as u32, (e - range.0) as u32);
+            }
+            (6, WireType::Varint) => kind = r.varint().map_err(at("span.kind"))?.min(255) as u8,
+            (7, WireType::Fixed64) => {
+                start = r.fixed64().map_err(at("span.start_time_unix_nano"))?
+            }
+            (8, WireType::Fixed64) => end = r.fixed64().map_err(at("span.end_time_unix_nano"))?,
+            (9, WireType::Len) if !interest.span_keys.is_empty() => {
+                let kv = r.len_range().map_err(at("span.attributes"))?;
+                let (key, value) = key_value(body, kv).map_err(at("span.attributes"))?;
+                if let Some(i) = lookup(&interest.span_keys, &buf[key.0..key.1]) {
+                    picked.push((i, picked_value(body, value).map_err(at("span.attributes"))?));
+                }
+            }
+            (15, WireType::Len) => {
+                let st = r.len_range().map_err(at("span.status"))?;
+                status_code = status_of(buf, st).map_err(at("span.status"))?;
+            }
+            _ => r.skip(wt).map_err(at("span"))?,
+        }
+    }
+    let trace_id = match trace_id {
+        Some(id) if !bad_trace => id,
+        _ => return Ok(Err(Rejection::InvalidTraceId)),
+    };
+    if !span_id_ok {
+        return Ok(Err(Rejection::InvalidSpanId));
+    }
+    let span = Span::new(
+        body.slice(range.0..range.1),
+        scope.clone(),
+        start,
+        end,
+        name_at,
+        kind,
+        status_code,
+        parent_len == 0,
+        boxed(picked),
+    )
+    .with_trace_state_at(trace_state_at);
+    Ok(Ok((trace_id, span)))
+}
+
+fn status_of(buf: &[u8], range: Range) -> Result<u8, WireError> {
+    let mut code = status::UNSET;
+    let mut r = Reader::within(buf, range);
+    while let Some((field, wt)) = r.next_field()? {
+        if field == 3 && wt == WireType::Varint {
+            code = r.varint()?.min(255) as u8;
+        } else {
+            r.skip(wt)?;
+        }
+    }
+    Ok(code)
+}
+
+/// An attribute value read in place: strings stay a byte range until picked.
+enum RawValue {
+    Str(usize, usize),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    Other,
+}
+
+impl RawValue {
+    fn to_attr(&self, body: &Bytes) -> AttrValue {
+        match *self {
+            RawValue::Str(s, e) => AttrValue::Str(body.slice(s..e)),
+            RawValue::Int(i) => AttrValue::Int(i),
+            RawValue::Double(d) => AttrValue::Double(d),
+            RawValue::Bool(b) => AttrValue::Bool(b),
+            RawValue::Other => AttrValue::Other,
+        }
+    }
+}
+
+/// Reads a `KeyValue` in place: the key's byte range and the value's (the value is decoded
+/// only for keys the rules want, see [`any_value`]).
+pub(super) fn key_value(buf: &[u8], range: Range) -> Result<(Range, Option<Range>), WireError> {
+    let mut key = (range.0, range.0);
+    let mut value = None;
+    let mut r = Reader::within(buf, range);
+    while let Some((field, wt)) = r.next_field()? {
+        match (field, wt) {
+            (1, WireType::Len) => key = r.len_range()?,
+            (2, WireType::Len) => value = Some(r.len_range()?),
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok((key, value))
+}
+
+/// Decodes the value of a picked attribute.
+pub(super) fn picked_value(body: &Bytes, value: Option<Range>) -> Result<AttrValue, WireError> {
+    match value {
+        Some(v) => Ok(any_value(body, v)?.to_attr(body)),
+        None => Ok(AttrValue::Other),
+    }
+}
+
+fn any_value(buf: &[u8], range: Range) -> Result<RawValue, WireError> {
+    let mut value = RawValue::Other;
+    let mut r = Reader::within(buf, range);
+    while let Some((field, wt)) = r.next_field()? {
+        value = match (field, wt) {
+            (1, WireType::Len) => {
+                let (s, e) = r.len_range()?;
+                RawValue::Str(s, e)
+            }
+            (2, WireType::Varint) => RawValue::Bool(r.varint()? != 0),
+            (3, WireType::Varint) => RawValue::Int(r.varint()? as i64),
+            (4, WireType::Fixed64) => RawValue::Double(f64::from_bits(r.fixed64()?)),
+            _ => {
+                r.skip(wt)?;
+                RawValue::Other
+            }
+        };
+    }
+    Ok(value)
+}
