@@ -1,8 +1,7 @@
 //! The fuzz targets' invariants (fuzz/checks/) on every input kept in the repository: each
 //! target's corpus (fuzz/corpus/<target>/) and the inputs that once broke it
 //! (fuzz/regressions/<target>/, one file each). This runs with the ordinary tests, without the
-//! nightly toolchain or cargo-fuzz. A regression input whose name starts with `known-` is one
-//! whose fix is still pending; `TAILSIFT_SKIP_KNOWN_FAILURES=1` leaves those out.
+//! nightly toolchain or cargo-fuzz.
 
 #[path = "../fuzz/checks/mod.rs"]
 mod checks;
@@ -23,14 +22,6 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     files
 }
 
-fn skipped(path: &Path) -> bool {
-    let known = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("known-"));
-    known && !checks::known_failures::checked()
-}
-
 /// Runs `target`'s check on each of its inputs, in a thread with the stack a fuzz target has
 /// (8 MiB), naming the inputs that fail.
 fn replay(target: &'static str) {
@@ -39,9 +30,6 @@ fn replay(target: &'static str) {
     let mut failed = Vec::new();
     let regressions = inputs("regressions", target);
     for path in corpus.into_iter().chain(regressions.iter().cloned()) {
-        if skipped(&path) {
-            continue;
-        }
         let data = std::fs::read(&path).expect("readable input");
         let shown = path.display().to_string();
         if regressions.contains(&path) {

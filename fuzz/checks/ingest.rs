@@ -4,14 +4,12 @@
 //! ingest reads back to the same spans; salvage of that re-encoded batch (what the exporter
 //! does when a backend refuses it) leaves only spans that validate, and is idempotent; a span
 //! that passes `validate::span`, and a batch after salvage, decode with prost (a backend
-//! accepts them; see `known_failures` for what is pending).
+//! accepts them).
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tailsift::otlp::{encode_request, ingest, salvage::salvage, validate, Interest, OutSpan};
-
-use super::known_failures;
 
 fn interest() -> Interest {
     let mut i = Interest::default();
@@ -61,9 +59,7 @@ pub fn check(data: &[u8]) {
     // A span alone: validation never panics, and a span it passes is valid protobuf.
     if validate::span(data).is_ok() {
         if let Err(e) = opentelemetry_proto::tonic::trace::v1::Span::decode(data) {
-            if !known_failures::excused(&e) {
-                panic!("validate::span passed a span prost refuses: {e}");
-            }
+            panic!("validate::span passed a span prost refuses: {e}");
         }
     }
 
@@ -116,9 +112,7 @@ pub fn check(data: &[u8]) {
                 );
             }
             if let Err(e) = ExportTraceServiceRequest::decode(batch.clone()) {
-                if !known_failures::excused(&e) {
-                    panic!("a batch salvage finds nothing wrong with is refused by prost: {e}");
-                }
+                panic!("a batch salvage finds nothing wrong with is refused by prost: {e}");
             }
         }
         Some(s) => {
@@ -132,9 +126,7 @@ pub fn check(data: &[u8]) {
             }
             assert!(salvage(&s.body).is_none(), "salvage is idempotent");
             if let Err(e) = ExportTraceServiceRequest::decode(s.body.clone()) {
-                if !known_failures::excused(&e) {
-                    panic!("a salvaged batch is refused by prost: {e}");
-                }
+                panic!("a salvaged batch is refused by prost: {e}");
             }
         }
     }

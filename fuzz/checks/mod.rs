@@ -5,7 +5,6 @@
 
 pub mod config;
 pub mod ingest;
-pub mod known_failures;
 pub mod otlp_json;
 pub mod ottl;
 

@@ -64,7 +64,6 @@ pub struct Plan {
     /// Hostile requests to send at most, by all attackers together.
     pub budget: usize,
     /// Whether to send the attacks the daemon is known not to survive yet.
-    pub allow_known_failures: bool,
     pub stop: Arc<AtomicBool>,
     pub tally: Arc<Tally>,
     pub bomb: Arc<Vec<u8>>,
@@ -89,14 +88,7 @@ pub async fn run(plan: Arc<Plan>, seed: u64) {
             client: &client,
             channel: &mut channel,
         };
-        let (what, result) = one(
-            &mut rng,
-            n as u64,
-            target,
-            plan.allow_known_failures,
-            &plan.bomb,
-        )
-        .await;
+        let (what, result) = one(&mut rng, n as u64, target, &plan.bomb).await;
         tally.took(started.elapsed(), &what);
         match result {
             Ok(code) if code == 200 || code == 0 => {
@@ -124,10 +116,9 @@ async fn one(
     rng: &mut StdRng,
     n: u64,
     t: Target<'_>,
-    allow_known_failures: bool,
     bomb: &[u8],
 ) -> (String, Result<i32, String>) {
-    let (attack, proto) = mutate::protobuf(rng, n, allow_known_failures);
+    let (attack, proto) = mutate::protobuf(rng, n);
     let gz = rng.random_bool(0.5);
     match rng.random_range(0..6) {
         0 | 1 => {

@@ -138,9 +138,9 @@ pub enum Attack {
 }
 
 /// Random structural damage at the message level: duplicated, removed or reordered spans and
-/// fields, bad ids, non-UTF-8 names, deep values, fields no decoder accepts (the known
-/// failures, unless left out), then byte-level damage on top sometimes.
-pub fn protobuf(rng: &mut StdRng, n: u64, allow_known_failures: bool) -> (Attack, Vec<u8>) {
+/// fields, bad ids, non-UTF-8 names, deep values, fields no decoder accepts (resources, scopes
+/// and spans that once poisoned whole batches), then byte-level damage on top sometimes.
+pub fn protobuf(rng: &mut StdRng, n: u64) -> (Attack, Vec<u8>) {
     let id = (HOSTILE_TAG << 112) | (n as u128) << 8 | 1;
     let mut spans = trace(id, rng.random_range(1..=4));
     let mut res = resource("attacker");
@@ -183,11 +183,11 @@ pub fn protobuf(rng: &mut StdRng, n: u64, allow_known_failures: bool) -> (Attack
             raw.push(enc);
             Attack::BadUtf8
         }
-        7 if allow_known_failures => {
+        7 => {
             res = poisoned_resource(rng);
             Attack::EntityRefs
         }
-        8 if allow_known_failures => {
+        8 => {
             let mut s = spans.pop().expect("a span").encode_to_vec();
             s.extend_from_slice(&poisoned_span_field(rng));
             raw.push(s);

@@ -4,12 +4,11 @@
 //! goes through prost's types, since it renders batches tailsift encoded itself.
 
 mod fields;
+mod render;
 mod scalar;
 mod transcode;
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use serde::de::DeserializeSeed;
 
 /// Deepest JSON nesting (objects and arrays) accepted: `serde_json`'s recursion limit. It is
@@ -59,11 +58,7 @@ pub fn json_to_protobuf(json: &[u8]) -> Result<Bytes, JsonError> {
     Ok(Bytes::from(out))
 }
 
-/// Renders an encoded export request as one line of OTLP/JSON.
-pub fn protobuf_to_json(body: &[u8]) -> Result<String, prost::DecodeError> {
-    let req = ExportTraceServiceRequest::decode(body)?;
-    Ok(serde_json::to_string(&req).expect("OTLP types always serialize"))
-}
+pub use render::protobuf_to_json;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 use super::*;
 use crate::fixtures::{self, span};
 use crate::otlp::{ingest, Interest, Rejection};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use prost::Message;
 
 /// The old conversion: what the transcoder must agree with on valid input.
 fn via_serde(json: &[u8]) -> ExportTraceServiceRequest {
