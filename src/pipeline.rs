@@ -140,10 +140,13 @@ impl Pipeline {
             .min()
             .unwrap_or(MAX_SPANS_PER_ITEM)
             .clamp(1, MAX_SPANS_PER_ITEM);
+        // Nor larger than the smallest queue bound, so an item always fits in an empty queue.
+        let queues = config.exporters.values().map(|e| e.queue.max_bytes.get());
         let item_max_bytes = batches
-            .map(|b| usize::try_from(b.max_bytes.get()).unwrap_or(usize::MAX))
+            .map(|b| b.max_bytes.get())
+            .chain(queues)
             .min()
-            .unwrap_or(usize::MAX)
+            .map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX))
             .max(1);
         Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
