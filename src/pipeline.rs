@@ -8,12 +8,14 @@ use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
 use crate::output::accounting::SuffixCache;
 use crate::output::{Forwarder, NotForwarded};
+use crate::receiver::inflight::{InFlight, Reservation};
 use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use tokio::time::Instant;
 
 /// Where a request came from, for metric labels.
@@ -98,6 +100,15 @@ pub struct Pipeline {
     /// Request bytes kept alive by spans not yet released; with the exporter queues, what
     /// `memory_limit` counts.
     retained: Arc<Retained>,
+    /// Bytes of requests being received, reserved before they are read.
+    inflight: InFlight,
+    /// Export items decided while an exporter queue had no room for them, oldest first. They
+    /// count against `memory_limit`, and receivers refuse while any wait.
+    pending: Mutex<VecDeque<ExportItem>>,
+    pending_bytes: AtomicU64,
+    /// When a request was last refused for memory (milliseconds since `started`; 0: never).
+    memory_refused_at: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
     decision_delay: Histogram,
     decision_lateness: Histogram,
     /// Annotation, sample-rate accounting and fidelity of kept spans.
@@ -129,10 +140,13 @@ impl Pipeline {
             .min()
             .unwrap_or(MAX_SPANS_PER_ITEM)
             .clamp(1, MAX_SPANS_PER_ITEM);
+        // Nor larger than the smallest queue bound, so an item always fits in an empty queue.
+        let queues = config.exporters.values().map(|e| e.queue.max_bytes.get());
         let item_max_bytes = batches
-            .map(|b| usize::try_from(b.max_bytes.get()).unwrap_or(usize::MAX))
+            .map(|b| b.max_bytes.get())
+            .chain(queues)
             .min()
-            .unwrap_or(usize::MAX)
+            .map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX))
             .max(1);
         Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
@@ -140,6 +154,11 @@ impl Pipeline {
             exporters: RwLock::new(Some(exporters)),
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
+            inflight: InFlight::default(),
+            pending: Mutex::new(VecDeque::new()),
+            pending_bytes: AtomicU64::new(0),
+            memory_refused_at: Default::default(),
+            started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
             decision_lateness: histogram!(names::DECISION_LATENESS),
             forwarder: Forwarder::from_config(&config.sampling),
@@ -163,29 +182,67 @@ impl Pipeline {
         &self.buffer
     }
 
-    /// Bytes held: buffered spans plus exporter queues.
+    /// Bytes held: buffered spans, exporter queues and items waiting for queue room.
     pub fn held_bytes(&self) -> u64 {
         let queued = self.exporters().as_ref().map_or(0, Exporters::queued_bytes);
-        self.retained.bytes() + queued
+        self.retained.bytes() + queued + self.pending_bytes.load(Ordering::Acquire)
     }
 
-    /// Whether new data would be refused now, and why.
+    /// Bytes reserved by requests being received.
+    pub fn inflight(&self) -> &InFlight {
+        &self.inflight
+    }
+
+    /// Records that a request was refused because its bytes would not fit under the limit.
+    pub fn note_memory_refusal(&self) {
+        let ms = self.started.elapsed().as_millis() as u64 + 1;
+        self.memory_refused_at.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether new data is being refused: overloaded now, or a request was refused for memory
+    /// within the last second (what `/readyz` reports).
+    pub fn refusing(&self) -> bool {
+        let at = self.memory_refused_at.load(Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        self.overloaded().is_some() || (at > 0 && now.saturating_sub(at) < 1000)
+    }
+
+    /// `sampling.memory_limit` in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit
+    }
+
+    /// Whether new data would be refused now, and why (bytes being received count too).
     pub fn overloaded(&self) -> Option<Refusal> {
         match &*self.exporters() {
             _ if !self.accepting.load(Ordering::Acquire) => Some(Refusal::ShuttingDown),
             None => Some(Refusal::ShuttingDown),
-            Some(e) => self.overloaded_with(e),
+            Some(e) => {
+                let inflight = self.inflight.bytes();
+                let held = self.retained.bytes()
+                    + e.queued_bytes()
+                    + self.pending_bytes.load(Ordering::Acquire)
+                    + inflight;
+                if inflight > 0 && held >= self.memory_limit {
+                    return Some(Refusal::Overloaded(format!(
+                        "tailsift is over its memory limit ({held} of {} bytes held, {inflight} of them being received)",
+                        self.memory_limit
+                    )));
+                }
+                self.overloaded_with(e)
+            }
         }
     }
 
     fn overloaded_with(&self, exporters: &Exporters) -> Option<Refusal> {
-        let held = self.retained.bytes() + exporters.queued_bytes();
+        let pending = self.pending_bytes.load(Ordering::Acquire);
+        let held = self.retained.bytes() + exporters.queued_bytes() + pending;
         if held >= self.memory_limit {
             Some(Refusal::Overloaded(format!(
                 "tailsift is over its memory limit ({held} of {} bytes held)",
                 self.memory_limit
             )))
-        } else if exporters.is_congested() {
+        } else if exporters.is_congested() || pending > 0 {
             Some(Refusal::Overloaded(
                 "an exporter's queue is full (its backend is slow or down)".to_string(),
             ))
@@ -196,6 +253,18 @@ impl Pipeline {
 
     /// Takes one encoded `ExportTraceServiceRequest` into the buffer.
     pub fn accept(&self, protocol: Protocol, body: Bytes) -> Result<Accepted, Refusal> {
+        self.accept_reserved(protocol, body, None)
+    }
+
+    /// [`Pipeline::accept`] for a request whose bytes are reserved in flight: once its spans
+    /// hold the body (counted in `Retained`), the reservation is released, before the spans
+    /// are inserted and decisions emitted.
+    pub fn accept_reserved(
+        &self,
+        protocol: Protocol,
+        body: Bytes,
+        reservation: Option<Reservation>,
+    ) -> Result<Accepted, Refusal> {
         let p = protocol.label();
         let guard = self.exporters();
         let Some(exporters) = guard
@@ -219,6 +288,7 @@ impl Pipeline {
                 return Err(Refusal::Malformed(e.to_string()));
             }
         };
+        drop(reservation);
         let message = ingested.rejection_message();
         let mut rejected_by_reason: Vec<(&'static str, u64)> = Vec::new();
         for r in &ingested.rejected {
@@ -256,6 +326,7 @@ impl Pipeline {
     pub fn tick(&self) {
         self.rules.tick(Instant::now());
         if let Some(exporters) = &*self.exporters() {
+            self.send_pending(exporters);
             let mut out = Output::default();
             self.buffer.take_due(Instant::now(), &*self.rules, &mut out);
             self.emit(out, exporters);
@@ -282,6 +353,7 @@ impl Pipeline {
         let s = self.buffer.stats();
         gauge!(names::BUFFER_TRACES).set(s.traces as f64);
         gauge!(names::BUFFER_RETAINED_BYTES).set(self.retained.bytes() as f64);
+        gauge!(names::EXPORT_PENDING_BYTES).set(self.pending_bytes() as f64);
         gauge!(names::BUFFER_SPANS).set(s.spans as f64);
         gauge!(names::BUFFER_BYTES).set(s.bytes as f64);
     }
@@ -292,13 +364,31 @@ impl Pipeline {
         &self,
         deadline: std::time::Duration,
     ) -> crate::exporter::ShutdownReport {
+        // Items waiting for queue room go first, as room frees up, until the deadline.
+        let start = std::time::Instant::now();
+        while self.pending_bytes.load(Ordering::Acquire) > 0 && start.elapsed() < deadline {
+            if let Some(e) = &*self.exporters() {
+                self.send_pending(e);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let exporters = self
             .exporters
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         match exporters {
-            Some(e) => e.shutdown(deadline).await,
+            Some(e) => {
+                let left = self.take_pending();
+                if !left.is_empty() {
+                    let spans: usize = left.iter().map(|i| i.spans).sum();
+                    tracing::warn!(spans, "kept spans never found room in the exporter queues before the shutdown deadline");
+                }
+                for item in &left {
+                    e.fail_unqueued(item);
+                }
+                e.shutdown(deadline.saturating_sub(start.elapsed())).await
+            }
             None => crate::exporter::ShutdownReport::default(),
         }
     }
@@ -390,8 +480,59 @@ impl Pipeline {
             return;
         }
         let body = encode_request(kept.spans.iter());
-        exporters.send(ExportItem::new(body, kept.spans.len()));
+        self.hand_over(ExportItem::new(body, kept.spans.len()), exporters);
         kept.spans.clear();
         kept.bytes = 0;
+    }
+}
+
+/// Hand-off to the exporters under their queue bounds.
+impl Pipeline {
+    fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<ExportItem>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues an item, or keeps it (in order, counted) until the exporter queues have room.
+    fn hand_over(&self, item: ExportItem, exporters: &Exporters) {
+        let mut pending = self.pending();
+        let item = if pending.is_empty() {
+            match exporters.try_send(item) {
+                Ok(()) => return,
+                Err(item) => item,
+            }
+        } else {
+            item
+        };
+        self.pending_bytes
+            .fetch_add(item.body.len() as u64, Ordering::AcqRel);
+        pending.push_back(item);
+    }
+
+    /// Moves waiting items into the exporter queues, oldest first, while they fit.
+    fn send_pending(&self, exporters: &Exporters) {
+        let mut pending = self.pending();
+        while let Some(item) = pending.pop_front() {
+            let len = item.body.len() as u64;
+            match exporters.try_send(item) {
+                Ok(()) => {
+                    self.pending_bytes.fetch_sub(len, Ordering::AcqRel);
+                }
+                Err(item) => {
+                    pending.push_front(item);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn take_pending(&self) -> Vec<ExportItem> {
+        let mut pending = self.pending();
+        self.pending_bytes.store(0, Ordering::Release);
+        pending.drain(..).collect()
+    }
+
+    /// Bytes of decided items waiting for room in the exporter queues.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::Acquire)
     }
 }

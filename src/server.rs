@@ -7,6 +7,8 @@ use crate::decide::Decider;
 use crate::exporter::{ExportError, Exporters, ShutdownReport};
 use crate::pipeline::Pipeline;
 use crate::receiver;
+use crate::receiver::handshake::Plain;
+use crate::receiver::serve::{ConnLimits, Versions};
 use crate::rules::{CompileError, RuleSet};
 use crate::supervise::Tasks;
 use crate::telemetry::metrics::{self, Health};
@@ -41,6 +43,9 @@ pub enum RunError {
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
+
+/// How long a request waits for a decoding slot before it is refused retryably.
+const DECODE_SLOT_WAIT: Duration = Duration::from_secs(1);
 
 /// How long requests in flight may take to finish once shutdown begins.
 const RECEIVER_GRACE: Duration = Duration::from_secs(5);
@@ -129,6 +134,36 @@ fn receiver_security(
     Ok((tls, auth))
 }
 
+/// Serves one receiver through the accept loop: plaintext, or TLS when `tls` is set.
+async fn serve_receiver<S, B>(
+    l: tokio::net::TcpListener,
+    tls: Option<crate::tls::ServerTls>,
+    svc: S,
+    limits: ConnLimits,
+    versions: Versions,
+    label: &'static str,
+    stop: impl Future<Output = ()>,
+) where
+    S: tonic::codegen::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match tls {
+        Some(t) => {
+            let h = crate::tls::TlsHandshake::new(t);
+            receiver::serve::serve(l, h, svc, limits, versions, label, stop).await
+        }
+        None => receiver::serve::serve(l, Plain, svc, limits, versions, label, stop).await,
+    }
+}
+
 /// What a clean shutdown accomplished.
 #[derive(Debug)]
 pub struct Summary {
@@ -178,7 +213,7 @@ pub async fn run_with_faults(
     let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
     let health = Health::new({
         let p = Arc::downgrade(&pipeline);
-        Arc::new(move || p.upgrade().is_some_and(|p| p.overloaded().is_some()))
+        Arc::new(move || p.upgrade().is_some_and(|p| p.refusing()))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -208,44 +243,77 @@ pub async fn run_with_faults(
     };
     let mut tasks = Tasks::default();
     let mut receiver_fault = Some(faults.receiver);
+    let nofile = receiver::fds::raise_nofile_limit();
+    let count = r.grpc.is_some() as u64 + r.http.is_some() as u64;
+    let conn_limits = |cfg: &crate::config::ReceiverEndpoint| ConnLimits {
+        max_connections: cfg
+            .max_connections
+            .unwrap_or_else(|| receiver::fds::default_max_connections(nofile, count)),
+        header_read_timeout: cfg.header_read_timeout.get(),
+        idle_timeout: cfg.idle_timeout.get(),
+    };
+    let decoders = |cfg: &crate::config::ReceiverEndpoint| {
+        receiver::body::Decoders::new(
+            cfg.decode_concurrency
+                .unwrap_or_else(receiver::body::default_decode_slots),
+            DECODE_SLOT_WAIT,
+        )
+    };
     if let (Some(l), Some(cfg)) = (listeners.grpc, &r.grpc) {
         let addr = local_addr(&l);
         let svc = receiver::grpc::TraceService::new(
             pipeline.clone(),
-            cfg.max_request_bytes.get() as usize,
+            receiver::grpc::GrpcLimits {
+                max_request_bytes: cfg.max_request_bytes.get() as usize,
+                body_read_timeout: cfg.body_read_timeout.get(),
+                decoders: decoders(cfg),
+            },
         );
         let (tls, auth) = grpc_security.take().unwrap_or_default();
-        let router = match auth {
-            Some(a) => tonic::transport::Server::builder()
-                .add_service(receiver::auth::RequireToken::new(svc, a)),
-            None => tonic::transport::Server::builder().add_service(svc),
-        };
+        let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(%addr, tls = tls.is_some(), "OTLP/gRPC receiver listening");
+        tracing::info!(%addr, tls = tls.is_some(), max_connections = limits.max_connections, "OTLP/gRPC receiver listening");
         tasks.spawn("the OTLP/gRPC receiver", async move {
-            let serve = crate::tls::listen::serve_grpc(router, l, tls, stop);
+            let serve = async move {
+                match auth {
+                    Some(a) => {
+                        let svc = receiver::auth::RequireToken::new(svc, a);
+                        serve_receiver(l, tls, svc, limits, Versions::Http2, "grpc", stop).await
+                    }
+                    None => {
+                        serve_receiver(l, tls, svc, limits, Versions::Http2, "grpc", stop).await
+                    }
+                }
+            };
             tokio::select! {
-                r = serve => r,
+                _ = serve => Ok(()),
                 _ = fault => Ok(()),
             }
         });
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &r.http) {
         let addr = local_addr(&l);
-        let mut app =
-            receiver::http::router(pipeline.clone(), cfg.max_request_bytes.get() as usize);
+        let mut app = receiver::http::router(
+            pipeline.clone(),
+            receiver::http::HttpLimits {
+                max_request_bytes: cfg.max_request_bytes.get() as usize,
+                body_read_timeout: cfg.body_read_timeout.get(),
+                decoders: decoders(cfg),
+            },
+        );
         let (tls, auth) = http_security.take().unwrap_or_default();
         if let Some(a) = auth {
             app = receiver::auth::require_token(app, a, &[], true);
         }
+        let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
         let fault = injected(receiver_fault.take().flatten());
-        tracing::info!(%addr, tls = tls.is_some(), "OTLP/HTTP receiver listening");
+        tracing::info!(%addr, tls = tls.is_some(), max_connections = limits.max_connections, "OTLP/HTTP receiver listening");
         tasks.spawn("the OTLP/HTTP receiver", async move {
-            let serve = crate::tls::listen::serve_http(app, l, tls, stop);
+            let serve = serve_receiver(l, tls, app, limits, Versions::Auto, "http", stop);
             tokio::select! {
-                r = serve => r.map_err(|e| e.to_string()),
+                _ = serve => Ok(()),
                 _ = fault => Ok(()),
             }
         });
@@ -260,11 +328,15 @@ pub async fn run_with_faults(
         }
         let stop = stopped(metrics_stop_rx);
         tracing::info!(%addr, "metrics endpoint listening");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
-                tracing::error!(error = %e, "metrics endpoint failed");
-            }
-        })
+        tokio::spawn(receiver::serve::serve(
+            l,
+            Plain,
+            app,
+            ConnLimits::METRICS,
+            Versions::Auto,
+            "metrics",
+            stop,
+        ))
     });
 
     {

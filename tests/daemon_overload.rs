@@ -184,7 +184,21 @@ async fn overloaded_daemon_refuses_retryably_and_loses_nothing_it_accepted() {
         .and_then(|(_, rest)| rest.split_once(' '))
         .and_then(|(held, _)| held.parse().ok())
         .unwrap_or_else(|| panic!("bytes held in {:?}", refusal.message()));
-    assert!(held >= 8192, "{}", refusal.message());
+    // Refused either because the request would not fit (what is held plus its bytes pass the
+    // limit), or because decisions moved held bytes into the queue past it.
+    let m = refusal.message();
+    match m
+        .split_once("; ")
+        .and_then(|(_, rest)| rest.split_once(" more would pass"))
+    {
+        Some((asked, _)) => {
+            let asked: u64 = asked
+                .parse()
+                .unwrap_or_else(|_| panic!("bytes asked in {m:?}"));
+            assert!(held + asked > 8192, "{m}");
+        }
+        None => assert!(held >= 8192, "{m}"),
+    }
     assert_http_refused(&daemon, id128(0x0e, 9999)).await;
     assert_eq!(
         http_get(daemon.metrics, "/readyz").await.status,
@@ -269,4 +283,58 @@ async fn a_congested_exporter_refuses_input_until_its_backend_is_back() {
 
 fn summary_of(sink: &GrpcSink) -> Vec<u128> {
     support::summary(&sink.spans()).into_keys().collect()
+}
+
+/// Decisions never push an exporter's queue past `queue.max_bytes`: kept traces that do not fit
+/// wait (counted against `memory_limit`), receivers refuse meanwhile, and every one is delivered
+/// once the backend is back. (Before, a buffer full of due traces was moved into a stalled
+/// exporter's queue at once, taking it to several times its bound.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_never_push_an_exporter_queue_past_its_bound() {
+    let _serial = SERIAL.lock().await;
+    let sink = GrpcSink::default();
+    sink.down.store(true, Ordering::SeqCst);
+    let endpoint = sink.serve().await;
+    let cfg = config(("64MiB", "4KiB"), &endpoint, "20ms", "5s")
+        .replace("max_buffer_bytes: 2KiB", "max_buffer_bytes: 1MiB")
+        .replace("decision_wait: 200ms", "decision_wait: 1s")
+        .replace("root_wait: 20ms", "root_wait: 1s");
+    let daemon = Daemon::start(&cfg).await;
+    let queue_bytes = |m: &Metrics| m.sum("tailsift_exporter_queue_bytes", &[]);
+    // The gauge is process-wide: what earlier tests' daemons left in it is not this daemon's.
+    let baseline = queue_bytes(&daemon.scrape().await);
+    // 40 kept traces (about 12KiB once encoded for export), all accepted before any is due.
+    let mut kept: Vec<u128> = (1..=40u128).map(|i| id128(0x10, i)).collect();
+    let sends = kept.iter().map(|&t| async move {
+        export_grpc(daemon.grpc, &kept_trace(t))
+            .await
+            .expect("accepted while nothing is queued")
+    });
+    futures::future::join_all(sends).await;
+    let mut max_queued = 0.0f64;
+    let sampling = std::time::Instant::now();
+    while sampling.elapsed() < Duration::from_millis(1600) {
+        max_queued = max_queued.max(queue_bytes(&daemon.scrape().await) - baseline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(max_queued > 0.0, "decisions queued something");
+    assert!(
+        max_queued <= 4096.0,
+        "the queue stayed within queue.max_bytes (4096): {max_queued}"
+    );
+    let refusal = export_grpc(daemon.grpc, &kept_trace(id128(0x10, 999)))
+        .await
+        .expect_err("refused while decided traces wait for queue room");
+    assert_retryable_refusal(&refusal);
+
+    sink.down.store(false, Ordering::SeqCst);
+    assert!(
+        sink.wait_for_spans(2 * kept.len(), PATIENCE).await,
+        "every accepted kept trace is delivered once the backend is back"
+    );
+    let summary = daemon.stop().await;
+    assert_eq!(summary.export.failed_spans, 0);
+    kept.sort_unstable();
+    assert_eq!(summary_of(&sink), kept);
+    assert_eq!(sink.spans().len(), 2 * kept.len());
 }

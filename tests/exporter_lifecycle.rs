@@ -64,6 +64,50 @@ async fn file_exporter_appends_across_restarts() {
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
 }
 
+/// A file that cannot be opened for a while (here its directory is replaced by a plain file;
+/// in production: out of descriptors, a full disk) is retried with backoff, and every span is
+/// written once the path works again.
+#[tokio::test]
+async fn file_exporter_retries_io_errors_until_the_path_works_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("out");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("kept.jsonl");
+    let exporters = start(vec![(
+        "file",
+        json!({ "protocol": "file", "path": path, "batch": { "timeout": "10ms" },
+                "retry": { "initial_interval": "20ms", "max_interval": "50ms", "max_elapsed": "30s" } }),
+    )]);
+    // Break the path: its parent becomes a file (ENOTDIR), even for root.
+    std::fs::remove_dir_all(&sub).unwrap();
+    std::fs::write(&sub, b"not a directory").unwrap();
+    exporters.send(item(1, 2));
+    exporters.send(item(2, 1));
+    let failing = std::time::Instant::now();
+    while exporters.stats()["file"].retries < 2 {
+        assert!(
+            failing.elapsed() < Duration::from_secs(5),
+            "retries expected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Fix it: the retries now succeed.
+    std::fs::remove_file(&sub).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    let report = exporters.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(
+        (report.sent_spans, report.failed_spans),
+        (3, 0),
+        "{report:?}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let spans: usize = text
+        .lines()
+        .map(|l| spans_of(&serde_json::from_str::<ExportTraceServiceRequest>(l).unwrap()).len())
+        .sum();
+    assert_eq!(spans, 3);
+}
+
 #[tokio::test]
 async fn file_exporter_with_unwritable_path_fails_to_start() {
     let cfg = exporter(json!({ "protocol": "file", "path": "/nonexistent-dir/x/out.jsonl" }));

@@ -80,6 +80,38 @@ pub struct ReceiverEndpoint {
     pub tls: Option<TlsConfig>,
     /// Require a bearer token on every request (see [`AuthConfig`]).
     pub auth: Option<AuthConfig>,
+    /// Connections open at once at most (default: derived from the open-file limit, see the
+    /// README's "Limits"; between 1 and 1000000). A connection over the cap is accepted and
+    /// closed at once, and counted in `tailsift_receiver_connections_refused_total`.
+    pub max_connections: Option<usize>,
+    /// Time a client has from connecting (or from its previous response) to finishing a
+    /// request's head, TLS handshake included (default `10s`, > 0). Slow or silent clients are
+    /// disconnected.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: Dur,
+    /// A connection with no request in flight for this long is closed (default `60s`, > 0).
+    /// Applies to HTTP/1 keep-alive and HTTP/2 (gRPC) connections alike.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Dur,
+    /// Time a client has to send a request's body once its head has arrived (default `30s`,
+    /// > 0). Slower requests are refused and their bytes released.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: Dur,
+    /// Requests decoded at once off the async workers (OTLP/JSON transcoding and gzip
+    /// inflation, and ingest of bodies over 256KiB; default: half the CPUs, at least 1; between
+    /// 1 and 256). A request waits up to a second for a slot, then is refused with a retryable
+    /// answer.
+    pub decode_concurrency: Option<usize>,
+}
+
+fn default_header_read_timeout() -> Dur {
+    Dur::secs(10)
+}
+fn default_idle_timeout() -> Dur {
+    Dur::secs(60)
+}
+fn default_body_read_timeout() -> Dur {
+    Dur::secs(30)
 }
 
 fn default_shutdown_timeout() -> Dur {

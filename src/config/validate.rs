@@ -2,7 +2,7 @@
 //! Receivers, sampling limits, telemetry and listen addresses live here; exporters and rules
 //! have their own files.
 
-use super::schema::{Config, Receivers, Sampling, Telemetry};
+use super::schema::{Config, ReceiverEndpoint, Receivers, Sampling, Telemetry};
 use super::units::Dur;
 use super::{validate_exporters, validate_rules, validate_samplers, validate_tls};
 use std::fmt;
@@ -134,6 +134,36 @@ fn check_receivers(r: &Receivers, errs: &mut Errors) {
         }
         if let Some(a) = &ep.auth {
             validate_tls::check_auth(a, &format!("{p}.auth"), errs);
+        }
+        check_receiver_limits(&p, ep, errs);
+    }
+}
+
+/// Connection limits and timeouts of one receiver.
+fn check_receiver_limits(p: &str, ep: &ReceiverEndpoint, errs: &mut Errors) {
+    if let Some(n) = ep.max_connections {
+        if !(1..=1_000_000).contains(&n) {
+            errs.push(
+                format!("{p}.max_connections"),
+                format!("must be between 1 and 1000000 (got {n})"),
+            );
+        }
+    }
+    for (key, d) in [
+        ("header_read_timeout", ep.header_read_timeout),
+        ("idle_timeout", ep.idle_timeout),
+        ("body_read_timeout", ep.body_read_timeout),
+    ] {
+        if d.0.is_zero() {
+            errs.push(format!("{p}.{key}"), "must be greater than 0");
+        }
+    }
+    if let Some(n) = ep.decode_concurrency {
+        if !(1..=256).contains(&n) {
+            errs.push(
+                format!("{p}.decode_concurrency"),
+                format!("must be between 1 and 256 (got {n})"),
+            );
         }
     }
 }

@@ -154,8 +154,8 @@ impl Exporters {
         })
     }
 
-    /// Fans one item out to every exporter. Never blocks, never drops: queues are soft-bounded,
-    /// the bound is enforced upstream by `is_congested()`.
+    /// Fans one item out to every exporter whatever their queues hold. Never blocks, never
+    /// drops; the daemon's pipeline uses [`Exporters::try_send`], which keeps the bound.
     pub fn send(&self, item: ExportItem) {
         if let Some(ack) = &item.ack {
             ack.expect(self.handles.len());
@@ -170,6 +170,50 @@ impl Exporters {
                 if let Some(ack) = &lost.0.ack {
                     ack.resolve(Some(FailReason::Rejected));
                 }
+            }
+        }
+    }
+
+    /// Hands one item to every exporter if it fits in every queue (`queue.max_bytes`), else
+    /// gives it back untouched: queues never grow past their bound.
+    pub fn try_send(&self, item: ExportItem) -> Result<(), ExportItem> {
+        let (spans, bytes) = (item.spans, item.body.len());
+        let handles: Vec<&Handle> = self.handles.values().collect();
+        for (i, h) in handles.iter().enumerate() {
+            if !h.queue.try_add(spans, bytes) {
+                for done in &handles[..i] {
+                    done.queue.remove(spans, bytes);
+                }
+                return Err(item);
+            }
+        }
+        if let Some(ack) = &item.ack {
+            ack.expect(handles.len());
+        }
+        for h in handles {
+            if let Err(lost) = h.tx.send(item.clone()) {
+                h.recorder
+                    .fail_unbatched(spans, bytes, FailReason::Rejected);
+                if let Some(ack) = &lost.0.ack {
+                    ack.resolve(Some(FailReason::Rejected));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an item that never reached the queues as failed for `shutdown` by every exporter.
+    /// Its acknowledgement completes as `Shutdown` (still owed).
+    pub fn fail_unqueued(&self, item: &ExportItem) {
+        if let Some(ack) = &item.ack {
+            ack.expect(self.handles.len());
+        }
+        for h in self.handles.values() {
+            h.queue.add(item.spans, item.body.len());
+            h.recorder
+                .fail_unbatched(item.spans, item.body.len(), FailReason::Shutdown);
+            if let Some(ack) = &item.ack {
+                ack.resolve(Some(FailReason::Shutdown));
             }
         }
     }

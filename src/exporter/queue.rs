@@ -33,6 +33,32 @@ impl Queue {
         self.bytes_gauge.increment(bytes as f64);
     }
 
+    /// Adds an item only if it fits under `max_bytes` (an empty queue takes any one item, or
+    /// an item larger than the bound could never be sent). Atomic: concurrent callers never
+    /// push the queue past its bound together.
+    pub(crate) fn try_add(&self, spans: usize, bytes: usize) -> bool {
+        let b = bytes as u64;
+        let mut cur = self.bytes.load(Ordering::Acquire);
+        loop {
+            if cur > 0 && cur.saturating_add(b) > self.max_bytes {
+                return false;
+            }
+            match self.bytes.compare_exchange_weak(
+                cur,
+                cur + b,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.spans.fetch_add(spans as u64, Ordering::Relaxed);
+        self.spans_gauge.increment(spans as f64);
+        self.bytes_gauge.increment(bytes as f64);
+        true
+    }
+
     pub(crate) fn remove(&self, spans: usize, bytes: usize) {
         self.spans.fetch_sub(spans as u64, Ordering::Relaxed);
         self.bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
@@ -68,5 +94,32 @@ mod tests {
         q.remove(3, 60);
         assert!(!q.is_full());
         assert_eq!((q.spans(), q.bytes()), (1, 40));
+    }
+
+    #[test]
+    fn try_add_never_passes_the_bound() {
+        let q = Queue::new("q2", 100);
+        assert!(q.try_add(1, 60));
+        assert!(!q.try_add(1, 41), "60 + 41 > 100");
+        assert!(q.try_add(1, 40));
+        assert_eq!(q.bytes(), 100);
+        assert!(!q.try_add(1, 1));
+        q.remove(2, 100);
+        assert!(q.try_add(1, 500), "an empty queue takes one oversized item");
+        assert!(!q.try_add(1, 1));
+    }
+
+    #[test]
+    fn concurrent_try_adds_stay_under_the_bound() {
+        let q = std::sync::Arc::new(Queue::new("q3", 1000));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || (0..1000).filter(|_| q.try_add(1, 7)).count())
+            })
+            .collect();
+        let added: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(added, 1000 / 7);
+        assert!(q.bytes() <= 1000);
     }
 }

@@ -41,7 +41,11 @@ pub fn classify(err: &ExportError) -> Retry {
             _ => Retry::No,
         },
         ExportError::Transport(_) | ExportError::Timeout(_) => Retry::Yes { after: None },
-        ExportError::Config { .. } | ExportError::Io(_) | ExportError::Malformed(_) => Retry::No,
+        // Local I/O (the `file` exporter): out of descriptors (EMFILE, ENFILE), a full disk
+        // (ENOSPC), EIO, a missing or unwritable directory: each may clear, so retry with backoff
+        // until `retry.max_elapsed` rather than lose the batch at the first failure.
+        ExportError::Io(_) => Retry::Yes { after: None },
+        ExportError::Config { .. } | ExportError::Malformed(_) => Retry::No,
     }
 }
 
@@ -182,7 +186,12 @@ mod tests {
             (http(500, None), Retry::No),
             (ExportError::Transport("connection refused".into()), yes),
             (ExportError::Timeout(Duration::from_secs(1)), yes),
-            (ExportError::Io(std::io::Error::other("disk")), Retry::No),
+            (ExportError::Io(std::io::Error::other("disk")), yes),
+            (ExportError::Io(std::io::Error::from_raw_os_error(24)), yes), // EMFILE
+            (ExportError::Io(std::io::Error::from_raw_os_error(23)), yes), // ENFILE
+            (ExportError::Io(std::io::Error::from_raw_os_error(28)), yes), // ENOSPC
+            (ExportError::Io(std::io::Error::from_raw_os_error(5)), yes),  // EIO
+            (ExportError::Io(std::io::Error::from_raw_os_error(20)), yes), // ENOTDIR
             (ExportError::Malformed("bad".into()), Retry::No),
         ];
         for (err, expected) in cases {

@@ -1,8 +1,15 @@
-//! OTLP/gRPC receiver: `TraceService/Export` served with a codec that hands the request body
-//! to the pipeline as bytes, so spans are sliced out of it without a decode into owned structs.
+//! OTLP/gRPC receiver: `TraceService/Export`. The one message of a call is read by its length
+//! prefix (checked against `max_request_bytes` and reserved against `memory_limit` before it is
+//! buffered), inflated off the async workers, and handed to the pipeline as bytes, so spans
+//! are sliced out of it without a decode into owned structs.
 
+use super::body::{gunzip, ingest, read_grpc_message, BodyError, Decoders, INLINE_DECODE_BYTES};
+use super::inflight::Reservation;
 use crate::pipeline::{Pipeline, Protocol, Refusal};
-use bytes::{Buf, BufMut, Bytes};
+use crate::telemetry::names;
+use bytes::{Buf, Bytes};
+use http_body::Frame;
+use http_body_util::StreamBody;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
@@ -10,66 +17,11 @@ use prost::Message;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use std::time::Duration;
 use tonic::codegen::{http, BoxFuture, Service};
 use tonic::{Code, Status};
 
 pub use crate::otlp::grpc_codec::EXPORT_PATH;
-
-/// Decodes a request message as raw bytes; encodes the response with prost.
-#[derive(Debug, Clone, Copy)]
-struct RawRequestCodec {
-    max_request_bytes: usize,
-}
-
-/// Refuses requests over the configured limit with INVALID_ARGUMENT, which OTLP clients do not
-/// retry (tonic's own limit, set higher as a memory backstop, answers OUT_OF_RANGE).
-struct RawDecoder {
-    max_request_bytes: usize,
-}
-struct ResponseEncoder;
-
-impl Codec for RawRequestCodec {
-    type Encode = ExportTraceServiceResponse;
-    type Decode = Bytes;
-    type Encoder = ResponseEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> ResponseEncoder {
-        ResponseEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder {
-            max_request_bytes: self.max_request_bytes,
-        }
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        let n = src.remaining();
-        if n > self.max_request_bytes {
-            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => "grpc", "outcome" => "too_large")
-                .increment(1);
-            return Err(Status::invalid_argument(format!(
-                "request of {n} bytes is larger than the limit of {} bytes (receivers.otlp.grpc.max_request_bytes)",
-                self.max_request_bytes
-            )));
-        }
-        Ok(Some(src.copy_to_bytes(n)))
-    }
-}
-
-impl Encoder for ResponseEncoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.reserve(item.encoded_len());
-        item.encode(&mut dst.writer().get_mut())
-            .map_err(|e| Status::internal(e.to_string()))
-    }
-}
 
 /// `google.rpc.RetryInfo`, sent with refusals so clients know when to retry.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -144,57 +96,32 @@ pub fn refusal_status(r: &Refusal) -> Status {
 /// Seconds clients are asked to wait after an overload refusal.
 pub const RETRY_AFTER_SECS: i64 = 1;
 
-struct ExportMethod(Arc<Pipeline>);
-
-impl tonic::server::UnaryService<Bytes> for ExportMethod {
-    type Response = ExportTraceServiceResponse;
-    type Future = BoxFuture<tonic::Response<Self::Response>, Status>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let pipeline = self.0.clone();
-        Box::pin(async move {
-            match pipeline.accept(Protocol::Grpc, request.into_inner()) {
-                Ok(a) => {
-                    let partial_success =
-                        a.message.map(|error_message| ExportTracePartialSuccess {
-                            rejected_spans: a.rejected_spans as i64,
-                            error_message,
-                        });
-                    Ok(tonic::Response::new(ExportTraceServiceResponse {
-                        partial_success,
-                    }))
-                }
-                Err(Refusal::Malformed(m)) => Err(Status::invalid_argument(m)),
-                Err(r) => Err(refusal_status(&r)),
-            }
-        })
-    }
+/// What the gRPC receiver needs to serve a request.
+#[derive(Clone)]
+pub struct GrpcLimits {
+    pub max_request_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub decoders: Decoders,
 }
 
-/// The TraceService, as a tower service for tonic's server.
+/// The TraceService, as a tower service for the accept loop.
 #[derive(Clone)]
 pub struct TraceService {
     pipeline: Arc<Pipeline>,
-    max_request_bytes: usize,
+    limits: GrpcLimits,
 }
 
 impl TraceService {
-    pub fn new(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Self {
-        TraceService {
-            pipeline,
-            max_request_bytes,
-        }
+    pub fn new(pipeline: Arc<Pipeline>, limits: GrpcLimits) -> Self {
+        TraceService { pipeline, limits }
     }
-}
-
-impl tonic::server::NamedService for TraceService {
-    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
 }
 
 impl<B> Service<http::Request<B>> for TraceService
 where
-    B: tonic::codegen::Body + Send + 'static,
-    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Buf + Send,
+    B::Error: std::fmt::Display + Send,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -205,47 +132,141 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != EXPORT_PATH {
-            return Box::pin(async move {
-                Ok(Status::unimplemented("only TraceService/Export is served").into_http())
-            });
-        }
-        // Refuse before reading the body when already overloaded.
-        if let Some(r) = self.pipeline.overloaded() {
-            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS, "protocol" => "grpc", "outcome" => "refused")
-                .increment(1);
-            let status = refusal_status(&r);
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
-        let method = ExportMethod(self.pipeline.clone());
-        let max = self.max_request_bytes;
+        let (pipeline, limits) = (self.pipeline.clone(), self.limits.clone());
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(RawRequestCodec {
-                max_request_bytes: max,
+            Ok(match export(pipeline, limits, req).await {
+                Ok(resp) => ok_response(resp),
+                Err(status) => status.into_http(),
             })
-            .apply_compression_config(
-                {
-                    let mut e = tonic::codec::EnabledCompressionEncodings::default();
-                    e.enable(CompressionEncoding::Gzip);
-                    e
-                },
-                tonic::codec::EnabledCompressionEncodings::default(),
-            )
-            .apply_max_message_size_config(Some(max.saturating_mul(4)), None);
-            Ok(too_large_is_not_retryable(grpc.unary(method, req).await))
         })
     }
 }
 
-/// tonic refuses a message over the size limit with OUT_OF_RANGE, which OTLP clients retry; a
-/// request that is too large stays too large, so answer INVALID_ARGUMENT (not retried) instead.
-fn too_large_is_not_retryable(
-    resp: http::Response<tonic::body::Body>,
-) -> http::Response<tonic::body::Body> {
-    match Status::from_header_map(resp.headers()) {
-        Some(s) if s.code() == Code::OutOfRange => {
-            Status::invalid_argument(s.message().to_string()).into_http()
-        }
-        _ => resp,
+fn count(outcome: &'static str) {
+    metrics::counter!(names::RECEIVER_REQUESTS, "protocol" => "grpc", "outcome" => outcome)
+        .increment(1);
+}
+
+/// Serves one `Export` call; errors are answered as gRPC statuses.
+async fn export<B>(
+    pipeline: Arc<Pipeline>,
+    limits: GrpcLimits,
+    req: http::Request<B>,
+) -> Result<ExportTraceServiceResponse, Status>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Buf + Send,
+    B::Error: std::fmt::Display + Send,
+{
+    if req.uri().path() != EXPORT_PATH {
+        return Err(Status::unimplemented("only TraceService/Export is served"));
     }
+    let gzip = match req.headers().get("grpc-encoding").map(|v| v.as_bytes()) {
+        None | Some(b"identity") => false,
+        Some(b"gzip") => true,
+        Some(other) => {
+            count("unsupported");
+            return Err(Status::unimplemented(format!(
+                "unsupported grpc-encoding `{}` (use gzip or identity)",
+                String::from_utf8_lossy(other)
+            )));
+        }
+    };
+    // Refuse before reading the body when already overloaded.
+    if let Some(r) = pipeline.overloaded() {
+        count("refused");
+        return Err(refusal_status(&r));
+    }
+    let max = limits.max_request_bytes;
+    let mut res = Reservation::new(&pipeline);
+    let msg = read_grpc_message(req.into_body(), max, &mut res, limits.body_read_timeout)
+        .await
+        .map_err(body_status)?;
+    let body = if msg.compressed {
+        if !gzip {
+            count("invalid");
+            return Err(Status::internal(
+                "compressed message without a grpc-encoding header",
+            ));
+        }
+        let compressed = msg.bytes;
+        let clen = compressed.len() as u64;
+        let inflated = if compressed.len() < INLINE_DECODE_BYTES {
+            gunzip(&compressed, max, &mut res).map(|b| (b, res))
+        } else {
+            limits
+                .decoders
+                .run(move || gunzip(&compressed, max, &mut res).map(|b| (b, res)))
+                .await
+                .map_err(|r| {
+                    count("refused");
+                    refusal_status(&r)
+                })?
+        };
+        let (body, r) = inflated.map_err(body_status)?;
+        res = r;
+        res.release(clen);
+        body
+    } else {
+        msg.bytes
+    };
+    match ingest(&pipeline, &limits.decoders, Protocol::Grpc, body, res).await {
+        Ok(a) => Ok(ExportTraceServiceResponse {
+            partial_success: a.message.map(|error_message| ExportTracePartialSuccess {
+                rejected_spans: a.rejected_spans as i64,
+                error_message,
+            }),
+        }),
+        Err(Refusal::Malformed(m)) => Err(Status::invalid_argument(m)),
+        Err(r) => Err(refusal_status(&r)),
+    }
+}
+
+/// The status for a body that could not be read, counted. A message over the limit stays over
+/// it, so it is not retryable (INVALID_ARGUMENT); running out of memory is.
+fn body_status(e: BodyError) -> Status {
+    match e {
+        BodyError::TooLarge { .. } => {
+            count("too_large");
+            Status::invalid_argument(format!("{e} (receivers.otlp.grpc.max_request_bytes)"))
+        }
+        BodyError::Overloaded(r) => {
+            count("refused");
+            refusal_status(&r)
+        }
+        BodyError::Timeout(_) => {
+            count("timeout");
+            Status::deadline_exceeded(e.to_string())
+        }
+        BodyError::Invalid(m) => {
+            count("invalid");
+            Status::invalid_argument(m)
+        }
+    }
+}
+
+/// A successful answer: one uncompressed message, then `grpc-status: 0` in the trailers.
+fn ok_response(resp: ExportTraceServiceResponse) -> http::Response<tonic::body::Body> {
+    let msg = resp.encode_to_vec();
+    let mut framed = Vec::with_capacity(5 + msg.len());
+    framed.push(0);
+    framed.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&msg);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let frames: [Result<Frame<Bytes>, Infallible>; 2] = [
+        Ok(Frame::data(Bytes::from(framed))),
+        Ok(Frame::trailers(trailers)),
+    ];
+    let body = StreamBody::new(futures::stream::iter(frames));
+    let mut r = http::Response::new(tonic::body::Body::new(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    r.headers_mut().insert(
+        "grpc-accept-encoding",
+        http::HeaderValue::from_static("gzip,identity"),
+    );
+    r
 }

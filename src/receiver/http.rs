@@ -1,6 +1,8 @@
 //! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip-compressed.
 //! Answers in the request's encoding; errors carry a `google.rpc.Status` body.
 
+use super::body::{self, BodyError, Decoders, INLINE_DECODE_BYTES};
+use super::inflight::Reservation;
 use crate::otlp::json::json_to_protobuf;
 use crate::pipeline::{Pipeline, Protocol, Refusal};
 use crate::telemetry::names;
@@ -14,26 +16,28 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Longest time a client may take to send a request body.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// What the HTTP receiver needs to serve a request.
+#[derive(Clone)]
+pub struct HttpLimits {
+    pub max_request_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub decoders: Decoders,
+}
 
 #[derive(Clone)]
 struct Ctx {
     pipeline: Arc<Pipeline>,
-    max_request_bytes: usize,
+    limits: HttpLimits,
 }
 
 /// The OTLP/HTTP routes.
-pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+pub fn router(pipeline: Arc<Pipeline>, limits: HttpLimits) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
-        .with_state(Ctx {
-            pipeline,
-            max_request_bytes,
-        })
+        .with_state(Ctx { pipeline, limits })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,21 +105,6 @@ pub(super) fn content_encoding(headers: &HeaderMap) -> Option<Encoding> {
     }
 }
 
-/// Inflates a gzip body, refusing output larger than `max` bytes.
-fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
-    flate2::read::GzDecoder::new(body)
-        .take((max as u64).saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| format!("invalid gzip body: {e}"))?;
-    if out.len() > max {
-        return Err(format!(
-            "decompressed body is larger than the limit of {max} bytes"
-        ));
-    }
-    Ok(out)
-}
-
 fn count(protocol: &'static str, outcome: &'static str) {
     metrics::counter!(names::RECEIVER_REQUESTS, "protocol" => protocol, "outcome" => outcome)
         .increment(1);
@@ -131,61 +120,14 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
             "Content-Type must be application/x-protobuf or application/json".into(),
         );
     };
-    let max = ctx.max_request_bytes;
-    let label = match enc {
+    let protocol = match enc {
         Encoding::Protobuf => Protocol::HttpProtobuf,
         Encoding::Json => Protocol::HttpJson,
-    }
-    .label();
-    // Refuse before reading the body when already overloaded.
-    if let Some(r) = ctx.pipeline.overloaded() {
-        count(label, "refused");
-        return overloaded(enc, r);
-    }
-    let raw = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, max)).await {
-        Ok(Ok(b)) => b,
-        Err(_) => {
-            count(label, "invalid");
-            return error(
-                enc,
-                StatusCode::REQUEST_TIMEOUT,
-                tonic::Code::InvalidArgument,
-                format!(
-                    "request body not received within {}s",
-                    BODY_READ_TIMEOUT.as_secs()
-                ),
-            );
-        }
-        Ok(Err(_)) => {
-            count(label, "too_large");
-            return error(
-                enc,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                tonic::Code::InvalidArgument,
-                format!(
-                    "request body is larger than the limit of {max} bytes (or could not be read)"
-                ),
-            );
-        }
     };
-    let raw: Bytes = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
-        None | Some(b"identity") => raw,
-        Some(b"gzip") => match gunzip(&raw, max) {
-            Ok(v) => Bytes::from(v),
-            Err(m) if m.starts_with("decompressed body is larger") => {
-                count(label, "too_large");
-                return error(
-                    enc,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    tonic::Code::InvalidArgument,
-                    m,
-                );
-            }
-            Err(m) => {
-                count(label, "invalid");
-                return bad_request(enc, m);
-            }
-        },
+    let label = protocol.label();
+    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None | Some(b"identity") => false,
+        Some(b"gzip") => true,
         Some(other) => {
             count(label, "unsupported");
             return error(
@@ -199,17 +141,72 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
             );
         }
     };
-    let (protocol, pb) = match enc {
-        Encoding::Protobuf => (Protocol::HttpProtobuf, raw),
-        Encoding::Json => match json_to_protobuf(&raw) {
-            Ok(pb) => (Protocol::HttpJson, pb),
-            Err(e) => {
+    // Refuse before reading the body when already overloaded.
+    if let Some(r) = ctx.pipeline.overloaded() {
+        count(label, "refused");
+        return overloaded(enc, r);
+    }
+    let limits = &ctx.limits;
+    let max = limits.max_request_bytes;
+    let expected = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+            Some(n) => Some(n),
+            None => {
+                count(label, "invalid");
+                return bad_request(enc, "invalid Content-Length".into());
+            }
+        },
+    };
+    let mut res = Reservation::new(&ctx.pipeline);
+    let read = body::read_to_end(body, expected, max, &mut res, limits.body_read_timeout).await;
+    let raw = match read {
+        Ok(b) => b,
+        Err(e) => return body_error(enc, label, e),
+    };
+    let raw = if gzip {
+        let clen = raw.len() as u64;
+        let inflated = if raw.len() < INLINE_DECODE_BYTES {
+            body::gunzip(&raw, max, &mut res).map(|b| (b, res))
+        } else {
+            match limits
+                .decoders
+                .run(move || body::gunzip(&raw, max, &mut res).map(|b| (b, res)))
+                .await
+            {
+                Ok(r) => r,
+                Err(r) => {
+                    count(label, "refused");
+                    return overloaded(enc, r);
+                }
+            }
+        };
+        match inflated {
+            Ok((b, r)) => {
+                res = r;
+                res.release(clen);
+                b
+            }
+            Err(e) => return body_error(enc, label, e),
+        }
+    } else {
+        raw
+    };
+    let pb = match enc {
+        Encoding::Protobuf => raw,
+        Encoding::Json => match transcode(&limits.decoders, raw, &mut res).await {
+            Ok(pb) => pb,
+            Err(TranscodeError::Refused(r)) => {
+                count(label, "refused");
+                return overloaded(enc, r);
+            }
+            Err(TranscodeError::Malformed(e)) => {
                 count(label, "invalid");
                 return bad_request(enc, format!("malformed OTLP/JSON request: {e}"));
             }
         },
     };
-    match ctx.pipeline.accept(protocol, pb) {
+    match body::ingest(&ctx.pipeline, &limits.decoders, protocol, pb, res).await {
         Ok(a) => {
             let resp = ExportTraceServiceResponse {
                 partial_success: a.message.map(|error_message| ExportTracePartialSuccess {
@@ -242,6 +239,75 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
     }
 }
 
+enum TranscodeError {
+    Refused(Refusal),
+    Malformed(String),
+}
+
+/// OTLP/JSON to protobuf, off the async workers unless the body is small. The protobuf output
+/// is reserved (as large as the JSON: protobuf is the denser encoding) before transcoding
+/// starts; the JSON is released once it is done.
+async fn transcode(
+    decoders: &Decoders,
+    json: Bytes,
+    res: &mut Reservation,
+) -> Result<Bytes, TranscodeError> {
+    let jlen = json.len() as u64;
+    res.grow(jlen).map_err(TranscodeError::Refused)?;
+    let out = if json.len() < JSON_INLINE_BYTES {
+        json_to_protobuf(&json).map_err(|e| e.to_string())
+    } else {
+        decoders
+            .run(move || json_to_protobuf(&json).map_err(|e| e.to_string()))
+            .await
+            .map_err(TranscodeError::Refused)?
+    };
+    let pb = out.map_err(TranscodeError::Malformed)?;
+    // The JSON and the reserved estimate are gone; the protobuf stays until ingested.
+    let keep = res.bytes().saturating_sub(2 * jlen) + pb.len() as u64;
+    if keep > res.bytes() {
+        res.grow_to(keep).map_err(TranscodeError::Refused)?;
+    } else {
+        res.shrink_to(keep);
+    }
+    Ok(pb)
+}
+
+/// OTLP/JSON bodies smaller than this are transcoded on the async worker.
+const JSON_INLINE_BYTES: usize = 16 * 1024;
+
+/// The answer to a body that could not be read, counted.
+fn body_error(enc: Encoding, label: &'static str, e: BodyError) -> Response {
+    match e {
+        BodyError::TooLarge { .. } => {
+            count(label, "too_large");
+            error(
+                enc,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                tonic::Code::InvalidArgument,
+                format!("{e} (receivers.otlp.http.max_request_bytes)"),
+            )
+        }
+        BodyError::Overloaded(r) => {
+            count(label, "refused");
+            overloaded(enc, r)
+        }
+        BodyError::Timeout(_) => {
+            count(label, "timeout");
+            error(
+                enc,
+                StatusCode::REQUEST_TIMEOUT,
+                tonic::Code::InvalidArgument,
+                e.to_string(),
+            )
+        }
+        BodyError::Invalid(m) => {
+            count(label, "invalid");
+            bad_request(enc, m)
+        }
+    }
+}
+
 /// A retryable refusal: 429 when overloaded, 503 while shutting down; both with Retry-After.
 fn overloaded(enc: Encoding, r: Refusal) -> Response {
     let (status, code) = match r {
@@ -262,20 +328,6 @@ fn overloaded(enc: Encoding, r: Refusal) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn gunzip_limits_output() {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(&vec![0u8; 10_000]).unwrap();
-        let gz = e.finish().unwrap();
-        assert_eq!(gunzip(&gz, 10_000).unwrap().len(), 10_000);
-        let err = gunzip(&gz, 9_999).unwrap_err();
-        assert!(err.contains("larger than the limit"), "{err}");
-        assert!(gunzip(b"not gzip", 100)
-            .unwrap_err()
-            .starts_with("invalid gzip body"));
-    }
 
     #[test]
     fn content_types() {

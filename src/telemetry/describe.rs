@@ -15,7 +15,7 @@ pub enum Kind {
 
 /// Every metric: name, type, HELP text. A test checks that every name in `names.rs` is here.
 pub const METRICS: &[(&str, Kind, &str)] = &[
-    (n::RECEIVER_REQUESTS, Kind::Counter, "OTLP export requests received, by protocol and outcome (accepted, partial, refused, invalid, too_large, unsupported)."),
+    (n::RECEIVER_REQUESTS, Kind::Counter, "OTLP export requests received, by protocol and outcome (accepted, partial, refused, invalid, too_large, timeout, unsupported)."),
     (n::RECEIVER_ACCEPTED_SPANS, Kind::Counter, "Spans accepted into the pipeline, by protocol."),
     (n::RECEIVER_REFUSED_SPANS, Kind::Counter, "Spans rejected one by one inside an accepted request (OTLP partial success), by protocol and reason."),
     (n::DECIDED_TRACES, Kind::Counter, "Traces decided, by deciding rule and verdict (kept, dropped)."),
@@ -31,7 +31,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::BUFFER_SPANS, Kind::Gauge, "Spans in the buffer."),
     (n::BUFFER_BYTES, Kind::Gauge, "Encoded span bytes in the buffer."),
     (n::BUFFER_RETAINED_BYTES, Kind::Gauge, "Bytes of received requests kept in memory by spans still held; with the exporter queues, what sampling.memory_limit counts."),
-    (n::MEMORY_LIMIT, Kind::Gauge, "The configured sampling.memory_limit in bytes: receivers refuse new data when retained bytes plus exporter queue bytes reach it."),
+    (n::MEMORY_LIMIT, Kind::Gauge, "The configured sampling.memory_limit in bytes: receivers refuse a request when its bytes, with retained, in-flight, pending and exporter queue bytes, would pass it."),
     (n::BUFFER_MAX_BYTES, Kind::Gauge, "The configured sampling.max_buffer_bytes: past it the oldest traces are decided early."),
     (n::BUFFER_MAX_TRACES, Kind::Gauge, "The configured sampling.max_traces: past it the oldest traces are decided early."),
     (n::DECISION_WAIT, Kind::Gauge, "The configured sampling.decision_wait in seconds."),
@@ -47,6 +47,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::ADAPTIVE_KEPT_RATE, Kind::Gauge, "Traces per second an adaptive rule kept over its last interval."),
     (n::ADAPTIVE_TARGET_RATE, Kind::Gauge, "An adaptive rule's target_traces_per_sec."),
     (n::ADAPTIVE_KEYS, Kind::Gauge, "Keys an adaptive rule tracks separately (at most max_keys)."),
+    (n::RECEIVER_CONNECTIONS, Kind::Gauge, "Open connections, by listener (grpc, http, metrics)."),
+    (n::RECEIVER_CONNECTIONS_REFUSED, Kind::Counter, "Connections closed at once after being accepted, by listener and reason (max_connections, handshake_timeout, handshake_failed)."),
+    (n::RECEIVER_CONNECTIONS_TIMED_OUT, Kind::Counter, "Connections closed by a timeout, by listener and reason (header_read_timeout, idle_timeout)."),
+    (n::RECEIVER_ACCEPT_ERRORS, Kind::Counter, "Failed accept() calls (e.g. out of file descriptors), by listener; the listener pauses briefly after each."),
+    (n::RECEIVER_INFLIGHT_BYTES, Kind::Gauge, "Bytes reserved by requests being received, inflated or transcoded; counted in sampling.memory_limit."),
+    (n::EXPORT_PENDING_BYTES, Kind::Gauge, "Bytes of kept spans decided while an exporter queue had no room, waiting for it; counted in sampling.memory_limit."),
     (n::POLICY_DECISIONS, Kind::Counter, "tail_sampling policy evaluations, by top-level policy and decision (sampled, not_sampled, dropped)."),
     (n::MALFORMED_KEPT_SPANS, Kind::Counter, "Kept spans not forwarded because they are not valid OTLP in a part ingest does not read (checked in full once kept, so they cannot spoil a batch)."),
     (n::RELOADS, Kind::Counter, "Files re-read because they changed (TLS certificates, bearer token files), by config key and outcome (ok, failed: the previous contents stay in use)."),

@@ -3,8 +3,8 @@
 /// Export requests received. Labels: `protocol` (grpc, http_protobuf, http_json, http_other
 /// for an unsupported content type), `outcome` (accepted; partial: some spans rejected;
 /// refused: over the memory limit, retryable; invalid: malformed body; too_large: over
-/// `max_request_bytes`; unsupported: content type or encoding; unauthenticated: missing or
-/// wrong bearer token).
+/// `max_request_bytes`; timeout: body not received within `body_read_timeout`; unsupported:
+/// content type or encoding; unauthenticated: missing or wrong bearer token).
 pub const RECEIVER_REQUESTS: &str = "tailsift_receiver_requests_total";
 /// Spans accepted into the pipeline. Labels: `protocol`.
 pub const RECEIVER_ACCEPTED_SPANS: &str = "tailsift_receiver_accepted_spans_total";
@@ -107,3 +107,20 @@ pub const TLS_HANDSHAKE_FAILURES: &str = "tailsift_receiver_tls_handshake_failur
 /// `cert_file`, or an exporter's client certificate. Labels: `config` (e.g.
 /// `receivers.otlp.grpc.tls`). Updated at start and on every reload.
 pub const TLS_CERTIFICATE_EXPIRY: &str = "tailsift_tls_certificate_expiry_timestamp_seconds";
+/// Connections open on a listener (gauge). Labels: `protocol` (grpc, http, metrics).
+pub const RECEIVER_CONNECTIONS: &str = "tailsift_receiver_connections";
+/// Connections closed at once after being accepted. Labels: `protocol`, `reason`
+/// (max_connections: over the listener's cap; handshake_timeout, handshake_failed).
+pub const RECEIVER_CONNECTIONS_REFUSED: &str = "tailsift_receiver_connections_refused_total";
+/// Connections closed by a timeout. Labels: `protocol`, `reason` (header_read_timeout,
+/// idle_timeout).
+pub const RECEIVER_CONNECTIONS_TIMED_OUT: &str = "tailsift_receiver_connections_timed_out_total";
+/// Failed `accept()` calls (e.g. out of file descriptors); the listener pauses briefly after
+/// each. Labels: `protocol`.
+pub const RECEIVER_ACCEPT_ERRORS: &str = "tailsift_receiver_accept_errors_total";
+/// Bytes of requests being received, inflated or transcoded, reserved before they are read
+/// (gauge). With retained bytes and the exporter queues, what `sampling.memory_limit` counts.
+pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
+/// Bytes of kept spans decided while an exporter queue had no room, waiting for it (gauge;
+/// counted in `sampling.memory_limit`).
+pub const EXPORT_PENDING_BYTES: &str = "tailsift_export_pending_bytes";

@@ -9,13 +9,22 @@ use crate::config::Config;
 use metrics::{counter, gauge};
 
 /// Request outcomes a receiver counts, by protocol label.
-const GRPC_OUTCOMES: &[&str] = &["accepted", "partial", "refused", "invalid", "too_large"];
+const GRPC_OUTCOMES: &[&str] = &[
+    "accepted",
+    "partial",
+    "refused",
+    "invalid",
+    "too_large",
+    "timeout",
+    "unsupported",
+];
 const HTTP_OUTCOMES: &[&str] = &[
     "accepted",
     "partial",
     "refused",
     "invalid",
     "too_large",
+    "timeout",
     "unsupported",
 ];
 /// Why single spans are rejected (`otlp::Rejection::reason`).
@@ -60,6 +69,19 @@ fn protocols(config: &Config) -> Vec<(&'static str, &'static [&'static str])> {
 
 /// Registers the series known from `config` (zero counters, limit gauges, empty buffer).
 pub fn register(config: &Config) {
+    gauge!(n::RECEIVER_INFLIGHT_BYTES).increment(0.0);
+    gauge!(n::EXPORT_PENDING_BYTES).increment(0.0);
+    let r = &config.receivers.otlp;
+    let listeners = [("grpc", r.grpc.is_some()), ("http", r.http.is_some())];
+    for (l, _) in listeners.iter().filter(|(_, on)| *on) {
+        gauge!(n::RECEIVER_CONNECTIONS, "protocol" => *l).increment(0.0);
+        counter!(n::RECEIVER_CONNECTIONS_REFUSED, "protocol" => *l, "reason" => "max_connections")
+            .increment(0);
+        for reason in ["header_read_timeout", "idle_timeout"] {
+            counter!(n::RECEIVER_CONNECTIONS_TIMED_OUT, "protocol" => *l, "reason" => reason)
+                .increment(0);
+        }
+    }
     for (p, outcomes) in protocols(config) {
         for &o in outcomes {
             counter!(n::RECEIVER_REQUESTS, "protocol" => p, "outcome" => o).increment(0);

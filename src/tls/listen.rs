@@ -75,6 +75,17 @@ pub fn incoming<H: Handshake>(
     Ok(Incoming { rx, local })
 }
 
+/// Counts (and logs, at most once per 10 s per process) a handshake that failed on the
+/// receivers' accept loop; `error` is `None` when it did not finish in time.
+pub fn handshake_failed(receiver: &'static str, peer: SocketAddr, error: Option<&io::Error>) {
+    static WARN: Mutex<Warn> = Mutex::new(Warn {
+        last: None,
+        suppressed: 0,
+    });
+    let why = error.map_or("timeout", reason);
+    failed(&WARN, receiver, peer, why, error);
+}
+
 /// Why a handshake failed, as a metric label.
 fn reason(e: &io::Error) -> &'static str {
     use rustls::Error as E;

@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod client;
 pub mod logs;
+pub mod proc;
 pub mod prom;
 pub mod sink;
 pub mod tls_client;

@@ -115,6 +115,67 @@ fn rejects_zero_max_request_bytes() {
 }
 
 #[test]
+fn rejects_receiver_limits_out_of_range() {
+    use crate::config::Dur;
+    let mut c = example();
+    let g = c.receivers.otlp.grpc.as_mut().unwrap();
+    g.max_connections = Some(0);
+    g.header_read_timeout = Dur::millis(0);
+    g.idle_timeout = Dur::millis(0);
+    g.body_read_timeout = Dur::millis(0);
+    g.decode_concurrency = Some(257);
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.grpc.max_connections",
+        &["between 1 and 1000000", "got 0"],
+    );
+    for key in ["header_read_timeout", "idle_timeout", "body_read_timeout"] {
+        assert_has(
+            &errs,
+            &format!("receivers.otlp.grpc.{key}"),
+            &["greater than 0"],
+        );
+    }
+    assert_has(
+        &errs,
+        "receivers.otlp.grpc.decode_concurrency",
+        &["between 1 and 256", "got 257"],
+    );
+    let mut c = example();
+    let h = c.receivers.otlp.http.as_mut().unwrap();
+    h.max_connections = Some(2_000_000);
+    h.decode_concurrency = Some(0);
+    let errs = invalid_config(&c);
+    assert_has(
+        &errs,
+        "receivers.otlp.http.max_connections",
+        &["got 2000000"],
+    );
+    assert_has(&errs, "receivers.otlp.http.decode_concurrency", &["got 0"]);
+}
+
+#[test]
+fn receiver_limits_parse_with_units() {
+    let c = crate::config::parse(
+        "receivers: { otlp: { http: { endpoint: '127.0.0.1:0', max_connections: 10, \
+         header_read_timeout: 2s, idle_timeout: 500ms, body_read_timeout: 3s, decode_concurrency: 2 } } }\n\
+         exporters: { out: { protocol: file, path: /tmp/x } }\n",
+        "test.yaml",
+    )
+    .unwrap();
+    let h = c.receivers.otlp.http.unwrap();
+    assert_eq!(h.max_connections, Some(10));
+    assert_eq!(
+        h.header_read_timeout.get(),
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(h.idle_timeout.get(), std::time::Duration::from_millis(500));
+    assert_eq!(h.body_read_timeout.get(), std::time::Duration::from_secs(3));
+    assert_eq!(h.decode_concurrency, Some(2));
+}
+
+#[test]
 fn rejects_two_listeners_on_one_port() {
     let mut c = example();
     c.receivers.otlp.http.as_mut().unwrap().endpoint = "127.0.0.1:4317".into();

@@ -1,0 +1,315 @@
+//! Reading request bodies under the receivers' limits: bytes reserved before they are buffered,
+//! a size limit checked before buffering, a read deadline; gzip inflation that reserves what it
+//! produces; and the bounded pool that runs CPU-heavy decoding off the async workers.
+
+use super::inflight::Reservation;
+use crate::pipeline::Refusal;
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::BodyExt;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Why a body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request of {size} bytes is larger than the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: usize },
+    #[error("{0}")]
+    Overloaded(Refusal),
+    #[error("request body not received within {}s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<Refusal> for BodyError {
+    fn from(r: Refusal) -> Self {
+        BodyError::Overloaded(r)
+    }
+}
+
+/// Data chunks of a body, trailers skipped.
+pub struct Chunks<B>(std::pin::Pin<Box<B>>);
+
+impl<B> Chunks<B>
+where
+    B: http_body::Body,
+    B::Data: Buf,
+    B::Error: std::fmt::Display,
+{
+    pub fn new(body: B) -> Self {
+        Chunks(Box::pin(body))
+    }
+
+    async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
+        loop {
+            match self.0.frame().await? {
+                Ok(f) => {
+                    if let Ok(mut d) = f.into_data() {
+                        let n = d.remaining();
+                        if n > 0 {
+                            return Some(Ok(d.copy_to_bytes(n)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Some(Err(BodyError::Invalid(format!(
+                        "request body could not be read: {e}"
+                    ))))
+                }
+            }
+        }
+    }
+}
+
+/// Reads a whole body of at most `max` bytes. With `expected` (Content-Length) the bytes are
+/// reserved at once, else the reservation grows with the buffer.
+pub async fn read_to_end<B>(
+    body: B,
+    expected: Option<u64>,
+    max: usize,
+    res: &mut Reservation,
+    deadline: Duration,
+) -> Result<Bytes, BodyError>
+where
+    B: http_body::Body,
+    B::Data: Buf,
+    B::Error: std::fmt::Display,
+{
+    if let Some(n) = expected {
+        if n > max as u64 {
+            return Err(BodyError::TooLarge {
+                size: n,
+                limit: max,
+            });
+        }
+        res.grow_to(n)?;
+    }
+    let mut chunks = Chunks::new(body);
+    let read = async {
+        let mut buf = BytesMut::with_capacity(expected.unwrap_or(0) as usize);
+        while let Some(chunk) = chunks.next().await {
+            append(&mut buf, &chunk?, max, res)?;
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| BodyError::Timeout(deadline))?
+}
+
+/// Appends a chunk, reserving the buffer's growth first.
+fn append(
+    buf: &mut BytesMut,
+    chunk: &[u8],
+    max: usize,
+    res: &mut Reservation,
+) -> Result<(), BodyError> {
+    let size = buf.len() + chunk.len();
+    if size > max {
+        return Err(BodyError::TooLarge {
+            size: size as u64,
+            limit: max,
+        });
+    }
+    if size > buf.capacity() {
+        let cap = size.max(buf.capacity() * 2).min(max);
+        res.grow_to(cap as u64)?;
+        buf.reserve(cap - buf.len());
+    }
+    buf.extend_from_slice(chunk);
+    Ok(())
+}
+
+/// One gRPC message: the compressed flag and the message bytes.
+#[derive(Debug)]
+pub struct GrpcMessage {
+    pub compressed: bool,
+    pub bytes: Bytes,
+}
+
+/// Reads the one message of a unary gRPC request. Its length prefix is checked against `max`
+/// and reserved before the message is buffered.
+pub async fn read_grpc_message<B>(
+    body: B,
+    max: usize,
+    res: &mut Reservation,
+    deadline: Duration,
+) -> Result<GrpcMessage, BodyError>
+where
+    B: http_body::Body,
+    B::Data: Buf,
+    B::Error: std::fmt::Display,
+{
+    let mut chunks = Chunks::new(body);
+    let read = async {
+        let mut head = BytesMut::with_capacity(5);
+        let mut rest = Bytes::new();
+        while head.len() < 5 {
+            let Some(chunk) = chunks.next().await else {
+                return Err(BodyError::Invalid(
+                    "request ended before a complete gRPC message".into(),
+                ));
+            };
+            let mut chunk = chunk?;
+            let take = (5 - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk.split_to(take));
+            rest = chunk;
+        }
+        let compressed = match head[0] {
+            0 => false,
+            1 => true,
+            f => return Err(BodyError::Invalid(format!("invalid gRPC message flag {f}"))),
+        };
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        if len > max {
+            return Err(BodyError::TooLarge {
+                size: len as u64,
+                limit: max,
+            });
+        }
+        res.grow_to(len as u64)?;
+        let mut buf = BytesMut::with_capacity(len);
+        let mut next = Some(Ok(rest));
+        while let Some(chunk) = next {
+            let chunk = chunk?;
+            if buf.len() + chunk.len() > len {
+                return Err(BodyError::Invalid(
+                    "a unary request carries exactly one gRPC message".into(),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+            next = chunks.next().await;
+        }
+        if buf.len() < len {
+            return Err(BodyError::Invalid(format!(
+                "request ended after {} of the {len} bytes its gRPC message header announced",
+                buf.len()
+            )));
+        }
+        Ok(GrpcMessage {
+            compressed,
+            bytes: buf.freeze(),
+        })
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| BodyError::Timeout(deadline))?
+}
+
+/// Inflation's output starts with this much room (reserved), then doubles (reserved first).
+const INFLATE_STEP: usize = 256 * 1024;
+
+/// Inflates a gzip body of at most `max` bytes once inflated, reserving its output as it grows.
+pub fn gunzip(input: &[u8], max: usize, res: &mut Reservation) -> Result<Bytes, BodyError> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(input).take(max as u64 + 1);
+    loop {
+        if out.capacity() - out.len() < INFLATE_STEP / 2 {
+            let cap = (out.capacity() * 2).max(INFLATE_STEP).min(max + 1);
+            res.grow(cap.saturating_sub(out.capacity()) as u64)?;
+            out.reserve_exact(cap - out.len());
+        }
+        let room = (out.capacity() - out.len()) as u64;
+        // Bounded by the spare capacity, so the vector never grows past what was reserved.
+        let n = (&mut reader)
+            .take(room)
+            .read_to_end(&mut out)
+            .map_err(|e| BodyError::Invalid(format!("invalid gzip body: {e}")))?;
+        if out.len() > max {
+            return Err(BodyError::TooLarge {
+                size: out.len() as u64,
+                limit: max,
+            });
+        }
+        if n == 0 {
+            return Ok(Bytes::from(out));
+        }
+    }
+}
+
+/// Inputs smaller than this are decoded on the async worker (microseconds of work).
+pub const INLINE_DECODE_BYTES: usize = 512;
+
+/// Runs CPU-heavy decoding (gzip inflation, OTLP/JSON transcoding) on the blocking pool, at most
+/// `slots` at once. A request waits at most `wait` for a slot: short bursts are smoothed, while
+/// a sustained flood is refused retryably instead of queueing without bound (a waiting request
+/// holds its reserved body).
+#[derive(Clone)]
+pub struct Decoders {
+    slots: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl Decoders {
+    pub fn new(slots: usize, wait: Duration) -> Decoders {
+        Decoders {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            wait,
+        }
+    }
+
+    /// Runs `f` off the async workers once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let busy = || {
+            Refusal::Overloaded(
+                "every decoding slot is busy (receivers' decode_concurrency)".to_string(),
+            )
+        };
+        let permit = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|e| Refusal::Overloaded(format!("decoding task failed: {e}")))
+    }
+}
+
+/// The default decode slots: half the CPUs (at least one), so decoding floods leave the other
+/// half to the async workers serving cheap requests and `/healthz`.
+pub fn default_decode_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Protobuf bodies at least this large are ingested off the async workers (a request of many
+/// tiny messages costs milliseconds to walk).
+pub const INLINE_INGEST_BYTES: usize = 256 * 1024;
+
+/// Ingests a request into the pipeline, off the async workers (through `decoders`) when large.
+pub async fn ingest(
+    pipeline: &Arc<crate::pipeline::Pipeline>,
+    decoders: &Decoders,
+    protocol: crate::pipeline::Protocol,
+    body: Bytes,
+    res: Reservation,
+) -> Result<crate::pipeline::Accepted, Refusal> {
+    if body.len() < INLINE_INGEST_BYTES {
+        return pipeline.accept_reserved(protocol, body, Some(res));
+    }
+    let p = pipeline.clone();
+    match decoders
+        .run(move || p.accept_reserved(protocol, body, Some(res)))
+        .await
+    {
+        Ok(r) => r,
+        Err(refusal) => {
+            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS,
+                "protocol" => protocol.label(), "outcome" => "refused")
+            .increment(1);
+            Err(refusal)
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "body_tests.rs"]
+mod tests;

@@ -1,0 +1,174 @@
+//! Reading bodies under reservations: growth, refusal, release to zero, limits checked before
+//! buffering.
+
+use super::*;
+use crate::pipeline::Pipeline;
+use futures::{stream, StreamExt};
+use http_body::Frame;
+use http_body_util::StreamBody;
+use std::convert::Infallible;
+use std::io::Write;
+
+/// A pipeline whose `memory_limit` is `limit`, with nothing held.
+fn pipeline(limit: &str) -> Arc<Pipeline> {
+    let cfg = crate::config::parse(
+        &format!(
+            "receivers: {{ otlp: {{ http: {{ endpoint: '127.0.0.1:0' }} }} }}\n\
+             sampling: {{ max_buffer_bytes: 1KiB, memory_limit: {limit} }}\n\
+             exporters: {{ out: {{ protocol: file, path: /dev/null }} }}\n"
+        ),
+        "test",
+    )
+    .unwrap();
+    let rules = crate::server::decider(&cfg).unwrap();
+    let exporters = crate::exporter::Exporters::start(&cfg.exporters).unwrap();
+    Arc::new(Pipeline::new(&cfg, rules, exporters))
+}
+
+fn chunks(parts: Vec<&'static [u8]>) -> impl http_body::Body<Data = Bytes, Error = Infallible> {
+    StreamBody::new(stream::iter(
+        parts
+            .into_iter()
+            .map(|p| Ok::<_, Infallible>(Frame::data(Bytes::from_static(p)))),
+    ))
+}
+
+const T: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn chunked_bodies_reserve_as_they_grow_and_release_to_zero() {
+    let p = pipeline("64KiB");
+    let mut res = Reservation::new(&p);
+    let body = chunks(vec![b"abc", b"defgh", b"ij"]);
+    let b = read_to_end(body, None, 1024, &mut res, T).await.unwrap();
+    assert_eq!(&b[..], b"abcdefghij");
+    assert!(res.bytes() >= 10 && res.bytes() <= 1024, "{}", res.bytes());
+    assert_eq!(p.inflight().bytes(), res.bytes());
+    drop(res);
+    assert_eq!(p.inflight().bytes(), 0);
+}
+
+#[tokio::test]
+async fn a_content_length_is_reserved_before_reading_and_refused_when_it_does_not_fit() {
+    let p = pipeline("1KiB");
+    let mut first = Reservation::new(&p);
+    first.grow(600).unwrap();
+    let mut second = Reservation::new(&p);
+    let err = read_to_end(chunks(vec![b"x"]), Some(600), 4096, &mut second, T)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BodyError::Overloaded(_)), "{err}");
+    assert!(err.to_string().contains("memory limit"), "{err}");
+    assert_eq!(second.bytes(), 0, "nothing reserved by a refusal");
+    assert!(p.refusing(), "readiness reports the refusal");
+    // Over max_request_bytes: too large, whatever memory is free.
+    let err = read_to_end(chunks(vec![]), Some(5000), 4096, &mut second, T)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BodyError::TooLarge { size: 5000, .. }),
+        "{err}"
+    );
+    drop(first);
+    assert_eq!(p.inflight().bytes(), 0);
+}
+
+#[tokio::test]
+async fn a_grpc_length_prefix_over_the_limit_is_refused_before_the_message_arrives() {
+    let p = pipeline("64KiB");
+    let mut res = Reservation::new(&p);
+    // The header announces 1 MiB, then the body never continues.
+    let head: &'static [u8] = &[0, 0, 0x10, 0, 0];
+    let body = StreamBody::new(
+        stream::iter([Ok::<_, Infallible>(Frame::data(Bytes::from_static(head)))])
+            .chain(stream::pending()),
+    );
+    let err = read_grpc_message(body, 1024, &mut res, T)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BodyError::TooLarge { size: 1048576, .. }),
+        "{err}"
+    );
+    assert_eq!(res.bytes(), 0);
+    // A message that fits is reserved by its prefix and read whole.
+    let msg: &'static [u8] = &[0, 0, 0, 0, 3, b'a', b'b', b'c'];
+    let m = read_grpc_message(
+        chunks(vec![&msg[..2], &msg[2..6], &msg[6..]]),
+        1024,
+        &mut res,
+        T,
+    )
+    .await
+    .unwrap();
+    assert_eq!((m.compressed, &m.bytes[..]), (false, &b"abc"[..]));
+    assert_eq!(res.bytes(), 3);
+    // Two messages in a unary call are refused.
+    let two: &'static [u8] = &[0, 0, 0, 0, 1, b'a', 0, 0, 0, 0, 1, b'b'];
+    let err = read_grpc_message(chunks(vec![two]), 1024, &mut res, T)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BodyError::Invalid(_)), "{err}");
+    drop(res);
+    assert_eq!(p.inflight().bytes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_times_out() {
+    let p = pipeline("64KiB");
+    let mut res = Reservation::new(&p);
+    let body = StreamBody::new(stream::pending::<Result<Frame<Bytes>, Infallible>>());
+    let err = read_to_end(body, Some(10), 1024, &mut res, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BodyError::Timeout(_)), "{err}");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn inflation_reserves_its_output_and_stops_at_the_limit() {
+    let p = pipeline("4MiB");
+    let gz = gzip(&vec![7u8; 1 << 20]);
+    let mut res = Reservation::new(&p);
+    let out = gunzip(&gz, 1 << 20, &mut res).unwrap();
+    assert_eq!(out.len(), 1 << 20);
+    assert!(res.bytes() >= out.len() as u64, "output reserved");
+    assert!(res.bytes() <= (1 << 20) + 1, "no more than the limit + 1");
+    drop(res);
+    // A bomb: stops one byte past the limit.
+    let mut res = Reservation::new(&p);
+    let err = gunzip(&gz, (1 << 20) - 1, &mut res).unwrap_err();
+    assert!(matches!(err, BodyError::TooLarge { .. }), "{err}");
+    // Inflation past memory_limit is refused retryably.
+    let big = gzip(&vec![0u8; 8 << 20]);
+    let mut res2 = Reservation::new(&p);
+    let err = gunzip(&big, 16 << 20, &mut res2).unwrap_err();
+    assert!(matches!(err, BodyError::Overloaded(_)), "{err}");
+    assert!(gunzip(b"not gzip", 100, &mut res2)
+        .unwrap_err()
+        .to_string()
+        .starts_with("invalid gzip body"));
+    drop((res, res2));
+    assert_eq!(p.inflight().bytes(), 0);
+}
+
+#[tokio::test]
+async fn decoders_refuse_when_every_slot_stays_busy() {
+    let d = Decoders::new(1, Duration::from_millis(50));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let busy = {
+        let d = d.clone();
+        tokio::spawn(async move { d.run(move || rx.recv().ok()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let err = d.run(|| 1).await.unwrap_err();
+    assert!(err.to_string().contains("decoding slot"), "{err}");
+    tx.send(()).unwrap();
+    assert!(busy.await.unwrap().is_ok());
+    assert_eq!(d.run(|| 2).await.unwrap(), 2);
+}
