@@ -1,7 +1,7 @@
-//! TLS receivers served by `server::run`: a listener that accepts TCP connections and runs each
-//! one's handshake concurrently (bounded in time and number, so a slow or silent client holds
-//! up nobody), yielding only finished handshakes to tonic or axum. The receivers' own accept
-//! loop, generic over [`Handshake`], replaces this glue; the handshake itself stays.
+//! Counting failed TLS handshakes by reason (the receivers' accept loop calls
+//! [`handshake_failed`]), and [`incoming`]: a listener that runs each connection's handshake
+//! concurrently (bounded in time and number) and yields only finished ones to tonic or axum,
+//! which the tests' TLS backends serve with.
 
 use crate::receiver::handshake::Handshake;
 use crate::telemetry::names;
@@ -209,44 +209,5 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Conn<Io> {
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
-    }
-}
-
-/// Serves the OTLP/gRPC receiver on `l`: plaintext, or TLS when `tls` is set.
-pub async fn serve_grpc(
-    router: tonic::transport::server::Router,
-    l: TcpListener,
-    tls: Option<super::ServerTls>,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
-    match tls {
-        None => {
-            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
-            router.serve_with_incoming_shutdown(incoming, stop).await
-        }
-        Some(tls) => {
-            let incoming =
-                incoming(l, super::TlsHandshake::new(tls), "grpc").map_err(|e| e.to_string())?;
-            router.serve_with_incoming_shutdown(incoming, stop).await
-        }
-    }
-    .map_err(|e| super::connect::error_chain(&e))
-}
-
-/// Serves an HTTP receiver on `l`: plaintext, or TLS when `tls` is set.
-pub async fn serve_http(
-    app: axum::Router,
-    l: TcpListener,
-    tls: Option<super::ServerTls>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    match tls {
-        None => axum::serve(l, app).with_graceful_shutdown(stop).await,
-        Some(tls) => {
-            let incoming = incoming(l, super::TlsHandshake::new(tls), "http")?;
-            axum::serve(incoming, app)
-                .with_graceful_shutdown(stop)
-                .await
-        }
     }
 }
