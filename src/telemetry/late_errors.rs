@@ -3,22 +3,19 @@
 //! and reported in a rate-limited warning naming an example trace, the span and `decision_wait`.
 
 use super::names;
-use super::throttle::Throttle;
+use super::warn::{RateLimited, INTERVAL};
 use crate::config::units::format_duration;
 use crate::otlp::{Span, TraceId};
 use metrics::Counter;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Shortest time between two warnings.
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
-
 /// The counter and the warning gate of late error spans.
 #[derive(Debug)]
 pub struct LateErrors {
     decision_wait: Duration,
     counter: Counter,
-    warnings: Throttle,
+    warnings: RateLimited,
 }
 
 impl LateErrors {
@@ -26,14 +23,14 @@ impl LateErrors {
         LateErrors {
             decision_wait,
             counter: metrics::counter!(names::LATE_DROPPED_ERROR_SPANS),
-            warnings: Throttle::new(WARN_INTERVAL),
+            warnings: RateLimited::new(INTERVAL),
         }
     }
 
     /// `n` late error spans of dropped traces arrived; `span` of trace `trace_id` is one.
     pub fn report(&self, n: u64, trace_id: &TraceId, span: &Span, now: Instant) {
         self.counter.increment(n);
-        if let Some(count) = self.warnings.hit(n, now) {
+        if let Some(count) = self.warnings.hit_at(n, now.into_std()) {
             tracing::warn!(
                 count,
                 trace_id = %hex::encode(trace_id),

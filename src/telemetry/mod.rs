@@ -7,5 +7,4 @@ pub mod logs;
 pub mod metrics;
 pub mod names;
 pub mod startup;
-pub mod throttle;
 pub mod warn;

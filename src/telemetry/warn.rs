@@ -18,7 +18,8 @@ pub struct RateLimited {
 #[derive(Debug)]
 struct Gate {
     last: Option<Instant>,
-    suppressed: u64,
+    /// Occurrences since the last line let through.
+    pending: u64,
 }
 
 impl RateLimited {
@@ -27,7 +28,7 @@ impl RateLimited {
             interval,
             state: Mutex::new(Gate {
                 last: None,
-                suppressed: 0,
+                pending: 0,
             }),
         }
     }
@@ -40,15 +41,19 @@ impl RateLimited {
 
     /// [`RateLimited::check`] at a given time (tests inject their clock here).
     pub fn check_at(&self, now: Instant) -> Option<u64> {
+        self.hit_at(1, now).map(|total| total - 1)
+    }
+
+    /// Records `n` occurrences at `now`; `Some(total)` when a line may be logged now, `total`
+    /// being the occurrences since the previous line, these `n` included.
+    pub fn hit_at(&self, n: u64, now: Instant) -> Option<u64> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        g.pending += n;
         match g.last {
-            Some(t) if now.saturating_duration_since(t) < self.interval => {
-                g.suppressed += 1;
-                None
-            }
+            Some(t) if now.saturating_duration_since(t) < self.interval => None,
             _ => {
                 g.last = Some(now);
-                Some(std::mem::take(&mut g.suppressed))
+                Some(std::mem::take(&mut g.pending))
             }
         }
     }
@@ -87,6 +92,18 @@ mod tests {
         assert_eq!(gate.check_at(at(25_000)), Some(1));
         // A clock that goes backwards does not open the gate.
         assert_eq!(gate.check_at(at(1)), None);
+    }
+
+    #[test]
+    fn hits_of_several_occurrences_are_summed_into_the_next_line() {
+        let gate = RateLimited::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(gate.hit_at(2, at(0)), Some(2));
+        assert_eq!(gate.hit_at(1, at(1)), None);
+        assert_eq!(gate.hit_at(4, at(9)), None);
+        assert_eq!(gate.hit_at(1, at(10)), Some(6));
+        assert_eq!(gate.hit_at(1, at(11)), None);
     }
 
     #[test]
