@@ -5,12 +5,13 @@
 
 use crate::receiver::handshake::Handshake;
 use crate::telemetry::names;
+use crate::telemetry::warn::{RateLimited, INTERVAL};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
@@ -19,8 +20,6 @@ use tokio::sync::{mpsc, Semaphore};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress at most; connections beyond are closed at once.
 const MAX_PENDING_HANDSHAKES: usize = 1024;
-/// At most one handshake-failure warning per receiver this often (the rest are counted).
-const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Connections whose handshake finished, in the order they finished.
 pub struct Incoming<Io> {
@@ -38,7 +37,7 @@ pub fn incoming<H: Handshake>(
     let local = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(64);
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-    let warn = Arc::new(Mutex::new(Warn::default()));
+    let warn = Arc::new(RateLimited::new(INTERVAL));
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = tokio::select! {
@@ -78,10 +77,7 @@ pub fn incoming<H: Handshake>(
 /// Counts (and logs, at most once per 10 s per process) a handshake that failed on the
 /// receivers' accept loop; `error` is `None` when it did not finish in time.
 pub fn handshake_failed(receiver: &'static str, peer: SocketAddr, error: Option<&io::Error>) {
-    static WARN: Mutex<Warn> = Mutex::new(Warn {
-        last: None,
-        suppressed: 0,
-    });
+    static WARN: RateLimited = RateLimited::new(INTERVAL);
     let why = error.map_or("timeout", reason);
     failed(&WARN, receiver, peer, why, error);
 }
@@ -98,14 +94,8 @@ fn reason(e: &io::Error) -> &'static str {
     }
 }
 
-#[derive(Default)]
-struct Warn {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
 fn failed(
-    warn: &Mutex<Warn>,
+    warn: &RateLimited,
     receiver: &'static str,
     peer: SocketAddr,
     reason: &'static str,
@@ -113,14 +103,9 @@ fn failed(
 ) {
     metrics::counter!(names::TLS_HANDSHAKE_FAILURES, "receiver" => receiver, "reason" => reason)
         .increment(1);
-    let mut w = warn.lock().unwrap_or_else(|p| p.into_inner());
-    let now = Instant::now();
-    if w.last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
-        w.suppressed += 1;
+    let Some(suppressed) = warn.check() else {
         return;
-    }
-    let suppressed = std::mem::take(&mut w.suppressed);
-    w.last = Some(now);
+    };
     let error = error
         .map(|e| e.to_string())
         .unwrap_or_else(|| match reason {
