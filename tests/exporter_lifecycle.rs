@@ -41,10 +41,15 @@ async fn file_exporter_writes_json_lines_that_decode_back() {
         let r: ExportTraceServiceRequest = serde_json::from_str(line).expect("OTLP JSON");
         spans.extend(spans_of(&r));
     }
-    let expected: Vec<_> = sent
+    let mut expected: Vec<_> = sent
         .iter()
         .flat_map(|&(t, n)| spans_of(&request(t, n)))
         .collect();
+    // Batches are written concurrently (queue.concurrency), so lines may come in any order.
+    let key =
+        |s: &opentelemetry_proto::tonic::trace::v1::Span| (s.trace_id.clone(), s.span_id.clone());
+    spans.sort_by_key(key);
+    expected.sort_by_key(key);
     assert_eq!(spans, expected);
     assert!(
         text.contains("\"traceId\":\"01010101010101010101010101010101\""),
