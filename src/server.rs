@@ -144,16 +144,8 @@ async fn serve_receiver<S, B>(
     label: &'static str,
     stop: impl Future<Output = ()>,
 ) where
-    S: tonic::codegen::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<B>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: crate::receiver::serve::HttpService<B>,
+    B: crate::receiver::serve::ResponseBody,
 {
     match tls {
         Some(t) => {

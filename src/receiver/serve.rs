@@ -56,6 +56,47 @@ const CLOSE_GRACE: Duration = Duration::from_millis(200);
 /// After a failed `accept()` (out of descriptors, say), how long the listener pauses.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
+/// What the accept loop serves: a cloneable service of HTTP requests that never fails (errors
+/// are responses).
+pub trait HttpService<B>:
+    tonic::codegen::Service<
+        http::Request<Incoming>,
+        Response = http::Response<B>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> HttpService<B> for S where
+    S: tonic::codegen::Service<
+            http::Request<Incoming>,
+            Response = http::Response<B>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A response body hyper can send.
+pub trait ResponseBody:
+    http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
+}
+
 /// Serves `listener` until `shutdown` completes, then closes idle connections, lets requests in
 /// flight finish and returns when every connection has ended. Dropping the returned future
 /// aborts every connection.
@@ -69,16 +110,8 @@ pub async fn serve<H, S, B>(
     shutdown: impl Future<Output = ()>,
 ) where
     H: Handshake,
-    S: tonic::codegen::Service<
-            http::Request<Incoming>,
-            Response = http::Response<B>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     let builder = Arc::new(builder(versions));
     let (close_tx, close_rx) = watch::channel(false);
@@ -171,16 +204,8 @@ async fn connection<H, S, B>(
     mut close: watch::Receiver<bool>,
 ) where
     H: Handshake,
-    S: tonic::codegen::Service<
-            http::Request<Incoming>,
-            Response = http::Response<B>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     let _open = Open::new(label);
     let counted = |name: &'static str, reason: &'static str| {
