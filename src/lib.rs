@@ -11,6 +11,7 @@ pub mod fixtures; // OTLP request builders for tests and benchmarks (feature tes
 pub mod otlp; // lazy span decoding, raw re-encoding, OTLP JSON
 pub mod output; // a kept span on its way out: annotation, sample-rate accounting, fidelity
 pub mod pipeline; // ingest -> buffer -> decide -> fidelity -> export
+pub mod proto; // generated code for the formats in proto/ (storage records, cluster messages)
 pub mod receiver; // OTLP/gRPC and OTLP/HTTP receivers
 pub mod rules; // compiled rule set: conditions, actions, first match wins
 pub mod sampler; // consistent probability, adaptive and rate-limit sampling
