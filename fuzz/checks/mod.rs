@@ -1,5 +1,5 @@
 //! The invariants each fuzz target checks, one module per target. The fuzz targets call them
-//! on libFuzzer's inputs; the main crate's tests/fuzz_regressions.rs calls them on every file
+//! on libFuzzer's inputs; the main crate's tests/operator/fuzz_regressions.rs calls them on every file
 //! of fuzz/corpus/ and fuzz/regressions/, so a crash once found stays a regular test.
 #![allow(dead_code)]
 

@@ -1,4 +1,4 @@
-//! The attacker of tests/daemon_attack.rs: hostile requests over OTLP/HTTP (protobuf and JSON,
+//! The attacker of tests/daemon/mutation_attack.rs: hostile requests over OTLP/HTTP (protobuf and JSON,
 //! each with and without gzip, under garbage content types too) and OTLP/gRPC (raw frames,
 //! honest or lying), from a seeded RNG so a failing run can be replayed.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sends a fixed set of traces to tailsift with the official OpenTelemetry Python SDK.
 
-Driven by tests/interop_python.rs. Each case is one trace that a rule in that test's config
+Driven by tests/operator/interop_python.rs. Each case is one trace that a rule in that test's config
 keeps or drops. On success the last line of stdout is one JSON object:
 
     {"protocol": ..., "compression": ..., "run_id": ..., "service": ..., "prompt": ...,

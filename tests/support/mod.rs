@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod isolation;
 pub mod logs;
 pub mod proc;
 pub mod prom;
@@ -12,6 +13,8 @@ pub mod tls_client;
 
 #[allow(unused_imports)]
 pub use client::*;
+#[allow(unused_imports)]
+pub use isolation::{exclusive, shared};
 #[allow(unused_imports)]
 pub use prom::Metrics;
 #[allow(unused_imports)]
@@ -53,6 +56,7 @@ pub struct Daemon {
     pub metrics: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<Summary, RunError>>>,
+    _isolation: isolation::Shared,
 }
 
 impl Daemon {
@@ -64,6 +68,7 @@ impl Daemon {
 
     /// [`Daemon::start`], with faults the test can inject into the daemon's tasks.
     pub async fn start_with_faults(yaml: &str, faults: tailsift::server::Faults) -> Daemon {
+        let isolation = isolation::shared().await;
         let mut text = String::new();
         let has = |key: &str| yaml.lines().any(|l| l.starts_with(key));
         if !has("receivers:") {
@@ -92,6 +97,7 @@ impl Daemon {
             metrics: metrics.expect("metrics endpoint configured"),
             stop: Some(tx),
             task: Some(task),
+            _isolation: isolation,
         };
         // The sockets accept at once; the daemon is started once it says it is ready.
         let ready = wait_for_async(PATIENCE, || async {
@@ -157,7 +163,7 @@ impl Daemon {
     pub async fn scrape(&self) -> Metrics {
         let r = http_get(self.metrics, "/metrics").await;
         assert_eq!(r.status, 200, "/metrics: {}", r.text());
-        Metrics::parse(&r.text())
+        Metrics::parse(&r.text()).since_baseline()
     }
 }
 

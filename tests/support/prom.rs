@@ -1,5 +1,7 @@
 //! A small parser of the Prometheus text format, enough to read tailsift's `/metrics`.
 
+static BASELINE: std::sync::Mutex<Option<Metrics>> = std::sync::Mutex::new(None);
+
 /// One sample: metric name, labels (in the order rendered), value.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -31,7 +33,39 @@ impl Metrics {
     /// What this process's recorder renders now (the same text `/metrics` serves); usable after
     /// the daemon stopped and its endpoint closed.
     pub fn of_this_process() -> Metrics {
-        Metrics::parse(&tailsift::telemetry::metrics::recorder().render())
+        Metrics::parse(&tailsift::telemetry::metrics::recorder().render()).since_baseline()
+    }
+
+    /// This process's metrics with the counters and histograms that earlier tests of the same
+    /// binary left behind taken away, while a test holds [`super::exclusive`] (it records the
+    /// baseline). Gauges keep their value: the running daemon sets them.
+    pub fn since_baseline(mut self) -> Metrics {
+        let baseline = BASELINE.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(base) = baseline.as_ref() else {
+            return self;
+        };
+        for s in &mut self.samples {
+            let cumulative = ["_total", "_count", "_sum", "_bucket"]
+                .iter()
+                .any(|suffix| s.name.ends_with(suffix));
+            if !cumulative {
+                continue;
+            }
+            if let Some(b) = base
+                .samples
+                .iter()
+                .find(|b| b.name == s.name && b.labels == s.labels)
+            {
+                s.value -= b.value;
+            }
+        }
+        self
+    }
+
+    /// Records what this process's recorder renders now as the baseline (or clears it).
+    pub(crate) fn set_baseline(on: bool) {
+        let now = on.then(|| Metrics::parse(&tailsift::telemetry::metrics::recorder().render()));
+        *BASELINE.lock().unwrap_or_else(|p| p.into_inner()) = now;
     }
 
     fn matching<'a>(

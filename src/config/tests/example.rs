@@ -130,7 +130,7 @@ fn minimal_config_gets_documented_defaults() {
 fn load_reads_a_file_and_names_it_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
-    std::fs::write(&good, EXAMPLE).unwrap();
+    std::fs::write(&good, &*EXAMPLE).unwrap();
     assert_eq!(load(&good).unwrap().exporters.len(), 3);
 
     let bad = dir.path().join("bad.yaml");

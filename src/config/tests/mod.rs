@@ -1,4 +1,4 @@
-//! Tests of the config module: the README example, every validation rejection, parse errors
+//! Tests of the config module: the README's configuration reference, every validation rejection, parse errors
 //! and units.
 
 mod example;
@@ -14,60 +14,21 @@ mod units;
 
 use super::{parse, Config, ConfigError, ValidationError};
 
-/// The README example configuration: it must always parse and validate.
-pub(super) const EXAMPLE: &str = r#"
-receivers:
-  otlp:
-    grpc: { endpoint: 0.0.0.0:4317 }
-    http: { endpoint: 0.0.0.0:4318 }
-sampling:
-  decision_wait: 10s
-  root_wait: 2s
-  max_spans_per_trace: 10000
-  max_traces: 200000
-  max_buffer_bytes: 512MiB
-  decision_cache: { kept: 100000, dropped: 1000000 }
-  annotate: true
-  rules:
-    - name: errors
-      when: { span: { status: error } }
-      keep: true
-    - name: slow-rerank
-      when: { span: { name: rerank, min_duration: 1s } }
-      keep: true
-    - name: experiments
-      when: { span: { attributes: { experiment.id: { exists: true } } } }
-      keep: true
-      fidelity: full
-    - name: healthz
-      when: { root: { name: "GET /healthz" } }
-      drop: true
-    - name: premium
-      when: { root: { attributes: { user.tier: premium } } }
-      probability: 0.5
-      fidelity: lite
-    - name: rest
-      drop: true
-fidelity:
-  lite:
-    hash_attributes: [prompt, "payload.*"]
-    max_attribute_bytes: 256
-    drop_events: false
-exporters:
-  tempo:
-    protocol: otlp_grpc
-    endpoint: http://tempo:4317
-    headers: { X-Scope-OrgID: team-a }
-  jaeger:
-    protocol: otlp_http
-    endpoint: http://jaeger:4318
-  archive:
-    protocol: file
-    path: kept-traces.jsonl
-telemetry:
-  metrics: { endpoint: 0.0.0.0:8888 }
-  logs: { level: info, format: text }
-"#;
+/// The README's configuration reference (the YAML block after its `config-reference` marker),
+/// read from the README itself so the documented shape cannot drift: it must always parse and
+/// validate with the values the tests below expect.
+pub(super) static EXAMPLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let readme = include_str!("../../../README.md");
+    let (_, after) = readme
+        .split_once("<!-- config-reference")
+        .expect("README.md marks its configuration reference");
+    let block = after
+        .split_once("```yaml\n")
+        .and_then(|(_, b)| b.split_once("```"))
+        .expect("a yaml block follows the marker")
+        .0;
+    block.to_string()
+});
 
 /// The smallest valid configuration; tests append keys to it.
 pub(super) const BASE: &str = "\
@@ -77,7 +38,7 @@ exporters: { out: { protocol: file, path: out.jsonl } }
 
 /// The example, parsed (and validated).
 pub(super) fn example() -> Config {
-    parse(EXAMPLE, "example.yaml").unwrap_or_else(|e| panic!("example must be valid:\n{e}"))
+    parse(&EXAMPLE, "example.yaml").unwrap_or_else(|e| panic!("example must be valid:\n{e}"))
 }
 
 /// Validation errors of `yaml`, which must parse but not validate.

@@ -25,7 +25,7 @@ fn set_overrides_listen_addresses_and_other_values() {
         "sampling.decision_wait=2m".to_string(),
         "sampling.rules[4].probability=0.1".to_string(),
     ];
-    let c = parse_with(EXAMPLE, "example.yaml", &set, &no_env).unwrap();
+    let c = parse_with(&EXAMPLE, "example.yaml", &set, &no_env).unwrap();
     assert_eq!(c.receivers.otlp.grpc.unwrap().endpoint, "0.0.0.0:4317");
     assert_eq!(c.telemetry.metrics.unwrap().endpoint, "[::]:9464");
     assert_eq!(c.sampling.decision_wait.get().as_secs(), 120);

@@ -1,5 +1,5 @@
 //! Rejections under `tls:` and `auth:` that need no files (those that read certificate and
-//! token files are tested in `tests/tls_config.rs` with generated certificates).
+//! token files are tested in `tests/security/tls_config.rs` with generated certificates).
 
 use super::{assert_has, invalid, BASE};
 
