@@ -30,7 +30,7 @@ pub enum RunError {
     #[error(transparent)]
     Rules(#[from] CompileError),
     #[error("tail_sampling: {0}")]
-    Policies(#[from] crate::collector::CompileError),
+    Policies(#[from] crate::collector::PolicyCompileError),
     #[error("exporters: {0}")]
     Exporter(#[from] ExportError),
     /// A receiver or the decision ticker stopped while the daemon ran; what was buffered was

@@ -1,5 +1,5 @@
 //! The trace buffer: live traces sharded by trace id, each shard behind its own lock, with a
-//! deadline heap per shard (never a scan) and the decision cache for late spans.
+//! timer wheel per shard (never a scan) and the decision cache for late spans.
 //!
 //! Decisions are taken under the shard lock (rule evaluation is cheap), so a span arriving at
 //! the same moment either joins the live trace or follows the cached verdict, never both.

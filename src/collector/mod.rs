@@ -30,7 +30,7 @@ use crate::telemetry::names;
 use bytes::Bytes;
 use compile::Compiler;
 use metrics::{counter, Counter};
-use policies::{Boxed, Decision, Trace};
+use policies::{Boxed, Decision, TraceView};
 use schema::PolicyType;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,7 +48,7 @@ pub const RESERVED_NAMES: [&str; 3] = [NOT_SAMPLED, TOO_LARGE, SHUTDOWN];
 /// The policies could not be compiled (the config was not validated).
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
-pub struct CompileError(pub Vec<crate::config::ValidationError>);
+pub struct PolicyCompileError(pub Vec<crate::config::ValidationError>);
 
 struct TopPolicy {
     policy: Boxed,
@@ -88,7 +88,7 @@ fn decision_counters(policy: &str) -> [Counter; 3] {
 
 impl PolicySet {
     /// Compiles a `tail_sampling` block (validated by [`crate::config::Config::validate`]).
-    pub fn compile(ts: &TailSamplingConfig) -> Result<PolicySet, CompileError> {
+    pub fn compile(ts: &TailSamplingConfig) -> Result<PolicySet, PolicyCompileError> {
         let mut interest = Interest::default();
         let mut c = Compiler::new(&mut interest);
         let mut policies = Vec::with_capacity(ts.policies.len());
@@ -102,10 +102,10 @@ impl PolicySet {
             }
         }
         if !c.errors.is_empty() {
-            return Err(CompileError(c.errors));
+            return Err(PolicyCompileError(c.errors));
         }
         if policies.len() > u16::MAX as usize - RESERVED_NAMES.len() {
-            return Err(CompileError(vec![crate::config::ValidationError {
+            return Err(PolicyCompileError(vec![crate::config::ValidationError {
                 path: "tail_sampling.policies".into(),
                 message: "too many policies".into(),
             }]));
@@ -211,7 +211,7 @@ impl PolicySet {
         now: Instant,
         mut seen: Option<&mut Vec<(usize, Decision)>>,
     ) -> Verdict {
-        let t = Trace { id, spans, now };
+        let t = TraceView { id, spans, now };
         if self.drop_on_shutdown && self.shutting_down.load(Ordering::Relaxed) {
             return Verdict::new(self.reserved(SHUTDOWN), false);
         }
@@ -252,7 +252,7 @@ impl PolicySet {
         spans: &[Span],
         now: Instant,
     ) -> Decision {
-        self.policies[i].policy.eval(&Trace { id, spans, now })
+        self.policies[i].policy.eval(&TraceView { id, spans, now })
     }
 
     /// The name of the deciding unit of a verdict.

@@ -10,6 +10,13 @@ use serde_yaml::Value;
 use std::fmt;
 use std::marker::PhantomData;
 
+/// Compiles a config regex to match the whole string, as the config documents (validation and
+/// the rules use this one function, so what validates is what runs). Matching runs on bytes:
+/// names and values were validated as UTF-8 once, at ingest.
+pub fn whole(re: &str) -> Result<regex::bytes::Regex, regex::Error> {
+    regex::bytes::Regex::new(&format!("^(?:{re})$"))
+}
+
 fn scalar(v: &Value) -> Result<Scalar, String> {
     match v {
         Value::String(s) => Ok(Scalar::Str(s.clone())),

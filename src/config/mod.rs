@@ -3,7 +3,7 @@
 pub mod action;
 mod expand;
 mod load;
-mod matchers;
+pub(crate) mod matchers;
 mod overrides;
 pub mod schema;
 pub mod schema_samplers;

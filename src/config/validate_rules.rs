@@ -235,7 +235,7 @@ fn check_trace(t: &TraceMatcher, p: &str, errs: &mut Errors) {
 /// `None` if `re` compiles; otherwise a one-line message with the regex crate's explanation.
 fn regex_problem(re: &str) -> Option<String> {
     // The same compilation the daemon does (whole-string, on bytes).
-    let err = crate::rules::matchers::whole(re).err()?;
+    let err = super::matchers::whole(re).err()?;
     let detail = match &err {
         // The syntax error is a multi-line diagram ending in `error: <what>`; keep that part.
         regex::Error::Syntax(s) => s

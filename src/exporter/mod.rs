@@ -16,7 +16,7 @@ pub use stats::{ExporterStats, FailReason};
 
 use crate::config::ExporterConfig;
 use batch::{BatchLimits, Batcher};
-use pipeline::Pipeline;
+use pipeline::Delivery;
 use queue::Queue;
 use sink::Sink;
 use stats::Recorder;
@@ -126,7 +126,7 @@ impl Exporters {
                     .max(1),
                 timeout: cfg.batch.timeout.0,
             };
-            let p = Arc::new(Pipeline {
+            let p = Arc::new(Delivery {
                 sink,
                 recorder: recorder.clone(),
                 retry: cfg.retry.clone(),

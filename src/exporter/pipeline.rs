@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// What the delivery tasks of one exporter share.
-pub(crate) struct Pipeline {
+pub(crate) struct Delivery {
     pub(crate) sink: Sink,
     pub(crate) recorder: Arc<Recorder>,
     pub(crate) retry: RetryConfig,
@@ -30,7 +30,7 @@ pub(crate) async fn aborted(abort: &mut watch::Receiver<bool>) {
 
 /// Batches items and hands batches to delivery tasks until the channel closes and everything
 /// in flight is resolved, or until the abort signal, after which the rest fails as `shutdown`.
-pub(crate) async fn run(p: Arc<Pipeline>, mut batcher: Batcher, mut abort: watch::Receiver<bool>) {
+pub(crate) async fn run(p: Arc<Delivery>, mut batcher: Batcher, mut abort: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(p.concurrency.max(1)));
     let mut inflight = JoinSet::new();
     loop {
@@ -65,7 +65,7 @@ pub(crate) async fn run(p: Arc<Pipeline>, mut batcher: Batcher, mut abort: watch
 }
 
 /// Sends one batch, retrying retryable failures with backoff until `retry.max_elapsed`.
-async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool>) {
+async fn deliver(p: &Delivery, mut batch: Batch, mut abort: watch::Receiver<bool>) {
     let rec = &p.recorder;
     let mut salvaged = false;
     let mut body = match p.sink.prepare(batch.body.clone()).await {
@@ -154,7 +154,7 @@ async fn deliver(p: &Pipeline, mut batch: Batch, mut abort: watch::Receiver<bool
     }
 }
 
-fn give_up(p: &Pipeline, batch: &Batch, reason: FailReason, error: &str) {
+fn give_up(p: &Delivery, batch: &Batch, reason: FailReason, error: &str) {
     let rec = &p.recorder;
     if let Some(suppressed) = rec.may_warn(Warn::Failure) {
         tracing::warn!(exporter = %rec.name, reason = reason.as_str(), spans = batch.spans, error,

@@ -1,4 +1,4 @@
-//! Pipeline behaviour under paused time with a scripted sink: retries, backoff, give-up, concurrency, abort.
+//! Delivery behaviour under paused time with a scripted sink: retries, backoff, give-up, concurrency, abort.
 
 use super::*;
 use crate::config::Dur;
@@ -32,7 +32,7 @@ fn start(fake: FakeSink, retry: RetryConfig, concurrency: usize, max_spans: usiz
     let fake = Arc::new(fake);
     let queue = Arc::new(Queue::new("test", 1 << 30));
     let recorder = Arc::new(Recorder::new("test", queue));
-    let p = Arc::new(Pipeline {
+    let p = Arc::new(Delivery {
         sink: Sink::Fake(fake.clone()),
         recorder: recorder.clone(),
         retry,

@@ -1,15 +1,11 @@
 //! Compiled value tests: strings (exact, any-of, regex) and attribute values (exact, any-of,
 //! exists, regex, numeric range).
 
+use crate::config::matchers::whole;
 use crate::config::{Scalar, StringMatcher, ValueMatcher};
 use crate::otlp::AttrValue;
 use regex::bytes::Regex;
 
-/// Compiles a config regex to match the whole string, as the config documents. Matching runs
-/// on bytes: names and values were validated as UTF-8 once, at ingest.
-pub fn whole(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{re})$"))
-}
 
 /// A compiled string test.
 #[derive(Debug, Clone)]

@@ -1,12 +1,12 @@
 //! `always_sample`: samples every trace.
 
-use super::{Decision, Policy, Trace};
+use super::{Decision, Policy, TraceView};
 
 #[derive(Debug)]
 pub struct AlwaysSample;
 
 impl Policy for AlwaysSample {
-    fn eval(&self, _t: &Trace) -> Decision {
+    fn eval(&self, _t: &TraceView) -> Decision {
         Decision::Sampled
     }
 }

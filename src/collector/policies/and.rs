@@ -1,6 +1,6 @@
 //! `and`: samples a trace when every sub-policy samples it.
 
-use super::{subs, Boxed, Decision, Policy, Trace};
+use super::{subs, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::AndCfg;
 
@@ -13,7 +13,7 @@ pub fn compile(c: &mut Compiler, cfg: AndCfg, path: &str) -> Option<Boxed> {
 }
 
 impl Policy for And {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(self.0.iter().all(|p| p.eval(t) == Decision::Sampled))
     }
 }

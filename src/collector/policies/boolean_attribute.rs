@@ -1,7 +1,7 @@
 //! `boolean_attribute`: samples a trace when a resource or span has the boolean attribute with
 //! the given value (a non-boolean reads as `false`, as in the Collector).
 
-use super::{any_attr, AttrKey, Boxed, Decision, Policy, Trace};
+use super::{any_attr, AttrKey, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::BooleanAttributeCfg;
 use crate::otlp::model::AttrValue;
@@ -22,7 +22,7 @@ pub fn compile(c: &mut Compiler, cfg: BooleanAttributeCfg, path: &str) -> Option
 }
 
 impl Policy for BooleanAttribute {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         let eq = |v: &AttrValue| matches!(v, AttrValue::Bool(true)) == self.value;
         Decision::of(any_attr(t, self.key, eq, eq) != self.invert)
     }

@@ -1,7 +1,7 @@
 //! `bytes_limiting`: samples traces while a token bucket of `bytes_per_second` (burst
 //! `burst_capacity`, default twice the rate) has room for their spans' encoded bytes.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::limits::Bucket;
 use crate::collector::schema::BytesLimitingCfg;
@@ -20,7 +20,7 @@ pub fn compile(c: &mut Compiler, cfg: BytesLimitingCfg, path: &str) -> Option<Bo
 }
 
 impl Policy for BytesLimiting {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(self.0.allow(t.now, t.bytes()))
     }
 }

@@ -3,7 +3,7 @@
 //! equally); the first sub-policy that samples a trace keeps it while its share of the
 //! current second has room for the trace's spans.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::limits::PerSecond;
 use crate::collector::schema::CompositeCfg;
@@ -96,7 +96,7 @@ pub fn compile(c: &mut Compiler, cfg: CompositeCfg, path: &str) -> Option<Boxed>
 }
 
 impl Policy for Composite {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         for (i, (policy, allocated)) in self.subs.iter().enumerate() {
             if policy.eval(t) == Decision::Sampled {
                 let spans = t.spans.len() as i64;

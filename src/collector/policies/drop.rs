@@ -1,7 +1,7 @@
 //! `drop`: when every sub-policy samples a trace, the trace is dropped whatever the other
 //! policies say (only at the top level of `policies`).
 
-use super::{subs, Boxed, Decision, Policy, Trace};
+use super::{subs, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::DropCfg;
 
@@ -24,7 +24,7 @@ pub fn compile(c: &mut Compiler, cfg: DropCfg, path: &str, top: bool) -> Option<
 }
 
 impl Policy for Drop {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         if self.0.iter().all(|p| p.eval(t) == Decision::Sampled) {
             Decision::Dropped
         } else {

@@ -1,7 +1,7 @@
 //! `latency`: samples a trace whose duration (earliest start to latest end, whole
 //! milliseconds) is at least `threshold_ms`, or within `(threshold_ms, upper_threshold_ms]`.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::LatencyCfg;
 use crate::otlp::Span;
@@ -43,7 +43,7 @@ fn duration_ms(spans: &[Span]) -> i64 {
 }
 
 impl Policy for Latency {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         let d = duration_ms(t.spans);
         Decision::of(if self.upper == 0 {
             d >= self.lower

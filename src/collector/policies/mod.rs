@@ -67,13 +67,13 @@ impl Decision {
 }
 
 /// The trace being decided.
-pub struct Trace<'a> {
+pub struct TraceView<'a> {
     pub id: &'a TraceId,
     pub spans: &'a [Span],
     pub now: Instant,
 }
 
-impl Trace<'_> {
+impl TraceView<'_> {
     /// Encoded bytes of the trace's spans.
     pub fn bytes(&self) -> u64 {
         self.spans.iter().map(|s| s.raw.len() as u64).sum()
@@ -83,7 +83,7 @@ impl Trace<'_> {
 /// A compiled policy.
 pub trait Policy: Send + Sync + std::fmt::Debug {
     /// This policy's verdict on the trace.
-    fn eval(&self, t: &Trace) -> Decision;
+    fn eval(&self, t: &TraceView) -> Decision;
 }
 
 /// A compiled policy of any type.
@@ -147,7 +147,7 @@ pub struct AttrKey {
 /// Some resource or span has the attribute and `pred` holds for it. The Collector reads a
 /// non-matching type as the zero value (`""`, `0`, `false`), and skips empty span strings.
 pub fn any_attr(
-    t: &Trace,
+    t: &TraceView,
     key: AttrKey,
     res: impl Fn(&AttrValue) -> bool,
     span: impl Fn(&AttrValue) -> bool,

@@ -1,6 +1,6 @@
 //! `not`: samples a trace when its sub-policy does not.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::NotCfg;
 
@@ -24,7 +24,7 @@ pub fn compile(c: &mut Compiler, cfg: Option<&NotCfg>, path: &str) -> Option<Box
 }
 
 impl Policy for Not {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(self.0.eval(t) != Decision::Sampled)
     }
 }

@@ -1,7 +1,7 @@
 //! `numeric_attribute`: samples a trace when a resource or span has the integer attribute
 //! within `[min_value, max_value]` (0 counts as not set, as in the Collector).
 
-use super::{any_attr, AttrKey, Boxed, Decision, Policy, Trace};
+use super::{any_attr, AttrKey, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::NumericAttributeCfg;
 use crate::otlp::model::AttrValue;
@@ -47,7 +47,7 @@ fn int_of(v: &AttrValue) -> i64 {
 }
 
 impl Policy for NumericAttribute {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         let inside = |v: &AttrValue| (self.min..=self.max).contains(&int_of(v));
         Decision::of(any_attr(t, self.key, inside, inside) != self.invert)
     }

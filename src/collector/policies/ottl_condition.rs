@@ -1,7 +1,7 @@
 //! `ottl_condition`: samples a trace when any span (or span event) satisfies any of the OTTL
 //! boolean conditions (the subset `collector::ottl` parses).
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::ottl::{self, Context, Scope};
 use crate::collector::raw;
@@ -30,7 +30,7 @@ pub fn compile(c: &mut Compiler, cfg: OttlConditionCfg, path: &str) -> Option<Bo
 }
 
 impl Policy for OttlCondition {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(t.spans.iter().any(|s| {
             let scope = Scope {
                 span: s,

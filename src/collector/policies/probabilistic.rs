@@ -1,7 +1,7 @@
 //! `probabilistic`: samples `sampling_percentage` of traces by the Collector's own hash of
 //! `hash_salt` and the trace id, so the same traces are kept as by a Collector.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::probabilistic::{hash, threshold, DEFAULT_SALT};
 use crate::collector::schema::ProbabilisticCfg;
@@ -32,7 +32,7 @@ pub fn compile(c: &mut Compiler, cfg: ProbabilisticCfg, path: &str) -> Option<Bo
 }
 
 impl Policy for Probabilistic {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(hash(&self.salt, t.id) <= self.threshold)
     }
 }

@@ -1,7 +1,7 @@
 //! `rate_limiting`: samples traces while a token bucket of `spans_per_second` (burst
 //! `burst_capacity`, default twice the rate) has room for all their spans.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::limits::Bucket;
 use crate::collector::schema::RateLimitingCfg;
@@ -20,7 +20,7 @@ pub fn compile(c: &mut Compiler, cfg: RateLimitingCfg, path: &str) -> Option<Box
 }
 
 impl Policy for RateLimiting {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(self.0.allow(t.now, t.spans.len() as u64))
     }
 }

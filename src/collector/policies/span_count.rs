@@ -1,7 +1,7 @@
 //! `span_count`: samples a trace with at least `min_spans` spans and, when `max_spans` is
 //! not 0, at most `max_spans`.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::SpanCountCfg;
 
@@ -35,7 +35,7 @@ pub fn compile(c: &mut Compiler, cfg: SpanCountCfg, path: &str) -> Option<Boxed>
 }
 
 impl Policy for SpanCount {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         let n = t.spans.len() as i64;
         Decision::of(n >= self.min && (self.max == 0 || n <= self.max))
     }

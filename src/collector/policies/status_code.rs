@@ -1,6 +1,6 @@
 //! `status_code`: samples a trace when any span has one of the given status codes.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::StatusCodeCfg;
 use crate::otlp::model::status;
@@ -40,7 +40,7 @@ pub fn compile(c: &mut Compiler, cfg: StatusCodeCfg, path: &str) -> Option<Boxed
 }
 
 impl Policy for StatusCode {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(
             t.spans
                 .iter()

@@ -1,7 +1,7 @@
 //! `string_attribute`: samples a trace when a resource or span has the attribute with one of
 //! the values (exact, or unanchored regular expressions with `enabled_regex_matching`).
 
-use super::{any_attr, AttrKey, Boxed, Decision, Policy, Trace};
+use super::{any_attr, AttrKey, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::schema::StringAttributeCfg;
 use crate::otlp::model::AttrValue;
@@ -63,7 +63,7 @@ fn str_of(v: &AttrValue) -> &str {
 }
 
 impl Policy for StringAttribute {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         let res = |v: &AttrValue| self.values.matches(str_of(v));
         let span = |v: &AttrValue| {
             let s = str_of(v);

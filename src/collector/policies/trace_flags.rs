@@ -1,13 +1,13 @@
 //! `trace_flags`: samples a trace when any of its spans has the W3C `sampled` flag set.
 
-use super::{Decision, Policy, Trace};
+use super::{Decision, Policy, TraceView};
 use crate::collector::raw;
 
 #[derive(Debug)]
 pub struct TraceFlags;
 
 impl Policy for TraceFlags {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(t.spans.iter().any(|s| raw::flags(&s.raw) & 0x01 != 0))
     }
 }

@@ -1,6 +1,6 @@
 //! `trace_state`: samples a trace when a span's W3C tracestate has `key` with one of the values.
 
-use super::{Boxed, Decision, Policy, Trace};
+use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::raw;
 use crate::collector::schema::TraceStateCfg;
@@ -34,7 +34,7 @@ pub fn compile(c: &mut Compiler, cfg: TraceStateCfg, path: &str) -> Option<Boxed
 }
 
 impl Policy for TraceState {
-    fn eval(&self, t: &Trace) -> Decision {
+    fn eval(&self, t: &TraceView) -> Decision {
         Decision::of(t.spans.iter().any(|s| {
             s.trace_state()
                 .and_then(|ts| raw::trace_state_get(ts, &self.key))
