@@ -4,9 +4,10 @@ use super::batch::Batch;
 use super::queue::Queue;
 use crate::telemetry::names;
 use metrics::{Counter, Histogram};
+use crate::telemetry::warn::{self, RateLimited};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Why spans were not delivered (the `reason` label of `EXPORTER_FAILED_SPANS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +72,8 @@ pub(crate) struct Recorder {
     sent_spans: Counter,
     retries: Counter,
     duration: Histogram,
-    retry_warnings: Mutex<WarnGate>,
-    failure_warnings: Mutex<WarnGate>,
+    retry_warnings: RateLimited,
+    failure_warnings: RateLimited,
 }
 
 /// Which kind of warning is rate-limited (each kind has its own gate).
@@ -81,15 +82,6 @@ pub(crate) enum Warn {
     Retry,
     Failure,
 }
-
-/// Lets one warning through per interval and counts the ones held back.
-#[derive(Default)]
-struct WarnGate {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Recorder {
     pub(crate) fn new(name: &str, queue: Arc<Queue>) -> Recorder {
@@ -103,8 +95,8 @@ impl Recorder {
             sent_spans: metrics::counter!(names::EXPORTER_SENT_SPANS, "exporter" => l.clone()),
             retries: metrics::counter!(names::EXPORTER_RETRIES, "exporter" => l.clone()),
             duration: metrics::histogram!(names::EXPORTER_REQUEST_DURATION, "exporter" => l),
-            retry_warnings: Mutex::new(WarnGate::default()),
-            failure_warnings: Mutex::new(WarnGate::default()),
+            retry_warnings: RateLimited::new(warn::INTERVAL),
+            failure_warnings: RateLimited::new(warn::INTERVAL),
         }
     }
 
@@ -165,18 +157,7 @@ impl Recorder {
             Warn::Retry => &self.retry_warnings,
             Warn::Failure => &self.failure_warnings,
         };
-        let mut g = gate.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        match g.last {
-            Some(t) if now.duration_since(t) < WARN_INTERVAL => {
-                g.suppressed += 1;
-                None
-            }
-            _ => {
-                g.last = Some(now);
-                Some(std::mem::take(&mut g.suppressed))
-            }
-        }
+        gate.check()
     }
 
     pub(crate) fn snapshot(&self) -> ExporterStats {
