@@ -3,8 +3,8 @@
 use super::batch::Batch;
 use super::queue::Queue;
 use crate::telemetry::names;
-use metrics::{Counter, Histogram};
 use crate::telemetry::warn::{self, RateLimited};
+use metrics::{Counter, Histogram};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

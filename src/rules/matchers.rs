@@ -6,7 +6,6 @@ use crate::config::{Scalar, StringMatcher, ValueMatcher};
 use crate::otlp::AttrValue;
 use regex::bytes::Regex;
 
-
 /// A compiled string test.
 #[derive(Debug, Clone)]
 pub enum StrTest {
