@@ -97,7 +97,7 @@ fn request(seq: u64, traces: u64) -> ExportTraceServiceRequest {
             }
             let n = stream_seq * traces + t;
             let id = (n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
-            let spans = fixtures::pipeline_trace(id, SPANS_PER_TRACE, n % 100 == 0);
+            let spans = fixtures::pipeline_trace(id, SPANS_PER_TRACE, n.is_multiple_of(100));
             for (i, s) in spans.into_iter().enumerate() {
                 if halfs.contains(&(i as u64)) {
                     groups[i % SERVICES].push(s.build());
