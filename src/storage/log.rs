@@ -134,7 +134,7 @@ impl Log {
             counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "released").increment(1);
         }
         gauge!(names::STORAGE_BYTES).set(inner.disk_bytes as f64);
-        Ok((segment::position(id, at + record_at), inner.written))
+        Ok((position(id, at + record_at), inner.written))
     }
 
     /// Seals the active segment (flushed first under `fsync`) and starts a new one.

@@ -226,7 +226,7 @@ impl std::fmt::Debug for Lease {
 }
 
 impl Lease {
-    pub(super) fn new(log: Arc<Log>, position: u64) -> Lease {
+    fn new(log: Arc<Log>, position: u64) -> Lease {
         Lease {
             log,
             position,
