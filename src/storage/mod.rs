@@ -42,10 +42,12 @@
 mod log;
 mod open;
 mod replay;
+mod restore;
 mod segment;
 mod sync;
 
 pub use replay::{Replay, Replayed};
+pub use restore::replay_into;
 pub use segment::Damage;
 
 use crate::config::{StorageConfig, SyncMode};
@@ -181,6 +183,24 @@ impl Storage {
         }
     }
 
+    /// Logs the decisions in `decided`, naming rules by `names` (indexed by `Verdict::rule`).
+    pub fn log_decided(&self, decided: &[crate::buffer::Decided], names: &[Arc<str>]) {
+        let entries: Vec<DecisionEntry<'_>> = decided
+            .iter()
+            .map(|d| DecisionEntry {
+                trace_id: d.trace_id,
+                keep: d.verdict.keep,
+                rule: d
+                    .verdict
+                    .rule
+                    .and_then(|i| names.get(usize::from(i)))
+                    .map(|n| &**n),
+                threshold: d.verdict.threshold,
+            })
+            .collect();
+        self.append_decisions(&entries);
+    }
+
     /// Writes pending release marks (called periodically).
     pub fn flush_marks(&self) {
         if let Err(e) = self.log.flush_marks() {
@@ -248,12 +268,42 @@ impl Drop for Lease {
     }
 }
 
-/// Settles the leases of an export item once its outcome is known: delivered, or failed for a
-/// reason that retrying later would not change, releases them; a shutdown keeps them owed.
-pub fn settle(leases: Vec<Arc<Lease>>, outcome: Outcome) {
-    if outcome == Outcome::Failed(FailReason::Shutdown) {
-        for l in &leases {
-            l.keep_owed();
+/// The leases of one export item's spans, settled by the item's acknowledgement: delivered,
+/// or failed for a reason that retrying later would not change, releases them; a shutdown,
+/// or an acknowledgement dropped without an outcome (an exporter stopped), keeps them owed.
+#[derive(Debug, Default)]
+pub struct Held {
+    leases: Vec<Arc<Lease>>,
+    settled: bool,
+}
+
+impl Held {
+    /// Adds the lease of a span's record (once per run of spans from one request).
+    pub fn add(&mut self, lease: &Arc<Lease>) {
+        if !self.leases.last().is_some_and(|l| Arc::ptr_eq(l, lease)) {
+            self.leases.push(lease.clone());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leases.is_empty()
+    }
+
+    /// An acknowledgement that settles these leases with the item's outcome.
+    pub fn into_ack(self) -> crate::exporter::Ack {
+        crate::exporter::Ack::new(move |outcome| {
+            let mut held = self;
+            held.settled = outcome != Outcome::Failed(FailReason::Shutdown);
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.settled {
+            for l in &self.leases {
+                l.keep_owed();
+            }
         }
     }
 }
