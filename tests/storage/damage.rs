@@ -100,10 +100,10 @@ async fn at_the_disk_budget_requests_are_refused_retryably() {
     let (t, e) = refused.expect("the budget is reached within 200 requests of 60KB");
     assert!(t > 40, "about 4MiB accepted first, refused at request {t}");
     match e {
-        Refused::Grpc(s) => assert!(
-            matches!(s.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable),
-            "retryable: {s:?}"
-        ),
+        Refused::Grpc(s) => {
+            assert_eq!(s.code(), tonic::Code::ResourceExhausted, "retryable: {s:?}");
+            assert!(s.message().contains("storage log is at its budget"), "{s:?}");
+        }
         other => panic!("{other:?}"),
     }
     let m = d.scrape().await;
