@@ -5,7 +5,7 @@ use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
 use crate::decide::{Decider, Verdict};
 use crate::exporter::{ExportItem, Exporters};
-use crate::otlp::{encode_request, ingest_retained, OutSpan, Retained, Span};
+use crate::otlp::{encode_request, OutSpan, Retained, Span};
 use crate::output::accounting::SuffixCache;
 use crate::output::{Forwarder, NotForwarded};
 use crate::receiver::inflight::{InFlight, Reservation};
@@ -43,6 +43,9 @@ pub struct Accepted {
     pub rejected_spans: usize,
     /// Why spans were rejected, for the OTLP partial-success answer.
     pub message: Option<String>,
+    /// With `storage.sync: fsync`: the answer waits until this many log records are flushed
+    /// (see [`Pipeline::durable`]).
+    pub durable_after: Option<u64>,
 }
 
 /// A request refused as a whole.
@@ -67,6 +70,8 @@ struct Outgoing {
     spans: Vec<OutSpan>,
     bytes: usize,
     suffixes: SuffixCache,
+    /// Storage log records of the spans, released once the item is delivered.
+    leases: crate::storage::Held,
 }
 
 struct RuleCounters {
@@ -122,6 +127,8 @@ pub struct Pipeline {
     rule_counters: Vec<RuleCounters>,
     /// Error spans lost with their dropped trace: counted and warned about.
     late_errors: LateErrors,
+    /// The durable log, when `storage:` is configured.
+    storage: Option<Arc<crate::storage::Storage>>,
 }
 
 impl Pipeline {
@@ -167,7 +174,29 @@ impl Pipeline {
             item_max_bytes,
             rule_counters,
             late_errors: LateErrors::new(config.sampling.decision_wait.get()),
+            storage: None,
         }
+    }
+
+    /// The pipeline with durable storage: requests are appended before they are acknowledged.
+    pub fn with_storage(mut self, storage: Arc<crate::storage::Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    pub fn storage(&self) -> Option<&Arc<crate::storage::Storage>> {
+        self.storage.as_ref()
+    }
+
+    /// Waits until `n` log records are on the device (`Accepted::durable_after`).
+    pub async fn durable(&self, n: u64) -> Result<(), Refusal> {
+        let Some(s) = &self.storage else {
+            return Ok(());
+        };
+        s.durable(n).await.map_err(|e| {
+            counter!(names::STORAGE_REFUSED_REQUESTS, "reason" => e.refusal_label()).increment(1);
+            Refusal::Overloaded(e.to_string())
+        })
     }
 
     fn exporters(&self) -> RwLockReadGuard<'_, Option<Exporters>> {
@@ -280,7 +309,16 @@ impl Pipeline {
                 .increment(1);
             return Err(refusal);
         }
-        let ingested = match ingest_retained(&body, self.rules.interest(), Some(&self.retained)) {
+        let (lease, durable_after) = match self.append(&body) {
+            Ok(a) => a,
+            Err(refusal) => {
+                counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
+                    .increment(1);
+                return Err(refusal);
+            }
+        };
+        let interest = self.rules.interest();
+        let ingested = match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
             Ok(i) => i,
             Err(e) => {
                 counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid")
@@ -319,12 +357,16 @@ impl Pipeline {
             accepted_spans: accepted,
             rejected_spans: rejected,
             message,
+            durable_after,
         })
     }
 
     /// Decides the traces that are due.
     pub fn tick(&self) {
         self.rules.tick(Instant::now());
+        if let Some(s) = &self.storage {
+            s.flush_marks();
+        }
         if let Some(exporters) = &*self.exporters() {
             self.send_pending(exporters);
             let mut out = Output::default();
@@ -341,7 +383,11 @@ impl Pipeline {
             let _no_readers = self.exporters.write().unwrap_or_else(|p| p.into_inner());
             self.accepting.store(false, Ordering::Release);
         }
-        if let Some(exporters) = &*self.exporters() {
+        if self.storage.is_some() {
+            // Undecided traces stay in the log and are replayed with their receive times.
+            let s = self.buffer.stats();
+            tracing::info!(traces = s.traces, spans = s.spans, "storage on: buffered traces stay in the storage log for the next start");
+        } else if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer.drain(Instant::now(), &*self.rules, &mut out);
             self.emit(out, exporters);
@@ -405,6 +451,11 @@ impl Pipeline {
         }
         let now = Instant::now();
         let mut kept = Outgoing::default();
+        if let Some(s) = &self.storage {
+            if !out.decided.is_empty() {
+                s.log_decided(&out.decided, &self.rules.rule_names());
+            }
+        }
         for d in out.decided {
             let c = self.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -449,6 +500,7 @@ impl Pipeline {
     }
 
     fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
+        let lease = span.scope.resource.retained.as_ref().and_then(|r| r.lease().cloned());
         let out = match self
             .forwarder
             .forward(&*self.rules, v, span, &mut kept.suffixes)
@@ -473,6 +525,9 @@ impl Pipeline {
         }
         kept.bytes += size;
         kept.spans.push(out);
+        if let Some(l) = &lease {
+            kept.leases.add(l);
+        }
     }
 
     fn flush(&self, kept: &mut Outgoing, exporters: &Exporters) {
@@ -480,7 +535,11 @@ impl Pipeline {
             return;
         }
         let body = encode_request(kept.spans.iter());
-        self.hand_over(ExportItem::new(body, kept.spans.len()), exporters);
+        let mut item = ExportItem::new(body, kept.spans.len());
+        if !kept.leases.is_empty() {
+            item.ack = Some(std::mem::take(&mut kept.leases).into_ack());
+        }
+        self.hand_over(item, exporters);
         kept.spans.clear();
         kept.bytes = 0;
     }
@@ -534,5 +593,83 @@ impl Pipeline {
     /// Bytes of decided items waiting for room in the exporter queues.
     pub fn pending_bytes(&self) -> u64 {
         self.pending_bytes.load(Ordering::Acquire)
+    }
+}
+
+/// The storage log's part of the pipeline: append before ack, and replay at start.
+impl Pipeline {
+    /// Appends an accepted request to the log (storage on): its lease, and the record count to
+    /// wait for under `fsync`. A log that cannot take it refuses the request, retryably.
+    #[allow(clippy::type_complexity)]
+    fn append(
+        &self,
+        body: &Bytes,
+    ) -> Result<(Option<Arc<crate::storage::Lease>>, Option<u64>), Refusal> {
+        let Some(s) = &self.storage else {
+            return Ok((None, None));
+        };
+        match s.append_request(body, std::time::SystemTime::now()) {
+            Ok(a) => Ok((Some(a.lease), a.durable_after)),
+            Err(e) => {
+                counter!(names::STORAGE_REFUSED_REQUESTS, "reason" => e.refusal_label())
+                    .increment(1);
+                crate::warn_limited!(error = %e, "request refused (retryable): the storage log cannot take it");
+                Err(Refusal::Overloaded(e.to_string()))
+            }
+        }
+    }
+
+    /// Puts decisions from before a restart back into the decision cache (rules by name).
+    pub fn restore_decisions(&self, decisions: Vec<crate::proto::storage::v1::Decision>) {
+        let names = self.rules.rule_names();
+        for d in decisions {
+            let Ok(id) = <[u8; 16]>::try_from(&d.trace_id[..]) else {
+                continue;
+            };
+            let rule = names
+                .iter()
+                .position(|n| **n == *d.rule)
+                .and_then(|i| u16::try_from(i).ok());
+            let verdict = Verdict {
+                rule,
+                keep: d.keep,
+                threshold: d.threshold,
+            };
+            self.buffer.restore_decision(id, verdict);
+        }
+    }
+
+    /// Puts a request read back from the log into the buffer as if received when it first
+    /// was: a trace whose wait has passed is decided at the next tick. Returns its spans.
+    pub fn replay(&self, r: crate::storage::Replayed) -> usize {
+        let ingested = match crate::otlp::ingest_leased(
+            &r.body,
+            self.rules.interest(),
+            Some(&self.retained),
+            Some(r.lease),
+        ) {
+            Ok(i) => i,
+            Err(e) => {
+                counter!(names::STORAGE_DAMAGED, "kind" => "undecodable").increment(1);
+                crate::warn_limited!(error = %e, "storage log: a stored request is not valid OTLP; skipped");
+                return 0;
+            }
+        };
+        let age = std::time::SystemTime::now()
+            .duration_since(r.received)
+            .unwrap_or_default();
+        let now = Instant::now();
+        let at = now
+            .checked_sub(age)
+            .or_else(|| now.checked_sub(self.buffer.config().decision_wait))
+            .unwrap_or(now);
+        let n = ingested.spans.len();
+        counter!(names::STORAGE_REPLAYED_SPANS).increment(n as u64);
+        if let Some(exporters) = &*self.exporters() {
+            let mut out = Output::default();
+            self.buffer.insert(ingested.spans, at, &*self.rules, &mut out);
+            self.emit(out, exporters);
+        }
+        n
     }
 }

@@ -42,6 +42,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 /// How long a request waits for a decoding slot before it is refused retryably.
@@ -201,8 +203,19 @@ pub async fn run_with_faults(
     let handle = metrics::recorder();
     crate::telemetry::startup::register(&config);
     let rules = decider(&config)?;
+    let storage = config
+        .storage
+        .as_ref()
+        .map(crate::storage::Storage::open)
+        .transpose()?;
     let exporters = Exporters::start(&config.exporters)?;
-    let pipeline = Arc::new(Pipeline::new(&config, rules, exporters));
+    let mut pipeline = Pipeline::new(&config, rules, exporters);
+    let mut replay = None;
+    if let Some((s, r)) = storage {
+        pipeline = pipeline.with_storage(Arc::new(s));
+        replay = Some(r);
+    }
+    let pipeline = Arc::new(pipeline);
     let health = Health::new({
         let p = Arc::downgrade(&pipeline);
         Arc::new(move || p.upgrade().is_some_and(|p| p.refusing()))
@@ -350,6 +363,10 @@ pub async fn run_with_faults(
         });
     }
 
+    // What an earlier run left in the storage log goes back in before /readyz says ready.
+    if let Some(r) = replay {
+        crate::storage::replay_into(&pipeline, r).await;
+    }
     health.set_ready(true);
     crate::telemetry::logs::started(&config);
     // Run until asked to stop, or until a task dies: then stop anyway, with an error.
@@ -394,6 +411,10 @@ pub async fn run_with_faults(
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
     let export = pipeline.shutdown_exporters(deadline).await;
+    if let Some(s) = pipeline.storage() {
+        // What was not delivered stays in the log for the next start.
+        s.close();
+    }
     crate::telemetry::logs::flushed(&export);
 
     let _ = metrics_stop_tx.send(true);

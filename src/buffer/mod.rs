@@ -313,6 +313,11 @@ impl Buffer {
         }
     }
 
+    /// Puts a decision taken before a restart (read from the storage log) into the cache.
+    pub fn restore_decision(&self, id: TraceId, v: Verdict) {
+        self.lock(shard_of(&id, self.shards.len())).restore(id, v);
+    }
+
     /// The earliest deadline of any live trace.
     pub fn next_deadline(&self) -> Option<Instant> {
         (0..self.shards.len())

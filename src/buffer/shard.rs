@@ -3,6 +3,7 @@
 use super::cache::DecisionCache;
 use super::wheel::Wheel;
 use super::{Decided, Judge, Output, Reason, Trace};
+use crate::decide::Verdict;
 use crate::otlp::{Span, TraceId};
 use hashbrown::HashMap;
 use std::time::Duration;
@@ -208,6 +209,15 @@ impl Shard {
         }
         self.wheel.clear();
         delta
+    }
+
+    /// Caches a decision taken before a restart.
+    pub fn restore(&mut self, id: TraceId, v: Verdict) {
+        if v.keep {
+            self.kept.insert(id, v);
+        } else {
+            self.dropped.insert(id, v);
+        }
     }
 
     fn decide(

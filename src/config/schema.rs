@@ -37,6 +37,8 @@ pub struct Config {
     /// matching `sampling:` settings. See the README, "Migrating from the OpenTelemetry
     /// Collector".
     pub tail_sampling: Option<crate::collector::TailSamplingConfig>,
+    /// Durable storage of accepted spans (see [`StorageConfig`]); off when absent.
+    pub storage: Option<super::schema_storage::StorageConfig>,
     /// Remarks for the operator about valid but easily misread values (a size written `512MB`
     /// is 512,000,000 bytes), filled in when the file is loaded; `validate` prints them and the
     /// daemon logs them at start.

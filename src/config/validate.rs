@@ -89,6 +89,9 @@ impl Config {
         validate_samplers::check_accounting(&self.sampling, &mut errs);
         validate_rules::check_fidelity_profiles(&self.fidelity, &mut errs);
         check_telemetry(&self.telemetry, &mut errs);
+        if let Some(s) = &self.storage {
+            check_storage(s, &mut errs);
+        }
         check_listen_conflicts(self, &mut errs);
         errs.0.extend(crate::collector::validate::check(self));
         if errs.0.is_empty() {
@@ -260,6 +263,22 @@ fn check_sampling(s: &Sampling, errs: &mut Errors) {
         errs.push(
             format!("{P}.tick"),
             format!("must be between 1ms and 1s, got {}", dur(s.tick)),
+        );
+    }
+}
+
+fn check_storage(s: &super::StorageConfig, errs: &mut Errors) {
+    if s.directory.as_os_str().is_empty() {
+        errs.push("storage.directory", "must not be empty");
+    }
+    if s.max_bytes.0 < super::schema_storage::MIN_STORAGE_BYTES {
+        errs.push(
+            "storage.max_bytes",
+            format!(
+                "must be at least {}, got {}",
+                size(super::schema_storage::MIN_STORAGE_BYTES),
+                size(s.max_bytes.0)
+            ),
         );
     }
 }

@@ -63,8 +63,18 @@ pub fn ingest_retained(
     interest: &Interest,
     retained: Option<&Arc<Retained>>,
 ) -> Result<Ingested, MalformedRequest> {
+    ingest_leased(body, interest, retained, None)
+}
+
+/// [`ingest_retained`] for a body appended to the storage log: its spans hold `lease`.
+pub fn ingest_leased(
+    body: &Bytes,
+    interest: &Interest,
+    retained: Option<&Arc<Retained>>,
+    lease: Option<Arc<crate::storage::Lease>>,
+) -> Result<Ingested, MalformedRequest> {
     let mut out = Ingested::default();
-    let guard = retained.map(|r| r.hold(body.len()));
+    let guard = retained.map(|r| r.hold_leased(body.len(), lease));
     let mut r = Reader::new(body);
     while let Some((field, wt)) = r.next_field().map_err(at("request"))? {
         if field == 1 {

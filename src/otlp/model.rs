@@ -89,11 +89,22 @@ impl Retained {
 
     /// Starts accounting for a body of `len` bytes until the returned guard is dropped.
     pub fn hold(self: &Arc<Self>, len: usize) -> Arc<RetainedBody> {
+        self.hold_leased(len, None)
+    }
+
+    /// [`Retained::hold`] for a body appended to the storage log: its spans also hold the
+    /// record's lease, so the record is released when the last of them is dropped.
+    pub fn hold_leased(
+        self: &Arc<Self>,
+        len: usize,
+        lease: Option<Arc<crate::storage::Lease>>,
+    ) -> Arc<RetainedBody> {
         self.0
             .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
         Arc::new(RetainedBody {
             len: len as u64,
             counter: self.clone(),
+            lease,
         })
     }
 }
@@ -103,6 +114,15 @@ impl Retained {
 pub struct RetainedBody {
     len: u64,
     counter: Arc<Retained>,
+    /// The storage log record of the body, when storage is on.
+    lease: Option<Arc<crate::storage::Lease>>,
+}
+
+impl RetainedBody {
+    /// The storage log record the body was appended as, when storage is on.
+    pub fn lease(&self) -> Option<&Arc<crate::storage::Lease>> {
+        self.lease.as_ref()
+    }
 }
 
 impl Drop for RetainedBody {

@@ -292,6 +292,21 @@ pub async fn ingest(
     body: Bytes,
     res: Reservation,
 ) -> Result<crate::pipeline::Accepted, Refusal> {
+    let accepted = ingest_now(pipeline, decoders, protocol, body, res).await?;
+    // With `storage.sync: fsync`, success is answered once the log record is on the device.
+    if let Some(n) = accepted.durable_after {
+        pipeline.durable(n).await?;
+    }
+    Ok(accepted)
+}
+
+async fn ingest_now(
+    pipeline: &Arc<crate::pipeline::Pipeline>,
+    decoders: &Decoders,
+    protocol: crate::pipeline::Protocol,
+    body: Bytes,
+    res: Reservation,
+) -> Result<crate::pipeline::Accepted, Refusal> {
     if body.len() < INLINE_INGEST_BYTES {
         return pipeline.accept_reserved(protocol, body, Some(res));
     }

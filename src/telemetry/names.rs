@@ -124,3 +124,22 @@ pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
 /// Bytes of kept spans decided while an exporter queue had no room, waiting for it (gauge;
 /// counted in `sampling.memory_limit`).
 pub const EXPORT_PENDING_BYTES: &str = "tailsift_export_pending_bytes";
+
+/// Bytes of the storage log on disk, all segments (gauge).
+pub const STORAGE_BYTES: &str = "tailsift_storage_bytes";
+/// Segment files of the storage log (gauge).
+pub const STORAGE_SEGMENTS: &str = "tailsift_storage_segments";
+/// Records appended to the storage log. Labels: `kind` (request, decisions, released).
+pub const STORAGE_APPENDED_RECORDS: &str = "tailsift_storage_appended_records_total";
+/// Requests the storage log refused, answered with OTLP's retryable refusal. Labels: `reason`
+/// (budget: `storage.max_bytes` reached; write_error: the write failed, e.g. a full disk;
+/// fsync_error: the flush to the device failed).
+pub const STORAGE_REFUSED_REQUESTS: &str = "tailsift_storage_refused_requests_total";
+/// Spans read back from the storage log at start and put back into the pipeline (delivery is
+/// at least once: spans delivered just before a crash may be exported again).
+pub const STORAGE_REPLAYED_SPANS: &str = "tailsift_storage_replayed_spans_total";
+/// Damage found while reading the storage log at start; the rest is still replayed. Labels:
+/// `kind` (torn_tail, checksum, undecodable, foreign_file, truncated_file, unknown_version).
+pub const STORAGE_DAMAGED: &str = "tailsift_storage_damaged_total";
+/// Segment files deleted because every record in them was released.
+pub const STORAGE_DELETED_SEGMENTS: &str = "tailsift_storage_deleted_segments_total";

@@ -7,6 +7,7 @@ mod overrides;
 mod parse_errors;
 mod rules;
 mod samplers;
+mod storage;
 mod sampling;
 mod telemetry;
 mod tls;

@@ -1,0 +1,270 @@
+//! The log's state on disk: the segment table with each segment's live records, the active
+//! segment being appended to, the disk budget, release marks, and whole-segment deletion.
+
+use super::segment::{self, HEADER_LEN};
+use super::StorageError;
+use crate::config::SyncMode;
+use crate::proto::storage::v1::{record::Kind, Record, Released};
+use crate::telemetry::names;
+use metrics::{counter, gauge};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Bits of a record position that hold the byte offset in its segment.
+const OFFSET_BITS: u32 = 40;
+
+/// A record's position: its segment and byte offset in one number.
+pub fn position(segment: u64, offset: u64) -> u64 {
+    (segment << OFFSET_BITS) | offset
+}
+
+pub fn segment_of(position: u64) -> u64 {
+    position >> OFFSET_BITS
+}
+
+/// Release marks written in one record at most.
+const MAX_MARKS: usize = 65_536;
+
+#[derive(Debug)]
+pub(super) struct SegState {
+    /// Request records not yet released.
+    pub live: u64,
+    /// File size.
+    pub bytes: u64,
+}
+
+pub(super) struct Active {
+    pub id: u64,
+    pub file: Arc<File>,
+    pub len: u64,
+}
+
+pub(super) struct Inner {
+    pub segments: BTreeMap<u64, SegState>,
+    pub active: Option<Active>,
+    pub next_id: u64,
+    /// Positions released since the last mark was written.
+    pub marks: Vec<u64>,
+    /// While replaying, released segments are not deleted (their records are still read).
+    pub replaying: bool,
+    /// Once closed, nothing is appended, released or deleted: what is left stays for the next start.
+    pub closed: bool,
+    /// Records written so far (the group commit waits for a number of them to be flushed).
+    pub written: u64,
+    pub disk_bytes: u64,
+}
+
+pub(super) struct Log {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+    pub sync: SyncMode,
+    /// Holds the directory's exclusive lock for as long as the log lives.
+    #[allow(dead_code)]
+    pub lock: File,
+    pub inner: Mutex<Inner>,
+}
+
+/// What an append is for: a request counts against the budget and stays live until released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Request,
+    Internal,
+}
+
+impl Log {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `record` (after any pending release marks) at the end of the active segment.
+    /// Returns its position and the number of records written once it is.
+    pub fn append(&self, record: &Record, purpose: Purpose) -> Result<(u64, u64), StorageError> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(StorageError::Closed);
+        }
+        let mut buf = Vec::new();
+        let marks = (!inner.marks.is_empty()).then(|| {
+            let n = inner.marks.len().min(MAX_MARKS);
+            let positions: Vec<u64> = inner.marks.drain(..n).collect();
+            segment::frame(&released(positions), &mut buf);
+        });
+        let record_at = buf.len() as u64;
+        segment::frame(record, &mut buf);
+        let len = buf.len() as u64;
+        if purpose == Purpose::Request && inner.disk_bytes + len > self.max_bytes {
+            return Err(StorageError::Full {
+                held: inner.disk_bytes,
+                max: self.max_bytes,
+            });
+        }
+        let needs_roll = match &inner.active {
+            None => true,
+            Some(a) => a.len > HEADER_LEN as u64 && a.len + len > self.segment_bytes,
+        };
+        if needs_roll {
+            self.roll(&mut inner)?;
+        }
+        let active = inner.active.as_mut().expect("rolled");
+        let at = active.len;
+        if let Err(e) = (&*active.file).write_all(&buf) {
+            // Cut off whatever part was written, so the segment stays readable to its end;
+            // if even that fails, the next append starts a new segment.
+            let cut = active.file.set_len(at).is_ok()
+                && (&*active.file).seek(SeekFrom::Start(at)).is_ok();
+            if !cut {
+                inner.active = None;
+            }
+            return Err(StorageError::Write(e));
+        }
+        active.len += len;
+        let id = active.id;
+        inner.disk_bytes += len;
+        inner.written += 1;
+        let seg = inner.segments.get_mut(&id).expect("active segment is listed");
+        seg.bytes += len;
+        if purpose == Purpose::Request {
+            seg.live += 1;
+        }
+        if marks.is_some() {
+            counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "released").increment(1);
+        }
+        gauge!(names::STORAGE_BYTES).set(inner.disk_bytes as f64);
+        Ok((position(id, at + record_at), inner.written))
+    }
+
+    /// Seals the active segment (flushed first under `fsync`) and starts a new one.
+    fn roll(&self, inner: &mut Inner) -> Result<(), StorageError> {
+        if let Some(old) = inner.active.take() {
+            if self.sync == SyncMode::Fsync {
+                old.file.sync_data().map_err(StorageError::Write)?;
+            }
+            self.delete_if_released(inner, old.id);
+        }
+        let id = inner.next_id;
+        let path = segment::path(&self.dir, id);
+        let mut file = File::options()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(StorageError::Write)?;
+        if let Err(e) = file.write_all(&segment::header()) {
+            let _ = std::fs::remove_file(&path);
+            return Err(StorageError::Write(e));
+        }
+        if self.sync == SyncMode::Fsync {
+            file.sync_all().map_err(StorageError::Write)?;
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+        }
+        inner.next_id += 1;
+        inner.disk_bytes += HEADER_LEN as u64;
+        inner.segments.insert(
+            id,
+            SegState {
+                live: 0,
+                bytes: HEADER_LEN as u64,
+            },
+        );
+        inner.active = Some(Active {
+            id,
+            file: Arc::new(file),
+            len: HEADER_LEN as u64,
+        });
+        gauge!(names::STORAGE_SEGMENTS).set(inner.segments.len() as f64);
+        Ok(())
+    }
+
+    /// Takes a request record back: when its segment holds no live record any more (and is
+    /// not the one being appended to), the segment file is deleted.
+    pub fn release(&self, position: u64) {
+        let mut inner = self.lock();
+        if inner.closed {
+            return;
+        }
+        let id = segment_of(position);
+        let Some(seg) = inner.segments.get_mut(&id) else {
+            return;
+        };
+        seg.live = seg.live.saturating_sub(1);
+        if seg.live == 0 && !inner.replaying {
+            self.delete_if_released(&mut inner, id);
+        }
+        if inner.segments.contains_key(&id) {
+            inner.marks.push(position);
+        }
+    }
+
+    /// Deletes segment `id` if it holds no live record and is not active.
+    pub fn delete_if_released(&self, inner: &mut Inner, id: u64) {
+        let active = inner.active.as_ref().map(|a| a.id);
+        let Some(seg) = inner.segments.get(&id) else {
+            return;
+        };
+        if seg.live > 0 || active == Some(id) || inner.replaying {
+            return;
+        }
+        let path = segment::path(&self.dir, id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                crate::warn_limited!(path = %path.display(), error = %e, "cannot delete a released storage segment; it stays until the next start");
+                return;
+            }
+        }
+        let bytes = seg.bytes;
+        inner.segments.remove(&id);
+        inner.disk_bytes = inner.disk_bytes.saturating_sub(bytes);
+        inner.marks.retain(|p| segment_of(*p) != id);
+        counter!(names::STORAGE_DELETED_SEGMENTS).increment(1);
+        gauge!(names::STORAGE_BYTES).set(inner.disk_bytes as f64);
+        gauge!(names::STORAGE_SEGMENTS).set(inner.segments.len() as f64);
+    }
+
+    /// Deletes every segment with no live record (after replay; at close).
+    pub fn delete_released(&self, inner: &mut Inner) {
+        let ids: Vec<u64> = inner.segments.keys().copied().collect();
+        for id in ids {
+            self.delete_if_released(inner, id);
+        }
+    }
+
+    /// Writes pending release marks, if any (the decision ticker calls this).
+    pub fn flush_marks(&self) -> Result<(), StorageError> {
+        if self.lock().marks.is_empty() {
+            return Ok(());
+        }
+        // An empty `Released` record: `append` writes the marks before it.
+        self.append(&released(Vec::new()), Purpose::Internal)
+            .map(|_| ())
+    }
+
+    /// Stops the log: pending release marks are written, segments without live records are
+    /// deleted, and from then on nothing changes on disk.
+    pub fn close(&self) {
+        let _ = self.flush_marks();
+        let mut inner = self.lock();
+        if inner.closed {
+            return;
+        }
+        if let Some(a) = inner.active.take() {
+            if let Err(e) = a.file.sync_data() {
+                tracing::warn!(error = %e, "flushing the storage log at shutdown failed");
+            }
+        }
+        self.delete_released(&mut inner);
+        inner.closed = true;
+    }
+}
+
+fn released(positions: Vec<u64>) -> Record {
+    Record {
+        kind: Some(Kind::Released(Released { positions })),
+    }
+}

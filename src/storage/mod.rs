@@ -1,0 +1,317 @@
+//! Durable storage: an append-only log of accepted requests and decisions in a directory of
+//! segment files, released as spans are dropped or delivered, and replayed on start.
+//!
+//! # Why a segment log of its own
+//!
+//! The access pattern is append, sequential replay once at start, and deletion of whole
+//! segments; no lookups by key, no compaction. Embedded key-value stores (sled, redb, fjall)
+//! bring write amplification and background work this does not need, and queue crates do not
+//! release records out of order. The log below is about 500 lines.
+//!
+//! # Invariants
+//!
+//! - **Append before ack.** A request is written to the log before the client hears success.
+//!   Under `sync: write` the write reached the kernel (it survives the process being killed);
+//!   under `sync: fsync` the answer also waits for a group-commit flush of the segment (it
+//!   survives power loss). A request the log cannot take (budget reached, write failed, flush
+//!   failed) is refused with a retryable answer, never acknowledged.
+//! - **Records are self-checking.** A segment is a 16-byte header (magic, framing version)
+//!   followed by frames `[u32 length][u32 CRC-32 of length and payload][payload]`; the payload
+//!   is a `tailsift.storage.v1.Record` (see `proto/`). A frame is written with one `write`;
+//!   a failed write is cut off again, so a segment only ever ends in a torn frame after a crash.
+//! - **Only the newest segment is written.** Segments are never appended to once rolled, and a
+//!   start never appends to a segment from before it; so a torn tail can only be at the end of
+//!   a segment and never hides records written later.
+//! - **Release, then delete whole segments.** Every request record has a [`Lease`]: held by the
+//!   spans it carries while they are buffered, and by each export item holding its kept spans
+//!   until every exporter resolved it. The record is released when the last holder lets go,
+//!   unless some holder marked it owed (an export that ended with the shutdown deadline). A
+//!   segment is deleted when it is not the active one and none of its requests is live.
+//!   Release marks are logged so a restart does not replay what was already released; a lost
+//!   mark only costs a duplicate (delivery is at least once).
+//! - **Decisions are logged by rule name**, not position, so a reloaded, reordered rule set
+//!   restores them correctly; a name no longer loaded restores as "no rule matched" with the
+//!   same keep or drop.
+//! - **Replay trusts nothing.** Damage (torn tail, bad checksum, undecodable record, foreign,
+//!   truncated or newer files) is logged and counted; the rest of the log is replayed. Only a
+//!   directory that cannot be created, locked or written stops the start, with its path named.
+//! - **One daemon per directory**, enforced with an exclusive lock on `LOCK`.
+//! - **The budget** (`max_bytes`) counts every segment byte on disk; requests are refused at it,
+//!   while the small internal records (decisions, release marks) may pass it slightly.
+
+mod log;
+mod open;
+mod replay;
+mod restore;
+mod segment;
+mod sync;
+
+pub use replay::{Replay, Replayed};
+pub use restore::replay_into;
+pub use segment::Damage;
+
+use crate::config::{StorageConfig, SyncMode};
+use crate::exporter::{FailReason, Outcome};
+use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record, Request};
+use crate::telemetry::names;
+use log::{Log, Purpose};
+use metrics::counter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Errors of the storage log.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The directory cannot be used: the daemon does not start.
+    #[error("storage.directory {path}: {what}: {source}")]
+    Directory {
+        path: PathBuf,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("storage.directory {path} is in use by another tailsift process (LOCK is held)")]
+    Locked { path: PathBuf },
+    #[error("the storage log is at its budget ({held} of {max} bytes on disk)")]
+    Full { held: u64, max: u64 },
+    #[error("writing the storage log failed: {0}")]
+    Write(std::io::Error),
+    #[error("flushing the storage log to disk failed")]
+    Flush,
+    #[error("the storage log is closed")]
+    Closed,
+}
+
+impl StorageError {
+    /// The `reason` label of `tailsift_storage_refused_requests_total`.
+    pub fn refusal_label(&self) -> &'static str {
+        match self {
+            StorageError::Full { .. } => "budget",
+            StorageError::Flush => "fsync_error",
+            _ => "write_error",
+        }
+    }
+}
+
+/// The durable log, shared by the pipeline and the leases of its records.
+pub struct Storage {
+    log: Arc<Log>,
+    syncer: Option<Arc<sync::Syncer>>,
+}
+
+/// A request record appended: its lease, and (under `fsync`) the record number to wait for.
+pub struct Appended {
+    pub lease: Arc<Lease>,
+    pub durable_after: Option<u64>,
+}
+
+/// A decision to log: the trace, its verdict, and the deciding rule's name (`None`: no rule).
+pub struct DecisionEntry<'a> {
+    pub trace_id: crate::otlp::TraceId,
+    pub keep: bool,
+    pub rule: Option<&'a str>,
+    pub threshold: u64,
+}
+
+impl Storage {
+    /// Opens (creating if needed) and locks the directory, and reads what an earlier run left,
+    /// to be replayed with [`Replay`] before new data is accepted.
+    pub fn open(cfg: &StorageConfig) -> Result<(Storage, Replay), StorageError> {
+        let (log, replay) = open::open(cfg)?;
+        let log = Arc::new(log);
+        let syncer = (cfg.sync == SyncMode::Fsync).then(|| sync::Syncer::start(Arc::downgrade(&log)));
+        let replay = replay.attach(log.clone());
+        Ok((Storage { log, syncer }, replay))
+    }
+
+    /// Appends an accepted request (its protobuf body) received at `received`.
+    pub fn append_request(
+        &self,
+        body: &bytes::Bytes,
+        received: SystemTime,
+    ) -> Result<Appended, StorageError> {
+        let record = Record {
+            kind: Some(Kind::Request(Request {
+                received_unix_nanos: unix_nanos(received),
+                body: body.clone(),
+            })),
+        };
+        let (position, written) = self.log.append(&record, Purpose::Request)?;
+        counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "request").increment(1);
+        let durable_after = self.syncer.as_ref().map(|s| {
+            s.notify();
+            written
+        });
+        Ok(Appended {
+            lease: Arc::new(Lease::new(self.log.clone(), position)),
+            durable_after,
+        })
+    }
+
+    /// Waits until record number `n` is on the device (`sync: fsync`; at once otherwise).
+    pub async fn durable(&self, n: u64) -> Result<(), StorageError> {
+        match &self.syncer {
+            Some(s) if !sync::wait(s.subscribe(), n).await => Err(StorageError::Flush),
+            _ => Ok(()),
+        }
+    }
+
+    /// Logs decisions (not waited for: a lost decision is taken again after a restart).
+    pub fn append_decisions(&self, entries: &[DecisionEntry<'_>]) {
+        if entries.is_empty() {
+            return;
+        }
+        let now = unix_nanos(SystemTime::now());
+        let decisions = entries
+            .iter()
+            .map(|e| Decision {
+                trace_id: bytes::Bytes::copy_from_slice(&e.trace_id),
+                keep: e.keep,
+                rule: e.rule.unwrap_or_default().to_string(),
+                threshold: e.threshold,
+                decided_unix_nanos: now,
+            })
+            .collect();
+        let record = Record {
+            kind: Some(Kind::Decisions(Decisions { decisions })),
+        };
+        match self.log.append(&record, Purpose::Internal) {
+            Ok(_) => counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "decisions").increment(1),
+            Err(StorageError::Closed) => {}
+            Err(e) => crate::warn_limited!(error = %e, "decisions not logged; after a restart these traces may be decided again"),
+        }
+    }
+
+    /// Logs the decisions in `decided`, naming rules by `names` (indexed by `Verdict::rule`).
+    pub fn log_decided(&self, decided: &[crate::buffer::Decided], names: &[Arc<str>]) {
+        let entries: Vec<DecisionEntry<'_>> = decided
+            .iter()
+            .map(|d| DecisionEntry {
+                trace_id: d.trace_id,
+                keep: d.verdict.keep,
+                rule: d
+                    .verdict
+                    .rule
+                    .and_then(|i| names.get(usize::from(i)))
+                    .map(|n| &**n),
+                threshold: d.verdict.threshold,
+            })
+            .collect();
+        self.append_decisions(&entries);
+    }
+
+    /// Writes pending release marks (called periodically).
+    pub fn flush_marks(&self) {
+        if let Err(e) = self.log.flush_marks() {
+            if !matches!(e, StorageError::Closed) {
+                crate::warn_limited!(error = %e, "release marks not logged; after a restart those records may be replayed again");
+            }
+        }
+    }
+
+    /// Bytes of the log on disk.
+    pub fn bytes(&self) -> u64 {
+        self.log.lock().disk_bytes
+    }
+
+    /// Stops the log at shutdown: what is still live stays on disk for the next start.
+    pub fn close(&self) {
+        self.log.close();
+        if let Some(s) = &self.syncer {
+            s.stop();
+        }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Some(s) = &self.syncer {
+            s.stop();
+        }
+    }
+}
+
+/// The claim of one request record: released when the last holder drops it, unless marked owed.
+pub struct Lease {
+    log: Arc<Log>,
+    position: u64,
+    owed: AtomicBool,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("position", &self.position).finish()
+    }
+}
+
+impl Lease {
+    fn new(log: Arc<Log>, position: u64) -> Lease {
+        Lease {
+            log,
+            position,
+            owed: AtomicBool::new(false),
+        }
+    }
+
+    /// Some of the record's spans are still owed to an exporter: keep the record for the next start.
+    pub fn keep_owed(&self) {
+        self.owed.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.owed.load(Ordering::Acquire) {
+            self.log.release(self.position);
+        }
+    }
+}
+
+/// The leases of one export item's spans, settled by the item's acknowledgement: delivered,
+/// or failed for a reason that retrying later would not change, releases them; a shutdown,
+/// or an acknowledgement dropped without an outcome (an exporter stopped), keeps them owed.
+#[derive(Debug, Default)]
+pub struct Held {
+    leases: Vec<Arc<Lease>>,
+    settled: bool,
+}
+
+impl Held {
+    /// Adds the lease of a span's record (once per run of spans from one request).
+    pub fn add(&mut self, lease: &Arc<Lease>) {
+        if !self.leases.last().is_some_and(|l| Arc::ptr_eq(l, lease)) {
+            self.leases.push(lease.clone());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leases.is_empty()
+    }
+
+    /// An acknowledgement that settles these leases with the item's outcome.
+    pub fn into_ack(self) -> crate::exporter::Ack {
+        crate::exporter::Ack::new(move |outcome| {
+            let mut held = self;
+            held.settled = outcome != Outcome::Failed(FailReason::Shutdown);
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.settled {
+            for l in &self.leases {
+                l.keep_owed();
+            }
+        }
+    }
+}
+
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The log's own behaviour: release and deletion, the budget, replay of what is owed, damage.
+
+use super::*;
+use crate::config::{ByteSize, StorageConfig, SyncMode};
+use bytes::Bytes;
+
+fn cfg(dir: &std::path::Path, max_bytes: u64) -> StorageConfig {
+    StorageConfig {
+        directory: dir.to_path_buf(),
+        max_bytes: ByteSize(max_bytes),
+        sync: SyncMode::Write,
+    }
+}
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            segment::parse_name(&e.as_ref().unwrap().file_name().to_string_lossy()).is_some()
+        })
+        .count()
+}
+
+fn body(n: u8) -> Bytes {
+    Bytes::from(vec![n; 1000])
+}
+
+#[test]
+fn released_segments_are_deleted_and_owed_records_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    drop(replay);
+    // 1MiB segments: 3000 records of ~1KB fill three.
+    let mut leases: Vec<_> = (0..3000)
+        .map(|i| s.append_request(&body(i as u8), SystemTime::now()).unwrap().lease)
+        .collect();
+    assert!(segment_files(dir.path()) >= 3);
+    let owed = leases.split_off(2990);
+    drop(leases); // all but the last ten released: every segment before the active one goes
+    assert_eq!(segment_files(dir.path()), 1);
+    owed[0].keep_owed();
+    drop(owed);
+    s.close();
+    drop(s);
+    assert_eq!(segment_files(dir.path()), 1, "the owed record's segment stays");
+    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let got: Vec<Replayed> = replay.collect();
+    assert_eq!(got.len(), 1, "only the owed record is replayed, the released ones are marked");
+    assert_eq!(got[0].body, body((2990 % 256) as u8));
+    drop(got);
+    s.close();
+    assert_eq!(segment_files(dir.path()), 0, "released after replay: nothing left");
+}
+
+#[test]
+fn the_budget_refuses_requests_until_space_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = Storage::open(&cfg(dir.path(), 4 << 20)).unwrap();
+    let mut leases = Vec::new();
+    let err = loop {
+        match s.append_request(&Bytes::from(vec![7; 100_000]), SystemTime::now()) {
+            Ok(a) => leases.push(a.lease),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, StorageError::Full { .. }), "{err}");
+    assert_eq!(err.refusal_label(), "budget");
+    assert!(s.bytes() <= 4 << 20);
+    drop(leases);
+    s.append_request(&body(1), SystemTime::now()).unwrap();
+}
+
+#[test]
+fn decisions_are_replayed_by_rule_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let lease = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    s.append_decisions(&[DecisionEntry {
+        trace_id: [9; 16],
+        keep: true,
+        rule: Some("errors"),
+        threshold: 0,
+    }]);
+    lease.keep_owed();
+    drop(lease);
+    s.close();
+    drop(s);
+    let (_s, mut replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let d = replay.take_decisions();
+    assert_eq!(d.len(), 1);
+    assert_eq!((&d[0].trace_id[..], d[0].keep, d[0].rule.as_str()), (&[9u8; 16][..], true, "errors"));
+    assert_eq!(replay.count(), 1);
+}
+
+#[test]
+fn a_second_process_on_the_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, _) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let e = Storage::open(&cfg(dir.path(), 16 << 20)).err().unwrap();
+    assert!(matches!(e, StorageError::Locked { .. }), "{e}");
+}
+
+#[test]
+fn a_path_that_cannot_be_a_directory_names_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let path = file.join("log");
+    let e = Storage::open(&cfg(&path, 16 << 20)).err().unwrap();
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("cannot create the directory"), "{msg}");
+}
+
+#[tokio::test]
+async fn fsync_mode_waits_for_a_group_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path(), 16 << 20);
+    c.sync = SyncMode::Fsync;
+    let (s, _) = Storage::open(&c).unwrap();
+    let a = s.append_request(&body(1), SystemTime::now()).unwrap();
+    let b = s.append_request(&body(2), SystemTime::now()).unwrap();
+    let (na, nb) = (a.durable_after.unwrap(), b.durable_after.unwrap());
+    assert!(nb > na);
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        s.durable(na).await.unwrap();
+        s.durable(nb).await.unwrap();
+    })
+    .await
+    .expect("flushed");
+}
