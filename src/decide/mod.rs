@@ -54,6 +54,10 @@ pub trait Decider: Send + Sync {
     /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
     /// why: what each rule or policy evaluated said, and the deciding action.
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
+    /// Sees spans as they arrive, before they enter the buffer and outside its locks (the
+    /// stage sketches of `slower_than` learn from them). Deciders that only read traces when
+    /// deciding have nothing to do.
+    fn observe(&self, _spans: &[(TraceId, Span)], _now: Instant) {}
     /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
     /// only changes with decisions have nothing to do.
     fn tick(&self, _now: Instant) {}

@@ -184,6 +184,7 @@ mod tests {
                 hash_attributes: hash.iter().map(|s| s.to_string()).collect(),
                 max_attribute_bytes: max.map(ByteSize),
                 drop_events,
+                ..Default::default()
             },
         )
     }

@@ -1,5 +1,6 @@
 //! The compiled rule set: ordered rules, first match decides; what attributes they need decoded.
 
+pub mod aggregate;
 pub mod condition;
 pub mod matchers;
 
@@ -49,6 +50,8 @@ pub struct CompiledRule {
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
     interest: Interest,
+    /// The stage sketches `slower_than` conditions read, fed as spans arrive.
+    stages: crate::stages::Stages,
     default_annotation: Bytes,
 }
 
@@ -110,19 +113,25 @@ impl RuleSet {
             .map(|(name, p)| (name.clone(), Arc::new(Profile::compile(name, p))))
             .collect();
         let mut interest = Interest::default();
+        let mut stages = crate::stages::Stages::default();
         let mut out = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
-            let when =
-                match &rule.when {
-                    Some(c) => Some(Cond::compile(c, &mut interest).map_err(|source| {
-                        CompileError::Regex {
+            let mut ctx = condition::Ctx {
+                interest: &mut interest,
+                stages: &mut stages,
+            };
+            let when = match &rule.when {
+                Some(c) => {
+                    Some(
+                        Cond::compile(c, &mut ctx).map_err(|source| CompileError::Regex {
                             index,
                             name: rule.name.clone(),
                             source,
-                        }
-                    })?),
-                    None => None,
-                };
+                        })?,
+                    )
+                }
+                None => None,
+            };
             let fidelity = match rule.fidelity.as_deref() {
                 None | Some("full") => None,
                 Some(name) => Some(
@@ -155,6 +164,7 @@ impl RuleSet {
         Ok(RuleSet {
             rules: out,
             interest,
+            stages,
             default_annotation: string_attribute_field("sampling.rule", DEFAULT_RULE),
         })
     }
@@ -162,6 +172,11 @@ impl RuleSet {
     /// The attribute keys the rules read; ingest decodes exactly these.
     pub fn interest(&self) -> &Interest {
         &self.interest
+    }
+
+    /// The stage sketches of the `slower_than` conditions.
+    pub fn stages(&self) -> &crate::stages::Stages {
+        &self.stages
     }
 
     pub fn rules(&self) -> &[CompiledRule] {
@@ -299,7 +314,11 @@ impl Decider for RuleSet {
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
         RuleSet::explain(self, id, spans, now)
     }
+    fn observe(&self, spans: &[(TraceId, Span)], now: Instant) {
+        self.stages.observe(spans, now);
+    }
     fn tick(&self, now: Instant) {
+        self.stages.tick(now);
         for r in &self.rules {
             if let Action::Adaptive(a) = &r.action {
                 a.tick(now);

@@ -1,0 +1,7 @@
+//! Sampling for AI pipelines against the real daemon: `slower_than` stage sketches, trace
+//! aggregates, GenAI and media fidelity, `min_per_key` and capture on demand.
+
+mod support;
+
+#[path = "pipelines/stages.rs"]
+mod stages;
