@@ -3,5 +3,7 @@
 
 mod support;
 
+#[path = "pipelines/fidelity.rs"]
+mod fidelity;
 #[path = "pipelines/stages.rs"]
 mod stages;
