@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "pipelines/adaptive.rs"]
+mod adaptive;
 #[path = "pipelines/fidelity.rs"]
 mod fidelity;
 #[path = "pipelines/stages.rs"]

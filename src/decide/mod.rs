@@ -58,6 +58,11 @@ pub trait Decider: Send + Sync {
     /// stage sketches of `slower_than` learn from them). Deciders that only read traces when
     /// deciding have nothing to do.
     fn observe(&self, _spans: &[(TraceId, Span)], _now: Instant) {}
+    /// Lines about state the decisions built up (stages sketched, traces kept by
+    /// `min_per_key`), for `simulate`'s report.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
     /// only changes with decisions have nothing to do.
     fn tick(&self, _now: Instant) {}

@@ -314,6 +314,31 @@ impl Decider for RuleSet {
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
         RuleSet::explain(self, id, spans, now)
     }
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for r in &self.rules {
+            if let Action::Adaptive(a) = &r.action {
+                if let Some(m) = &a.params().min_per_key {
+                    notes.push(format!(
+                        "adaptive `{}`: min_per_key ({} per {}) kept {} traces its probabilities alone would have dropped",
+                        r.name,
+                        m.traces,
+                        crate::config::units::format_duration(m.every),
+                        a.floor_kept()
+                    ));
+                }
+            }
+        }
+        for f in self.stages.families() {
+            notes.push(format!(
+                "slower_than: {} stages sketched (by [{}], window {})",
+                f.len(),
+                f.by.join(", "),
+                crate::config::units::format_duration(f.window)
+            ));
+        }
+        notes
+    }
     fn observe(&self, spans: &[(TraceId, Span)], now: Instant) {
         self.stages.observe(spans, now);
     }
