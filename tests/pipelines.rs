@@ -5,6 +5,8 @@ mod support;
 
 #[path = "pipelines/adaptive.rs"]
 mod adaptive;
+#[path = "pipelines/capture.rs"]
+mod capture;
 #[path = "pipelines/fidelity.rs"]
 mod fidelity;
 #[path = "pipelines/stages.rs"]

@@ -58,6 +58,10 @@ pub trait Decider: Send + Sync {
     /// stage sketches of `slower_than` learn from them). Deciders that only read traces when
     /// deciding have nothing to do.
     fn observe(&self, _spans: &[(TraceId, Span)], _now: Instant) {}
+    /// The captures on demand this decider puts ahead of its rules, when it has them.
+    fn captures(&self) -> Option<Arc<crate::capture::Captures>> {
+        None
+    }
     /// Lines about state the decisions built up (stages sketched, traces kept by
     /// `min_per_key`), for `simulate`'s report.
     fn notes(&self) -> Vec<String> {
