@@ -90,6 +90,12 @@ impl SpanBuilder {
         self.0.attributes.push(kv_int(key, value));
         self
     }
+    pub fn attr_double(mut self, key: &str, value: f64) -> Self {
+        self.0
+            .attributes
+            .push(kv(key, any_value::Value::DoubleValue(value)));
+        self
+    }
     pub fn attr_value(mut self, key: &str, value: any_value::Value) -> Self {
         self.0.attributes.push(kv(key, value));
         self

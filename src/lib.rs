@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer; // live traces sharded by trace id, deadlines, decision cache
+pub mod capture; // capture on demand: temporary keep-rules ahead of the configured ones, their API
 pub mod collector; // the OpenTelemetry Collector's tail_sampling config and policies
 pub mod config; // schema, units, loading and validation of the YAML file
 pub mod decide; // the Decider seam: Verdict, Explanation; implemented by rules and collector
@@ -18,6 +19,7 @@ pub mod sampler; // consistent probability, adaptive and rate-limit sampling
 pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown
 pub mod storage; // the durable log of accepted requests and decisions: append, release, replay
 pub mod simulate; // replaying recorded traces through the rules: counts and explanations
+pub mod stages; // duration sketches per stage for `slower_than`, fed as spans arrive
 pub mod supervise; // the daemon's tasks: a panic or early exit of any is reported by name
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs
 pub mod tls; // rustls configs for receivers and exporters, certificate reload

@@ -1,6 +1,8 @@
 //! The `tailsift` command line: run the daemon, validate a config file, or simulate the rules
 //! on recorded traces.
 
+mod capture_cmd;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +49,18 @@ enum Command {
         #[arg(long, value_name = "TRACE_ID")]
         explain: Vec<String>,
     },
+    /// Add, list or remove captures on a running daemon (its telemetry endpoint: `--endpoint`,
+    /// or `telemetry.metrics` of `--config`, with its bearer token file).
+    Capture {
+        #[command(subcommand)]
+        action: capture_cmd::Action,
+        /// The telemetry endpoint, `http://HOST:PORT`.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// A file whose first line is the bearer token of the telemetry endpoint.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -57,6 +71,20 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Capture {
+        action,
+        endpoint,
+        token_file,
+    }) = cli.command
+    {
+        return match capture_cmd::target(endpoint, token_file, cli.config.as_deref(), &cli.set) {
+            Ok(t) => capture_cmd::run(t, action),
+            Err(e) => {
+                eprintln!("tailsift capture: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let Some(path) = cli.config else {
         eprintln!("tailsift: --config FILE is required (see config.example.yaml)");
         return ExitCode::from(2);
@@ -88,6 +116,7 @@ fn main() -> ExitCode {
             format,
             explain,
         } => simulate(&cfg, &input, format, &explain),
+        Command::Capture { .. } => unreachable!("handled before the config is loaded"),
     }
 }
 

@@ -348,9 +348,11 @@ impl Pipeline {
         let outcome = if rejected == 0 { "accepted" } else { "partial" };
         counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => outcome).increment(1);
         if accepted > 0 {
+            let now = Instant::now();
+            self.rules.observe(&ingested.spans, now);
             let mut out = Output::default();
             self.buffer
-                .insert(ingested.spans, Instant::now(), &*self.rules, &mut out);
+                .insert(ingested.spans, now, &*self.rules, &mut out);
             self.emit(out, exporters);
         }
         Ok(Accepted {

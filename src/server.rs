@@ -327,6 +327,10 @@ pub async fn run_with_faults(
     let metrics_task = listeners.metrics.map(|l| {
         let addr = local_addr(&l);
         let mut app = metrics::router(handle.clone(), health.clone());
+        if let Some(c) = pipeline.rules().captures() {
+            // Behind the same token as /metrics.
+            app = app.merge(crate::capture::api::router(c));
+        }
         if let Some(a) = metrics_auth.clone() {
             // /healthz and /readyz stay open for the kubelet's probes.
             app = receiver::auth::require_token(app, a, &["/healthz", "/readyz"], false);

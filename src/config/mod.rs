@@ -6,6 +6,7 @@ mod load;
 pub(crate) mod matchers;
 mod overrides;
 pub mod schema;
+pub mod schema_pipelines;
 pub mod schema_samplers;
 pub mod schema_storage;
 pub mod schema_tls;
@@ -13,6 +14,7 @@ mod secrets;
 pub mod units;
 mod validate;
 mod validate_exporters;
+mod validate_pipelines;
 mod validate_rules;
 mod validate_samplers;
 mod validate_tls;
@@ -23,6 +25,10 @@ mod tests;
 pub use action::{ActionError, ActionSpec};
 pub use load::{load, load_with, parse, parse_with, ConfigError};
 pub use schema::*;
+pub use schema_pipelines::{
+    AttributeAggregate, CaptureSettings, FidelityPreset, MediaReduction, MinPerKey, SlowerThan,
+    SpanCount,
+};
 pub use schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
 pub use schema_storage::{StorageConfig, SyncMode};
 pub use schema_tls::{AuthConfig, TlsConfig};

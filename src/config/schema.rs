@@ -1,5 +1,8 @@
 //! The configuration file's shape: one struct tree, unknown keys rejected, every field documented.
 
+use super::schema_pipelines::{
+    AttributeAggregate, CaptureSettings, FidelityPreset, MediaReduction, SlowerThan, SpanCount,
+};
 use super::schema_samplers::{AdaptiveAction, RateLimitAction};
 use super::schema_tls::{AuthConfig, TlsConfig};
 use super::units::{ByteSize, Dur};
@@ -176,6 +179,10 @@ pub struct Sampling {
     /// (by a `probability` or `adaptive` rule, or upstream: an incoming `ot=th`) also carry this
     /// attribute, a double: the adjusted count `1/p`, how many traces the kept one stands for.
     pub adjusted_count_attribute: Option<String>,
+    /// Capture on demand: which attributes captures may match on, and their limits (see
+    /// [`CaptureSettings`]).
+    #[serde(default)]
+    pub capture: CaptureSettings,
 }
 
 impl Default for Sampling {
@@ -193,6 +200,7 @@ impl Default for Sampling {
             tick: default_tick(),
             rules: Vec::new(),
             adjusted_count_attribute: None,
+            capture: CaptureSettings::default(),
         }
     }
 }
@@ -327,6 +335,8 @@ pub struct SpanMatcher {
     pub attributes: Option<BTreeMap<String, ValueMatcher>>,
     /// Resource attributes: key -> value matcher, same forms as `attributes`.
     pub resource: Option<BTreeMap<String, ValueMatcher>>,
+    /// Slower than a quantile of its own stage's recent spans (see [`SlowerThan`]).
+    pub slower_than: Option<SlowerThan>,
 }
 
 /// Whole-trace matcher.
@@ -341,6 +351,12 @@ pub struct TraceMatcher {
     pub min_spans: Option<usize>,
     /// At most this many spans; not fewer than `min_spans`.
     pub max_spans: Option<usize>,
+    /// The sum of a numeric span attribute over the trace (see [`AttributeAggregate`]).
+    pub sum: Option<AttributeAggregate>,
+    /// The largest value of a numeric span attribute in the trace.
+    pub max: Option<AttributeAggregate>,
+    /// How many spans match a matcher (see [`SpanCount`]).
+    pub count: Option<SpanCount>,
 }
 
 /// A single value or a list of values (`status: error` or `status: [error, unset]`).
@@ -429,6 +445,12 @@ pub struct FidelityProfile {
     /// Drop span events (default false).
     #[serde(default)]
     pub drop_events: bool,
+    /// Built-in attribute rules to include: `[gen_ai]` (see [`FidelityPreset`]).
+    #[serde(default)]
+    pub presets: Vec<FidelityPreset>,
+    /// Reduce encoded media under any key to its hash, size and type (see
+    /// [`MediaReduction`]).
+    pub media: Option<MediaReduction>,
 }
 
 /// How an exporter sends: OTLP over gRPC, OTLP over HTTP (protobuf), or a local file.

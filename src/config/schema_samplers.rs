@@ -1,6 +1,7 @@
 //! Schema of the rate-based rule actions: `adaptive` (a throughput target shared fairly across
 //! keys of traffic) and `rate_limit` (a token bucket), and the adaptive grouping key's fields.
 
+use super::schema_pipelines::MinPerKey;
 use super::units::Dur;
 use serde::Deserialize;
 
@@ -38,6 +39,9 @@ pub struct AdaptiveAction {
     /// showing any. `_other` is shown as it is.
     #[serde(default)]
     pub expose_keys: bool,
+    /// Keep at least this many traces per key per interval, counted against the target (see
+    /// [`MinPerKey`]). Not set: no floor beyond `min_probability`.
+    pub min_per_key: Option<MinPerKey>,
 }
 
 fn default_key() -> Vec<String> {

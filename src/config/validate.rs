@@ -219,6 +219,7 @@ pub(super) fn check_listen_addr(s: &str) -> Result<(), String> {
 
 fn check_sampling(s: &Sampling, errs: &mut Errors) {
     const P: &str = "sampling";
+    super::validate_pipelines::check_capture(&s.capture, errs);
     if s.decision_wait.0.is_zero() {
         errs.push(format!("{P}.decision_wait"), "must be greater than 0");
     }

@@ -148,7 +148,10 @@ fn check_condition(c: &Condition, p: &str, top: bool, errs: &mut Errors) {
     }
 }
 
-fn check_span(s: &SpanMatcher, p: &str, errs: &mut Errors) {
+pub(super) fn check_span(s: &SpanMatcher, p: &str, errs: &mut Errors) {
+    if let Some(st) = &s.slower_than {
+        super::validate_pipelines::check_slower_than(st, p, errs);
+    }
     for (field, m) in [("name", &s.name), ("service", &s.service)] {
         if let Some(StringMatcher::Regex(re)) = m {
             if let Some(msg) = regex_problem(re) {
@@ -210,6 +213,7 @@ fn check_value_matcher(k: &str, m: &ValueMatcher, parent: &str, errs: &mut Error
 }
 
 fn check_trace(t: &TraceMatcher, p: &str, errs: &mut Errors) {
+    super::validate_pipelines::check_aggregates(t, p, errs);
     if let (Some(lo), Some(hi)) = (t.min_duration, t.max_duration) {
         if lo > hi {
             errs.push(
@@ -270,6 +274,9 @@ pub(super) fn check_fidelity_profiles(
                     "empty pattern: write an attribute key, optionally with `*` wildcards",
                 );
             }
+        }
+        if let Some(m) = &prof.media {
+            super::validate_pipelines::check_media(m, &p, errs);
         }
         if let Some(max) = prof.max_attribute_bytes {
             if max.0 < MIN_MAX_ATTRIBUTE_BYTES {

@@ -48,6 +48,9 @@ pub(super) fn check_adaptive(a: &AdaptiveAction, p: &str, errs: &mut Errors) {
             ),
         );
     }
+    if let Some(m) = &a.min_per_key {
+        super::validate_pipelines::check_min_per_key(m, &p, errs);
+    }
     if !(1..=100_000).contains(&a.max_keys) {
         errs.push(
             format!("{p}.max_keys"),

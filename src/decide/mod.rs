@@ -54,6 +54,19 @@ pub trait Decider: Send + Sync {
     /// Decides like [`Decider::decide`] (with the same effect on rate-based state) and says
     /// why: what each rule or policy evaluated said, and the deciding action.
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation;
+    /// Sees spans as they arrive, before they enter the buffer and outside its locks (the
+    /// stage sketches of `slower_than` learn from them). Deciders that only read traces when
+    /// deciding have nothing to do.
+    fn observe(&self, _spans: &[(TraceId, Span)], _now: Instant) {}
+    /// The captures on demand this decider puts ahead of its rules, when it has them.
+    fn captures(&self) -> Option<Arc<crate::capture::Captures>> {
+        None
+    }
+    /// Lines about state the decisions built up (stages sketched, traces kept by
+    /// `min_per_key`), for `simulate`'s report.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Advances time-driven state (adaptive intervals) without traffic. Deciders whose state
     /// only changes with decisions have nothing to do.
     fn tick(&self, _now: Instant) {}

@@ -20,6 +20,11 @@ pub struct Profile {
     hash: Vec<Glob>,
     max_bytes: Option<usize>,
     drop_events: bool,
+    /// The `gen_ai` preset's content attributes are hashed too (see [`super::genai`]).
+    gen_ai: bool,
+    /// `media.min_bytes`: encoded media under any key is reduced (see [`super::media`]).
+    media: Option<usize>,
+    media_reduced: metrics::Counter,
     /// `tailsift_fidelity_rewritten_spans_total{profile}`, resolved once.
     pub rewritten: metrics::Counter,
     /// `tailsift_fidelity_failed_spans_total{profile}`, resolved once.
@@ -62,6 +67,9 @@ impl Profile {
             hash: p.hash_attributes.iter().map(|s| Glob::new(s)).collect(),
             max_bytes: p.max_attribute_bytes.map(|b| b.0 as usize),
             drop_events: p.drop_events,
+            gen_ai: p.presets.contains(&crate::config::FidelityPreset::GenAi),
+            media: p.media.as_ref().map(|m| m.min_bytes.0 as usize),
+            media_reduced: metrics::counter!(crate::telemetry::names::FIDELITY_MEDIA_REDUCED, "profile" => name.to_string()),
             rewritten: metrics::counter!(crate::telemetry::names::FIDELITY_REWRITTEN_SPANS, "profile" => name.to_string()),
             failed: metrics::counter!(crate::telemetry::names::FIDELITY_FAILED_SPANS, "profile" => name.to_string()),
         }
@@ -70,7 +78,7 @@ impl Profile {
     /// Rewrites one encoded span. Returns `None` when the span needs no change.
     pub fn apply(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, prost::DecodeError> {
         let mut span = Span::decode(raw)?;
-        let mut changed = self.rewrite_attributes(&mut span.attributes);
+        let mut changed = self.rewrite_attributes(&mut span.attributes, None);
         if self.drop_events && !span.events.is_empty() {
             span.dropped_events_count = span
                 .dropped_events_count
@@ -79,20 +87,23 @@ impl Profile {
             changed = true;
         } else {
             for ev in &mut span.events {
-                changed |= self.rewrite_attributes(&mut ev.attributes);
+                changed |= self.rewrite_attributes(&mut ev.attributes, Some(&ev.name));
             }
         }
         Ok(changed.then(|| span.encode_to_vec()))
     }
 
-    fn rewrite_attributes(&self, attrs: &mut Vec<KeyValue>) -> bool {
+    fn rewrite_attributes(&self, attrs: &mut Vec<KeyValue>, event: Option<&str>) -> bool {
         let mut changed = false;
         let mut lengths = Vec::new();
+        let mut added = Vec::new();
         for kv in attrs.iter_mut() {
             let Some(value) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
                 continue;
             };
-            if self.hash.iter().any(|g| g.matches(&kv.key)) {
+            if self.hash.iter().any(|g| g.matches(&kv.key))
+                || (self.gen_ai && super::genai::is_content(event, &kv.key))
+            {
                 // Strings hash their bytes; any other value (bytes, arrays and maps such as
                 // structured chat messages) hashes its encoding, so no payload slips through.
                 let (digest, len) = match &*value {
@@ -109,10 +120,20 @@ impl Profile {
                 lengths.push((format!("{}.length", kv.key), len as i64));
                 *value = Value::StringValue(digest);
                 changed = true;
-            } else if let Some(max) = self.max_bytes {
+                continue;
+            }
+            if let Some(min) = self.media {
+                let reduced = super::media::reduce_attribute(&kv.key, value, min, &mut added);
+                if reduced > 0 {
+                    self.media_reduced.increment(reduced as u64);
+                    changed = true;
+                }
+            }
+            if let Some(max) = self.max_bytes {
                 changed |= truncate_value(value, max);
             }
         }
+        attrs.extend(added);
         for (key, len) in lengths {
             attrs.push(KeyValue {
                 key,
@@ -184,6 +205,7 @@ mod tests {
                 hash_attributes: hash.iter().map(|s| s.to_string()).collect(),
                 max_attribute_bytes: max.map(ByteSize),
                 drop_events,
+                ..Default::default()
             },
         )
     }

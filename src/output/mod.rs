@@ -5,6 +5,8 @@
 
 pub mod accounting;
 pub mod fidelity;
+pub mod genai;
+pub mod media;
 
 use crate::config::Sampling;
 use crate::decide::{Decider, Verdict};

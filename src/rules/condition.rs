@@ -1,9 +1,19 @@
 //! Compiled conditions and their evaluation on a read-only view of a trace's spans.
 
+use super::aggregate::Aggregate;
 use super::matchers::{StrTest, ValTest};
 use crate::config::{self, Condition, SpanKind, SpanMatcher, StatusCode, TraceMatcher};
 use crate::otlp::model::{kind, root, status, trace_duration};
 use crate::otlp::{Interest, Span};
+use crate::stages::{StageFamily, Stages};
+use std::sync::Arc;
+
+/// What compiling conditions registers: the attributes they read and the stage sketches
+/// `slower_than` conditions ask.
+pub struct Ctx<'a> {
+    pub interest: &'a mut Interest,
+    pub stages: &'a mut Stages,
+}
 
 /// One test on one span.
 #[derive(Debug, Clone)]
@@ -18,11 +28,17 @@ pub enum SpanTest {
     MaxDuration(u64),
     Attr(u16, ValTest),
     Resource(u16, ValTest),
+    /// Longer than the quantile of its stage (with at least `min_samples` spans).
+    SlowerThan {
+        family: Arc<StageFamily>,
+        quantile: f64,
+        min_samples: u64,
+    },
 }
 
 impl SpanTest {
     #[inline]
-    fn matches(&self, s: &Span) -> bool {
+    pub(super) fn matches(&self, s: &Span) -> bool {
         match self {
             SpanTest::Name(t) => t.matches(s.name_bytes()),
             SpanTest::Service(t) => s.service_bytes().is_some_and(|n| t.matches(n)),
@@ -32,6 +48,11 @@ impl SpanTest {
             SpanTest::MaxDuration(ns) => s.duration_nanos() <= *ns,
             SpanTest::Attr(i, t) => t.matches(s.attr(*i)),
             SpanTest::Resource(i, t) => t.matches(s.resource_attr(*i)),
+            SpanTest::SlowerThan {
+                family,
+                quantile,
+                min_samples,
+            } => family.is_slower(s, *quantile, *min_samples, tokio::time::Instant::now()),
         }
     }
 }
@@ -48,6 +69,7 @@ pub enum Cond {
         max_duration: Option<u64>,
         min_spans: Option<usize>,
         max_spans: Option<usize>,
+        aggregates: Vec<Aggregate>,
     },
     All(Vec<Cond>),
     Any(Vec<Cond>),
@@ -77,7 +99,8 @@ fn status_bit(s: StatusCode) -> u8 {
     }
 }
 
-fn span_tests(m: &SpanMatcher, interest: &mut Interest) -> Result<Vec<SpanTest>, regex::Error> {
+pub(super) fn span_tests(m: &SpanMatcher, ctx: &mut Ctx) -> Result<Vec<SpanTest>, regex::Error> {
+    let interest = &mut *ctx.interest;
     let mut t = Vec::new();
     if let Some(n) = &m.name {
         t.push(SpanTest::Name(StrTest::compile(n)?));
@@ -110,42 +133,54 @@ fn span_tests(m: &SpanMatcher, interest: &mut Interest) -> Result<Vec<SpanTest>,
             ValTest::compile(v)?,
         ));
     }
+    // Last: the cheaper tests decide most spans before the sketch is asked.
+    if let Some(st) = &m.slower_than {
+        t.push(SpanTest::SlowerThan {
+            family: ctx.stages.family(st, ctx.interest),
+            quantile: st.quantile,
+            min_samples: st.min_samples,
+        });
+    }
     Ok(t)
 }
 
 impl Cond {
     /// Compiles a condition, registering the attribute keys it reads.
-    pub fn compile(c: &Condition, interest: &mut Interest) -> Result<Cond, regex::Error> {
+    pub fn compile(c: &Condition, ctx: &mut Ctx) -> Result<Cond, regex::Error> {
         let mut parts = Vec::new();
         if let Some(m) = &c.span {
-            parts.push(Cond::AnySpan(span_tests(m, interest)?));
+            parts.push(Cond::AnySpan(span_tests(m, ctx)?));
         }
         if let Some(m) = &c.root {
-            parts.push(Cond::Root(span_tests(m, interest)?));
+            parts.push(Cond::Root(span_tests(m, ctx)?));
         }
-        if let Some(TraceMatcher {
-            min_duration,
-            max_duration,
-            min_spans,
-            max_spans,
-        }) = &c.trace
+        if let Some(
+            t @ TraceMatcher {
+                min_duration,
+                max_duration,
+                min_spans,
+                max_spans,
+                ..
+            },
+        ) = &c.trace
         {
             parts.push(Cond::Trace {
                 min_duration: min_duration.map(nanos),
                 max_duration: max_duration.map(nanos),
                 min_spans: *min_spans,
                 max_spans: *max_spans,
+                aggregates: Aggregate::compile_all(t, ctx)?,
             });
         }
         if let Some(any) = &c.any {
             let alts = any
                 .iter()
-                .map(|c| Cond::compile(c, interest))
+                .map(|c| Cond::compile(c, ctx))
                 .collect::<Result<_, _>>()?;
             parts.push(Cond::Any(alts));
         }
         if let Some(not) = &c.not {
-            parts.push(Cond::Not(Box::new(Cond::compile(not, interest)?)));
+            parts.push(Cond::Not(Box::new(Cond::compile(not, ctx)?)));
         }
         Ok(if parts.len() == 1 {
             parts.pop().expect("one part")
@@ -164,12 +199,14 @@ impl Cond {
                 max_duration,
                 min_spans,
                 max_spans,
+                aggregates,
             } => {
                 let d = trace_duration(spans);
                 min_duration.is_none_or(|m| d >= m)
                     && max_duration.is_none_or(|m| d <= m)
                     && min_spans.is_none_or(|m| spans.len() >= m)
                     && max_spans.is_none_or(|m| spans.len() <= m)
+                    && aggregates.iter().all(|a| a.holds(spans))
             }
             Cond::All(cs) => cs.iter().all(|c| c.eval(spans)),
             Cond::Any(cs) => cs.iter().any(|c| c.eval(spans)),

@@ -1,8 +1,10 @@
 //! The compiled rule set: ordered rules, first match decides; what attributes they need decoded.
 
+pub mod aggregate;
 pub mod condition;
 pub mod matchers;
 
+use crate::capture::{CaptureStore, Captures, MemoryStore};
 use crate::config::{ActionSpec, Config, Rule};
 use crate::decide::explain::{Explanation, RuleCheck, SamplingDetail};
 use crate::decide::{Decider, Verdict, DEFAULT_RULE};
@@ -45,10 +47,24 @@ pub struct CompiledRule {
     pub annotation: Bytes,
 }
 
+/// What traces kept by a capture of one fidelity are forwarded with.
+#[derive(Debug)]
+struct CaptureSlot {
+    name: Arc<str>,
+    fidelity: Option<Arc<Profile>>,
+    annotation: Bytes,
+}
+
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
+    /// Captures on demand, ahead of the rules; their verdicts' rule indices follow the rules'
+    /// (one slot per fidelity).
+    captures: Arc<Captures>,
+    capture_slots: Vec<CaptureSlot>,
     interest: Interest,
+    /// The stage sketches `slower_than` conditions read, fed as spans arrive.
+    stages: crate::stages::Stages,
     default_annotation: Bytes,
 }
 
@@ -98,8 +114,17 @@ fn action_of(rule: &Rule, interest: &mut Interest) -> Result<Action, String> {
 }
 
 impl RuleSet {
-    /// Compiles the rules of a validated configuration.
+    /// Compiles the rules of a validated configuration (captures kept in memory).
     pub fn compile(config: &Config) -> Result<RuleSet, CompileError> {
+        Self::compile_with_store(config, Arc::new(MemoryStore::default()))
+    }
+
+    /// Compiles the rules, activating the captures `store` holds and telling it of every
+    /// capture added or removed (persistence and sharing hook in there).
+    pub fn compile_with_store(
+        config: &Config,
+        store: Arc<dyn CaptureStore>,
+    ) -> Result<RuleSet, CompileError> {
         let rules = &config.sampling.rules;
         if rules.len() > u16::MAX as usize {
             return Err(CompileError::TooMany);
@@ -110,19 +135,25 @@ impl RuleSet {
             .map(|(name, p)| (name.clone(), Arc::new(Profile::compile(name, p))))
             .collect();
         let mut interest = Interest::default();
+        let mut stages = crate::stages::Stages::default();
         let mut out = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
-            let when =
-                match &rule.when {
-                    Some(c) => Some(Cond::compile(c, &mut interest).map_err(|source| {
-                        CompileError::Regex {
+            let mut ctx = condition::Ctx {
+                interest: &mut interest,
+                stages: &mut stages,
+            };
+            let when = match &rule.when {
+                Some(c) => {
+                    Some(
+                        Cond::compile(c, &mut ctx).map_err(|source| CompileError::Regex {
                             index,
                             name: rule.name.clone(),
                             source,
-                        }
-                    })?),
-                    None => None,
-                };
+                        })?,
+                    )
+                }
+                None => None,
+            };
             let fidelity = match rule.fidelity.as_deref() {
                 None | Some("full") => None,
                 Some(name) => Some(
@@ -152,9 +183,29 @@ impl RuleSet {
                 annotation: string_attribute_field("sampling.rule", &rule.name),
             });
         }
+        let settings = config.sampling.capture.clone();
+        let keys = settings
+            .attributes
+            .iter()
+            .map(|k| (interest.span_key(k), interest.resource_key(k)))
+            .collect();
+        let names: Vec<String> = profiles.iter().map(|(n, _)| n.clone()).collect();
+        let capture_slots = Captures::slot_names(&names)
+            .into_iter()
+            .zip(std::iter::once(None).chain(profiles.iter().map(|(_, p)| Some(p.clone()))))
+            .map(|(name, fidelity)| CaptureSlot {
+                annotation: string_attribute_field("sampling.rule", &name),
+                name: name.into(),
+                fidelity,
+            })
+            .collect();
+        let captures = Arc::new(Captures::new(settings, keys, names, store));
         Ok(RuleSet {
+            captures,
+            capture_slots,
             rules: out,
             interest,
+            stages,
             default_annotation: string_attribute_field("sampling.rule", DEFAULT_RULE),
         })
     }
@@ -162,6 +213,11 @@ impl RuleSet {
     /// The attribute keys the rules read; ingest decodes exactly these.
     pub fn interest(&self) -> &Interest {
         &self.interest
+    }
+
+    /// The stage sketches of the `slower_than` conditions.
+    pub fn stages(&self) -> &crate::stages::Stages {
+        &self.stages
     }
 
     pub fn rules(&self) -> &[CompiledRule] {
@@ -190,8 +246,7 @@ impl RuleSet {
             sampling: SamplingDetail::None,
         };
         e.verdict = self.evaluate(trace_id, spans, now, Some(&mut e));
-        if let Some(i) = e.verdict.rule {
-            let r = &self.rules[i as usize];
+        if let Some(r) = e.verdict.rule.and_then(|i| self.rules.get(i as usize)) {
             e.rule = r.name.to_string();
             e.action = r.described.clone();
         }
@@ -205,6 +260,14 @@ impl RuleSet {
         now: Instant,
         mut why: Option<&mut Explanation>,
     ) -> Verdict {
+        if let Some((slot, id)) = self.captures.matching(spans, now) {
+            let v = Verdict::new(Some((self.rules.len() + slot as usize) as u16), true);
+            if let Some(e) = why {
+                e.rule = self.name_of(v).to_string();
+                e.action = format!("keep (capture {id})");
+            }
+            return v;
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             let matched = rule.when.as_ref().is_none_or(|c| c.eval(spans));
             if let Some(e) = why.as_deref_mut() {
@@ -262,21 +325,44 @@ impl RuleSet {
 
     /// The deciding rule's name (or [`DEFAULT_RULE`]).
     pub fn name_of(&self, v: Verdict) -> &str {
-        v.rule
-            .map_or(DEFAULT_RULE, |i| &self.rules[i as usize].name)
+        match v.rule.map(usize::from) {
+            None => DEFAULT_RULE,
+            Some(i) => match self.rules.get(i) {
+                Some(r) => &r.name,
+                None => self.capture_slot(i).map_or(DEFAULT_RULE, |s| &s.name),
+            },
+        }
+    }
+
+    fn capture_slot(&self, i: usize) -> Option<&CaptureSlot> {
+        self.capture_slots.get(i.checked_sub(self.rules.len())?)
     }
 
     /// The fidelity profile for spans kept under this verdict.
     pub fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>> {
-        v.rule
-            .and_then(|i| self.rules[i as usize].fidelity.as_ref())
+        let i = usize::from(v.rule?);
+        match self.rules.get(i) {
+            Some(r) => r.fidelity.as_ref(),
+            None => self.capture_slot(i)?.fidelity.as_ref(),
+        }
     }
 
     /// The encoded `sampling.rule` attribute for spans kept under this verdict.
     pub fn annotation_of(&self, v: Verdict) -> &Bytes {
-        v.rule.map_or(&self.default_annotation, |i| {
-            &self.rules[i as usize].annotation
-        })
+        let Some(i) = v.rule.map(usize::from) else {
+            return &self.default_annotation;
+        };
+        match self.rules.get(i) {
+            Some(r) => &r.annotation,
+            None => self
+                .capture_slot(i)
+                .map_or(&self.default_annotation, |s| &s.annotation),
+        }
+    }
+
+    /// The captures on demand of this rule set.
+    pub fn captures(&self) -> &Arc<Captures> {
+        &self.captures
     }
 }
 
@@ -288,7 +374,14 @@ impl Decider for RuleSet {
         RuleSet::decide_at(self, id, spans, now)
     }
     fn rule_names(&self) -> Vec<Arc<str>> {
-        self.rules.iter().map(|r| r.name.clone()).collect()
+        self.rules
+            .iter()
+            .map(|r| r.name.clone())
+            .chain(self.capture_slots.iter().map(|s| s.name.clone()))
+            .collect()
+    }
+    fn captures(&self) -> Option<Arc<Captures>> {
+        Some(self.captures.clone())
     }
     fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>> {
         RuleSet::fidelity_of(self, v)
@@ -299,7 +392,37 @@ impl Decider for RuleSet {
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
         RuleSet::explain(self, id, spans, now)
     }
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for r in &self.rules {
+            if let Action::Adaptive(a) = &r.action {
+                if let Some(m) = &a.params().min_per_key {
+                    notes.push(format!(
+                        "adaptive `{}`: min_per_key ({} per {}) kept {} traces its probabilities alone would have dropped",
+                        r.name,
+                        m.traces,
+                        crate::config::units::format_duration(m.every),
+                        a.floor_kept()
+                    ));
+                }
+            }
+        }
+        for f in self.stages.families() {
+            notes.push(format!(
+                "slower_than: {} stages sketched (by [{}], window {})",
+                f.len(),
+                f.by.join(", "),
+                crate::config::units::format_duration(f.window)
+            ));
+        }
+        notes
+    }
+    fn observe(&self, spans: &[(TraceId, Span)], now: Instant) {
+        self.stages.observe(spans, now);
+    }
     fn tick(&self, now: Instant) {
+        self.stages.tick(now);
+        self.captures.expire(now);
         for r in &self.rules {
             if let Action::Adaptive(a) = &r.action {
                 a.tick(now);

@@ -13,6 +13,7 @@
 //! trace's randomness is at least the key's threshold.
 
 use super::allocate::{fair_share, moving_average, probability};
+use super::floor::{share_with_floor, Floor, MinPerKey};
 use super::key::KeySpec;
 use super::probability::{threshold_rounded, MAX_THRESHOLD};
 use crate::config::{AdaptiveAction, KeyField};
@@ -43,6 +44,8 @@ pub struct Params {
     pub max_keys: usize,
     /// Key values in metric labels as they are; otherwise hashed ([`metric_label`]).
     pub expose_keys: bool,
+    /// Traces kept per key per period at least ([`super::floor`]).
+    pub min_per_key: Option<MinPerKey>,
 }
 
 impl Params {
@@ -53,6 +56,10 @@ impl Params {
             min_probability: a.min_probability,
             max_keys: a.max_keys.max(1),
             expose_keys: a.expose_keys,
+            min_per_key: a.min_per_key.as_ref().map(|m| MinPerKey {
+                traces: m.traces,
+                every: m.every.get(),
+            }),
         }
     }
 }
@@ -67,6 +74,7 @@ struct Entry {
     first_seen: Instant,
     last_seen: Instant,
     threshold: u64,
+    floor: Floor,
 }
 
 impl Entry {
@@ -78,6 +86,7 @@ impl Entry {
             first_seen: now,
             last_seen: now,
             threshold: 0,
+            floor: Floor::default(),
         }
     }
 }
@@ -94,6 +103,8 @@ struct State {
     expected_rate: f64,
     seen: u64,
     kept: u64,
+    /// Traces kept by `min_per_key` that the probability alone would have dropped.
+    floor_kept: u64,
 }
 
 /// What one decision found.
@@ -155,6 +166,7 @@ impl AdaptiveSampler {
                 expected_rate: 0.0,
                 seen: 0,
                 kept: 0,
+                floor_kept: 0,
             }),
         }
     }
@@ -203,7 +215,21 @@ impl AdaptiveSampler {
                     )
                 }
             };
-            let keep = randomness >= threshold;
+            let mut keep = randomness >= threshold;
+            let mut threshold = threshold;
+            if let Some(spec) = &self.params.min_per_key {
+                // Owed keeps are kept outright (no threshold: their adjusted count is 1).
+                if entry.floor.owed(spec, now) {
+                    if !keep {
+                        keep = true;
+                        threshold = 0;
+                        st.floor_kept += 1;
+                    }
+                    entry.floor.record_kept();
+                } else if keep {
+                    entry.floor.record_kept();
+                }
+            }
             st.seen += 1;
             st.kept += u64::from(keep);
             Decision {
@@ -297,7 +323,10 @@ impl AdaptiveSampler {
         if other_rate > 0.0 {
             rates.push(other_rate);
         }
-        let share = fair_share(&rates, self.params.target);
+        let share = match &self.params.min_per_key {
+            Some(m) => share_with_floor(&rates, self.params.target, m.rate()),
+            None => fair_share(&rates, self.params.target),
+        };
         let min_p = self.params.min_probability;
         let assign = |e: &mut Entry| {
             let p = probability(e.rate.unwrap_or(0.0), share, min_p);
@@ -347,6 +376,14 @@ impl AdaptiveSampler {
             "key",
             p.top,
         );
+    }
+
+    /// Traces kept by `min_per_key` that the keys' probabilities alone would have dropped.
+    pub fn floor_kept(&self) -> u64 {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .floor_kept
     }
 
     /// The keys tracked, with their average rates (traces/s) and current probabilities, busiest

@@ -33,6 +33,7 @@ fn params(target: f64, max_keys: usize) -> Params {
         min_probability: 1e-4,
         max_keys,
         expose_keys: true,
+        min_per_key: None,
     }
 }
 
@@ -316,4 +317,53 @@ fn when_traffic_stops_the_ticker_still_ends_intervals() {
     let before = s.snapshot();
     s.tick(base + Duration::from_secs(14));
     assert_eq!(s.snapshot().len(), before.len());
+}
+
+/// 20 keys at 1 trace/s share 0.4 traces/s: about 1.2 kept per key per minute, so without a
+/// floor some minutes keep nothing of a key. `min_per_key: 1 per 1m` keeps every key every
+/// minute, and the total stays at the target.
+#[test]
+fn min_per_key_keeps_every_key_every_interval_within_the_target() {
+    let run = |floor: Option<MinPerKey>| {
+        let mut p = params(0.4, 100);
+        p.min_per_key = floor;
+        let (s, interest) = sampler(p);
+        let keys: Vec<Vec<Span>> = (0..20).map(|k| key_spans(&interest, k)).collect();
+        let base = Instant::now();
+        let mut rng = Rng(7);
+        let minutes = 30;
+        // kept[minute][key]
+        let mut kept = vec![vec![0u32; 20]; minutes];
+        let mut total = 0u64;
+        for tick in 0..(minutes * 60 * 20) {
+            let key = tick % 20;
+            let at = base + Duration::from_micros(tick as u64 * 50_000 + key as u64);
+            let d = s.decide(&keys[key], rng.randomness(), at, false);
+            if d.keep {
+                kept[tick / (60 * 20)][key] += 1;
+                total += 1;
+            }
+        }
+        let secs = (minutes * 60) as f64;
+        // Minutes after the first few (the rates are being learnt) with a key kept 0 times.
+        let empty = kept[5..].iter().flatten().filter(|n| **n == 0).count();
+        (empty, total as f64 / secs, s.floor_kept())
+    };
+    let (empty, rate, _) = run(None);
+    assert!(
+        empty > 20,
+        "without a floor some key-minutes keep nothing: {empty}"
+    );
+    assert!((rate - 0.4).abs() < 0.1, "{rate}");
+    let floor = MinPerKey {
+        traces: 1,
+        every: Duration::from_secs(60),
+    };
+    let (empty, rate, forced) = run(Some(floor));
+    assert_eq!(empty, 0, "every key is kept every minute");
+    assert!(forced > 0);
+    assert!(
+        (rate - 0.4).abs() < 0.1,
+        "the floor counts against the target: {rate}"
+    );
 }

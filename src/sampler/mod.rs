@@ -3,6 +3,7 @@
 
 pub mod adaptive;
 pub mod allocate;
+pub mod floor;
 pub mod key;
 pub mod probability;
 pub mod rate_limit;

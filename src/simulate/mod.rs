@@ -91,6 +91,8 @@ pub struct Report {
     /// The traces asked about, with the explanation of their decision (`None`: not in the
     /// input).
     pub explanations: Vec<(TraceId, Option<Explanation>)>,
+    /// What the decider says about the state it built ([`Decider::notes`]).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -208,10 +210,18 @@ pub fn replay_forwarding(
     let mut suffixes = SuffixCache::default();
     let mut explanations: Vec<(TraceId, Option<Explanation>)> =
         explain.iter().map(|id| (*id, None)).collect();
+    let at = |start: u64| {
+        base.checked_add(Duration::from_nanos(start.saturating_sub(first)))
+            .unwrap_or(base)
+    };
+    // The stage sketches warm up on the whole recording first (in the daemon, a trace's
+    // decision waits while later traffic arrives), then every trace is decided.
+    for (id, t) in &ordered {
+        let arrived: Vec<(TraceId, Span)> = t.spans.iter().map(|s| (*id, s.clone())).collect();
+        decider.observe(&arrived, at(t.start));
+    }
     for (id, t) in ordered {
-        let now = base
-            .checked_add(Duration::from_nanos(t.start.saturating_sub(first)))
-            .unwrap_or(base);
+        let now = at(t.start);
         let verdict = match explanations.iter_mut().find(|(e, _)| *e == id) {
             Some((_, slot)) => {
                 let e = decider.explain(&id, &t.spans, now);
@@ -267,10 +277,13 @@ pub fn replay_forwarding(
             }
         }
     }
+    // Capture slots decide nothing in a replay (captures are added at run time).
+    rules.retain(|r| !(r.rule.starts_with("_capture") && r.matched == 0));
     Ok(Report {
         rules,
         totals,
         explanations,
+        notes: decider.notes(),
     })
 }
 

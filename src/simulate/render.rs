@@ -111,6 +111,9 @@ pub(super) fn table(r: &Report) -> String {
             _ => {}
         }
     }
+    for n in &r.notes {
+        let _ = writeln!(out, "{n}");
+    }
     if t.fidelity_failed_spans > 0 {
         let _ = writeln!(
             out,
@@ -191,5 +194,6 @@ pub(super) fn json(r: &Report) -> Value {
         "totals": r.totals,
         "reduction": { "traces": tr, "spans": sp, "bytes": by },
         "explanations": explanations,
+        "notes": r.notes,
     })
 }

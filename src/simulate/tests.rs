@@ -104,3 +104,53 @@ fn rejected_spans_and_the_default_rule_are_counted() {
     assert_eq!((r.rules[0].matched, r.rules[0].dropped), (1, 1));
     assert!(r.table().contains("_default"));
 }
+
+#[test]
+fn slower_than_warms_up_on_the_recording_then_decides() {
+    let c = config(
+        "- name: slow\n  when: { span: { slower_than: { quantile: 0.99, min_samples: 200 } } }\n  keep: true\n- name: rest\n  drop: true",
+    );
+    // 250 traces of an 8 s stage over 250 s, then one of 45 s; the slow one comes first in
+    // the recording, when the stage had no samples yet.
+    let mut spans = vec![span(9999, 1).name("video_synth").at(0, 45_000)];
+    spans.extend((0..250u64).map(|i| {
+        span(i as u128 + 1, 1)
+            .name("video_synth")
+            .at(1000 + i * 1000, 7_900 + (i % 3) * 100)
+    }));
+    let requests = vec![fixtures::encode(&fixtures::request("video", spans))];
+    let r = run(&c, &requests, &[]);
+    assert_eq!(r.rules[0].kept, 1, "only the 45 s synthesis: {:?}", r.rules);
+    assert_eq!(r.rules[1].dropped, 250);
+    assert!(
+        r.notes.iter().any(|n| n.contains("1 stages sketched")),
+        "{:?}",
+        r.notes
+    );
+    assert!(r.table().contains("slower_than: 1 stages sketched"));
+}
+
+#[test]
+fn min_per_key_is_shown() {
+    let c = config(
+        "- name: rest\n  adaptive: { target_traces_per_sec: 0.5, key: [root.name], min_per_key: { traces: 1, every: 1m } }",
+    );
+    let spans: Vec<_> = (0..600u64)
+        .map(|i| {
+            let name = if i % 100 == 0 { "rare" } else { "busy" };
+            span(i as u128 + 1, 1).name(name).at(i * 1000, 10)
+        })
+        .collect();
+    let r = run(
+        &c,
+        &[fixtures::encode(&fixtures::request("svc", spans))],
+        &[],
+    );
+    let note = r.notes.iter().find(|n| n.contains("min_per_key")).unwrap();
+    assert!(
+        note.starts_with("adaptive `rest`: min_per_key (1 per 1m) kept"),
+        "{note}"
+    );
+    assert!(r.table().contains(note.as_str()));
+    assert_eq!(r.json()["notes"][0], serde_json::json!(note));
+}

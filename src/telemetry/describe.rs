@@ -65,6 +65,13 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::RELOADS, Kind::Counter, "Files re-read because they changed (TLS certificates, bearer token files), by config key and outcome (ok, failed: the previous contents stay in use)."),
     (n::TLS_HANDSHAKE_FAILURES, Kind::Counter, "TLS handshakes that failed on a receiver, by receiver and reason."),
     (n::TLS_CERTIFICATE_EXPIRY, Kind::Gauge, "When the certificate in use expires (Unix seconds), by config key."),
+    (n::STAGE_DURATION_QUANTILE, Kind::Gauge, "Duration quantile in seconds of the busiest stages that slower_than conditions compare against, by service, span name and quantile."),
+    (n::STAGES, Kind::Gauge, "Stages sketched for slower_than conditions (at most max_stages per grouping)."),
+    (n::STAGE_OVERFLOW_SPANS, Kind::Counter, "Spans of stages beyond max_stages, not sketched (slower_than never holds for them)."),
+    (n::CAPTURES, Kind::Gauge, "Captures active now."),
+    (n::CAPTURE_HITS, Kind::Counter, "Traces kept by a capture, ahead of the rules."),
+    (n::CAPTURE_EVENTS, Kind::Counter, "Captures added, removed and expired, by event."),
+    (n::FIDELITY_MEDIA_REDUCED, Kind::Counter, "Encoded media values (data URLs, base64 images and frames) a fidelity profile reduced to hash, size and type, by profile."),
 ];
 
 /// The HELP text of `name`, if it is one of tailsift's metrics.

@@ -44,8 +44,41 @@ fn number(v: f64) -> String {
     }
 }
 
+/// One series of a gauge published whole: its labels and value.
+pub type Series = (Vec<(&'static str, String)>, f64);
+
+type Whole = BTreeMap<&'static str, (&'static str, Vec<Series>)>;
+
+fn wholes() -> &'static Mutex<Whole> {
+    static WHOLE: OnceLock<Mutex<Whole>> = OnceLock::new();
+    WHOLE.get_or_init(Default::default)
+}
+
+/// Replaces every series of `metric` (a gauge with any labels) at once, e.g. the quantiles
+/// of the busiest stages.
+pub fn publish_all(metric: &'static str, help: &'static str, series: Vec<Series>) {
+    let mut w = wholes().lock().unwrap_or_else(|p| p.into_inner());
+    w.insert(metric, (help, series));
+}
+
+fn render_wholes(out: &mut String) {
+    let w = wholes().lock().unwrap_or_else(|p| p.into_inner());
+    for (metric, (help, series)) in w.iter() {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} gauge");
+        for (labels, v) in series {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = writeln!(out, "{metric}{{{}}} {}", labels.join(","), number(*v));
+        }
+    }
+}
+
 /// Renders every published set in the Prometheus text format (appended to `out`).
 pub fn render(out: &mut String) {
+    render_wholes(out);
     let s = sets().lock().unwrap_or_else(|p| p.into_inner());
     let mut last: Option<&str> = None;
     for ((metric, rule), (help, label, series)) in s.iter() {

@@ -143,3 +143,23 @@ pub const STORAGE_REPLAYED_SPANS: &str = "tailsift_storage_replayed_spans_total"
 pub const STORAGE_DAMAGED: &str = "tailsift_storage_damaged_total";
 /// Segment files deleted because every record in them was released.
 pub const STORAGE_DELETED_SEGMENTS: &str = "tailsift_storage_deleted_segments_total";
+/// The duration quantile (seconds) of a stage that `slower_than` conditions compare against
+/// (gauge), for the busiest stages only ([`STAGE_TOP`]). Labels: `service`, `name`,
+/// `quantile`.
+pub const STAGE_DURATION_QUANTILE: &str = "tailsift_stage_duration_quantile_seconds";
+/// How many stages [`STAGE_DURATION_QUANTILE`] shows at most.
+pub const STAGE_TOP: usize = 20;
+/// Stages sketched for `slower_than` conditions (gauge; at most `max_stages` per grouping).
+pub const STAGES: &str = "tailsift_stages";
+/// Spans of stages beyond `max_stages`, not added to any sketch (their stage has no quantile,
+/// so `slower_than` never holds for them).
+pub const STAGE_OVERFLOW_SPANS: &str = "tailsift_stage_overflow_spans_total";
+/// Captures active now (gauge).
+pub const CAPTURES: &str = "tailsift_captures";
+/// Traces kept by a capture (ahead of the rules). Counted per trace decided by a capture.
+pub const CAPTURE_HITS: &str = "tailsift_capture_hits_total";
+/// Captures added, removed and expired. Labels: `event` (added, removed, expired).
+pub const CAPTURE_EVENTS: &str = "tailsift_capture_events_total";
+/// Values a fidelity profile's `media` option reduced to hash, size and type. Labels:
+/// `profile`.
+pub const FIDELITY_MEDIA_REDUCED: &str = "tailsift_fidelity_media_reduced_total";

@@ -108,6 +108,7 @@ pub fn register(config: &Config) {
         }
     }
     limits(config);
+    pipelines(config);
     for g in [
         n::BUFFER_TRACES,
         n::BUFFER_SPANS,
@@ -115,6 +116,22 @@ pub fn register(config: &Config) {
         n::BUFFER_RETAINED_BYTES,
     ] {
         gauge!(g).set(0.0);
+    }
+}
+
+/// The series of stage sketches, captures and media reduction, at zero.
+fn pipelines(config: &Config) {
+    gauge!(n::STAGES).set(0.0);
+    counter!(n::STAGE_OVERFLOW_SPANS).increment(0);
+    gauge!(n::CAPTURES).set(0.0);
+    counter!(n::CAPTURE_HITS).increment(0);
+    for e in ["added", "removed", "expired"] {
+        counter!(n::CAPTURE_EVENTS, "event" => e).increment(0);
+    }
+    for (name, p) in &config.fidelity {
+        if p.media.is_some() {
+            counter!(n::FIDELITY_MEDIA_REDUCED, "profile" => name.clone()).increment(0);
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod example;
 mod exporters;
 mod overrides;
 mod parse_errors;
+mod pipelines;
 mod rules;
 mod samplers;
 mod storage;
