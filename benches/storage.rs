@@ -59,7 +59,11 @@ fn bench_accept(c: &mut Criterion) {
         TRACES_PER_REQUEST as u64 * SPANS_PER_TRACE * REQUESTS_PER_ITER as u64,
     ));
     g.sample_size(20);
-    for (name, sync) in [("memory_only", None), ("sync_write", Some("write")), ("sync_fsync", Some("fsync"))] {
+    for (name, sync) in [
+        ("memory_only", None),
+        ("sync_write", Some("write")),
+        ("sync_fsync", Some("fsync")),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let storage = sync.map_or(String::new(), |s| {
             format!(

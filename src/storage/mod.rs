@@ -120,7 +120,8 @@ impl Storage {
     pub fn open(cfg: &StorageConfig) -> Result<(Storage, Replay), StorageError> {
         let (log, replay) = open::open(cfg)?;
         let log = Arc::new(log);
-        let syncer = (cfg.sync == SyncMode::Fsync).then(|| sync::Syncer::start(Arc::downgrade(&log)));
+        let syncer =
+            (cfg.sync == SyncMode::Fsync).then(|| sync::Syncer::start(Arc::downgrade(&log)));
         let replay = replay.attach(log.clone());
         Ok((Storage { log, syncer }, replay))
     }
@@ -179,7 +180,9 @@ impl Storage {
         match self.log.append(&record, Purpose::Internal) {
             Ok(_) => counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "decisions").increment(1),
             Err(StorageError::Closed) => {}
-            Err(e) => crate::warn_limited!(error = %e, "decisions not logged; after a restart these traces may be decided again"),
+            Err(e) => {
+                crate::warn_limited!(error = %e, "decisions not logged; after a restart these traces may be decided again")
+            }
         }
     }
 
@@ -241,7 +244,9 @@ pub struct Lease {
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("position", &self.position).finish()
+        f.debug_struct("Lease")
+            .field("position", &self.position)
+            .finish()
     }
 }
 

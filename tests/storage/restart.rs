@@ -16,18 +16,38 @@ async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() 
         d.send_ok(Transport::Grpc, &trace(t)).await;
     }
     let summary = d.stop().await;
-    assert_eq!(summary.export.sent_spans, 0, "nothing decided before the shutdown");
-    assert!(!segments(dir.path()).is_empty(), "the log keeps the buffered spans");
+    assert_eq!(
+        summary.export.sent_spans, 0,
+        "nothing decided before the shutdown"
+    );
+    assert!(
+        !segments(dir.path()).is_empty(),
+        "the log keeps the buffered spans"
+    );
     // Past their wait by the time of the restart: decided at once after replay.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "2s", "")).await;
-    assert_eq!(grew(&base, "tailsift_storage_replayed_spans_total", &[]), 10.0);
+    assert_eq!(
+        grew(&base, "tailsift_storage_replayed_spans_total", &[]),
+        10.0
+    );
     let all = wait_for(PATIENCE, || unique_span_ids(&sink).len() == 10).await;
-    assert!(all, "every replayed span is delivered: {:?}", unique_span_ids(&sink));
-    assert_eq!(sink.received_spans(), 10, "no duplicates after a clean shutdown");
+    assert!(
+        all,
+        "every replayed span is delivered: {:?}",
+        unique_span_ids(&sink)
+    );
+    assert_eq!(
+        sink.received_spans(),
+        10,
+        "no duplicates after a clean shutdown"
+    );
     d.stop().await;
-    assert!(segments(dir.path()).is_empty(), "everything released, no segment left");
+    assert!(
+        segments(dir.path()).is_empty(),
+        "everything released, no segment left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +63,11 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
         d.send_ok(Transport::Grpc, &trace(t)).await;
     }
     let decided = wait_for_async(PATIENCE, || async {
-        grew(&base, "tailsift_decided_spans_total", &[("verdict", "kept")]) == 6.0
+        grew(
+            &base,
+            "tailsift_decided_spans_total",
+            &[("verdict", "kept")],
+        ) == 6.0
     })
     .await;
     assert!(decided);
@@ -53,7 +77,10 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
     sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
     let d = Daemon::start(&config(dir.path(), &url, "100ms", "")).await;
     let all = wait_for(PATIENCE, || unique_span_ids(&sink).len() == 6).await;
-    assert!(all, "kept spans owed at shutdown are exported after the restart");
+    assert!(
+        all,
+        "kept spans owed at shutdown are exported after the restart"
+    );
     d.stop().await;
     assert!(segments(dir.path()).is_empty());
 }
@@ -70,21 +97,45 @@ async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
     // which keeps the segment (and the decision logged in it) on disk.
     let noisy = request(
         "svc",
-        [span(1, 11).name("noise"), span(1, 12).parent(11).name("noise")],
+        [
+            span(1, 11).name("noise"),
+            span(1, 12).parent(11).name("noise"),
+        ],
     );
     d.send_ok(Transport::Grpc, &noisy).await;
-    d.send_ok(Transport::Grpc, &request("svc", [span(2, 21).name("other")]))
-        .await;
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(2, 21).name("other")]),
+    )
+    .await;
     d.stop().await;
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "30s", rules)).await;
     // A late span of trace 1 that no rule would drop on its own.
-    d.send_ok(Transport::Grpc, &request("svc", [span(1, 13).parent(11).name("late")]))
-        .await;
-    assert_eq!(grew(&base, "tailsift_late_spans_total", &[("verdict", "dropped")]), 1.0);
-    assert_eq!(grew(&base, "tailsift_storage_replayed_spans_total", &[]), 1.0, "trace 2 only: trace 1 was released");
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(1, 13).parent(11).name("late")]),
+    )
+    .await;
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_late_spans_total",
+            &[("verdict", "dropped")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        grew(&base, "tailsift_storage_replayed_spans_total", &[]),
+        1.0,
+        "trace 2 only: trace 1 was released"
+    );
     let m = d.scrape().await;
-    assert_eq!(m.sum("tailsift_buffer_traces", &[]), 1.0, "only trace 2 is live");
+    assert_eq!(
+        m.sum("tailsift_buffer_traces", &[]),
+        1.0,
+        "only trace 2 is live"
+    );
     d.stop().await;
     assert!(!unique_span_ids(&sink).contains(&13));
 }
