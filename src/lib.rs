@@ -16,8 +16,8 @@ pub mod receiver; // OTLP/gRPC and OTLP/HTTP receivers
 pub mod rules; // compiled rule set: conditions, actions, first match wins
 pub mod sampler; // consistent probability, adaptive and rate-limit sampling
 pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown
-pub mod storage; // the durable log of accepted requests and decisions: append, release, replay
 pub mod simulate; // replaying recorded traces through the rules: counts and explanations
+pub mod storage; // the durable log of accepted requests and decisions: append, release, replay
 pub mod supervise; // the daemon's tasks: a panic or early exit of any is reported by name
 pub mod telemetry; // metric names, Prometheus endpoint, health, logs
 pub mod tls; // rustls configs for receivers and exporters, certificate reload

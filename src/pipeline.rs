@@ -318,14 +318,15 @@ impl Pipeline {
             }
         };
         let interest = self.rules.interest();
-        let ingested = match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
-            Ok(i) => i,
-            Err(e) => {
-                counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid")
-                    .increment(1);
-                return Err(Refusal::Malformed(e.to_string()));
-            }
-        };
+        let ingested =
+            match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
+                Ok(i) => i,
+                Err(e) => {
+                    counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid")
+                        .increment(1);
+                    return Err(Refusal::Malformed(e.to_string()));
+                }
+            };
         drop(reservation);
         let message = ingested.rejection_message();
         let mut rejected_by_reason: Vec<(&'static str, u64)> = Vec::new();
@@ -386,7 +387,11 @@ impl Pipeline {
         if self.storage.is_some() {
             // Undecided traces stay in the log and are replayed with their receive times.
             let s = self.buffer.stats();
-            tracing::info!(traces = s.traces, spans = s.spans, "storage on: buffered traces stay in the storage log for the next start");
+            tracing::info!(
+                traces = s.traces,
+                spans = s.spans,
+                "storage on: buffered traces stay in the storage log for the next start"
+            );
         } else if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer.drain(Instant::now(), &*self.rules, &mut out);
@@ -500,7 +505,12 @@ impl Pipeline {
     }
 
     fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
-        let lease = span.scope.resource.retained.as_ref().and_then(|r| r.lease().cloned());
+        let lease = span
+            .scope
+            .resource
+            .retained
+            .as_ref()
+            .and_then(|r| r.lease().cloned());
         let out = match self
             .forwarder
             .forward(&*self.rules, v, span, &mut kept.suffixes)
@@ -667,7 +677,8 @@ impl Pipeline {
         counter!(names::STORAGE_REPLAYED_SPANS).increment(n as u64);
         if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
-            self.buffer.insert(ingested.spans, at, &*self.rules, &mut out);
+            self.buffer
+                .insert(ingested.spans, at, &*self.rules, &mut out);
             self.emit(out, exporters);
         }
         n

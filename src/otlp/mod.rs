@@ -13,7 +13,9 @@ pub mod validate;
 pub mod wire;
 
 pub use encode::{encode_request, OutSpan};
-pub use ingest::{ingest, ingest_leased, ingest_retained, Ingested, Interest, MalformedRequest, Rejection};
+pub use ingest::{
+    ingest, ingest_leased, ingest_retained, Ingested, Interest, MalformedRequest, Rejection,
+};
 pub use model::{AttrValue, Resource, Retained, Scope, Span, SpanId, TraceId};
 
 #[cfg(test)]

@@ -125,7 +125,10 @@ impl Log {
         let id = active.id;
         inner.disk_bytes += len;
         inner.written += 1;
-        let seg = inner.segments.get_mut(&id).expect("active segment is listed");
+        let seg = inner
+            .segments
+            .get_mut(&id)
+            .expect("active segment is listed");
         seg.bytes += len;
         if purpose == Purpose::Request {
             seg.live += 1;

@@ -36,7 +36,10 @@ pub(super) fn open(cfg: &StorageConfig) -> Result<(Log, Pending), StorageError> 
         .truncate(false)
         .write(true)
         .open(dir.join(LOCK_FILE))
-        .map_err(dir_error(&dir, "cannot create the LOCK file (is the directory writable?)"))?;
+        .map_err(dir_error(
+            &dir,
+            "cannot create the LOCK file (is the directory writable?)",
+        ))?;
     match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(rustix::io::Errno::WOULDBLOCK) => return Err(StorageError::Locked { path: dir }),
@@ -82,12 +85,20 @@ fn list(dir: &Path) -> Result<(BTreeMap<u64, SegState>, Vec<(u64, PathBuf)>), St
         }
         let path = entry.path();
         let Some(id) = segment::parse_name(&name) else {
-            report(Damage::ForeignFile, &path, "a file that is not a segment of this log; left alone");
+            report(
+                Damage::ForeignFile,
+                &path,
+                "a file that is not a segment of this log; left alone",
+            );
             continue;
         };
         let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
         if bytes < segment::HEADER_LEN as u64 {
-            report(Damage::TruncatedFile, &path, "a segment shorter than its header holds nothing; deleted");
+            report(
+                Damage::TruncatedFile,
+                &path,
+                "a segment shorter than its header holds nothing; deleted",
+            );
             let _ = std::fs::remove_file(&path);
             continue;
         }

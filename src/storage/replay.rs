@@ -50,9 +50,13 @@ impl Pending {
             readable.push((id, path.clone()));
             for item in records {
                 match item {
-                    Item::Damaged(at, d) => {
-                        report(d, &path, &format!("damaged record at byte {at}; the rest of the log is still replayed"))
-                    }
+                    Item::Damaged(at, d) => report(
+                        d,
+                        &path,
+                        &format!(
+                            "damaged record at byte {at}; the rest of the log is still replayed"
+                        ),
+                    ),
                     Item::Record(_, r) => match r.kind {
                         Some(Kind::Decisions(ds)) => {
                             for d in ds.decisions {
@@ -133,7 +137,8 @@ impl Iterator for Replay {
                     if let Some(Kind::Request(req)) = r.kind {
                         if !self.released.contains(&position) {
                             return Some(Replayed {
-                                received: UNIX_EPOCH + Duration::from_nanos(req.received_unix_nanos),
+                                received: UNIX_EPOCH
+                                    + Duration::from_nanos(req.received_unix_nanos),
                                 body: req.body,
                                 lease: self.lease(position),
                             });

@@ -56,9 +56,7 @@ pub fn frame(record: &Record, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&len_bytes);
     out.extend_from_slice(&[0; 4]);
-    record
-        .encode(out)
-        .expect("a Vec grows to hold any message");
+    record.encode(out).expect("a Vec grows to hold any message");
     let crc = checksum(len_bytes, &out[start + FRAME_LEN..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
@@ -81,6 +79,15 @@ pub enum Damage {
 }
 
 impl Damage {
+    pub const ALL: [Damage; 6] = [
+        Damage::TornTail,
+        Damage::Checksum,
+        Damage::Undecodable,
+        Damage::ForeignFile,
+        Damage::TruncatedFile,
+        Damage::UnknownVersion,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Damage::TornTail => "torn_tail",
@@ -197,7 +204,9 @@ mod tests {
     #[test]
     fn reads_back_what_was_framed() {
         let items = read(segment(&[record(1), record(2)]));
-        assert!(matches!(&items[..], [Item::Record(16, a), Item::Record(_, b)] if *a == record(1) && *b == record(2)));
+        assert!(
+            matches!(&items[..], [Item::Record(16, a), Item::Record(_, b)] if *a == record(1) && *b == record(2))
+        );
     }
 
     #[test]
@@ -205,7 +214,10 @@ mod tests {
         let mut data = segment(&[record(1), record(2)]);
         data.truncate(data.len() - 3);
         let items = read(data);
-        assert!(matches!(&items[..], [Item::Record(..), Item::Damaged(_, Damage::TornTail)]));
+        assert!(matches!(
+            &items[..],
+            [Item::Record(..), Item::Damaged(_, Damage::TornTail)]
+        ));
     }
 
     #[test]
@@ -223,7 +235,10 @@ mod tests {
 
     #[test]
     fn headers_tell_foreign_truncated_and_newer_files_apart() {
-        assert_eq!(check_header(b"hello world, not a log"), Err(Damage::ForeignFile));
+        assert_eq!(
+            check_header(b"hello world, not a log"),
+            Err(Damage::ForeignFile)
+        );
         assert_eq!(check_header(&MAGIC[..5]), Err(Damage::TruncatedFile));
         let mut newer = header();
         newer[8] = 2;
@@ -234,7 +249,12 @@ mod tests {
     #[test]
     fn names_round_trip_and_others_are_not_segments() {
         assert_eq!(parse_name(&file_name(42)), Some(42));
-        for other in ["segment-1.log", "LOCK", "segment-00000000000000aa.log", "x.log"] {
+        for other in [
+            "segment-1.log",
+            "LOCK",
+            "segment-00000000000000aa.log",
+            "x.log",
+        ] {
             assert_eq!(parse_name(other), None, "{other}");
         }
     }

@@ -32,7 +32,11 @@ fn released_segments_are_deleted_and_owed_records_replayed() {
     drop(replay);
     // 1MiB segments: 3000 records of ~1KB fill three.
     let mut leases: Vec<_> = (0..3000)
-        .map(|i| s.append_request(&body(i as u8), SystemTime::now()).unwrap().lease)
+        .map(|i| {
+            s.append_request(&body(i as u8), SystemTime::now())
+                .unwrap()
+                .lease
+        })
         .collect();
     assert!(segment_files(dir.path()) >= 3);
     let owed = leases.split_off(2990);
@@ -42,14 +46,26 @@ fn released_segments_are_deleted_and_owed_records_replayed() {
     drop(owed);
     s.close();
     drop(s);
-    assert_eq!(segment_files(dir.path()), 1, "the owed record's segment stays");
+    assert_eq!(
+        segment_files(dir.path()),
+        1,
+        "the owed record's segment stays"
+    );
     let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
     let got: Vec<Replayed> = replay.collect();
-    assert_eq!(got.len(), 1, "only the owed record is replayed, the released ones are marked");
+    assert_eq!(
+        got.len(),
+        1,
+        "only the owed record is replayed, the released ones are marked"
+    );
     assert_eq!(got[0].body, body((2990 % 256) as u8));
     drop(got);
     s.close();
-    assert_eq!(segment_files(dir.path()), 0, "released after replay: nothing left");
+    assert_eq!(
+        segment_files(dir.path()),
+        0,
+        "released after replay: nothing left"
+    );
 }
 
 #[test]
@@ -88,7 +104,10 @@ fn decisions_are_replayed_by_rule_name() {
     let (_s, mut replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
     let d = replay.take_decisions();
     assert_eq!(d.len(), 1);
-    assert_eq!((&d[0].trace_id[..], d[0].keep, d[0].rule.as_str()), (&[9u8; 16][..], true, "errors"));
+    assert_eq!(
+        (&d[0].trace_id[..], d[0].keep, d[0].rule.as_str()),
+        (&[9u8; 16][..], true, "errors")
+    );
     assert_eq!(replay.count(), 1);
 }
 

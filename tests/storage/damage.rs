@@ -29,7 +29,14 @@ async fn a_torn_tail_is_counted_and_the_records_before_it_replayed() {
     drop(f);
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "1s", "")).await;
-    assert_eq!(grew(&base, "tailsift_storage_damaged_total", &[("kind", "torn_tail")]), 1.0);
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_storage_damaged_total",
+            &[("kind", "torn_tail")]
+        ),
+        1.0
+    );
     assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 6).await);
     d.stop().await;
 }
@@ -48,8 +55,18 @@ async fn a_flipped_bit_loses_only_its_record() {
     std::fs::write(&seg, data).unwrap();
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "1s", "")).await;
-    assert_eq!(grew(&base, "tailsift_storage_damaged_total", &[("kind", "checksum")]), 1.0);
-    assert_eq!(grew(&base, "tailsift_storage_replayed_spans_total", &[]), 4.0);
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_storage_damaged_total",
+            &[("kind", "checksum")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        grew(&base, "tailsift_storage_replayed_spans_total", &[]),
+        4.0
+    );
     assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 4).await);
     let ids = unique_span_ids(&sink);
     assert!(ids.is_superset(&[21, 22, 31, 32].into()), "{ids:?}");
@@ -65,7 +82,11 @@ async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
     leave_traces(dir.path(), &url, 1).await;
     std::fs::write(dir.path().join("notes.txt"), b"an operator's file").unwrap();
     std::fs::write(dir.path().join("segment-0000000000000099.log"), b"TSF").unwrap();
-    std::fs::write(dir.path().join("segment-0000000000000098.log"), b"not a log at all, longer than a header").unwrap();
+    std::fs::write(
+        dir.path().join("segment-0000000000000098.log"),
+        b"not a log at all, longer than a header",
+    )
+    .unwrap();
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "1s", "")).await;
     let damaged = |k| grew(&base, "tailsift_storage_damaged_total", &[("kind", k)]);
@@ -73,7 +94,10 @@ async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
     assert_eq!(damaged("truncated_file"), 1.0);
     assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 2).await);
     d.stop().await;
-    assert!(dir.path().join("notes.txt").exists(), "files not ours are left alone");
+    assert!(
+        dir.path().join("notes.txt").exists(),
+        "files not ours are left alone"
+    );
     assert!(!dir.path().join("segment-0000000000000099.log").exists());
 }
 
@@ -83,10 +107,8 @@ async fn at_the_disk_budget_requests_are_refused_retryably() {
     let dir = tempfile::tempdir().unwrap();
     let sink = GrpcSink::default();
     let url = sink.serve().await;
-    let yaml = config(dir.path(), &url, "60s", "").replace(
-        "storage:\n",
-        "storage:\n  max_bytes: 4MiB\n",
-    );
+    let yaml =
+        config(dir.path(), &url, "60s", "").replace("storage:\n", "storage:\n  max_bytes: 4MiB\n");
     let d = Daemon::start(&yaml).await;
     let big = "x".repeat(60_000);
     let mut refused = None;
@@ -102,12 +124,20 @@ async fn at_the_disk_budget_requests_are_refused_retryably() {
     match e {
         Refused::Grpc(s) => {
             assert_eq!(s.code(), tonic::Code::ResourceExhausted, "retryable: {s:?}");
-            assert!(s.message().contains("storage log is at its budget"), "{s:?}");
+            assert!(
+                s.message().contains("storage log is at its budget"),
+                "{s:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let m = d.scrape().await;
-    assert!(m.sum("tailsift_storage_refused_requests_total", &[("reason", "budget")]) >= 1.0);
+    assert!(
+        m.sum(
+            "tailsift_storage_refused_requests_total",
+            &[("reason", "budget")]
+        ) >= 1.0
+    );
     assert!(m.sum("tailsift_storage_segments", &[]) >= 1.0);
     assert!(m.sum("tailsift_storage_bytes", &[]) <= (4 << 20) as f64);
     d.stop().await;

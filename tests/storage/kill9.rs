@@ -38,7 +38,10 @@ fn load(n: u64) -> ExportTraceServiceRequest {
             let t = u128::from(n * TRACES_PER_REQUEST + i + 1);
             let base = (t as u64) * 10;
             [
-                span(t, base + 1).name("root").kind(SpanKind::Server).build(),
+                span(t, base + 1)
+                    .name("root")
+                    .kind(SpanKind::Server)
+                    .build(),
                 span(t, base + 2).parent(base + 1).name("child").build(),
             ]
         })
@@ -84,9 +87,16 @@ async fn kill_9_under_load_loses_no_acknowledged_span() {
     stop.store(true, Ordering::SeqCst);
     let _ = tokio::time::timeout(Duration::from_secs(10), sender).await;
     let acked: BTreeSet<u64> = acked.lock().unwrap().iter().copied().collect();
-    assert!(acked.len() >= ACKED_BEFORE_KILL * 20, "load was acknowledged before the kill");
+    assert!(
+        acked.len() >= ACKED_BEFORE_KILL * 20,
+        "load was acknowledged before the kill"
+    );
     let before = unique_span_ids(&sink).len();
-    assert!(before < acked.len(), "the kill left spans undelivered ({before} of {})", acked.len());
+    assert!(
+        before < acked.len(),
+        "the kill left spans undelivered ({before} of {})",
+        acked.len()
+    );
 
     let p2 = Proc::spawn(dir.path(), "", &body(dir.path(), &url), None).await;
     let all = support::wait_for(Duration::from_secs(30), || {
@@ -95,5 +105,10 @@ async fn kill_9_under_load_loses_no_acknowledged_span() {
     .await;
     let got = unique_span_ids(&sink);
     let missing = acked.difference(&got).count();
-    assert!(all, "{missing} of {} acknowledged spans never reached the sink; log:\n{}", acked.len(), p2.log());
+    assert!(
+        all,
+        "{missing} of {} acknowledged spans never reached the sink; log:\n{}",
+        acked.len(),
+        p2.log()
+    );
 }

@@ -16,18 +16,38 @@ async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() 
         d.send_ok(Transport::Grpc, &trace(t)).await;
     }
     let summary = d.stop().await;
-    assert_eq!(summary.export.sent_spans, 0, "nothing decided before the shutdown");
-    assert!(!segments(dir.path()).is_empty(), "the log keeps the buffered spans");
+    assert_eq!(
+        summary.export.sent_spans, 0,
+        "nothing decided before the shutdown"
+    );
+    assert!(
+        !segments(dir.path()).is_empty(),
+        "the log keeps the buffered spans"
+    );
     // Past their wait by the time of the restart: decided at once after replay.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "2s", "")).await;
-    assert_eq!(grew(&base, "tailsift_storage_replayed_spans_total", &[]), 10.0);
+    assert_eq!(
+        grew(&base, "tailsift_storage_replayed_spans_total", &[]),
+        10.0
+    );
     let all = wait_for(PATIENCE, || unique_span_ids(&sink).len() == 10).await;
-    assert!(all, "every replayed span is delivered: {:?}", unique_span_ids(&sink));
-    assert_eq!(sink.received_spans(), 10, "no duplicates after a clean shutdown");
+    assert!(
+        all,
+        "every replayed span is delivered: {:?}",
+        unique_span_ids(&sink)
+    );
+    assert_eq!(
+        sink.received_spans(),
+        10,
+        "no duplicates after a clean shutdown"
+    );
     d.stop().await;
-    assert!(segments(dir.path()).is_empty(), "everything released, no segment left");
+    assert!(
+        segments(dir.path()).is_empty(),
+        "everything released, no segment left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +63,11 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
         d.send_ok(Transport::Grpc, &trace(t)).await;
     }
     let decided = wait_for_async(PATIENCE, || async {
-        grew(&base, "tailsift_decided_spans_total", &[("verdict", "kept")]) == 6.0
+        grew(
+            &base,
+            "tailsift_decided_spans_total",
+            &[("verdict", "kept")],
+        ) == 6.0
     })
     .await;
     assert!(decided);
@@ -53,7 +77,10 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
     sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
     let d = Daemon::start(&config(dir.path(), &url, "100ms", "")).await;
     let all = wait_for(PATIENCE, || unique_span_ids(&sink).len() == 6).await;
-    assert!(all, "kept spans owed at shutdown are exported after the restart");
+    assert!(
+        all,
+        "kept spans owed at shutdown are exported after the restart"
+    );
     d.stop().await;
     assert!(segments(dir.path()).is_empty());
 }
@@ -70,21 +97,122 @@ async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
     // which keeps the segment (and the decision logged in it) on disk.
     let noisy = request(
         "svc",
-        [span(1, 11).name("noise"), span(1, 12).parent(11).name("noise")],
+        [
+            span(1, 11).name("noise"),
+            span(1, 12).parent(11).name("noise"),
+        ],
     );
     d.send_ok(Transport::Grpc, &noisy).await;
-    d.send_ok(Transport::Grpc, &request("svc", [span(2, 21).name("other")]))
-        .await;
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(2, 21).name("other")]),
+    )
+    .await;
     d.stop().await;
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "30s", rules)).await;
     // A late span of trace 1 that no rule would drop on its own.
-    d.send_ok(Transport::Grpc, &request("svc", [span(1, 13).parent(11).name("late")]))
-        .await;
-    assert_eq!(grew(&base, "tailsift_late_spans_total", &[("verdict", "dropped")]), 1.0);
-    assert_eq!(grew(&base, "tailsift_storage_replayed_spans_total", &[]), 1.0, "trace 2 only: trace 1 was released");
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(1, 13).parent(11).name("late")]),
+    )
+    .await;
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_late_spans_total",
+            &[("verdict", "dropped")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        grew(&base, "tailsift_storage_replayed_spans_total", &[]),
+        1.0,
+        "trace 2 only: trace 1 was released"
+    );
     let m = d.scrape().await;
-    assert_eq!(m.sum("tailsift_buffer_traces", &[]), 1.0, "only trace 2 is live");
+    assert_eq!(
+        m.sum("tailsift_buffer_traces", &[]),
+        1.0,
+        "only trace 2 is live"
+    );
     d.stop().await;
     assert!(!unique_span_ids(&sink).contains(&13));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fsync_every_answer_waits_for_the_flush_and_survives_a_restart() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = GrpcSink::default();
+    let url = sink.serve().await;
+    let yaml =
+        config(dir.path(), &url, "1s", "").replace("storage:\n", "storage:\n  sync: fsync\n");
+    let base = Metrics::of_this_process();
+    let d = Daemon::start(&yaml).await;
+    // Concurrent requests over both transports share flushes.
+    let sends = (1..=8u128).map(|t| {
+        let d = &d;
+        async move {
+            let transport = if t % 2 == 0 {
+                Transport::Grpc
+            } else {
+                Transport::HttpProtobuf
+            };
+            d.send_ok(transport, &trace(t)).await
+        }
+    });
+    futures::future::join_all(sends).await;
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_storage_appended_records_total",
+            &[("kind", "request")]
+        ),
+        8.0
+    );
+    d.stop().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let d = Daemon::start(&yaml).await;
+    assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 16).await);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_and_delivered_requests_free_their_segments() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = GrpcSink::default();
+    let url = sink.serve().await;
+    let rules =
+        "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
+    let yaml = config(dir.path(), &url, "100ms", rules)
+        .replace("storage:\n", "storage:\n  max_bytes: 16MiB\n");
+    let d = Daemon::start(&yaml).await;
+    let big = "x".repeat(50_000);
+    for t in 1..=100u128 {
+        let name = if t % 2 == 0 { "noise" } else { "kept" };
+        d.send_ok(
+            Transport::Grpc,
+            &request("svc", [span(t, 1).name(name).attr("payload", &big)]),
+        )
+        .await;
+    }
+    assert!(d.scrape().await.sum("tailsift_storage_bytes", &[]) > 4_000_000.0);
+    assert!(
+        wait_for(PATIENCE, || unique_span_ids(&sink).len() == 1
+            && sink.received_spans() == 50)
+        .await
+    );
+    // Segments before the active one (1MiB each) go once all their requests are released.
+    let freed = wait_for_async(PATIENCE, || async {
+        d.scrape().await.sum("tailsift_storage_bytes", &[]) < 1_100_000.0
+    })
+    .await;
+    assert!(
+        freed,
+        "bytes on disk: {}",
+        d.scrape().await.sum("tailsift_storage_bytes", &[])
+    );
+    d.stop().await;
 }

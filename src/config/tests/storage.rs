@@ -41,10 +41,14 @@ fn rejects_a_budget_below_the_minimum() {
 
 #[test]
 fn rejects_unknown_sync_mode_and_keys_and_a_missing_directory() {
-    let (path, _, message, _) =
-        parse_failure(&format!("{BASE}storage: {{ directory: d, sync: always }}\n"));
+    let (path, _, message, _) = parse_failure(&format!(
+        "{BASE}storage: {{ directory: d, sync: always }}\n"
+    ));
     assert_eq!(path.as_deref(), Some("storage.sync"));
-    assert!(message.contains("`write`") && message.contains("`fsync`"), "{message}");
+    assert!(
+        message.contains("`write`") && message.contains("`fsync`"),
+        "{message}"
+    );
     let (path, _, message, _) =
         parse_failure(&format!("{BASE}storage: {{ directory: d, dir: e }}\n"));
     assert_eq!(path.as_deref(), Some("storage.dir"), "{message}");
