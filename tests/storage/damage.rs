@@ -159,8 +159,7 @@ async fn an_unusable_directory_stops_the_start_and_names_the_path() {
     let listeners = tailsift::server::Listeners::bind(&config).await.unwrap();
     let e = tailsift::server::run(config, listeners, std::future::pending())
         .await
-        .err()
-        .expect("refuses to start");
+        .expect_err("refuses to start");
     let msg = e.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.starts_with("storage.directory"), "{msg}");
