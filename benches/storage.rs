@@ -14,19 +14,43 @@ use tailsift::pipeline::{Pipeline, Protocol};
 const TRACES_PER_REQUEST: u128 = 64;
 const SPANS_PER_TRACE: u64 = 8;
 const REQUESTS_PER_ITER: usize = 8;
-const BODIES: u128 = 256;
+const BODIES: u128 = 16;
 
-/// A request of 64 realistic 8-span traces (as in `hot_path`), trace ids from `seed`.
-fn request_body(seed: u128) -> Bytes {
-    let spans = (0..TRACES_PER_REQUEST)
-        .flat_map(|t| {
-            let id = (seed * TRACES_PER_REQUEST + t + 1)
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
-            fixtures::pipeline_trace(id, SPANS_PER_TRACE, false)
+/// A request of 64 realistic 8-span traces (as in `hot_path`), with the offsets of every
+/// trace id in it, so each use can be given fresh trace ids (a live load never repeats them).
+fn request_body(seed: u128) -> (Vec<u8>, Vec<usize>) {
+    let ids: Vec<u128> = (0..TRACES_PER_REQUEST)
+        .map(|t| {
+            (seed * TRACES_PER_REQUEST + t + 1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
         })
+        .collect();
+    let spans = ids
+        .iter()
+        .flat_map(|id| fixtures::pipeline_trace(*id, SPANS_PER_TRACE, false))
         .map(fixtures::SpanBuilder::build)
         .collect();
-    fixtures::encode(&fixtures::request_with("bench-svc", vec![], spans))
+    let body = fixtures::encode(&fixtures::request_with("bench-svc", vec![], spans)).to_vec();
+    let mut at = Vec::new();
+    for id in ids {
+        let needle = fixtures::trace_id(id);
+        at.extend(
+            body.windows(16)
+                .enumerate()
+                .filter(|(_, w)| *w == needle)
+                .map(|(i, _)| i),
+        );
+    }
+    (body, at)
+}
+
+/// `body` with the first 8 bytes of every trace id replaced by `n` (one copy of the body).
+fn fresh(body: &(Vec<u8>, Vec<usize>), n: u64) -> Bytes {
+    let mut b = body.0.clone();
+    for &i in &body.1 {
+        b[i..i + 8].copy_from_slice(&n.to_le_bytes());
+    }
+    Bytes::from(b)
 }
 
 fn pipeline(storage: &str, dir: &std::path::Path) -> Pipeline {
@@ -53,7 +77,7 @@ fn pipeline(storage: &str, dir: &std::path::Path) -> Pipeline {
 fn bench_accept(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
-    let bodies: Vec<Bytes> = (0..BODIES).map(request_body).collect();
+    let bodies: Vec<(Vec<u8>, Vec<usize>)> = (0..BODIES).map(request_body).collect();
     let mut g = c.benchmark_group("accept");
     g.throughput(Throughput::Elements(
         TRACES_PER_REQUEST as u64 * SPANS_PER_TRACE * REQUESTS_PER_ITER as u64,
@@ -77,7 +101,7 @@ fn bench_accept(c: &mut Criterion) {
             b.iter(|| {
                 let mut last = None;
                 for _ in 0..REQUESTS_PER_ITER {
-                    let body = bodies[next % bodies.len()].clone();
+                    let body = fresh(&bodies[next % bodies.len()], next as u64);
                     next += 1;
                     let a = p.accept(Protocol::Grpc, body).expect("accepted");
                     last = a.durable_after.or(last);

@@ -76,3 +76,23 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub fn grew(base: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
     Metrics::of_this_process().sum(name, labels) - base.sum(name, labels)
 }
+
+/// What every in-process test starts with: its turn, a directory and a sink.
+pub struct Setup {
+    pub _serial: tokio::sync::MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+    pub sink: GrpcSink,
+    pub url: String,
+}
+
+pub async fn setup() -> Setup {
+    let _serial = SERIAL.lock().await;
+    let sink = GrpcSink::default();
+    let url = sink.serve().await;
+    Setup {
+        _serial,
+        dir: tempfile::tempdir().unwrap(),
+        sink,
+        url,
+    }
+}

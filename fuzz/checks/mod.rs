@@ -7,6 +7,7 @@ pub mod config;
 pub mod ingest;
 pub mod otlp_json;
 pub mod ottl;
+pub mod storage;
 
 /// Runs the check of `target` on `data`.
 pub fn run(target: &str, data: &[u8]) {
@@ -15,6 +16,7 @@ pub fn run(target: &str, data: &[u8]) {
         "ingest" => ingest::check(data),
         "otlp_json" => otlp_json::check(data),
         "ottl" => ottl::check(data),
+        "storage" => storage::check(data),
         other => panic!("no fuzz target `{other}`"),
     }
 }

@@ -7,6 +7,7 @@ use crate::config::SyncMode;
 use crate::proto::storage::v1::{record::Kind, Record, Released};
 use crate::telemetry::names;
 use metrics::{counter, gauge};
+use prost::Message;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -87,7 +88,13 @@ impl Log {
         if inner.closed {
             return Err(StorageError::Closed);
         }
-        let mut buf = Vec::new();
+        // One allocation for the frame(s): the record is most of it.
+        let mut buf = Vec::with_capacity(
+            record.encoded_len()
+                + 2 * segment::FRAME_LEN
+                + 16
+                + 9 * inner.marks.len().min(MAX_MARKS),
+        );
         let marks = (!inner.marks.is_empty()).then(|| {
             let n = inner.marks.len().min(MAX_MARKS);
             let positions: Vec<u64> = inner.marks.drain(..n).collect();

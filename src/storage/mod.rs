@@ -118,6 +118,7 @@ impl Storage {
     /// Opens (creating if needed) and locks the directory, and reads what an earlier run left,
     /// to be replayed with [`Replay`] before new data is accepted.
     pub fn open(cfg: &StorageConfig) -> Result<(Storage, Replay), StorageError> {
+        register_metrics();
         let (log, replay) = open::open(cfg)?;
         let log = Arc::new(log);
         let syncer =
@@ -310,6 +311,49 @@ impl Drop for Held {
                 l.keep_owed();
             }
         }
+    }
+}
+
+/// Reads a segment file's bytes as replay does: the records it holds, and the damage found
+/// (a header damage ends the reading). For fuzzing and inspection tools.
+pub fn read_segment(data: bytes::Bytes) -> (Vec<Record>, Vec<Damage>) {
+    if let Err(d) = segment::check_header(&data) {
+        return (Vec::new(), vec![d]);
+    }
+    let (mut records, mut damage) = (Vec::new(), Vec::new());
+    for item in segment::Records::new(data) {
+        match item {
+            segment::Item::Record(_, r) => records.push(r),
+            segment::Item::Damaged(_, d) => damage.push(d),
+        }
+    }
+    (records, damage)
+}
+
+/// A segment holding `records`, as the log writes them (for fuzzing and tests).
+pub fn write_segment(records: &[Record]) -> Vec<u8> {
+    let mut out = segment::header().to_vec();
+    for r in records {
+        segment::frame(r, &mut out);
+    }
+    out
+}
+
+/// The storage series at zero from the start (with storage on), for every label value.
+fn register_metrics() {
+    use metrics::gauge;
+    gauge!(names::STORAGE_BYTES).increment(0.0);
+    gauge!(names::STORAGE_SEGMENTS).increment(0.0);
+    for k in ["request", "decisions", "released"] {
+        counter!(names::STORAGE_APPENDED_RECORDS, "kind" => k).increment(0);
+    }
+    for r in ["budget", "write_error", "fsync_error"] {
+        counter!(names::STORAGE_REFUSED_REQUESTS, "reason" => r).increment(0);
+    }
+    counter!(names::STORAGE_REPLAYED_SPANS).increment(0);
+    counter!(names::STORAGE_DELETED_SEGMENTS).increment(0);
+    for d in Damage::ALL {
+        counter!(names::STORAGE_DAMAGED, "kind" => d.label()).increment(0);
     }
 }
 

@@ -75,7 +75,10 @@ pub(super) fn open(cfg: &StorageConfig) -> Result<(Log, Pending), StorageError> 
 
 /// The directory's segments with their sizes, and their paths in id order. Other files are
 /// reported; segment files too short to hold a header are deleted.
-fn list(dir: &Path) -> Result<(BTreeMap<u64, SegState>, Vec<(u64, PathBuf)>), StorageError> {
+/// Segments by id, and their paths in id order.
+type Listing = (BTreeMap<u64, SegState>, Vec<(u64, PathBuf)>);
+
+fn list(dir: &Path) -> Result<Listing, StorageError> {
     let mut segments = BTreeMap::new();
     let entries = std::fs::read_dir(dir).map_err(dir_error(dir, "cannot list the directory"))?;
     for entry in entries.flatten() {

@@ -79,6 +79,15 @@ pub enum Damage {
 }
 
 impl Damage {
+    pub const ALL: [Damage; 6] = [
+        Damage::TornTail,
+        Damage::Checksum,
+        Damage::Undecodable,
+        Damage::ForeignFile,
+        Damage::TruncatedFile,
+        Damage::UnknownVersion,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Damage::TornTail => "torn_tail",

@@ -70,3 +70,8 @@ fn config_inputs() {
 fn ottl_inputs() {
     replay("ottl");
 }
+
+#[test]
+fn storage_inputs() {
+    replay("storage");
+}

@@ -17,10 +17,12 @@ async fn leave_traces(dir: &Path, url: &str, n: u128) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_tail_is_counted_and_the_records_before_it_replayed() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
     leave_traces(dir.path(), &url, 3).await;
     // A crash in the middle of writing a frame: its length says more than the file holds.
     let seg = segments(dir.path()).pop().unwrap();
@@ -43,10 +45,12 @@ async fn a_torn_tail_is_counted_and_the_records_before_it_replayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_bit_loses_only_its_record() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
     leave_traces(dir.path(), &url, 3).await;
     let seg = segments(dir.path()).pop().unwrap();
     let mut data = std::fs::read(&seg).unwrap();
@@ -75,10 +79,12 @@ async fn a_flipped_bit_loses_only_its_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
     leave_traces(dir.path(), &url, 1).await;
     std::fs::write(dir.path().join("notes.txt"), b"an operator's file").unwrap();
     std::fs::write(dir.path().join("segment-0000000000000099.log"), b"TSF").unwrap();
@@ -103,10 +109,9 @@ async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_disk_budget_requests_are_refused_retryably() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial, dir, url, ..
+    } = setup().await;
     let yaml =
         config(dir.path(), &url, "60s", "").replace("storage:\n", "storage:\n  max_bytes: 4MiB\n");
     let d = Daemon::start(&yaml).await;
@@ -159,8 +164,7 @@ async fn an_unusable_directory_stops_the_start_and_names_the_path() {
     let listeners = tailsift::server::Listeners::bind(&config).await.unwrap();
     let e = tailsift::server::run(config, listeners, std::future::pending())
         .await
-        .err()
-        .expect("refuses to start");
+        .expect_err("refuses to start");
     let msg = e.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.starts_with("storage.directory"), "{msg}");

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
     // A long wait: at shutdown the traces are still buffered, so they stay on disk.
     let d = Daemon::start(&config(dir.path(), &url, "2s", "")).await;
     for t in 1..=5 {
@@ -52,10 +54,12 @@ async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
     sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let base = Metrics::of_this_process();
     let d = Daemon::start(&config(dir.path(), &url, "100ms", "")).await;
@@ -87,10 +91,12 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
-    let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
     let rules = "  max_spans_per_trace: 2\n  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
     let d = Daemon::start(&config(dir.path(), &url, "30s", rules)).await;
     // Trace 1 reaches max_spans_per_trace and is dropped at once; trace 2 stays buffered,
@@ -138,4 +144,87 @@ async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
     );
     d.stop().await;
     assert!(!unique_span_ids(&sink).contains(&13));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fsync_every_answer_waits_for_the_flush_and_survives_a_restart() {
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
+    let yaml =
+        config(dir.path(), &url, "1s", "").replace("storage:\n", "storage:\n  sync: fsync\n");
+    let base = Metrics::of_this_process();
+    let d = Daemon::start(&yaml).await;
+    // Concurrent requests over both transports share flushes.
+    let sends = (1..=8u128).map(|t| {
+        let d = &d;
+        async move {
+            let transport = if t % 2 == 0 {
+                Transport::Grpc
+            } else {
+                Transport::HttpProtobuf
+            };
+            d.send_ok(transport, &trace(t)).await
+        }
+    });
+    futures::future::join_all(sends).await;
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_storage_appended_records_total",
+            &[("kind", "request")]
+        ),
+        8.0
+    );
+    d.stop().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let d = Daemon::start(&yaml).await;
+    assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 16).await);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_and_delivered_requests_free_their_segments() {
+    let Setup {
+        _serial,
+        dir,
+        sink,
+        url,
+    } = setup().await;
+    let rules =
+        "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
+    let yaml = config(dir.path(), &url, "100ms", rules)
+        .replace("storage:\n", "storage:\n  max_bytes: 16MiB\n");
+    let base = Metrics::of_this_process();
+    let d = Daemon::start(&yaml).await;
+    let big = "x".repeat(50_000);
+    for t in 1..=100u128 {
+        let name = if t % 2 == 0 { "noise" } else { "kept" };
+        d.send_ok(
+            Transport::Grpc,
+            &request("svc", [span(t, 1).name(name).attr("payload", &big)]),
+        )
+        .await;
+    }
+    assert!(
+        wait_for(PATIENCE, || unique_span_ids(&sink).len() == 1
+            && sink.received_spans() == 50)
+        .await
+    );
+    // Segments before the active one (1MiB each) go once all their requests are released.
+    let freed = wait_for_async(PATIENCE, || async {
+        d.scrape().await.sum("tailsift_storage_bytes", &[]) < 1_100_000.0
+    })
+    .await;
+    assert!(
+        freed,
+        "bytes on disk: {}",
+        d.scrape().await.sum("tailsift_storage_bytes", &[])
+    );
+    // About 5MB went through 1MiB segments.
+    assert!(grew(&base, "tailsift_storage_deleted_segments_total", &[]) >= 3.0);
+    d.stop().await;
 }
