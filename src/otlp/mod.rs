@@ -7,6 +7,7 @@ mod ingest_span;
 pub mod json;
 pub mod model;
 pub mod rejection;
+pub mod repick;
 pub mod salvage;
 pub mod tracestate;
 pub mod validate;

@@ -124,3 +124,8 @@ pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
 /// Bytes of kept spans decided while an exporter queue had no room, waiting for it (gauge;
 /// counted in `sampling.memory_limit`).
 pub const EXPORT_PENDING_BYTES: &str = "tailsift_export_pending_bytes";
+
+/// Config reloads (SIGHUP or a change of the config file). Labels: `outcome` (applied: the new
+/// rules decide from now on; rejected: the file could not be read, parsed, validated or
+/// compiled, and the running config stays).
+pub const CONFIG_RELOADS: &str = "tailsift_config_reloads_total";
