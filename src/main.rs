@@ -189,14 +189,7 @@ impl Daemon {
                 }
             };
             match server::run_reloadable(cfg, listeners, shutdown_signal(), source).await {
-                Ok(summary) => {
-                    tracing::info!(
-                        sent_spans = summary.export.sent_spans,
-                        failed_spans = summary.export.failed_spans,
-                        "tailsift stopped"
-                    );
-                    ExitCode::SUCCESS
-                }
+                Ok(summary) => stopped(&summary.export),
                 Err(e) => {
                     tracing::error!("{e}");
                     ExitCode::from(1)
@@ -204,6 +197,37 @@ impl Daemon {
             }
         })
     }
+}
+
+/// Exit status of a shutdown that had to drop accepted spans: they were not delivered by
+/// `shutdown_timeout` (a backend down or too slow).
+const EXIT_DROPPED_AT_SHUTDOWN: u8 = 3;
+
+/// The last log line and the exit status of a clean stop: 0, or [`EXIT_DROPPED_AT_SHUTDOWN`]
+/// when spans were dropped.
+fn stopped(export: &tailsift::exporter::ShutdownReport) -> ExitCode {
+    if export.shutdown_failed_spans == 0 {
+        tracing::info!(
+            sent_spans = export.sent_spans,
+            failed_spans = export.failed_spans,
+            "tailsift stopped"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let per_exporter: Vec<String> = export
+        .exporters
+        .iter()
+        .filter(|(_, e)| e.shutdown_failed_spans > 0)
+        .map(|(name, e)| format!("{name}: {}", e.shutdown_failed_spans))
+        .collect();
+    tracing::error!(
+        dropped_spans = export.shutdown_failed_spans,
+        sent_spans = export.sent_spans,
+        "tailsift stopped, but {} accepted spans were dropped: not delivered by shutdown_timeout ({}); exit status {EXIT_DROPPED_AT_SHUTDOWN}",
+        export.shutdown_failed_spans,
+        per_exporter.join(", ")
+    );
+    ExitCode::from(EXIT_DROPPED_AT_SHUTDOWN)
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once.

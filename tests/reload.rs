@@ -8,5 +8,7 @@ mod support;
 mod bin;
 #[path = "reload/edits.rs"]
 mod edits;
+#[path = "reload/shutdown.rs"]
+mod shutdown;
 #[path = "reload/signals.rs"]
 mod signals;
