@@ -112,10 +112,8 @@ impl Reloader {
     /// Whether the file's contents differ from the last ones seen. A file that cannot be read
     /// (mid-swap, removed) is not a change: the next readable contents are.
     fn file_changed(&mut self) -> bool {
-        match std::fs::read_to_string(&self.source.path) {
-            Ok(text) if self.seen.as_deref() != Some(text.as_str()) => true,
-            _ => false,
-        }
+        std::fs::read_to_string(&self.source.path)
+            .is_ok_and(|text| self.seen.as_deref() != Some(text.as_str()))
     }
 
     fn reload(&mut self, trigger: Trigger) {
