@@ -2,6 +2,7 @@
 
 pub mod action;
 mod expand;
+pub mod exporter;
 mod load;
 mod matchers;
 mod overrides;

@@ -242,6 +242,10 @@ fn body_status(e: BodyError) -> Status {
             count("invalid");
             Status::invalid_argument(m)
         }
+        BodyError::Gzip(_) => {
+            count("invalid");
+            Status::invalid_argument(e.to_string())
+        }
     }
 }
 

@@ -305,6 +305,10 @@ fn body_error(enc: Encoding, label: &'static str, e: BodyError) -> Response {
             count(label, "invalid");
             bad_request(enc, m)
         }
+        BodyError::Gzip(_) => {
+            count(label, "invalid");
+            bad_request(enc, e.to_string())
+        }
     }
 }
 
