@@ -46,15 +46,6 @@ pub(super) enum Encoding {
     Json,
 }
 
-/// `google.rpc.Status` without details.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
 pub(super) fn error(
     enc: Encoding,
     status: StatusCode,
@@ -64,9 +55,10 @@ pub(super) fn error(
     let (ctype, body) = match enc {
         Encoding::Protobuf => (
             "application/x-protobuf",
-            RpcStatus {
+            crate::otlp::rpc::Status {
                 code: grpc_code as i32,
                 message,
+                details: Vec::new(),
             }
             .encode_to_vec(),
         ),
