@@ -1,7 +1,7 @@
 //! The real binary started on a config file the test owns (so it can edit, swap or break it),
 //! with ports chosen before the file is written.
 
-use crate::support::proc::{Proc, BIN};
+use crate::support::proc::{free_port, Proc, BIN};
 use crate::support::*;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,11 +16,6 @@ pub struct Ports {
     pub grpc: u16,
     pub http: u16,
     pub metrics: u16,
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 impl Ports {

@@ -4,8 +4,7 @@
 
 use super::bin::{self, Ports};
 use crate::support::*;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tailsift::fixtures::span;
 
 /// A backend that accepts connections and never answers; holds them until the test ends.
@@ -23,25 +22,6 @@ async fn silent_backend() -> (String, tokio::task::JoinHandle<()>) {
         }
     });
     (format!("http://{addr}"), task)
-}
-
-/// Sends SIGTERM and waits (bounded) for the exit status.
-async fn terminate(p: &mut crate::support::proc::Proc) -> std::process::ExitStatus {
-    let ok = Command::new("kill")
-        .arg("-TERM")
-        .arg(p.child.id().to_string())
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -TERM");
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < until, "no exit within 20s:\n{}", p.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn config(endpoint: &str) -> String {
@@ -62,7 +42,8 @@ async fn a_shutdown_that_drops_accepted_spans_says_how_many_and_exits_3() {
     })
     .await;
     assert!(decided, "{}", p.log());
-    let status = terminate(&mut p).await;
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(20)).await;
     let log = p.log();
     assert_eq!(status.code(), Some(3), "{log}");
     assert!(
@@ -83,7 +64,8 @@ async fn a_shutdown_that_delivered_everything_exits_0() {
     std::fs::write(&path, ports.config(&config(&endpoint))).unwrap();
     let mut p = bin::start(dir.path(), &ports, &path, &[], &[]).await;
     bin::send(&p, vec![span(1, 11), span(2, 21)]).await;
-    let status = terminate(&mut p).await;
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(0), "{}", p.log());
     assert_eq!(sink.spans().len(), 2);
     assert!(!p.log().contains("were dropped"));

@@ -2,19 +2,8 @@
 
 use super::bin::{self, Ports};
 use crate::support::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tailsift::fixtures::span;
-
-fn hup(pid: u32) {
-    let ok = Command::new("kill")
-        .arg("-HUP")
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -HUP");
-}
 
 /// Whether the process catches SIGHUP (bit 0 of `SigCgt` in /proc/PID/status).
 fn catches_sighup(pid: u32) -> bool {
@@ -49,13 +38,13 @@ async fn sighup_reloads_and_never_ends_the_process() {
         assert!(Instant::now() < until, "SIGHUP never caught");
         std::thread::sleep(Duration::from_millis(1));
     }
-    hup(pid);
+    p.signal("HUP");
     bin::ready(&mut p).await;
     bin::reloads(&p, "applied", 1.0).await;
 
     std::fs::write(&config, ports.config(&body("second"))).unwrap();
-    hup(pid);
-    hup(pid);
+    p.signal("HUP");
+    p.signal("HUP");
     bin::reloads(&p, "applied", 3.0).await;
     assert!(
         p.child.try_wait().unwrap().is_none(),
