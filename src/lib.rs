@@ -14,6 +14,7 @@ pub mod output; // a kept span on its way out: annotation, sample-rate accountin
 pub mod pipeline; // ingest -> buffer -> decide -> fidelity -> export
 pub mod proto; // generated code for the formats in proto/ (storage records, cluster messages)
 pub mod receiver; // OTLP/gRPC and OTLP/HTTP receivers
+pub mod reload; // config reload on SIGHUP or a changed file: validate, swap the decider
 pub mod rules; // compiled rule set: conditions, actions, first match wins
 pub mod sampler; // consistent probability, adaptive and rate-limit sampling
 pub mod server; // run(listeners, shutdown): the daemon and its staged shutdown

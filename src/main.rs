@@ -85,6 +85,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    // The daemon's runtime and SIGHUP handler come before anything else: SIGHUP's default
+    // action ends the process; from here on it reloads the config instead.
+    let daemon = match cli.command {
+        None | Some(Command::Run) => match Daemon::start() {
+            Ok(d) => Some(d),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
     let Some(path) = cli.config else {
         eprintln!("tailsift: --config FILE is required (see config.example.yaml)");
         return ExitCode::from(2);
@@ -110,7 +119,10 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Run => run(cfg),
+        Command::Run => match daemon {
+            Some(d) => d.run(cfg, path, cli.set),
+            None => ExitCode::from(1),
+        },
         Command::Simulate {
             input,
             format,
@@ -157,42 +169,94 @@ fn simulate(cfg: &config::Config, input: &Path, format: Format, explain: &[Strin
     }
 }
 
-fn run(cfg: config::Config) -> ExitCode {
-    tailsift::telemetry::logs::init(&cfg.telemetry.logs);
-    tailsift::telemetry::logs::notes(&cfg);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tailsift: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    rt.block_on(async move {
-        let listeners = match Listeners::bind(&cfg).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::from(1);
+/// The daemon's runtime, with SIGHUP caught.
+struct Daemon {
+    rt: tokio::runtime::Runtime,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Daemon {
+    fn start() -> Result<Daemon, ExitCode> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                eprintln!("tailsift: cannot start the runtime: {e}");
+                ExitCode::from(1)
+            })?;
+        let hangup = {
+            let _in_runtime = rt.enter();
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::hangup()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!(
+                        "tailsift: cannot handle SIGHUP ({e}); reload by editing the config file"
+                    );
+                    None
+                }
             }
         };
-        match server::run(cfg, listeners, shutdown_signal()).await {
-            Ok(summary) => {
-                tracing::info!(
-                    sent_spans = summary.export.sent_spans,
-                    failed_spans = summary.export.failed_spans,
-                    "tailsift stopped"
-                );
-                ExitCode::SUCCESS
+        Ok(Daemon { rt, hangup })
+    }
+
+    fn run(self, cfg: config::Config, path: PathBuf, set: Vec<String>) -> ExitCode {
+        tailsift::telemetry::logs::init(&cfg.telemetry.logs);
+        tailsift::telemetry::logs::notes(&cfg);
+        let source = tailsift::reload::Source {
+            path,
+            set,
+            hangup: self.hangup,
+            poll: tailsift::reload::POLL_INTERVAL,
+        };
+        self.rt.block_on(async move {
+            let listeners = match Listeners::bind(&cfg).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match server::run_reloadable(cfg, listeners, shutdown_signal(), source).await {
+                Ok(summary) => stopped(&summary.export),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::from(1)
+                }
             }
-            Err(e) => {
-                tracing::error!("{e}");
-                ExitCode::from(1)
-            }
-        }
-    })
+        })
+    }
+}
+
+/// Exit status of a shutdown that had to drop accepted spans: they were not delivered by
+/// `shutdown_timeout` (a backend down or too slow).
+const EXIT_DROPPED_AT_SHUTDOWN: u8 = 3;
+
+/// The last log line and the exit status of a clean stop: 0, or [`EXIT_DROPPED_AT_SHUTDOWN`]
+/// when spans were dropped.
+fn stopped(export: &tailsift::exporter::ShutdownReport) -> ExitCode {
+    if export.shutdown_failed_spans == 0 {
+        tracing::info!(
+            sent_spans = export.sent_spans,
+            failed_spans = export.failed_spans,
+            "tailsift stopped"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let per_exporter: Vec<String> = export
+        .exporters
+        .iter()
+        .filter(|(_, e)| e.shutdown_failed_spans > 0)
+        .map(|(name, e)| format!("{name}: {}", e.shutdown_failed_spans))
+        .collect();
+    tracing::error!(
+        dropped_spans = export.shutdown_failed_spans,
+        sent_spans = export.sent_spans,
+        "tailsift stopped, but {} accepted spans were dropped: not delivered by shutdown_timeout ({}); exit status {EXIT_DROPPED_AT_SHUTDOWN}",
+        export.shutdown_failed_spans,
+        per_exporter.join(", ")
+    );
+    ExitCode::from(EXIT_DROPPED_AT_SHUTDOWN)
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one exits at once.

@@ -3,6 +3,7 @@
 
 use crate::buffer::{Buffer, BufferConfig, Output, Reason};
 use crate::config::Config;
+use crate::decide::versioned::Versioned;
 use crate::decide::{Decider, Verdict};
 use crate::exporter::{ExportItem, Exporters};
 use crate::otlp::{encode_request, OutSpan, Retained, Span};
@@ -11,6 +12,7 @@ use crate::output::{Forwarder, NotForwarded};
 use crate::receiver::inflight::{InFlight, Reservation};
 use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
 use std::collections::VecDeque;
@@ -93,8 +95,41 @@ impl RuleCounters {
     }
 }
 
+/// What a config reload replaces at once: the decider (with what earlier generations'
+/// cached verdicts need), the annotation and accounting settings, the per-rule counters.
+struct Engine {
+    rules: Versioned,
+    /// Annotation, sample-rate accounting and fidelity of kept spans.
+    forwarder: Forwarder,
+    /// One set per rule, then one for the default (no rule matched).
+    rule_counters: Vec<RuleCounters>,
+}
+
+impl Engine {
+    fn new(rules: Versioned, config: &Config) -> Engine {
+        let mut rule_counters: Vec<RuleCounters> = rules
+            .rule_names()
+            .iter()
+            .map(|name| RuleCounters::new(name))
+            .collect();
+        rule_counters.push(RuleCounters::new(crate::decide::DEFAULT_RULE));
+        Engine {
+            rules,
+            forwarder: Forwarder::from_config(&config.sampling),
+            rule_counters,
+        }
+    }
+
+    fn counters(&self, v: Verdict) -> &RuleCounters {
+        let default = self.rule_counters.len() - 1;
+        let i = v.rule.map_or(default, usize::from).min(default);
+        &self.rule_counters[i]
+    }
+}
+
 pub struct Pipeline {
-    rules: Arc<dyn Decider>,
+    /// Swapped whole by a config reload ([`Pipeline::reload`]).
+    engine: ArcSwap<Engine>,
     buffer: Buffer,
     /// `None` once shut down. Every request holds the read lock while it is ingested, decided
     /// and handed to the exporters, so shutdown (the write lock) never strands accepted spans.
@@ -116,15 +151,11 @@ pub struct Pipeline {
     started: std::time::Instant,
     decision_delay: Histogram,
     decision_lateness: Histogram,
-    /// Annotation, sample-rate accounting and fidelity of kept spans.
-    forwarder: Forwarder,
     memory_limit: u64,
     /// Export items never exceed the smallest exporter batch limits, so one decision tick
     /// cannot produce a request larger than a batch may be.
     item_max_spans: usize,
     item_max_bytes: usize,
-    /// One set per rule, then one for the default (no rule matched).
-    rule_counters: Vec<RuleCounters>,
     /// Error spans lost with their dropped trace: counted and warned about.
     late_errors: LateErrors,
     /// The durable log, when `storage:` is configured.
@@ -134,12 +165,6 @@ pub struct Pipeline {
 impl Pipeline {
     /// Builds the pipeline of a validated config. The exporters must already be started.
     pub fn new(config: &Config, rules: Arc<dyn Decider>, exporters: Exporters) -> Self {
-        let mut rule_counters: Vec<RuleCounters> = rules
-            .rule_names()
-            .iter()
-            .map(|name| RuleCounters::new(name))
-            .collect();
-        rule_counters.push(RuleCounters::new(crate::decide::DEFAULT_RULE));
         let batches = config.exporters.values().map(|e| &e.batch);
         let item_max_spans = batches
             .clone()
@@ -157,7 +182,7 @@ impl Pipeline {
             .max(1);
         Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
-            rules,
+            engine: ArcSwap::from_pointee(Engine::new(Versioned::first(rules), config)),
             exporters: RwLock::new(Some(exporters)),
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
@@ -168,11 +193,9 @@ impl Pipeline {
             started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
             decision_lateness: histogram!(names::DECISION_LATENESS),
-            forwarder: Forwarder::from_config(&config.sampling),
             memory_limit: config.sampling.memory_limit_bytes(),
             item_max_spans,
             item_max_bytes,
-            rule_counters,
             late_errors: LateErrors::new(config.sampling.decision_wait.get()),
             storage: None,
         }
@@ -203,8 +226,30 @@ impl Pipeline {
         self.exporters.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn rules(&self) -> &dyn Decider {
-        &*self.rules
+    /// The decider loaded now.
+    pub fn rules(&self) -> Arc<dyn Decider> {
+        self.engine.load().rules.current().clone()
+    }
+
+    /// Replaces the decider and the output settings of `config` (a config reload), between
+    /// requests: accepts and decision ticks finish first, and none start until the swap is
+    /// done. When the new rules read other attributes, buffered spans have theirs read again,
+    /// so buffered traces are decided by the new rules on what those rules read. Returns the
+    /// new generation, or `None` once shutdown has begun.
+    pub fn reload(&self, config: &Config, rules: Arc<dyn Decider>) -> Option<u16> {
+        let guard = self.exporters.write().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() || !self.accepting.load(Ordering::Acquire) {
+            return None;
+        }
+        let old = self.engine.load();
+        let next = old.rules.succeed(rules);
+        if next.interest() != old.rules.interest() {
+            let mut repick = crate::otlp::repick::Repicker::new(next.interest());
+            self.buffer.for_each_span_mut(|s| repick.span(s));
+        }
+        let generation = next.generation();
+        self.engine.store(Arc::new(Engine::new(next, config)));
+        Some(generation)
     }
 
     pub fn buffer(&self) -> &Buffer {
@@ -317,7 +362,8 @@ impl Pipeline {
                 return Err(refusal);
             }
         };
-        let interest = self.rules.interest();
+        let engine = self.engine.load();
+        let interest = engine.rules.interest();
         let ingested =
             match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
                 Ok(i) => i,
@@ -350,11 +396,11 @@ impl Pipeline {
         counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => outcome).increment(1);
         if accepted > 0 {
             let now = Instant::now();
-            self.rules.observe(&ingested.spans, now);
+            engine.rules.observe(&ingested.spans, now);
             let mut out = Output::default();
             self.buffer
-                .insert(ingested.spans, now, &*self.rules, &mut out);
-            self.emit(out, exporters);
+                .insert(ingested.spans, now, &engine.rules, &mut out);
+            self.emit(out, exporters, &engine);
         }
         Ok(Accepted {
             accepted_spans: accepted,
@@ -366,15 +412,17 @@ impl Pipeline {
 
     /// Decides the traces that are due.
     pub fn tick(&self) {
-        self.rules.tick(Instant::now());
+        let engine = self.engine.load();
+        engine.rules.tick(Instant::now());
         if let Some(s) = &self.storage {
             s.flush_marks();
         }
         if let Some(exporters) = &*self.exporters() {
             self.send_pending(exporters);
             let mut out = Output::default();
-            self.buffer.take_due(Instant::now(), &*self.rules, &mut out);
-            self.emit(out, exporters);
+            self.buffer
+                .take_due(Instant::now(), &engine.rules, &mut out);
+            self.emit(out, exporters, &engine);
         }
         self.update_gauges();
     }
@@ -395,9 +443,10 @@ impl Pipeline {
                 "storage on: buffered traces stay in the storage log for the next start"
             );
         } else if let Some(exporters) = &*self.exporters() {
+            let engine = self.engine.load();
             let mut out = Output::default();
-            self.buffer.drain(Instant::now(), &*self.rules, &mut out);
-            self.emit(out, exporters);
+            self.buffer.drain(Instant::now(), &engine.rules, &mut out);
+            self.emit(out, exporters, &engine);
         }
         self.update_gauges();
     }
@@ -446,13 +495,8 @@ impl Pipeline {
         }
     }
 
-    fn counters(&self, v: Verdict) -> &RuleCounters {
-        let i = v.rule.map_or(self.rule_counters.len() - 1, usize::from);
-        &self.rule_counters[i]
-    }
-
     /// Acts on decisions: counts them and sends kept spans on.
-    fn emit(&self, out: Output, exporters: &Exporters) {
+    fn emit(&self, out: Output, exporters: &Exporters, engine: &Engine) {
         if out.is_empty() {
             return;
         }
@@ -460,11 +504,11 @@ impl Pipeline {
         let mut kept = Outgoing::default();
         if let Some(s) = &self.storage {
             if !out.decided.is_empty() {
-                s.log_decided(&out.decided, &self.rules.rule_names());
+                s.log_decided(&out.decided, &engine.rules.rule_names());
             }
         }
         for d in out.decided {
-            let c = self.counters(d.verdict);
+            let c = engine.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
             if d.verdict.keep {
                 c.kept_traces.increment(1);
@@ -486,7 +530,7 @@ impl Pipeline {
             }
             if d.verdict.keep {
                 for s in d.trace.spans {
-                    self.push_kept(d.verdict, s, &mut kept, exporters);
+                    self.push_kept(engine, d.verdict, s, &mut kept, exporters);
                 }
             }
         }
@@ -500,22 +544,29 @@ impl Pipeline {
         if !out.late_kept.is_empty() {
             counter!(names::LATE_SPANS, "verdict" => "kept").increment(out.late_kept.len() as u64);
             for (v, s) in out.late_kept {
-                self.push_kept(v, s, &mut kept, exporters);
+                self.push_kept(engine, v, s, &mut kept, exporters);
             }
         }
         self.flush(&mut kept, exporters);
     }
 
-    fn push_kept(&self, v: Verdict, span: Span, kept: &mut Outgoing, exporters: &Exporters) {
+    fn push_kept(
+        &self,
+        engine: &Engine,
+        v: Verdict,
+        span: Span,
+        kept: &mut Outgoing,
+        exporters: &Exporters,
+    ) {
         let lease = span
             .scope
             .resource
             .retained
             .as_ref()
             .and_then(|r| r.lease().cloned());
-        let out = match self
+        let out = match engine
             .forwarder
-            .forward(&*self.rules, v, span, &mut kept.suffixes)
+            .forward(&engine.rules, v, span, &mut kept.suffixes)
         {
             Ok(out) => out,
             // One rate-limited line per reason.
@@ -633,7 +684,8 @@ impl Pipeline {
 
     /// Puts decisions from before a restart back into the decision cache (rules by name).
     pub fn restore_decisions(&self, decisions: Vec<crate::proto::storage::v1::Decision>) {
-        let names = self.rules.rule_names();
+        let engine = self.engine.load();
+        let names = engine.rules.rule_names();
         for d in decisions {
             let Ok(id) = <[u8; 16]>::try_from(&d.trace_id[..]) else {
                 continue;
@@ -646,6 +698,7 @@ impl Pipeline {
                 rule,
                 keep: d.keep,
                 threshold: d.threshold,
+                generation: engine.rules.generation(),
             };
             self.buffer.restore_decision(id, verdict);
         }
@@ -654,9 +707,10 @@ impl Pipeline {
     /// Puts a request read back from the log into the buffer as if received when it first
     /// was: a trace whose wait has passed is decided at the next tick. Returns its spans.
     pub fn replay(&self, r: crate::storage::Replayed) -> usize {
+        let engine = self.engine.load();
         let ingested = match crate::otlp::ingest_leased(
             &r.body,
-            self.rules.interest(),
+            engine.rules.interest(),
             Some(&self.retained),
             Some(r.lease),
         ) {
@@ -680,8 +734,8 @@ impl Pipeline {
         if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer
-                .insert(ingested.spans, at, &*self.rules, &mut out);
-            self.emit(out, exporters);
+                .insert(ingested.spans, at, &engine.rules, &mut out);
+            self.emit(out, exporters, &engine);
         }
         n
     }

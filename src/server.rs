@@ -1,7 +1,6 @@
 //! The daemon: binds listeners, runs receivers, the decision ticker and exporters, and shuts
 //! down in stages (stop receiving, decide everything buffered, flush exporters by a deadline).
 
-use crate::collector::PolicySet;
 use crate::config::Config;
 use crate::decide::Decider;
 use crate::exporter::{ExportError, Exporters, ShutdownReport};
@@ -9,7 +8,7 @@ use crate::pipeline::Pipeline;
 use crate::receiver;
 use crate::receiver::handshake::Plain;
 use crate::receiver::serve::{ConnLimits, Versions};
-use crate::rules::{CompileError, RuleSet};
+use crate::rules::CompileError;
 use crate::supervise::Tasks;
 use crate::telemetry::metrics::{self, Health};
 use std::future::Future;
@@ -105,10 +104,7 @@ fn local_addr(l: &TcpListener) -> String {
 /// The decider the config asks for: the Collector-compatible `tail_sampling` policies or the
 /// ordered rules.
 pub fn decider(config: &Config) -> Result<Arc<dyn Decider>, RunError> {
-    Ok(match &config.tail_sampling {
-        Some(ts) => Arc::new(PolicySet::compile(ts)?),
-        None => Arc::new(RuleSet::compile(config)?),
-    })
+    Ok(crate::reload::Engine::compile(config)?.decider())
 }
 
 /// A receiver's TLS config and tokens (`name`: grpc or http).
@@ -193,6 +189,16 @@ async fn injected(fault: Option<oneshot::Receiver<()>>) {
     }
 }
 
+/// [`run`], reloading the config from `source` on SIGHUP or when the file changes.
+pub async fn run_reloadable(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    source: crate::reload::Source,
+) -> Result<Summary, RunError> {
+    run_inner(config, listeners, shutdown, Faults::default(), Some(source)).await
+}
+
 /// [`run`], with test faults.
 pub async fn run_with_faults(
     config: Config,
@@ -200,9 +206,20 @@ pub async fn run_with_faults(
     shutdown: impl Future<Output = ()>,
     faults: Faults,
 ) -> Result<Summary, RunError> {
+    run_inner(config, listeners, shutdown, faults, None).await
+}
+
+async fn run_inner(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    faults: Faults,
+    source: Option<crate::reload::Source>,
+) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
     crate::telemetry::startup::register(&config);
-    let rules = decider(&config)?;
+    let engine = crate::reload::Engine::compile(&config)?;
+    let rules = engine.decider();
     let storage = config
         .storage
         .as_ref()
@@ -327,9 +344,12 @@ pub async fn run_with_faults(
     let metrics_task = listeners.metrics.map(|l| {
         let addr = local_addr(&l);
         let mut app = metrics::router(handle.clone(), health.clone());
-        if let Some(c) = pipeline.rules().captures() {
-            // Behind the same token as /metrics.
-            app = app.merge(crate::capture::api::router(c));
+        if pipeline.rules().captures().is_some() {
+            // Behind the same token as /metrics; the rules loaded at each request (reloads).
+            let p = Arc::downgrade(&pipeline);
+            app = app.merge(crate::capture::api::router(Arc::new(move || {
+                p.upgrade().and_then(|p| p.rules().captures())
+            })));
         }
         if let Some(a) = metrics_auth.clone() {
             // /healthz and /readyz stay open for the kubelet's probes.
@@ -371,6 +391,11 @@ pub async fn run_with_faults(
     if let Some(r) = replay {
         crate::storage::replay_into(&pipeline, r).await;
     }
+    if let Some(source) = source {
+        let r = crate::reload::Reloader::new(source, pipeline.clone(), config.clone(), engine);
+        tasks.spawn("the config reloader", r.run(stopped(stop_rx.clone())));
+    }
+
     health.set_ready(true);
     crate::telemetry::logs::started(&config);
     // Run until asked to stop, or until a task dies: then stop anyway, with an error.

@@ -318,6 +318,14 @@ impl Buffer {
         self.lock(shard_of(&id, self.shards.len())).restore(id, v);
     }
 
+    /// Visits every buffered span, one shard at a time under its lock (a config reload
+    /// re-reads their attributes for the new rules).
+    pub fn for_each_span_mut(&self, mut f: impl FnMut(&mut Span)) {
+        for i in 0..self.shards.len() {
+            self.lock(i).for_each_span_mut(&mut f);
+        }
+    }
+
     /// The earliest deadline of any live trace.
     pub fn next_deadline(&self) -> Option<Instant> {
         (0..self.shards.len())

@@ -162,6 +162,13 @@ impl Shard {
         self.wheel.pop_earliest(|id| live.contains_key(id))
     }
 
+    pub fn for_each_span_mut(&mut self, f: &mut impl FnMut(&mut Span)) {
+        self.live
+            .values_mut()
+            .flat_map(|t| t.spans.iter_mut())
+            .for_each(f);
+    }
+
     pub fn has_due(&self, now: Instant) -> bool {
         self.wheel.has_due(now)
     }

@@ -47,15 +47,34 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
+/// Finds the captures of the rules loaded now: a config reload replaces the rule set (and
+/// carries its captures over), so the API looks them up per request.
+pub type Current = Arc<dyn Fn() -> Option<Arc<Captures>> + Send + Sync>;
+
 /// The API's routes, to merge into the telemetry endpoint's router.
-pub fn router(captures: Arc<Captures>) -> Router {
+pub fn router(current: Current) -> Router {
     Router::new()
         .route(PATH, get(list).post(add))
         .route(&format!("{PATH}/{{id}}"), delete(remove))
-        .with_state(captures)
+        .with_state(current)
 }
 
-async fn list(State(c): State<Arc<Captures>>) -> Response {
+/// The loaded captures, or the answer when the loaded config has none (a reload switched to
+/// `tail_sampling` policies, which take no captures).
+fn loaded(current: &Current) -> Result<Arc<Captures>, Response> {
+    current().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "the loaded configuration takes no captures (tail_sampling policies)",
+        )
+    })
+}
+
+async fn list(State(current): State<Current>) -> Response {
+    let c = match loaded(&current) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     json(
         StatusCode::OK,
         &ListResponse {
@@ -64,7 +83,11 @@ async fn list(State(c): State<Arc<Captures>>) -> Response {
     )
 }
 
-async fn add(State(c): State<Arc<Captures>>, body: Bytes) -> Response {
+async fn add(State(current): State<Current>, body: Bytes) -> Response {
+    let c = match loaded(&current) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let req: AddRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
@@ -87,7 +110,11 @@ async fn add(State(c): State<Arc<Captures>>, body: Bytes) -> Response {
     }
 }
 
-async fn remove(State(c): State<Arc<Captures>>, Path(id): Path<String>) -> Response {
+async fn remove(State(current): State<Current>, Path(id): Path<String>) -> Response {
+    let c = match loaded(&current) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if c.remove(&id) {
         StatusCode::NO_CONTENT.into_response()
     } else {

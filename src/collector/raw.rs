@@ -3,6 +3,7 @@
 //! tracestate lookup of the `trace_state` policy (the raw value comes from
 //! [`crate::otlp::Span::trace_state`]).
 
+use crate::otlp::any_value::{self, ValueAt};
 use crate::otlp::wire::{Reader, WireError, WireType};
 
 /// The span's `flags` (field 16, fixed32), 0 when absent.
@@ -77,36 +78,20 @@ fn event(buf: &[u8], range: (usize, usize)) -> Result<Event<'_>, WireError> {
 }
 
 fn key_value(buf: &[u8], range: (usize, usize)) -> Result<(&[u8], RawValue<'_>), WireError> {
-    let (mut key, mut value) = (&buf[0..0], RawValue::Other);
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        match (field, wt) {
-            (1, WireType::Len) => key = r.slice()?,
-            (2, WireType::Len) => value = any_value(buf, r.len_range()?)?,
-            _ => r.skip(wt)?,
-        }
-    }
-    Ok((key, value))
-}
-
-fn any_value(buf: &[u8], range: (usize, usize)) -> Result<RawValue<'_>, WireError> {
-    let mut v = RawValue::Other;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        v = match (field, wt) {
-            (1, WireType::Len) => std::str::from_utf8(r.slice()?)
+    let (key, value) = any_value::key_value(buf, range)?;
+    let value = match value {
+        Some(v) => match any_value::any_value(buf, v)? {
+            ValueAt::Str(s, e) => std::str::from_utf8(&buf[s..e])
                 .map(RawValue::Str)
                 .unwrap_or(RawValue::Other),
-            (2, WireType::Varint) => RawValue::Bool(r.varint()? != 0),
-            (3, WireType::Varint) => RawValue::Int(r.varint()? as i64),
-            (4, WireType::Fixed64) => RawValue::Double(f64::from_bits(r.fixed64()?)),
-            _ => {
-                r.skip(wt)?;
-                RawValue::Other
-            }
-        };
-    }
-    Ok(v)
+            ValueAt::Int(i) => RawValue::Int(i),
+            ValueAt::Double(d) => RawValue::Double(d),
+            ValueAt::Bool(b) => RawValue::Bool(b),
+            ValueAt::Other => RawValue::Other,
+        },
+        None => RawValue::Other,
+    };
+    Ok((&buf[key.0..key.1], value))
 }
 
 /// Looks `key` up in a W3C tracestate header value (`k1=v1,k2=v2`). A malformed header (bad

@@ -2,6 +2,7 @@
 
 pub mod action;
 mod expand;
+pub mod exporter;
 mod load;
 pub(crate) mod matchers;
 mod overrides;

@@ -4,6 +4,7 @@
 //! the buffer, the pipeline, the output stage and `simulate` only see this trait.
 
 pub mod explain;
+pub mod versioned;
 
 pub use explain::Explanation;
 
@@ -26,6 +27,9 @@ pub struct Verdict {
     /// For traces kept by a probability below 1: the rejection threshold used (see
     /// `crate::sampler::probability`); 0 when the trace was kept outright.
     pub threshold: u64,
+    /// Which loaded rule set took it (see [`versioned`]): 0 until the first config reload.
+    /// A late span following a cached verdict is annotated and reduced by that rule set.
+    pub generation: u16,
 }
 
 impl Verdict {
@@ -35,6 +39,7 @@ impl Verdict {
             rule,
             keep,
             threshold: 0,
+            generation: 0,
         }
     }
 }

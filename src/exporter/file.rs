@@ -2,7 +2,7 @@
 
 use super::sink::Accepted;
 use super::ExportError;
-use crate::config::ExporterConfig;
+
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -19,15 +19,11 @@ pub(crate) struct FileSink {
 
 impl FileSink {
     /// Checks at start that the file can be opened for appending (creating it if needed).
-    pub(crate) fn new(name: &str, cfg: &ExporterConfig) -> Result<FileSink, ExportError> {
+    pub(crate) fn new(name: &str, path: PathBuf) -> Result<FileSink, ExportError> {
         let bad = |reason: String| ExportError::Config {
             exporter: name.to_string(),
             reason,
         };
-        let path = cfg
-            .path
-            .clone()
-            .ok_or_else(|| bad("file exporter needs a `path`".into()))?;
         open(&path).map_err(|e| bad(format!("cannot open `{}`: {e}", path.display())))?;
         Ok(FileSink {
             path,

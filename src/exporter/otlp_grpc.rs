@@ -2,7 +2,7 @@
 
 use super::sink::Accepted;
 use super::ExportError;
-use crate::config::{Compression, ExporterConfig};
+use crate::config::exporter::Otlp;
 use crate::otlp::grpc_codec::{ExportClientCodec, EXPORT_PATH};
 use crate::tls::connect::error_chain;
 use crate::tls::Connector;
@@ -23,19 +23,16 @@ pub(crate) struct GrpcSink {
 
 impl GrpcSink {
     /// Builds the sink without connecting: the daemon starts even when no backend is up.
-    pub(crate) fn new(name: &str, cfg: &ExporterConfig) -> Result<GrpcSink, ExportError> {
+    pub(crate) fn new(name: &str, cfg: &Otlp, timeout: Duration) -> Result<GrpcSink, ExportError> {
         let bad = |reason: String| ExportError::Config {
             exporter: name.to_string(),
             reason,
         };
-        let url = cfg
-            .endpoint
-            .clone()
-            .ok_or_else(|| bad("otlp_grpc needs an `endpoint`".into()))?;
-        let https = url.starts_with("https://");
+        let url = cfg.endpoint.clone();
+        let https = cfg.https;
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| bad(format!("invalid endpoint `{url}`: {e}")))?
-            .connect_timeout(cfg.timeout.0)
+            .connect_timeout(timeout)
             .tcp_nodelay(true);
         let channel = if https {
             let tls_key = format!("exporters.{name}.tls");
@@ -43,7 +40,7 @@ impl GrpcSink {
                 .map_err(|e| bad(e.to_string()))?;
             let mut http = HttpConnector::new();
             http.set_nodelay(true);
-            http.set_connect_timeout(Some(cfg.timeout.0));
+            http.set_connect_timeout(Some(timeout));
             let server_name = cfg
                 .tls
                 .as_ref()
@@ -64,8 +61,8 @@ impl GrpcSink {
         Ok(GrpcSink {
             channel,
             metadata,
-            gzip: cfg.compression.unwrap_or(Compression::Gzip) == Compression::Gzip,
-            timeout: cfg.timeout.0,
+            gzip: cfg.gzip,
+            timeout,
         })
     }
 

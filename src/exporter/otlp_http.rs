@@ -3,7 +3,7 @@
 use super::retry::parse_retry_after;
 use super::sink::Accepted;
 use super::ExportError;
-use crate::config::{Compression, ExporterConfig};
+use crate::config::exporter::Otlp;
 use crate::tls::connect::error_chain;
 use crate::tls::Connector;
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use std::io::Write;
+use std::time::Duration;
 use std::time::SystemTime;
 
 /// Response bodies larger than this are not read (only their status matters then).
@@ -27,15 +28,12 @@ pub(crate) struct HttpSink {
 }
 
 impl HttpSink {
-    pub(crate) fn new(name: &str, cfg: &ExporterConfig) -> Result<HttpSink, ExportError> {
+    pub(crate) fn new(name: &str, cfg: &Otlp, timeout: Duration) -> Result<HttpSink, ExportError> {
         let bad = |reason: String| ExportError::Config {
             exporter: name.to_string(),
             reason,
         };
-        let url = cfg
-            .endpoint
-            .as_deref()
-            .ok_or_else(|| bad("otlp_http needs an `endpoint`".into()))?;
+        let url = cfg.endpoint.as_str();
         let uri = traces_uri(url).map_err(|e| bad(format!("invalid endpoint `{url}`: {e}")))?;
         let tls = match uri.scheme_str() {
             Some("http") => None,
@@ -65,13 +63,13 @@ impl HttpSink {
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        let gzip = cfg.compression.unwrap_or(Compression::Gzip) == Compression::Gzip;
+        let gzip = cfg.gzip;
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(cfg.timeout.0));
+        connector.set_connect_timeout(Some(timeout));
         let server_name = cfg
             .tls
             .as_ref()

@@ -106,37 +106,8 @@ pub fn grpc_retry_delay(details: &[u8]) -> Option<Duration> {
     Some(Duration::new(delay.seconds as u64, 0) + Duration::from_nanos(delay.nanos as u64))
 }
 
-/// The few `google.rpc` / `google.protobuf` messages needed to read `RetryInfo`.
-pub mod rpc {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Status {
-        #[prost(int32, tag = "1")]
-        pub code: i32,
-        #[prost(string, tag = "2")]
-        pub message: String,
-        #[prost(message, repeated, tag = "3")]
-        pub details: Vec<Any>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Any {
-        #[prost(string, tag = "1")]
-        pub type_url: String,
-        #[prost(bytes = "vec", tag = "2")]
-        pub value: Vec<u8>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct RetryInfo {
-        #[prost(message, optional, tag = "1")]
-        pub retry_delay: Option<ProtoDuration>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ProtoDuration {
-        #[prost(int64, tag = "1")]
-        pub seconds: i64,
-        #[prost(int32, tag = "2")]
-        pub nanos: i32,
-    }
-}
+/// The `google.rpc` messages a `RetryInfo` is read from.
+pub use crate::otlp::rpc;
 
 #[cfg(test)]
 mod tests {
@@ -201,7 +172,7 @@ mod tests {
 
     fn retry_info_details(seconds: i64, nanos: i32) -> Vec<u8> {
         let info = rpc::RetryInfo {
-            retry_delay: Some(rpc::ProtoDuration { seconds, nanos }),
+            retry_delay: Some(rpc::Duration { seconds, nanos }),
         };
         rpc::Status {
             code: Code::Unavailable as i32,

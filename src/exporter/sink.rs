@@ -4,7 +4,8 @@ use super::file::FileSink;
 use super::otlp_grpc::GrpcSink;
 use super::otlp_http::HttpSink;
 use super::ExportError;
-use crate::config::{ExportProtocol, ExporterConfig};
+use crate::config::exporter::Target;
+use crate::config::ExporterConfig;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 
@@ -37,10 +38,20 @@ pub(crate) enum Sink {
 
 impl Sink {
     pub(crate) fn new(name: &str, cfg: &ExporterConfig) -> Result<Sink, ExportError> {
-        Ok(match cfg.protocol {
-            ExportProtocol::OtlpGrpc => Sink::Grpc(GrpcSink::new(name, cfg)?),
-            ExportProtocol::OtlpHttp => Sink::Http(Box::new(HttpSink::new(name, cfg)?)),
-            ExportProtocol::File => Sink::File(FileSink::new(name, cfg)?),
+        // Validation accepted the config: a problem here means it was built another way.
+        let target = cfg.target().map_err(|problems| ExportError::Config {
+            exporter: name.to_string(),
+            reason: problems
+                .iter()
+                .map(|p| format!("{}: {p}", p.key()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+        let timeout = cfg.timeout.get();
+        Ok(match target {
+            Target::OtlpGrpc(o) => Sink::Grpc(GrpcSink::new(name, &o, timeout)?),
+            Target::OtlpHttp(o) => Sink::Http(Box::new(HttpSink::new(name, &o, timeout)?)),
+            Target::File { path } => Sink::File(FileSink::new(name, path)?),
         })
     }
 

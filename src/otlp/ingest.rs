@@ -11,7 +11,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// Attribute keys that the loaded rules read; everything else stays encoded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interest {
     pub(super) span_keys: Vec<Box<[u8]>>,
     resource_keys: Vec<Box<[u8]>>,
@@ -195,7 +195,7 @@ fn count_spans(
     Ok(())
 }
 
-fn resource_summary(
+pub(super) fn resource_summary(
     body: &Bytes,
     range: Range,
     interest: &Interest,

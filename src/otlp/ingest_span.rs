@@ -1,6 +1,8 @@
 //! Lazy decoding of one `Span`: its summary fields and the attributes the rules refer to, read
 //! in place over the request body.
 
+pub(super) use super::any_value::key_value;
+use super::any_value::{any_value, ValueAt};
 use super::ingest::{boxed, lookup, Interest, Range};
 use super::model::{status, AttrValue, Scope, Span, TraceId};
 use super::rejection::{at, MalformedRequest, Rejection};
@@ -122,68 +124,20 @@ fn status_of(buf: &[u8], range: Range) -> Result<u8, WireError> {
     Ok(code)
 }
 
-/// An attribute value read in place: strings stay a byte range until picked.
-enum RawValue {
-    Str(usize, usize),
-    Int(i64),
-    Double(f64),
-    Bool(bool),
-    Other,
-}
-
-impl RawValue {
-    fn to_attr(&self, body: &Bytes) -> AttrValue {
-        match *self {
-            RawValue::Str(s, e) => AttrValue::Str(body.slice(s..e)),
-            RawValue::Int(i) => AttrValue::Int(i),
-            RawValue::Double(d) => AttrValue::Double(d),
-            RawValue::Bool(b) => AttrValue::Bool(b),
-            RawValue::Other => AttrValue::Other,
-        }
+fn to_attr(v: ValueAt, body: &Bytes) -> AttrValue {
+    match v {
+        ValueAt::Str(s, e) => AttrValue::Str(body.slice(s..e)),
+        ValueAt::Int(i) => AttrValue::Int(i),
+        ValueAt::Double(d) => AttrValue::Double(d),
+        ValueAt::Bool(b) => AttrValue::Bool(b),
+        ValueAt::Other => AttrValue::Other,
     }
-}
-
-/// Reads a `KeyValue` in place: the key's byte range and the value's (the value is decoded
-/// only for keys the rules want, see [`any_value`]).
-pub(super) fn key_value(buf: &[u8], range: Range) -> Result<(Range, Option<Range>), WireError> {
-    let mut key = (range.0, range.0);
-    let mut value = None;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        match (field, wt) {
-            (1, WireType::Len) => key = r.len_range()?,
-            (2, WireType::Len) => value = Some(r.len_range()?),
-            _ => r.skip(wt)?,
-        }
-    }
-    Ok((key, value))
 }
 
 /// Decodes the value of a picked attribute.
 pub(super) fn picked_value(body: &Bytes, value: Option<Range>) -> Result<AttrValue, WireError> {
     match value {
-        Some(v) => Ok(any_value(body, v)?.to_attr(body)),
+        Some(v) => Ok(to_attr(any_value(body, v)?, body)),
         None => Ok(AttrValue::Other),
     }
-}
-
-fn any_value(buf: &[u8], range: Range) -> Result<RawValue, WireError> {
-    let mut value = RawValue::Other;
-    let mut r = Reader::within(buf, range);
-    while let Some((field, wt)) = r.next_field()? {
-        value = match (field, wt) {
-            (1, WireType::Len) => {
-                let (s, e) = r.len_range()?;
-                RawValue::Str(s, e)
-            }
-            (2, WireType::Varint) => RawValue::Bool(r.varint()? != 0),
-            (3, WireType::Varint) => RawValue::Int(r.varint()? as i64),
-            (4, WireType::Fixed64) => RawValue::Double(f64::from_bits(r.fixed64()?)),
-            _ => {
-                r.skip(wt)?;
-                RawValue::Other
-            }
-        };
-    }
-    Ok(value)
 }

@@ -1,5 +1,6 @@
 //! OTLP trace data: lazy span decoding, raw re-encoding, and OTLP JSON.
 
+pub mod any_value;
 pub mod encode;
 pub mod grpc_codec;
 pub mod ingest;
@@ -7,6 +8,8 @@ mod ingest_span;
 pub mod json;
 pub mod model;
 pub mod rejection;
+pub mod repick;
+pub mod rpc;
 pub mod salvage;
 pub mod tracestate;
 pub mod validate;

@@ -72,8 +72,9 @@ pub struct SuffixCache {
     last: Option<CachedSuffix>,
 }
 
-/// (rule, threshold, incoming tracestate) and the suffix built for them.
-type CachedSuffix = (Option<u16>, u64, Option<Box<str>>, Bytes);
+/// ((rule, generation of the rules), threshold, incoming tracestate) and the suffix built for
+/// them: after a reload, rule 2 of the old rules and rule 2 of the new ones annotate differently.
+type CachedSuffix = ((Option<u16>, u16), u64, Option<Box<str>>, Bytes);
 
 impl Accounting {
     /// The encoded fields to append to a kept span: `annotation` (empty when not annotating),
@@ -92,7 +93,7 @@ impl Accounting {
             return annotation.clone();
         }
         if let Some((rule, th, last_ts, bytes)) = &cache.last {
-            if *rule == v.rule && *th == v.threshold && last_ts.as_deref() == ts {
+            if *rule == (v.rule, v.generation) && *th == v.threshold && last_ts.as_deref() == ts {
                 return bytes.clone();
             }
         }
@@ -105,7 +106,12 @@ impl Accounting {
             b.put_slice(&fields);
             b.freeze()
         };
-        cache.last = Some((v.rule, v.threshold, ts.map(Into::into), out.clone()));
+        cache.last = Some((
+            (v.rule, v.generation),
+            v.threshold,
+            ts.map(Into::into),
+            out.clone(),
+        ));
         out
     }
 }
@@ -148,9 +154,8 @@ mod tests {
 
     fn verdict(threshold: u64) -> Verdict {
         Verdict {
-            rule: Some(0),
-            keep: true,
             threshold,
+            ..Verdict::new(Some(0), true)
         }
     }
 

@@ -22,6 +22,9 @@ pub enum BodyError {
     Timeout(Duration),
     #[error("{0}")]
     Invalid(String),
+    /// The body is not gzip, or is truncated.
+    #[error("invalid gzip body: {0}")]
+    Gzip(#[source] std::io::Error),
 }
 
 impl From<Refusal> for BodyError {
@@ -217,7 +220,7 @@ pub fn gunzip(input: &[u8], max: usize, res: &mut Reservation) -> Result<Bytes, 
         let n = (&mut reader)
             .take(room)
             .read_to_end(&mut out)
-            .map_err(|e| BodyError::Invalid(format!("invalid gzip body: {e}")))?;
+            .map_err(BodyError::Gzip)?;
         if out.len() > max {
             return Err(BodyError::TooLarge {
                 size: out.len() as u64,

@@ -149,10 +149,8 @@ async fn inflation_reserves_its_output_and_stops_at_the_limit() {
     let mut res2 = Reservation::new(&p);
     let err = gunzip(&big, 16 << 20, &mut res2).unwrap_err();
     assert!(matches!(err, BodyError::Overloaded(_)), "{err}");
-    assert!(gunzip(b"not gzip", 100, &mut res2)
-        .unwrap_err()
-        .to_string()
-        .starts_with("invalid gzip body"));
+    let err = gunzip(b"not gzip", 100, &mut res2).unwrap_err();
+    assert!(matches!(err, BodyError::Gzip(_)), "{err}");
     drop((res, res2));
     assert_eq!(p.inflight().bytes(), 0);
 }

@@ -5,6 +5,7 @@
 
 use super::body::{gunzip, ingest, read_grpc_message, BodyError, Decoders, INLINE_DECODE_BYTES};
 use super::inflight::Reservation;
+use crate::otlp::rpc;
 use crate::pipeline::{Pipeline, Protocol, Refusal};
 use crate::telemetry::names;
 use bytes::{Buf, Bytes};
@@ -23,59 +24,12 @@ use tonic::{Code, Status};
 
 pub use crate::otlp::grpc_codec::EXPORT_PATH;
 
-/// `google.rpc.RetryInfo`, sent with refusals so clients know when to retry.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<prost_types_duration::Duration>,
-}
-
-mod prost_types_duration {
-    /// `google.protobuf.Duration`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Duration {
-        #[prost(int64, tag = "1")]
-        pub seconds: i64,
-        #[prost(int32, tag = "2")]
-        pub nanos: i32,
-    }
-}
-
-/// `google.rpc.Status` with details.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<ProtoAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ProtoAny {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
 /// RESOURCE_EXHAUSTED carrying a RetryInfo, which OTLP clients treat as retryable.
 pub fn overloaded_status(message: String, retry_after_secs: i64) -> Status {
-    let info = RetryInfo {
-        retry_delay: Some(prost_types_duration::Duration {
-            seconds: retry_after_secs,
-            nanos: 0,
-        }),
-    };
-    let details = RpcStatus {
+    let details = rpc::Status {
         code: Code::ResourceExhausted as i32,
         message: message.clone(),
-        details: vec![ProtoAny {
-            type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
-            value: info.encode_to_vec(),
-        }],
+        details: vec![rpc::RetryInfo::any_after_secs(retry_after_secs)],
     };
     Status::with_details(
         Code::ResourceExhausted,
@@ -241,6 +195,10 @@ fn body_status(e: BodyError) -> Status {
         BodyError::Invalid(m) => {
             count("invalid");
             Status::invalid_argument(m)
+        }
+        BodyError::Gzip(_) => {
+            count("invalid");
+            Status::invalid_argument(e.to_string())
         }
     }
 }

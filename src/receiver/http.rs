@@ -46,15 +46,6 @@ pub(super) enum Encoding {
     Json,
 }
 
-/// `google.rpc.Status` without details.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
 pub(super) fn error(
     enc: Encoding,
     status: StatusCode,
@@ -64,9 +55,10 @@ pub(super) fn error(
     let (ctype, body) = match enc {
         Encoding::Protobuf => (
             "application/x-protobuf",
-            RpcStatus {
+            crate::otlp::rpc::Status {
                 code: grpc_code as i32,
                 message,
+                details: Vec::new(),
             }
             .encode_to_vec(),
         ),
@@ -304,6 +296,10 @@ fn body_error(enc: Encoding, label: &'static str, e: BodyError) -> Response {
         BodyError::Invalid(m) => {
             count(label, "invalid");
             bad_request(enc, m)
+        }
+        BodyError::Gzip(_) => {
+            count(label, "invalid");
+            bad_request(enc, e.to_string())
         }
     }
 }

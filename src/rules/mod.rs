@@ -315,9 +315,8 @@ impl RuleSet {
                 e.sampling = detail;
             }
             return Verdict {
-                rule: Some(i as u16),
-                keep,
                 threshold: if keep { threshold } else { 0 },
+                ..Verdict::new(Some(i as u16), keep)
             };
         }
         Verdict::new(None, true)

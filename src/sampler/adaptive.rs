@@ -175,6 +175,14 @@ impl AdaptiveSampler {
         &self.params
     }
 
+    /// Takes over `old`'s per-key rates, thresholds and interval, for a config reload that
+    /// kept this rule and its key: the new parameters apply from the next adjustment.
+    pub fn adopt(&self, old: &AdaptiveSampler) {
+        let mut mine = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut theirs = old.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *mine, &mut *theirs);
+    }
+
     /// Decides one trace from its spans and randomness at time `now`; `explain` also returns
     /// the key's label.
     pub fn decide(&self, spans: &[Span], randomness: u64, now: Instant, explain: bool) -> Decision {

@@ -44,6 +44,13 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// Takes over `old`'s tokens, for a config reload that kept this rule as it was.
+    pub fn adopt(&self, old: &TokenBucket) {
+        let mut mine = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut theirs = old.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *mine, &mut *theirs);
+    }
+
     /// Buckets per the config (see [`RateLimitAction`] for the meaning of `burst`).
     pub fn new(c: &RateLimitAction) -> TokenBucket {
         let traces = c

@@ -84,6 +84,18 @@ impl StageFamily {
         }
     }
 
+    /// Takes over the sketches of `old` (the same grouping in the rule set a config reload
+    /// replaces), so `slower_than` needs no new warm-up. Stages are keyed by their values, not
+    /// by the rule set's attribute indices, so the sketches stay valid.
+    pub fn adopt(&self, old: &StageFamily) {
+        for (new, old) in self.shards.iter().zip(old.shards.iter()) {
+            let taken = std::mem::take(&mut *old.lock().unwrap_or_else(|p| p.into_inner()));
+            *new.lock().unwrap_or_else(|p| p.into_inner()) = taken;
+        }
+        self.stages
+            .store(old.stages.swap(0, Ordering::AcqRel), Ordering::Release);
+    }
+
     /// Stages sketched now.
     pub fn len(&self) -> usize {
         self.stages.load(Ordering::Relaxed)

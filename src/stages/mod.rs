@@ -132,6 +132,23 @@ impl Stages {
         fam
     }
 
+    /// Takes over the sketches of `old`'s families that have the same `by` and `window`
+    /// (a config reload); returns how many families were carried.
+    pub fn adopt(&self, old: &Stages) -> usize {
+        let mut carried = 0;
+        for f in &self.families {
+            if let Some(o) = old
+                .families
+                .iter()
+                .find(|o| o.by == f.by && o.window == f.window)
+            {
+                f.adopt(o);
+                carried += 1;
+            }
+        }
+        carried
+    }
+
     /// Whether any condition reads stage sketches.
     pub fn is_empty(&self) -> bool {
         self.families.is_empty()

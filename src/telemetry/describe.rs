@@ -62,6 +62,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::EXPORT_PENDING_BYTES, Kind::Gauge, "Bytes of kept spans decided while an exporter queue had no room, waiting for it; counted in sampling.memory_limit."),
     (n::POLICY_DECISIONS, Kind::Counter, "tail_sampling policy evaluations, by top-level policy and decision (sampled, not_sampled, dropped)."),
     (n::MALFORMED_KEPT_SPANS, Kind::Counter, "Kept spans not forwarded because they are not valid OTLP in a part ingest does not read (checked in full once kept, so they cannot spoil a batch)."),
+    (n::CONFIG_RELOADS, Kind::Counter, "Config reloads on SIGHUP or a change of the config file, by outcome (applied; rejected: the running config stays)."),
     (n::RELOADS, Kind::Counter, "Files re-read because they changed (TLS certificates, bearer token files), by config key and outcome (ok, failed: the previous contents stay in use)."),
     (n::TLS_HANDSHAKE_FAILURES, Kind::Counter, "TLS handshakes that failed on a receiver, by receiver and reason."),
     (n::TLS_CERTIFICATE_EXPIRY, Kind::Gauge, "When the certificate in use expires (Unix seconds), by config key."),

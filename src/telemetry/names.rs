@@ -163,3 +163,7 @@ pub const CAPTURE_EVENTS: &str = "tailsift_capture_events_total";
 /// Values a fidelity profile's `media` option reduced to hash, size and type. Labels:
 /// `profile`.
 pub const FIDELITY_MEDIA_REDUCED: &str = "tailsift_fidelity_media_reduced_total";
+/// Config reloads (SIGHUP or a change of the config file). Labels: `outcome` (applied: the new
+/// rules decide from now on; rejected: the file could not be read, parsed, validated or
+/// compiled, and the running config stays).
+pub const CONFIG_RELOADS: &str = "tailsift_config_reloads_total";

@@ -17,7 +17,8 @@ pub struct Proc {
     pub metrics: SocketAddr,
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
@@ -115,18 +116,28 @@ impl Proc {
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub async fn terminate(&mut self, within: Duration) {
+        self.signal("TERM");
+        let status = self.wait_exit(within).await;
+        assert!(status.success(), "exit status {status}:\n{}", self.log());
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
             .status()
             .expect("run kill")
             .success();
-        assert!(ok, "kill -TERM");
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits (bounded) for the process to exit; its status.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let until = Instant::now() + within;
         while Instant::now() < until {
             if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}:\n{}", self.log());
-                return;
+                return status;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

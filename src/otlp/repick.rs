@@ -1,0 +1,167 @@
+//! Re-reading the picked attributes of spans already ingested for another [`Interest`]: after a
+//! config reload the rules may read attributes (or read them in another order) that buffered
+//! spans were decoded without. Each span's attributes are read again from its own bytes; each
+//! resource is summarised again once and shared again by its spans.
+
+use super::ingest::{boxed, lookup, resource_summary, Interest};
+use super::ingest_span::{key_value, picked_value};
+use super::model::{Picked, Resource, Scope, Span};
+use super::wire::{Reader, WireType};
+use bytes::Bytes;
+use hashbrown::HashMap;
+use std::sync::Arc;
+
+/// Re-picks spans for one interest, sharing each new resource and scope between their spans.
+pub struct Repicker<'a> {
+    interest: &'a Interest,
+    /// Old scope (by address) to its replacement.
+    scopes: HashMap<usize, Arc<Scope>>,
+    resources: HashMap<usize, Arc<Resource>>,
+}
+
+impl<'a> Repicker<'a> {
+    pub fn new(interest: &'a Interest) -> Self {
+        Repicker {
+            interest,
+            scopes: HashMap::new(),
+            resources: HashMap::new(),
+        }
+    }
+
+    /// Replaces the span's picked attributes, and its scope by one whose resource has its
+    /// attributes picked for the new interest. An attribute that cannot be decoded (ingest
+    /// did not read it when no rule asked for it) is left out, as if absent.
+    pub fn span(&mut self, span: &mut Span) {
+        span.attrs = span_attrs(&span.raw, self.interest);
+        let key = Arc::as_ptr(&span.scope) as usize;
+        if let Some(s) = self.scopes.get(&key) {
+            span.scope = s.clone();
+            return;
+        }
+        let resource = self.resource(&span.scope.resource);
+        let scope = Arc::new(Scope {
+            resource,
+            encoded: span.scope.encoded.clone(),
+            schema_url: span.scope.schema_url.clone(),
+        });
+        self.scopes.insert(key, scope.clone());
+        span.scope = scope;
+    }
+
+    fn resource(&mut self, old: &Arc<Resource>) -> Arc<Resource> {
+        let key = Arc::as_ptr(old) as usize;
+        if let Some(r) = self.resources.get(&key) {
+            return r.clone();
+        }
+        let attrs = resource_attrs(&old.encoded, self.interest);
+        let new = Arc::new(Resource {
+            encoded: old.encoded.clone(),
+            schema_url: old.schema_url.clone(),
+            service: old.service.clone(),
+            attrs,
+            retained: old.retained.clone(),
+        });
+        self.resources.insert(key, new.clone());
+        new
+    }
+}
+
+fn span_attrs(raw: &Bytes, interest: &Interest) -> Picked {
+    if interest.span_keys.is_empty() {
+        return None;
+    }
+    let mut picked = Vec::new();
+    let mut r = Reader::new(raw);
+    while let Ok(Some((field, wt))) = r.next_field() {
+        if field != 9 || wt != WireType::Len {
+            if r.skip(wt).is_err() {
+                break;
+            }
+            continue;
+        }
+        let Ok(kv) = r.len_range() else { break };
+        let Ok((key, value)) = key_value(raw, kv) else {
+            continue;
+        };
+        if let Some(i) = lookup(&interest.span_keys, &raw[key.0..key.1]) {
+            if let Ok(v) = picked_value(raw, value) {
+                picked.push((i, v));
+            }
+        }
+    }
+    boxed(picked)
+}
+
+fn resource_attrs(encoded: &Bytes, interest: &Interest) -> Picked {
+    if encoded.is_empty() {
+        return None;
+    }
+    resource_summary(encoded, (0, encoded.len()), interest)
+        .ok()
+        .and_then(|(_, attrs)| attrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otlp::ingest;
+    use crate::otlp::model::AttrValue;
+
+    fn request() -> Bytes {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        use prost::Message;
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let span = |i: u8| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![i; 8],
+            name: "op".into(),
+            attributes: vec![kv("user.tier", "gold"), kv("model", "m1")],
+            ..Default::default()
+        };
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", "api"), kv("region", "eu")],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span(1), span(2)],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+        .into()
+    }
+
+    #[test]
+    fn picks_what_the_new_interest_reads_and_shares_scopes_again() {
+        let mut old = Interest::default();
+        old.span_key("user.tier");
+        let mut spans = ingest(&request(), &old).expect("valid").spans;
+        let mut new = Interest::default();
+        let model = new.span_key("model");
+        let tier = new.span_key("user.tier");
+        let region = new.resource_key("region");
+        let mut r = Repicker::new(&new);
+        for (_, s) in &mut spans {
+            r.span(s);
+        }
+        let (a, b) = (&spans[0].1, &spans[1].1);
+        assert_eq!(a.attr(model), Some(&AttrValue::Str("m1".into())));
+        assert_eq!(a.attr(tier), Some(&AttrValue::Str("gold".into())));
+        assert_eq!(a.resource_attr(region), Some(&AttrValue::Str("eu".into())));
+        assert_eq!(a.service(), Some("api"));
+        assert!(Arc::ptr_eq(&a.scope, &b.scope), "one scope for both spans");
+    }
+}
