@@ -202,11 +202,89 @@ fn bench_encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// The conditions and options for AI pipelines, each on the same 64 traces: the cost per span
+/// of feeding the stage sketches at ingest, and of deciding with each new condition.
+fn bench_pipelines(c: &mut Criterion) {
+    use tailsift::decide::Decider;
+    let mut g = c.benchmark_group("pipelines");
+    g.throughput(Throughput::Elements(spans_per_request()));
+    let slow = rules(
+        "    - { name: slow, when: { span: { slower_than: { quantile: 0.99, min_samples: 100 } } }, keep: true }\n\
+         \x20   - { name: rest, probability: 0.1 }\n",
+    );
+    let t0 = Instant::now();
+    let warm = ingest(&request_body(3), slow.interest()).unwrap().spans;
+    for _ in 0..20 {
+        slow.observe(&warm, t0);
+    }
+    g.bench_function("stage_sketch_observe_512_spans", |b| {
+        b.iter(|| slow.observe(black_box(&warm), t0))
+    });
+    let traces = by_trace(ingest(&request_body(2), slow.interest()).unwrap().spans);
+    g.bench_function("slower_than_64_traces", |b| {
+        b.iter(|| {
+            for (id, spans) in &traces {
+                black_box(slow.decide_at(id, spans, t0));
+            }
+        })
+    });
+    let decide_all = |name: &str, rs: &RuleSet, g: &mut criterion::BenchmarkGroup<'_, _>| {
+        let traces = by_trace(ingest(&request_body(2), rs.interest()).unwrap().spans);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for (id, spans) in &traces {
+                    black_box(rs.decide_at(id, spans, t0));
+                }
+            })
+        });
+    };
+    let sums = rules(
+        "    - { name: tokens, when: { trace: { sum: { attribute: tokens, min: 50000 } } }, keep: true }\n\
+         \x20   - { name: calls, when: { trace: { count: { span: { name: generate }, min: 20 } } }, keep: true }\n\
+         \x20   - { name: rest, probability: 0.1 }\n",
+    );
+    decide_all("token_sum_and_call_count_64_traces", &sums, &mut g);
+    let floor = rules(
+        "    - { name: rest, adaptive: { target_traces_per_sec: 50, key: [service, root.name], min_per_key: { traces: 1, every: 15m } } }\n",
+    );
+    decide_all("adaptive_min_per_key_64_traces", &floor, &mut g);
+    let captured = rules("    - { name: rest, probability: 0.1 }\n");
+    let mut m = tailsift::capture::CaptureMatch::default();
+    m.user = Some("u-not-here".into());
+    captured
+        .captures()
+        .add(m, std::time::Duration::from_secs(3600), "full")
+        .unwrap();
+    decide_all("one_capture_active_64_traces", &captured, &mut g);
+    g.finish();
+}
+
+fn bench_genai_fidelity(c: &mut Criterion) {
+    let yaml = "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:0 } } }\n\
+                exporters: { f: { protocol: file, path: x.jsonl }}\n\
+                fidelity: { light: { presets: [gen_ai], media: { min_bytes: 4KiB }, hash_attributes: [prompt] } }\n";
+    let cfg = config::parse(yaml, "bench").expect("valid bench config");
+    let profile = tailsift::output::fidelity::Profile::compile("light", &cfg.fidelity["light"]);
+    let spans = ingest(&request_body(4), &Default::default()).unwrap().spans;
+    let mut g = c.benchmark_group("encode");
+    g.throughput(Throughput::Elements(spans_per_request()));
+    g.bench_function("gen_ai_and_media_fidelity_rewrite", |b| {
+        b.iter(|| {
+            for (_, s) in &spans {
+                black_box(profile.apply(&s.raw).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_ingest,
     bench_rules,
     bench_buffer,
-    bench_encode
+    bench_encode,
+    bench_pipelines,
+    bench_genai_fidelity
 );
 criterion_main!(benches);

@@ -9,5 +9,7 @@ mod adaptive;
 mod capture;
 #[path = "pipelines/fidelity.rs"]
 mod fidelity;
+#[path = "pipelines/readme.rs"]
+mod readme;
 #[path = "pipelines/stages.rs"]
 mod stages;
