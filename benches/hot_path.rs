@@ -249,8 +249,10 @@ fn bench_pipelines(c: &mut Criterion) {
     );
     decide_all("adaptive_min_per_key_64_traces", &floor, &mut g);
     let captured = rules("    - { name: rest, probability: 0.1 }\n");
-    let mut m = tailsift::capture::CaptureMatch::default();
-    m.user = Some("u-not-here".into());
+    let m = tailsift::capture::CaptureMatch {
+        user: Some("u-not-here".into()),
+        ..Default::default()
+    };
     captured
         .captures()
         .add(m, std::time::Duration::from_secs(3600), "full")

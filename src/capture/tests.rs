@@ -104,11 +104,11 @@ async fn captures_are_refused_with_reasons_and_removed_by_id() {
 async fn the_store_brings_captures_back_into_a_new_rule_set() {
     let r = rules();
     let (id, spans) = trace(&r, "u-42");
-    let mut m = CaptureMatch {
+    let m = CaptureMatch {
         name: Some("upscale".into()),
+        service: Some("video".into()),
         ..Default::default()
     };
-    m.service = Some("video".into());
     r.captures()
         .add(m, Duration::from_secs(60), "full")
         .unwrap();
