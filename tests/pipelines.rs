@@ -3,6 +3,18 @@
 
 mod support;
 
+use support::{Daemon, GrpcSink};
+
+/// Starts the daemon on `yaml` with an in-process OTLP/gRPC sink as its only exporter.
+pub async fn with_sink(yaml: &str) -> (Daemon, GrpcSink) {
+    let sink = GrpcSink::default();
+    let endpoint = sink.serve().await;
+    let exporters = format!(
+        "exporters:\n  sink:\n    protocol: otlp_grpc\n    endpoint: \"{endpoint}\"\n    batch: {{ timeout: 20ms }}\n"
+    );
+    (Daemon::start(&format!("{yaml}{exporters}")).await, sink)
+}
+
 #[path = "pipelines/adaptive.rs"]
 mod adaptive;
 #[path = "pipelines/capture.rs"]

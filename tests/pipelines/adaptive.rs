@@ -15,18 +15,11 @@ sampling:
         key: [root.name]
         min_probability: 0.0001
         min_per_key: { traces: 1, every: 1s }
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "SINK"
-    batch: { timeout: 20ms }
 "#;
 
 #[tokio::test]
 async fn a_rare_key_is_kept_every_interval() {
-    let sink = GrpcSink::default();
-    let endpoint = sink.serve().await;
-    let daemon = Daemon::start(&CONFIG.replace("SINK", &endpoint)).await;
+    let (daemon, sink) = crate::with_sink(CONFIG).await;
     let rounds = 3u128;
     for round in 0..rounds {
         let busy: Vec<_> = (0..300u128)

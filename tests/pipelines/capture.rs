@@ -18,11 +18,6 @@ sampling:
       drop: true
 fidelity:
   lite: { drop_events: true }
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "SINK"
-    batch: { timeout: 20ms }
 "#;
 
 const TOKEN: &str = "scrape-and-capture";
@@ -67,14 +62,7 @@ async fn a_capture_is_added_hit_listed_removed_and_expires() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let token_file = token_file.to_str().unwrap().to_string();
-    let sink = GrpcSink::default();
-    let endpoint = sink.serve().await;
-    let daemon = Daemon::start(
-        &CONFIG
-            .replace("SINK", &endpoint)
-            .replace("TOKEN_FILE", &token_file),
-    )
-    .await;
+    let (daemon, sink) = crate::with_sink(&CONFIG.replace("TOKEN_FILE", &token_file)).await;
     let url = format!("http://{}/api/v1/captures", daemon.metrics);
 
     // Same auth as /metrics.

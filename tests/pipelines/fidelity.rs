@@ -17,18 +17,11 @@ fidelity:
   light:
     presets: [gen_ai]
     media: { min_bytes: 1KiB }
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "SINK"
-    batch: { timeout: 20ms }
 "#;
 
 #[tokio::test]
 async fn gen_ai_content_hashed_tokens_kept_and_a_frame_reduced() {
-    let sink = GrpcSink::default();
-    let endpoint = sink.serve().await;
-    let daemon = Daemon::start(&CONFIG.replace("SINK", &endpoint)).await;
+    let (daemon, sink) = crate::with_sink(CONFIG).await;
     let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0];
     jpeg.resize(20_000, 9);
     let frame = base64::engine::general_purpose::STANDARD.encode(&jpeg);

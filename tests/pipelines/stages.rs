@@ -25,11 +25,6 @@ sampling:
       keep: true
     - name: rest
       drop: true
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "SINK"
-    batch: { timeout: 20ms }
 "#;
 
 fn video(trace: u128, synth_ms: u64) -> Vec<SpanBuilder> {
@@ -55,9 +50,7 @@ fn chat(trace: u128, id: u64, tokens: i64) -> SpanBuilder {
 
 #[tokio::test]
 async fn slow_stage_and_token_budget_end_to_end() {
-    let sink = GrpcSink::default();
-    let endpoint = sink.serve().await;
-    let daemon = Daemon::start(&CONFIG.replace("SINK", &endpoint)).await;
+    let (daemon, sink) = crate::with_sink(CONFIG).await;
 
     // 80 ordinary video traces (8 s synthesis, give or take) warm the stage up.
     let ordinary: Vec<SpanBuilder> = (0..80u128)
