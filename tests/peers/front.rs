@@ -32,6 +32,9 @@ service:
     )
 }
 
+/// Traces started per round (60 rounds, 30 ms apart).
+const PER_ROUND: u128 = 32;
+
 const KEEP_ALL: &str = r#"
 sampling:
   decision_wait: 500ms
@@ -108,7 +111,9 @@ async fn the_collector_balances_whole_traces_over_three_instances_through_a_reso
                 .await;
             generation += 1;
         }
-        let ids: Vec<u128> = (0..8).map(|i| id128(0xF00D_0000 + round, i + 1)).collect();
+        let ids: Vec<u128> = (0..PER_ROUND)
+            .map(|i| id128(0xF00D_0000 + round, i + 1))
+            .collect();
         let first = request(
             "front",
             ids.iter()
@@ -120,7 +125,7 @@ async fn the_collector_balances_whole_traces_over_three_instances_through_a_reso
         }
         // The second halves of the previous round's traces go with this round.
         if round > 0 {
-            let prev: Vec<u128> = (0..8)
+            let prev: Vec<u128> = (0..PER_ROUND)
                 .map(|i| id128(0xF00D_0000 + round - 1, i + 1))
                 .collect();
             let second = request(
@@ -137,7 +142,9 @@ async fn the_collector_balances_whole_traces_over_three_instances_through_a_reso
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let last: Vec<u128> = (0..8).map(|i| id128(0xF00D_0000 + 59, i + 1)).collect();
+    let last: Vec<u128> = (0..PER_ROUND)
+        .map(|i| id128(0xF00D_0000 + 59, i + 1))
+        .collect();
     send_until_accepted(
         port,
         &request(
