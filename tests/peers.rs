@@ -11,9 +11,13 @@ mod bins;
 mod cases;
 #[path = "peers/corpus.rs"]
 mod corpus;
+#[path = "peers/differences.rs"]
+mod differences;
 #[path = "peers/front.rs"]
 mod front;
 #[path = "peers/jaeger.rs"]
 mod jaeger;
 #[path = "peers/oracle.rs"]
 mod oracle;
+#[path = "peers/pair.rs"]
+mod pair;

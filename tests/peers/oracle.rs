@@ -6,72 +6,15 @@
 use crate::bins::{free_ports, Peer, PeerProc};
 use crate::cases::{self, Case, COMMON};
 use crate::corpus::{self, Trace};
+use crate::pair::{collector_config, kept, settle, tailsift_config};
 use crate::support::*;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TRACES: usize = 240;
 
-fn indent(text: &str, by: usize) -> String {
-    let pad = " ".repeat(by);
-    text.lines().map(|l| format!("{pad}{l}\n")).collect()
-}
-
 fn block(case: &Case) -> String {
     format!("{COMMON}{}\n", case.body)
-}
-
-fn collector_config(cases: &[Case], receivers: &[u16], sinks: &[String]) -> String {
-    let (mut r, mut p, mut e, mut s) = (String::new(), String::new(), String::new(), String::new());
-    for (i, c) in cases.iter().enumerate() {
-        let name = c.name;
-        r.push_str(&format!(
-            "  otlp/{name}: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{}\" }} }} }}\n",
-            receivers[i]
-        ));
-        p.push_str(&format!(
-            "  tail_sampling/{name}:\n{}",
-            indent(&block(c), 4)
-        ));
-        let sink = sinks[i].trim_start_matches("http://");
-        e.push_str(&format!("  otlp_grpc/{name}: {{ endpoint: \"{sink}\", tls: {{ insecure: true }}, compression: none }}\n"));
-        s.push_str(&format!("    traces/{name}: {{ receivers: [otlp/{name}], processors: [tail_sampling/{name}], exporters: [otlp_grpc/{name}] }}\n"));
-    }
-    format!("receivers:\n{r}processors:\n{p}exporters:\n{e}service:\n  telemetry: {{ metrics: {{ level: none }}, logs: {{ level: warn }} }}\n  pipelines:\n{s}")
-}
-
-fn tailsift_config(case: &Case, sink: &str) -> String {
-    format!(
-        "tail_sampling:\n{}exporters:\n  sink: {{ protocol: otlp_grpc, endpoint: \"{sink}\", compression: none, batch: {{ timeout: 20ms }} }}\n",
-        indent(&block(case), 2)
-    )
-}
-
-/// Waits until no sink's span count changed for `quiet` (at least `min` after the call), at
-/// most 30 s.
-async fn settle(sinks: &[GrpcSink], min: Duration, quiet: Duration) {
-    let start = Instant::now();
-    let mut last = Vec::new();
-    let mut since = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        let now: Vec<usize> = sinks.iter().map(|s| s.received_spans()).collect();
-        if now != last {
-            last = now;
-            since = Instant::now();
-        } else if start.elapsed() >= min && since.elapsed() >= quiet {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the sinks kept receiving for 30 s");
-}
-
-/// Kept traces: trace id to its span ids (sorted).
-fn kept(sink: &GrpcSink) -> BTreeMap<u128, Vec<u64>> {
-    summary(&sink.spans())
-        .into_iter()
-        .map(|(t, (ids, _))| (t, ids))
-        .collect()
 }
 
 /// One case's comparison.
@@ -171,11 +114,12 @@ async fn the_collector_and_tailsift_keep_the_same_traces() {
         sinks.push(s);
     }
     let ports = free_ports(cases.len());
-    let config = collector_config(&cases, &ports, &endpoints[..cases.len()]);
+    let blocks: Vec<(&str, String)> = cases.iter().map(|c| (c.name, block(c))).collect();
+    let config = collector_config(&blocks, &ports, &endpoints[..cases.len()]);
     let collector = PeerProc::start(&bin, &config, &ports).await;
     let mut daemons = Vec::new();
     for (i, c) in cases.iter().enumerate() {
-        daemons.push(Daemon::start(&tailsift_config(c, &endpoints[cases.len() + i])).await);
+        daemons.push(Daemon::start(&tailsift_config(&block(c), &endpoints[cases.len() + i])).await);
     }
 
     for req in &requests {
