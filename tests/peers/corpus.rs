@@ -205,7 +205,7 @@ fn resource_spans(t: &Trace, spans: Vec<Span>) -> ResourceSpans {
         kv_str("service.name", t.service),
         kv_str("deployment.environment", t.env),
     ];
-    if t.id % 7 == 0 {
+    if t.id.is_multiple_of(7) {
         attributes.push(kv("tenant.priority", Value::IntValue(9)));
     }
     ResourceSpans {

@@ -131,7 +131,7 @@ async fn the_collector_and_tailsift_keep_the_same_traces() {
         }
     }
     // Decided: decision_wait (1 s) plus the Collector's 1 s tick, then quiet.
-    settle(&sinks, Duration::from_secs(3), Duration::from_millis(1500)).await;
+    settle(&sinks, Duration::from_secs(4), Duration::from_millis(1500)).await;
     let late = corpus::late_request(&traces);
     for (i, d) in daemons.iter().enumerate() {
         export_grpc(crate::bins::local(ports[i]), &late)
