@@ -760,9 +760,9 @@ def main():
     e = sub.add_parser("e2e", parents=[common], help="throughput / CPU / RSS vs rotel")
     e.add_argument("--warmup", type=float, default=4.0, help="seconds of load before measuring")
     e.add_argument("--window", type=float, default=15.0, help="measured seconds")
-    e.add_argument("--scenarios", default="keep-errors-p01,keep-all,rotel",
-                   help="also: collector-keep-errors-p01 (the Collector with tail_sampling, "
-                        "built by tests/peers/build.sh)")
+    e.add_argument("--scenarios", default="keep-errors-p01,keep-all,rotel,collector-keep-errors-p01",
+                   help="collector-keep-errors-p01 is the Collector with tail_sampling, built by "
+                        "tests/peers/build.sh")
     e.add_argument("--rate", type=float, default=None,
                    help="spans per second for every scenario (default: as fast as possible)")
     m = sub.add_parser("memory", parents=[common],
