@@ -582,7 +582,7 @@ def run_e2e(env):
     for r in results:
         srv = r["server"]
         extra = ""
-        if srv.get("exporter_sent_spans") is not None:
+        if srv.get("kept_spans") is not None:
             extra = (f", kept {srv['kept_spans']:.0f} / accepted {srv['accepted_spans']:.0f}"
                      f", exported {srv['exporter_sent_spans']:.0f}")
         print(f"{r['scenario']}: loadgen sent {r['loadgen']['spans_sent']} spans "
