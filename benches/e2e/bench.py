@@ -236,6 +236,32 @@ def window_p99(start_text, end_text):
     return {"metric": None, "what": "absent", "p99_s": None, "note": "absent", "samples": 0}
 
 
+def prom_prefix_sum(m, prefix):
+    """Sum of the series whose name starts with `prefix` (the Collector's Prometheus names
+    carry unit and `_total` suffixes), histogram parts excluded."""
+    return sum(v for (n, _), v in m.items() if n.startswith(prefix)
+               and not n.endswith(("_bucket", "_sum", "_count")))
+
+
+def collector_p99(start_text, end_text):
+    """The Collector decides on a 1 s tick: a trace due between two ticks waits for the next,
+    so its lateness is up to 1 s plus the decision run. Reported: p99 of the decision run
+    (otelcol_processor_tail_sampling_sampling_decision_timer_latency, ms) over the window,
+    plus the tick's 0.99 s (the p99 of a wait spread evenly over the 1 s tick)."""
+    a, b = parse_prom(start_text), parse_prom(end_text)
+    name = next((n[: -len("_bucket")] for n, _ in b
+                 if n.startswith("otelcol_processor_tail_sampling_sampling_decision_timer_latency")
+                 and n.endswith("_bucket")), None)
+    if name is None:
+        return {"metric": None, "what": "absent", "p99_s": None, "note": "absent", "samples": 0}
+    eb, sb = buckets(b, name), buckets(a, name)
+    diff = {le: eb[le] - sb.get(le, 0.0) for le in eb}
+    v, note = quantile(diff, 0.99)
+    return {"metric": name, "what": "0.99 s tick wait + p99 of the decision run",
+            "p99_s": None if v is None else 0.99 + v / 1000.0, "note": note,
+            "samples": diff.get(float("inf"), 0.0)}
+
+
 # ---------------------------------------------------------------- building blocks
 
 
@@ -284,6 +310,30 @@ class Env:
             f.write(text)
         p = self.procs.start("tailsift", [self.tailsift, "--config", path], d)
         wait_ready(metrics, p)
+        return p, grpc, metrics
+
+    def collector_bin(self):
+        """The Collector built by tests/peers/build.sh (built there the first time)."""
+        path = os.environ.get("TAILSIFT_OTELCOL_BIN")
+        if path:
+            return path
+        out = subprocess.check_output(["bash", os.path.join(ROOT, "tests/peers/build.sh"),
+                                       "collector"], cwd=ROOT)
+        return out.decode().strip().splitlines()[-1]
+
+    def start_collector(self, d, config, sink_port):
+        grpc, metrics = free_port(), free_port()
+        values = {"GRPC_PORT": grpc, "METRICS_PORT": metrics, "SINK_PORT": sink_port,
+                  "COMPRESSION": self.args.compression, "DECISION_WAIT": "2s",
+                  "ROOT_WAIT": "500ms", "MAX_TRACES": 1000000}
+        with open(os.path.join(HERE, config)) as f:
+            text = string.Template(f.read()).substitute(values)
+        path = os.path.join(d, "otelcol.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        p = self.procs.start("otelcol", [self.collector_bin(), "--config", path], d)
+        wait_tcp(grpc, p)
+        wait_tcp(metrics, p)
         return p, grpc, metrics
 
     def rotel_agent(self):
@@ -429,6 +479,26 @@ def run_e2e(env):
             r["p99"] = {"metric": None, "what": "n/a (pass-through)", "p99_s": None,
                         "note": "n/a", "samples": 0}
             expected = lg["spans_sent"]
+        elif name.startswith("collector"):
+            p, grpc, mport = env.start_collector(d, name + ".yaml", sink_port)
+            lg = env.loadgen_send(d, grpc, p.pid, window + [
+                "--metrics-url", f"http://127.0.0.1:{mport}/metrics", "--metrics-dump", d])
+            with open(os.path.join(d, "metrics-start.txt")) as f1, \
+                    open(os.path.join(d, "metrics-end.txt")) as f2:
+                start_text, end_text = f1.read(), f2.read()
+            r["p99"] = collector_p99(start_text, end_text)
+            r["buffered_spans"] = SPANS_PER_TRACE * prom_prefix_sum(
+                parse_prom(end_text), "otelcol_processor_tail_sampling_sampling_traces_on_memory")
+            # Decided after decision_wait, exported after the batch timeout: then quiet.
+            time.sleep(3.0)
+            sink_stats = wait_sink_stable(stats, quiet=2.0)
+            m = metrics(mport)
+            r["server"] = {
+                "refused_requests": prom_prefix_sum(m, "otelcol_receiver_refused_spans"),
+                "exporter_failed_spans": prom_prefix_sum(m, "otelcol_exporter_send_failed_spans"),
+                "exporter_sent_spans": prom_prefix_sum(m, "otelcol_exporter_sent_spans"),
+            }
+            expected = r["server"]["exporter_sent_spans"]
         else:
             p, grpc, mport = env.start_tailsift(d, name + ".yaml", sink_port)
             lg = env.loadgen_send(d, grpc, p.pid, window + [
@@ -450,6 +520,8 @@ def run_e2e(env):
                 "dropped_spans": prom_sum(m, "tailsift_decided_spans_total", verdict="dropped"),
                 "early_decided_traces": prom_sum(m, "tailsift_early_decided_traces_total"),
             }
+            r["buffered_spans"] = prom_sum(parse_prom(open(os.path.join(
+                d, "metrics-end.txt")).read()), "tailsift_buffer_spans")
             expected = r["server"]["exporter_sent_spans"]
         r["peak_rss_kib"] = proc_status_kib(p.pid, "VmHWM")
         r["sink_cpu_s"] = proc_cpu_s(sink.pid, env.clk_tck)
@@ -462,11 +534,18 @@ def run_e2e(env):
         r["spans_per_s"] = w.get("spans_per_s")
         r["cpu_us_per_span"] = w.get("cpu_us_per_span")
         r["cpu_cores"] = w.get("cpu_cores")
+        held = r.get("buffered_spans")
+        r["rss_per_buffered_span_b"] = (r["peak_rss_kib"] * 1024 / held) if held else None
         results.append(r)
         log(f"   {fmt(r['spans_per_s'], ',.0f')} spans/s, "
             f"{fmt(r['cpu_us_per_span'], '.3f')} us/span, "
             f"peak RSS {fmt(mib(r['peak_rss_kib']), '.0f')} MiB")
 
+    print()
+    print(f"{'scenario':<28}{'buffered spans':>16}{'RSS B/buffered span':>21}")
+    for r in results:
+        print(f"{r['scenario']:<28}{fmt(r.get('buffered_spans'), ',.0f'):>16}"
+              f"{fmt(r.get('rss_per_buffered_span_b'), ',.0f'):>21}")
     rotel = next((r for r in results if r["scenario"] == "rotel"), None)
     base = rotel and rotel["cpu_us_per_span"]
     print()
@@ -503,7 +582,7 @@ def run_e2e(env):
     for r in results:
         srv = r["server"]
         extra = ""
-        if srv.get("exporter_sent_spans") is not None:
+        if srv.get("kept_spans") is not None:
             extra = (f", kept {srv['kept_spans']:.0f} / accepted {srv['accepted_spans']:.0f}"
                      f", exported {srv['exporter_sent_spans']:.0f}")
         print(f"{r['scenario']}: loadgen sent {r['loadgen']['spans_sent']} spans "
@@ -681,7 +760,9 @@ def main():
     e = sub.add_parser("e2e", parents=[common], help="throughput / CPU / RSS vs rotel")
     e.add_argument("--warmup", type=float, default=4.0, help="seconds of load before measuring")
     e.add_argument("--window", type=float, default=15.0, help="measured seconds")
-    e.add_argument("--scenarios", default="keep-errors-p01,keep-all,rotel")
+    e.add_argument("--scenarios", default="keep-errors-p01,keep-all,rotel,collector-keep-errors-p01",
+                   help="collector-keep-errors-p01 is the Collector with tail_sampling, built by "
+                        "tests/peers/build.sh")
     e.add_argument("--rate", type=float, default=None,
                    help="spans per second for every scenario (default: as fast as possible)")
     m = sub.add_parser("memory", parents=[common],

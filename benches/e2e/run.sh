@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: tailsift (keep errors + 10%, keep all) and Rotel pass-through under the
+# End-to-end benchmark: tailsift (keep errors + 10%, keep all), Rotel pass-through and the
+# OpenTelemetry Collector with tail_sampling (keep errors + 10%) under the
 # same OTLP/gRPC load into the same counting sink. Prints a table; writes bench-results/e2e-*.json.
 # Options go to bench.py (e.g. --window 15 --warmup 4 --compression gzip --keep); see README.md.
 set -euo pipefail

@@ -148,8 +148,9 @@ fn cases() -> Vec<Case> {
     let mut c = vec![
         // always_sample
         one("always_sample", "policies: [{ name: p, type: always_sample }]", n_spans(1), Sampled("p")),
-        // latency: threshold only is inclusive
-        one("latency at threshold", "policies: [{ name: p, type: latency, latency: { threshold_ms: 5000 } }]", lasting(5000), Sampled("p")),
+        // latency: threshold only is exclusive (the Collector v0.161.0 samples duration > threshold_ms)
+        one("latency at threshold", "policies: [{ name: p, type: latency, latency: { threshold_ms: 5000 } }]", lasting(5000), NONE),
+        one("latency above threshold", "policies: [{ name: p, type: latency, latency: { threshold_ms: 5000 } }]", lasting(5001), Sampled("p")),
         one("latency below threshold", "policies: [{ name: p, type: latency, latency: { threshold_ms: 5000 } }]", lasting(4999), NONE),
         // latency with an upper bound: lower exclusive, upper inclusive
         one("latency upper: lower bound exclusive", "policies: [{ name: p, type: latency, latency: { threshold_ms: 5000, upper_threshold_ms: 10000 } }]", lasting(5000), NONE),

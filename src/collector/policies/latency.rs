@@ -1,5 +1,6 @@
 //! `latency`: samples a trace whose duration (earliest start to latest end, whole
-//! milliseconds) is at least `threshold_ms`, or within `(threshold_ms, upper_threshold_ms]`.
+//! milliseconds) is greater than `threshold_ms`, or within `(threshold_ms, upper_threshold_ms]`
+//! (both strict below, as the Collector v0.161.0 compares).
 
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
@@ -46,7 +47,7 @@ impl Policy for Latency {
     fn eval(&self, t: &TraceView) -> Decision {
         let d = duration_ms(t.spans);
         Decision::of(if self.upper == 0 {
-            d >= self.lower
+            d > self.lower
         } else {
             self.lower < d && d <= self.upper
         })
@@ -60,10 +61,11 @@ mod tests {
     use crate::fixtures::span;
 
     #[test]
-    fn a_threshold_alone_is_inclusive_and_bounds_are_exclusive_below() {
+    fn thresholds_are_exclusive_below_and_upper_bounds_inclusive() {
+        // The Collector samples `duration > threshold_ms` (tests/peers/ checks it against v0.161.0).
         let p = compile("{ name: p, type: latency, latency: { threshold_ms: 100 } }");
-        assert_eq!(judge(&p, vec![span(1, 1).at(0, 100)]), Decision::Sampled);
-        assert_eq!(judge(&p, vec![span(1, 1).at(0, 99)]), Decision::NotSampled);
+        assert_eq!(judge(&p, vec![span(1, 1).at(0, 101)]), Decision::Sampled);
+        assert_eq!(judge(&p, vec![span(1, 1).at(0, 100)]), Decision::NotSampled);
         let p = compile(
             "{ name: p, type: latency, latency: { threshold_ms: 100, upper_threshold_ms: 200 } }",
         );
