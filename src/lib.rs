@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer; // live traces sharded by trace id, deadlines, decision cache
+pub mod cluster; // decision sharing between instances over NATS: hold, combine, group size
 pub mod collector; // the OpenTelemetry Collector's tail_sampling config and policies
 pub mod config; // schema, units, loading and validation of the YAML file
 pub mod decide; // the Decider seam: Verdict, Explanation; implemented by rules and collector

@@ -122,6 +122,8 @@ pub struct Pipeline {
     rule_counters: Vec<RuleCounters>,
     /// Error spans lost with their dropped trace: counted and warned about.
     late_errors: LateErrors,
+    /// Decision sharing with the group (`cluster:`), if configured.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Pipeline {
@@ -167,6 +169,37 @@ impl Pipeline {
             item_max_bytes,
             rule_counters,
             late_errors: LateErrors::new(config.sampling.decision_wait.get()),
+            cluster: None,
+        }
+    }
+
+    /// Shares decisions with the group: every decision passes through [`Pipeline::settle`].
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// Lets the group settle what the buffer just decided (holds, peers' verdicts).
+    fn settle(&self, out: &mut Output) {
+        if let Some(c) = &self.cluster {
+            c.settle(out, &self.buffer, Instant::now());
+        }
+    }
+
+    /// Shutdown with a cluster: decisions of the drained buffer wait for peers (at most
+    /// `decision_wait + grace`, and never past `deadline`), then whatever still waits is
+    /// released with the best verdict heard.
+    pub async fn settle_held(&self, deadline: std::time::Duration) {
+        let Some(c) = &self.cluster else { return };
+        let until = Instant::now() + c.longest_wait().min(deadline);
+        while c.held() > 0 && Instant::now() < until {
+            tokio::time::sleep(self.buffer.config().tick).await;
+            self.tick();
+        }
+        if let Some(exporters) = &*self.exporters() {
+            let mut out = Output::default();
+            c.release_all(&mut out);
+            self.emit(out, exporters);
         }
     }
 
@@ -313,6 +346,7 @@ impl Pipeline {
             let mut out = Output::default();
             self.buffer
                 .insert(ingested.spans, Instant::now(), &*self.rules, &mut out);
+            self.settle(&mut out);
             self.emit(out, exporters);
         }
         Ok(Accepted {
@@ -329,6 +363,7 @@ impl Pipeline {
             self.send_pending(exporters);
             let mut out = Output::default();
             self.buffer.take_due(Instant::now(), &*self.rules, &mut out);
+            self.settle(&mut out);
             self.emit(out, exporters);
         }
         self.update_gauges();
@@ -344,6 +379,7 @@ impl Pipeline {
         if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer.drain(Instant::now(), &*self.rules, &mut out);
+            self.settle(&mut out);
             self.emit(out, exporters);
         }
         self.update_gauges();

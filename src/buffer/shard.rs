@@ -210,6 +210,28 @@ impl Shard {
         delta
     }
 
+    /// Decides `id` now if it is live (see [`Reason::Peer`]).
+    pub fn decide_id(
+        &mut self,
+        id: TraceId,
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
+        out: &mut Output,
+    ) -> Delta {
+        self.decide(id, Reason::Peer, now, judge, out)
+    }
+
+    /// Files `v` as the verdict late spans of `id` follow.
+    pub fn remember(&mut self, id: TraceId, v: crate::decide::Verdict) {
+        if v.keep {
+            self.dropped.remove(&id);
+            self.kept.insert(id, v);
+        } else {
+            self.kept.remove(&id);
+            self.dropped.insert(id, v);
+        }
+    }
+
     fn decide(
         &mut self,
         id: TraceId,

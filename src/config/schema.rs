@@ -37,6 +37,9 @@ pub struct Config {
     /// matching `sampling:` settings. See the README, "Migrating from the OpenTelemetry
     /// Collector".
     pub tail_sampling: Option<crate::collector::TailSamplingConfig>,
+    /// Decision sharing between instances over NATS (sidecars, fleets behind any balancer).
+    /// Absent: this instance decides alone.
+    pub cluster: Option<super::schema_cluster::ClusterConfig>,
     /// Remarks for the operator about valid but easily misread values (a size written `512MB`
     /// is 512,000,000 bytes), filled in when the file is loaded; `validate` prints them and the
     /// daemon logs them at start.

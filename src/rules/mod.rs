@@ -2,6 +2,7 @@
 
 pub mod condition;
 pub mod matchers;
+mod standing;
 
 use crate::config::{ActionSpec, Config, Rule};
 use crate::decide::explain::{Explanation, RuleCheck, SamplingDetail};
@@ -298,6 +299,9 @@ impl Decider for RuleSet {
     }
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {
         RuleSet::explain(self, id, spans, now)
+    }
+    fn standing(&self, v: Verdict) -> crate::decide::Standing {
+        RuleSet::standing(self, v)
     }
     fn tick(&self, now: Instant) {
         for r in &self.rules {

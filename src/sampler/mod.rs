@@ -3,6 +3,7 @@
 
 pub mod adaptive;
 pub mod allocate;
+pub mod group;
 pub mod key;
 pub mod probability;
 pub mod rate_limit;
