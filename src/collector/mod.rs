@@ -256,8 +256,9 @@ impl PolicySet {
     }
 
     /// How a verdict combines with peers' (the Collector's combination, drop first): a drop
-    /// policy's drop ranks first and is final; a sample ranks by evaluation order and waits
-    /// while drop policies exist; not sampled ranks last and is never shared.
+    /// policy's drop ranks first and is final; a sample ranks by evaluation order and is final
+    /// only from the first policy evaluated when there are no drop policies (another would
+    /// change its annotation); not sampled ranks last and is never shared.
     pub fn standing(&self, v: Verdict) -> crate::decide::Standing {
         let n = self.policies.len();
         let has_drop = self.policies.iter().any(|p| p.is_drop);
@@ -266,7 +267,8 @@ impl PolicySet {
             Some(i) if i < n && !v.keep => (0, true, can_sample),
             Some(i) if i < n => {
                 let pos = self.order.iter().position(|&o| o == i).unwrap_or(n);
-                (1 + pos as u32, !has_drop, true)
+                let first = self.order.iter().position(|&o| !self.policies[o].is_drop);
+                (1 + pos as u32, !has_drop && first == Some(pos), true)
             }
             _ => (u32::MAX, !can_sample, false),
         };

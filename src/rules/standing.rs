@@ -37,15 +37,16 @@ impl RuleSet {
             .unwrap_or(self.rules.len())
     }
 
-    /// See [`Standing`]: ties at one rank go to a keep, so a drop is final only when no rule
-    /// up to its own can keep.
+    /// See [`Standing`]. A keep is final only under the first rule: a peer's earlier rule
+    /// would change its annotation, threshold or fidelity. Ties at one rank go to a keep, so a
+    /// drop is final only when no rule up to its own can keep.
     pub fn standing(&self, v: Verdict) -> Standing {
         let r = v.rule.map_or(self.rules.len(), usize::from);
         let reach = self.reach();
         if v.keep {
             Standing {
                 rank: r as u32,
-                final_alone: !(0..r).any(|i| self.can_drop(i)),
+                final_alone: r == 0,
                 share: r < reach || self.can_drop(r),
             }
         } else {
@@ -92,9 +93,10 @@ mod tests {
              \x20   - { name: rest, probability: 0.1 }\n",
         );
         assert_eq!(r.standing(Verdict::new(Some(0), true)), st(0, true, true));
-        // A sampled keep of the catch-all: final (nothing before it drops), shared (a peer
-        // may have drawn a drop at the same rule under another threshold).
-        assert_eq!(r.standing(Verdict::new(Some(1), true)), st(1, true, true));
+        // A sampled keep of the catch-all waits (a peer's error keep would change its
+        // annotation and fidelity) and is shared (a peer may have drawn a drop at the same
+        // rule under another threshold).
+        assert_eq!(r.standing(Verdict::new(Some(1), true)), st(1, false, true));
         // Its drop waits (a peer's error keep wins) and is not shared (nothing ranks after).
         assert_eq!(
             r.standing(Verdict::new(Some(1), false)),

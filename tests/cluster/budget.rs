@@ -1,0 +1,1 @@
+//! Group budgets: placeholder module filled in with the adaptive test.
