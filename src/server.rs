@@ -203,7 +203,7 @@ pub async fn run_with_faults(
     let rules = decider(&config)?;
     let exporters = Exporters::start(&config.exporters)?;
     let cluster = config.cluster.as_ref().map(|c| {
-        let group = crate::sampler::group::GroupSize::default();
+        let group = crate::sampler::group::GroupShare::default();
         rules.join_group(&group);
         Arc::new(crate::cluster::Cluster::new(
             c,

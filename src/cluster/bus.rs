@@ -3,6 +3,7 @@
 //! with heartbeats, and hands peers' decisions and heartbeats to [`Cluster`]. The connection's
 //! state drives [`Cluster::set_bus_up`]: while it is down the instance decides alone.
 
+use super::sketch::Sketch;
 use super::wire::{self, MAX_BATCH};
 use super::Cluster;
 use crate::telemetry::names;
@@ -103,9 +104,10 @@ fn on_heartbeat(c: &Cluster, payload: &[u8]) {
         Ok(hb) if hb.instance == c.instance => {}
         Ok(hb) => {
             let period = Duration::from_millis(u64::from(hb.period_ms.max(10)));
+            let sketch = Sketch::from_bytes(&hb.sketch);
+            let now = Instant::now();
             c.members()
-                .heard(&hb.instance, period, hb.leaving, Instant::now());
-            gauge!(names::CLUSTER_MEMBERS).set(f64::from(c.members().size().members()));
+                .heard(&hb.instance, period, hb.leaving, hb.window, sketch, now);
         }
         Err(e) => {
             crate::warn_limited!(error = %e, "cluster: unreadable heartbeat ignored");
@@ -164,10 +166,18 @@ pub async fn run(c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             }
             _ = heartbeat.tick() => {
                 if c.bus_up() {
-                    let hb = wire::encode_heartbeat(&c.instance, period_ms, false);
+                    let (done, before) = c.completed_windows();
+                    let hb = wire::encode_heartbeat(&c.instance, period_ms, false, done.as_ref());
                     let _ = client.publish(heartbeat_subject.clone(), hb).await;
-                    let n = c.members().refresh(Instant::now());
+                    // Peers' sketches of the window just completed arrive around now; the
+                    // share comes from the one before, which they all have reported.
+                    let (w, own) = match &before {
+                        Some((w, s)) => (*w, Some(s)),
+                        None => (0, None),
+                    };
+                    let n = c.members().refresh(w, own, Instant::now());
                     gauge!(names::CLUSTER_MEMBERS).set(f64::from(n));
+                    gauge!(names::CLUSTER_BUDGET_SHARE).set(c.members().share().fraction());
                 }
             }
             r = stop.changed() => if r.is_err() || *stop.borrow_and_update() { break },
@@ -175,7 +185,7 @@ pub async fn run(c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     }
     publish(&c, &client, &decisions_subject).await;
     if c.bus_up() {
-        let bye = wire::encode_heartbeat(&c.instance, period_ms, true);
+        let bye = wire::encode_heartbeat(&c.instance, period_ms, true, None);
         let _ = client.publish(heartbeat_subject, bye).await;
         let _ = tokio::time::timeout(FLUSH_WAIT, client.flush()).await;
     }

@@ -14,13 +14,14 @@
 
 pub mod bus;
 pub mod members;
+pub mod sketch;
 pub mod state;
 pub mod wire;
 
 use crate::buffer::{Buffer, Output, Reason};
 use crate::config::ClusterConfig;
 use crate::decide::{Decider, Verdict, DEFAULT_RULE};
-use crate::sampler::group::GroupSize;
+use crate::sampler::group::GroupShare;
 use crate::telemetry::names;
 use members::Members;
 use metrics::{counter, gauge};
@@ -46,6 +47,8 @@ pub struct Cluster {
     outbox: Mutex<Vec<Outgoing>>,
     up: AtomicBool,
     members: Members,
+    /// Sketches of the traces decided here, per heartbeat window (group budgets).
+    traffic: Mutex<sketch::Windows>,
 }
 
 impl Cluster {
@@ -54,7 +57,7 @@ impl Cluster {
         cfg: &ClusterConfig,
         sampling: &crate::config::Sampling,
         decider: Arc<dyn Decider>,
-        group: GroupSize,
+        group: GroupShare,
     ) -> Self {
         let names = decider.rule_names();
         let mut by_name: HashMap<Arc<str>, Option<u16>> = names
@@ -79,6 +82,11 @@ impl Cluster {
             outbox: Mutex::new(Vec::new()),
             up: AtomicBool::new(false),
             members: Members::new(group),
+            traffic: Mutex::new(sketch::Windows::new(
+                ((sampling.decision_wait.get() + cfg.grace.get()).as_millis()
+                    / cfg.heartbeat.get().as_millis().max(1)) as u64
+                    + 1,
+            )),
         }
     }
 
@@ -128,6 +136,14 @@ impl Cluster {
         }
         let alone = !self.bus_up();
         let decided = std::mem::take(&mut out.decided);
+        if !decided.is_empty() {
+            let (w, wall) = (self.window(), std::time::SystemTime::now());
+            let mut traffic = self.traffic.lock().unwrap_or_else(|p| p.into_inner());
+            for d in &decided {
+                let first = wall - now.saturating_duration_since(d.trace.first);
+                traffic.add(self.window_of(first), w, &d.trace_id);
+            }
+        }
         let mut publish = Vec::new();
         let overrides = {
             let mut st = self.state();
@@ -186,6 +202,36 @@ impl Cluster {
             threshold: v.threshold,
             fidelity: self.decider.fidelity_of(v).map(|p| p.name.clone()),
         }
+    }
+
+    /// The heartbeat window now: wall-clock milliseconds over the period, so that every
+    /// member's window `w` covers the same time.
+    pub fn window(&self) -> u64 {
+        self.window_of(std::time::SystemTime::now())
+    }
+
+    fn window_of(&self, t: std::time::SystemTime) -> u64 {
+        let ms = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        ms / (self.cfg.heartbeat.get().as_millis() as u64).max(1)
+    }
+
+    /// The sketch of the last complete window of traffic decided here (for the heartbeat),
+    /// and the one before it (which every live peer has reported by now: for the share).
+    /// Traces count in the window they were first seen in, which is nearly the same moment
+    /// on every instance a trace's spans reach.
+    pub fn completed_windows(
+        &self,
+    ) -> (Option<(u64, sketch::Sketch)>, Option<(u64, sketch::Sketch)>) {
+        let w = self.window();
+        let mut traffic = self.traffic.lock().unwrap_or_else(|p| p.into_inner());
+        let last = traffic.completed(w);
+        let before = last
+            .as_ref()
+            .and_then(|(w, _)| w.checked_sub(1))
+            .map(|b| (b, traffic.get(b)));
+        (last, before)
     }
 
     /// Decisions waiting to be published, oldest first.

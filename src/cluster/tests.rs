@@ -26,7 +26,7 @@ fn setup() -> (Cluster, Buffer) {
         cfg.cluster.as_ref().expect("cluster"),
         &cfg.sampling,
         rules,
-        GroupSize::default(),
+        GroupShare::default(),
     );
     c.set_bus_up(true);
     (c, Buffer::new(BufferConfig::from_config(&cfg.sampling)))

@@ -129,12 +129,20 @@ pub fn decode_batch(payload: &[u8]) -> Result<(String, Vec<Heard>), WireError> {
     Ok((batch.instance, out))
 }
 
-pub fn encode_heartbeat(instance: &str, period_ms: u32, leaving: bool) -> Bytes {
+/// A heartbeat, with the sketch of the traffic decided in `window` when there is one.
+pub fn encode_heartbeat(
+    instance: &str,
+    period_ms: u32,
+    leaving: bool,
+    sketch: Option<&(u64, super::sketch::Sketch)>,
+) -> Bytes {
     Bytes::from(
         Heartbeat {
             instance: instance.to_string(),
             period_ms,
             leaving,
+            window: sketch.map_or(0, |s| s.0),
+            sketch: sketch.map_or_else(Bytes::new, |s| Bytes::copy_from_slice(&s.1 .0)),
         }
         .encode_to_vec(),
     )
@@ -217,10 +225,15 @@ mod tests {
 
     #[test]
     fn heartbeats_round_trip() {
-        let hb = decode_heartbeat(&encode_heartbeat("b2", 1000, true)).expect("decodes");
+        let sk = (42, crate::cluster::sketch::Sketch::default());
+        let hb = decode_heartbeat(&encode_heartbeat("b2", 1000, true, Some(&sk))).expect("decodes");
         assert_eq!(
             (hb.instance.as_str(), hb.period_ms, hb.leaving),
             ("b2", 1000, true)
+        );
+        assert_eq!(
+            (hb.window, hb.sketch.len()),
+            (42, crate::cluster::sketch::REGISTERS)
         );
     }
 }

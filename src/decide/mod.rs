@@ -74,7 +74,7 @@ pub trait Decider: Send + Sync {
     fn begin_shutdown(&self) {}
     /// Shares this decider's group-wide budgets (`adaptive` targets, `rate_limit` rates) with
     /// the members of `group`: each instance takes its share.
-    fn join_group(&self, _group: &crate::sampler::group::GroupSize) {}
+    fn join_group(&self, _group: &crate::sampler::group::GroupShare) {}
     /// How a verdict combines with peers' verdicts (see [`Standing`]). The default is the
     /// cautious one: ranked by rule index, never final alone, always shared.
     fn standing(&self, v: Verdict) -> Standing {

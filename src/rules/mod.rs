@@ -303,6 +303,15 @@ impl Decider for RuleSet {
     fn standing(&self, v: Verdict) -> crate::decide::Standing {
         RuleSet::standing(self, v)
     }
+    fn join_group(&self, group: &crate::sampler::group::GroupShare) {
+        for r in &self.rules {
+            match &r.action {
+                Action::Adaptive(a) => a.join_group(group),
+                Action::RateLimit(b) => b.join_group(group),
+                _ => {}
+            }
+        }
+    }
     fn tick(&self, now: Instant) {
         for r in &self.rules {
             if let Action::Adaptive(a) = &r.action {

@@ -68,6 +68,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::CLUSTER_UNPUBLISHED_DECISIONS, Kind::Counter, "Decisions never published (outbox full or publishing failed)."),
     (n::CLUSTER_UNKNOWN_RULE_DECISIONS, Kind::Counter, "Peers' decisions naming a rule or policy this instance does not have (ignored)."),
     (n::CLUSTER_BUS_BYTES, Kind::Counter, "Compressed bytes of decision batches on the cluster bus, by direction (sent, received)."),
+    (n::CLUSTER_BUDGET_SHARE, Kind::Gauge, "Fraction of the group's budgets (adaptive targets, rate_limit rates) this instance takes: its share of the group's distinct traces."),
     (n::CLUSTER_BAD_MESSAGES, Kind::Counter, "Messages from the cluster bus that could not be read, by kind (decisions, heartbeat)."),
 ];
 

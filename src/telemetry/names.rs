@@ -150,3 +150,6 @@ pub const CLUSTER_BUS_BYTES: &str = "tailsift_cluster_bus_bytes_total";
 /// Messages from the bus that could not be read (damaged, another version). Labels: `kind`
 /// (decisions, heartbeat).
 pub const CLUSTER_BAD_MESSAGES: &str = "tailsift_cluster_bad_messages_total";
+/// The fraction of the group's budgets (`adaptive` targets, `rate_limit` rates) this instance
+/// takes: the share of the group's distinct traces it decides (gauge).
+pub const CLUSTER_BUDGET_SHARE: &str = "tailsift_cluster_budget_share";

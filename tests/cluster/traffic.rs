@@ -14,8 +14,20 @@ use tailsift::sampler::probability::{keeps, threshold};
 pub const REST: f64 = 0.25;
 pub const PROMPT: &str = "Describe the picture of a harbour at dusk in five sentences, please.";
 
+/// The rules of the whole-trace tests: errors kept in full, a consistent sample of the rest
+/// at reduced fidelity.
+pub const RULES: &str = "
+    - { name: errors, when: { span: { status: error } }, keep: true }
+    - { name: rest, probability: 0.25, fidelity: lite }
+";
+
 /// The shared config body (rules, fidelity, exporter, cluster) of every instance.
 pub fn config(nats: &str, sink: &str, group: &str) -> String {
+    config_with(nats, sink, group, RULES)
+}
+
+/// [`config`] with other rules.
+pub fn config_with(nats: &str, sink: &str, group: &str, rules: &str) -> String {
     format!(
         r#"
 fidelity:
@@ -24,10 +36,7 @@ sampling:
   decision_wait: 1s
   root_wait: 500ms
   tick: 20ms
-  rules:
-    - {{ name: errors, when: {{ span: {{ status: error }} }}, keep: true }}
-    - {{ name: rest, probability: {REST}, fidelity: lite }}
-exporters:
+  rules:{rules}exporters:
   sink:
     protocol: otlp_grpc
     endpoint: "{sink}"
@@ -71,6 +80,12 @@ impl Ledger {
     /// Sends `n` new traces of 2 to 6 spans, each span to an instance of `targets` chosen at
     /// random (one request per instance). About one trace in eight has an error span.
     pub async fn send(&mut self, targets: &[SocketAddr], n: usize) {
+        self.send_spread(targets, n, true).await
+    }
+
+    /// [`Ledger::send`]; with `spread` false each trace goes whole to one instance (a
+    /// trace-aware balancer).
+    pub async fn send_spread(&mut self, targets: &[SocketAddr], n: usize, spread: bool) {
         let mut rng = rand::rng();
         let mut per: Vec<Vec<_>> = vec![Vec::new(); targets.len()];
         let mut placed: Vec<Vec<(u128, u64)>> = vec![Vec::new(); targets.len()];
@@ -78,6 +93,7 @@ impl Ledger {
             let id: u128 = rng.random::<u128>() | 1;
             let spans = rng.random_range(2..=6u64);
             let error_at = rng.random_bool(0.125).then(|| rng.random_range(1..=spans));
+            let whole_to = rng.random_range(0..targets.len());
             let mut sent = Sent {
                 error: error_at.is_some(),
                 ..Sent::default()
@@ -92,7 +108,11 @@ impl Ledger {
                 if error_at == Some(s) {
                     b = b.error();
                 }
-                let i = rng.random_range(0..targets.len());
+                let i = if spread {
+                    rng.random_range(0..targets.len())
+                } else {
+                    whole_to
+                };
                 per[i].push(b);
                 placed[i].push((id, s));
                 sent.spans.insert(s);
