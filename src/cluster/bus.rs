@@ -34,7 +34,7 @@ async fn connect(c: &Arc<Cluster>) -> Result<async_nats::Client, String> {
         .collect::<Result<_, _>>()?;
     let events = c.clone();
     async_nats::ConnectOptions::new()
-        .name(&format!("tailsift {}", c.instance))
+        .name(format!("tailsift {}", c.instance))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))

@@ -221,9 +221,7 @@ impl Cluster {
     /// and the one before it (which every live peer has reported by now: for the share).
     /// Traces count in the window they were first seen in, which is nearly the same moment
     /// on every instance a trace's spans reach.
-    pub fn completed_windows(
-        &self,
-    ) -> (Option<(u64, sketch::Sketch)>, Option<(u64, sketch::Sketch)>) {
+    pub fn completed_windows(&self) -> (Option<sketch::Window>, Option<sketch::Window>) {
         let w = self.window();
         let mut traffic = self.traffic.lock().unwrap_or_else(|p| p.into_inner());
         let last = traffic.completed(w);

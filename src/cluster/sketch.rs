@@ -101,6 +101,9 @@ mod tests {
     }
 }
 
+/// A window's index and the sketch of its traffic.
+pub type Window = (u64, Sketch);
+
 /// Completed windows each peer's history keeps.
 pub const HISTORY: usize = 4;
 

@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn a_span_from_an_earlier_tier_keeps_one_annotation_and_one_reduction() {
         use crate::decide::{Decider, Verdict};
-        use crate::otlp::{encode_request, ingest, Interest};
+        use crate::otlp::{encode_request, ingest};
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         let yaml = "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:0 } } }\n\
                     exporters: { f: { protocol: file, path: x.jsonl } }\n\
