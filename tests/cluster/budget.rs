@@ -2,11 +2,9 @@
 //! together within 25%, whether each trace's spans are spread over them at random or each
 //! trace goes whole to one of them.
 
-use crate::nats::Nats;
-use crate::support::proc::Proc;
-use crate::support::{GrpcSink, Sink};
-use crate::traffic::{config_with, Ledger};
-use crate::whole::{members, settled};
+use crate::support::Sink;
+use crate::traffic::Ledger;
+use crate::whole::{settled, Group};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -28,20 +26,8 @@ async fn load(ledger: &mut Ledger, targets: &[SocketAddr], spread: bool, for_: D
 }
 
 async fn kept_rate(spread: bool, group: &str) -> f64 {
-    let nats = Nats::start();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut procs = Vec::new();
-    for d in &dirs {
-        let body = config_with(&nats.url(), &url, group, ADAPTIVE);
-        procs.push(Proc::spawn(d.path(), "", &body, None).await);
-    }
-    assert!(
-        members(&procs.iter().collect::<Vec<_>>(), 3).await,
-        "three members"
-    );
-    let targets: Vec<SocketAddr> = procs.iter().map(|p| p.grpc).collect();
+    let g = Group::start(3, group, ADAPTIVE).await;
+    let (sink, targets) = (&g.sink, g.targets());
     // Warm-up: the samplers learn the rate and the members their shares.
     load(
         &mut Ledger::default(),
@@ -52,7 +38,7 @@ async fn kept_rate(spread: bool, group: &str) -> f64 {
     .await;
     let mut measured = Ledger::default();
     let secs = load(&mut measured, &targets, spread, Duration::from_secs(4)).await;
-    settled(&sink).await;
+    settled(sink).await;
     let kept: BTreeSet<u128> = sink
         .spans()
         .iter()

@@ -2,10 +2,9 @@
 //! ready), decide alone meanwhile, lose no accepted span, and share decisions again once the
 //! bus is back.
 
-use crate::nats::Nats;
-use crate::support::{http_get, wait_for_async, GrpcSink, Metrics, Sink};
+use crate::support::{http_get, wait_for_async, Metrics, Sink};
 use crate::traffic::{check, Ledger};
-use crate::whole::{instance, members, send_for, settled};
+use crate::whole::{members, send_for, settled, Group};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,16 +15,13 @@ async fn readyz(p: SocketAddr) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_restarted_mid_run_loses_nothing_and_the_group_recovers() {
-    let mut nats = Nats::start();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut procs = Vec::new();
-    for d in &dirs {
-        procs.push(instance(d, &nats, &url, "restart").await);
-    }
+    let Group {
+        mut nats,
+        sink,
+        procs,
+        ..
+    } = Group::start(3, "restart", crate::traffic::RULES).await;
     let all: Vec<_> = procs.iter().collect();
-    assert!(members(&all, 3).await, "three members");
     let targets: Vec<SocketAddr> = procs.iter().map(|p| p.grpc).collect();
     let mut before = Ledger::default();
     send_for(&mut before, &targets, 15, Duration::from_secs(1)).await;

@@ -42,6 +42,44 @@ pub async fn instance(dir: &tempfile::TempDir, nats: &Nats, sink: &str, group: &
     Proc::spawn(dir.path(), "", &config(&nats.url(), sink, group), None).await
 }
 
+/// A nats-server, a sink and `n` instances of `group` with `rules`, every one a member.
+pub struct Group {
+    pub nats: Nats,
+    pub sink: GrpcSink,
+    pub url: String,
+    pub dirs: Vec<tempfile::TempDir>,
+    pub procs: Vec<Proc>,
+}
+
+impl Group {
+    pub async fn start(n: usize, group: &str, rules: &str) -> Group {
+        let nats = Nats::start();
+        let sink = GrpcSink::default();
+        let url = sink.serve().await;
+        let dirs: Vec<_> = (0..n + 1).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut procs = Vec::new();
+        for d in &dirs[..n] {
+            let body = crate::traffic::config_with(&nats.url(), &url, group, rules);
+            procs.push(Proc::spawn(d.path(), "", &body, None).await);
+        }
+        assert!(
+            members(&procs.iter().collect::<Vec<_>>(), n as u32).await,
+            "{n} members"
+        );
+        Group {
+            nats,
+            sink,
+            url,
+            dirs,
+            procs,
+        }
+    }
+
+    pub fn targets(&self) -> Vec<SocketAddr> {
+        self.procs.iter().map(|p| p.grpc).collect()
+    }
+}
+
 /// Waits (bounded) until every instance counts `n` members.
 pub async fn members(procs: &[&Proc], n: u32) -> bool {
     crate::support::wait_for_async(Duration::from_secs(5), || async {
@@ -104,14 +142,14 @@ async fn three_instances_keep_every_trace_whole_with_the_single_instance_verdict
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_resizes_three_four_two_under_load_without_splitting_traces() {
-    let nats = Nats::start();
-    let sink = GrpcSink::default();
-    let url = sink.serve().await;
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut a = instance(&dirs[0], &nats, &url, "resize").await;
-    let mut b = instance(&dirs[1], &nats, &url, "resize").await;
-    let c = instance(&dirs[2], &nats, &url, "resize").await;
-    assert!(members(&[&a, &b, &c], 3).await, "three members");
+    let Group {
+        nats,
+        sink,
+        url,
+        dirs,
+        procs,
+    } = Group::start(3, "resize", crate::traffic::RULES).await;
+    let [mut a, mut b, c]: [Proc; 3] = procs.try_into().ok().expect("three");
     let mut ledger = Ledger::default();
     send_for(
         &mut ledger,
