@@ -3,6 +3,7 @@
 
 pub mod buffer; // live traces sharded by trace id, deadlines, decision cache
 pub mod capture; // capture on demand: temporary keep-rules ahead of the configured ones, their API
+pub mod cluster; // decision sharing between instances over NATS: hold, combine, group size
 pub mod collector; // the OpenTelemetry Collector's tail_sampling config and policies
 pub mod config; // schema, units, loading and validation of the YAML file
 pub mod decide; // the Decider seam: Verdict, Explanation; implemented by rules and collector

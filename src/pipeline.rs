@@ -98,7 +98,7 @@ impl RuleCounters {
 /// What a config reload replaces at once: the decider (with what earlier generations'
 /// cached verdicts need), the annotation and accounting settings, the per-rule counters.
 struct Engine {
-    rules: Versioned,
+    rules: Arc<Versioned>,
     /// Annotation, sample-rate accounting and fidelity of kept spans.
     forwarder: Forwarder,
     /// One set per rule, then one for the default (no rule matched).
@@ -106,7 +106,7 @@ struct Engine {
 }
 
 impl Engine {
-    fn new(rules: Versioned, config: &Config) -> Engine {
+    fn new(rules: Arc<Versioned>, config: &Config) -> Engine {
         let mut rule_counters: Vec<RuleCounters> = rules
             .rule_names()
             .iter()
@@ -160,6 +160,8 @@ pub struct Pipeline {
     late_errors: LateErrors,
     /// The durable log, when `storage:` is configured.
     storage: Option<Arc<crate::storage::Storage>>,
+    /// Decision sharing with the group (`cluster:`), if configured.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Pipeline {
@@ -182,7 +184,7 @@ impl Pipeline {
             .max(1);
         Pipeline {
             buffer: Buffer::new(BufferConfig::from_config(&config.sampling)),
-            engine: ArcSwap::from_pointee(Engine::new(Versioned::first(rules), config)),
+            engine: ArcSwap::from_pointee(Engine::new(Arc::new(Versioned::first(rules)), config)),
             exporters: RwLock::new(Some(exporters)),
             accepting: AtomicBool::new(true),
             retained: Arc::new(Retained::default()),
@@ -198,6 +200,40 @@ impl Pipeline {
             item_max_bytes,
             late_errors: LateErrors::new(config.sampling.decision_wait.get()),
             storage: None,
+            cluster: None,
+        }
+    }
+
+    /// Shares decisions with the group: every decision passes through [`Pipeline::settle`].
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
+        let engine = self.engine.load();
+        cluster.set_decider(engine.rules.clone(), engine.rules.generation());
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// Lets the group settle what the buffer just decided (holds, peers' verdicts).
+    fn settle(&self, out: &mut Output) {
+        if let Some(c) = &self.cluster {
+            c.settle(out, &self.buffer, Instant::now());
+        }
+    }
+
+    /// Shutdown with a cluster: decisions of the drained buffer wait for peers (at most
+    /// `decision_wait + grace`, and never past `deadline`), then whatever still waits is
+    /// released with the best verdict heard.
+    pub async fn settle_held(&self, deadline: std::time::Duration) {
+        let Some(c) = &self.cluster else { return };
+        let until = Instant::now() + c.longest_wait().min(deadline);
+        while c.held() > 0 && Instant::now() < until {
+            tokio::time::sleep(self.buffer.config().tick).await;
+            self.tick();
+        }
+        if let Some(exporters) = &*self.exporters() {
+            let mut out = Output::default();
+            c.release_all(&mut out);
+            let engine = self.engine.load();
+            self.emit(out, exporters, &engine);
         }
     }
 
@@ -248,6 +284,12 @@ impl Pipeline {
             self.buffer.for_each_span_mut(|s| repick.span(s));
         }
         let generation = next.generation();
+        let next = Arc::new(next);
+        if let Some(c) = &self.cluster {
+            // The group's budgets and the names peers' decisions use follow the new rules.
+            next.join_group(c.group());
+            c.set_decider(next.clone(), generation);
+        }
         self.engine.store(Arc::new(Engine::new(next, config)));
         Some(generation)
     }
@@ -399,7 +441,8 @@ impl Pipeline {
             engine.rules.observe(&ingested.spans, now);
             let mut out = Output::default();
             self.buffer
-                .insert(ingested.spans, now, &engine.rules, &mut out);
+                .insert(ingested.spans, now, &*engine.rules, &mut out);
+            self.settle(&mut out);
             self.emit(out, exporters, &engine);
         }
         Ok(Accepted {
@@ -421,7 +464,8 @@ impl Pipeline {
             self.send_pending(exporters);
             let mut out = Output::default();
             self.buffer
-                .take_due(Instant::now(), &engine.rules, &mut out);
+                .take_due(Instant::now(), &*engine.rules, &mut out);
+            self.settle(&mut out);
             self.emit(out, exporters, &engine);
         }
         self.update_gauges();
@@ -445,7 +489,8 @@ impl Pipeline {
         } else if let Some(exporters) = &*self.exporters() {
             let engine = self.engine.load();
             let mut out = Output::default();
-            self.buffer.drain(Instant::now(), &engine.rules, &mut out);
+            self.buffer.drain(Instant::now(), &*engine.rules, &mut out);
+            self.settle(&mut out);
             self.emit(out, exporters, &engine);
         }
         self.update_gauges();
@@ -566,7 +611,7 @@ impl Pipeline {
             .and_then(|r| r.lease().cloned());
         let out = match engine
             .forwarder
-            .forward(&engine.rules, v, span, &mut kept.suffixes)
+            .forward(&*engine.rules, v, span, &mut kept.suffixes)
         {
             Ok(out) => out,
             // One rate-limited line per reason.
@@ -734,7 +779,7 @@ impl Pipeline {
         if let Some(exporters) = &*self.exporters() {
             let mut out = Output::default();
             self.buffer
-                .insert(ingested.spans, at, &engine.rules, &mut out);
+                .insert(ingested.spans, at, &*engine.rules, &mut out);
             self.emit(out, exporters, &engine);
         }
         n

@@ -226,7 +226,20 @@ async fn run_inner(
         .map(crate::storage::Storage::open)
         .transpose()?;
     let exporters = Exporters::start(&config.exporters)?;
+    let cluster = config.cluster.as_ref().map(|c| {
+        let group = crate::sampler::group::GroupShare::default();
+        rules.join_group(&group);
+        Arc::new(crate::cluster::Cluster::new(
+            c,
+            &config.sampling,
+            rules.clone(),
+            group,
+        ))
+    });
     let mut pipeline = Pipeline::new(&config, rules, exporters);
+    if let Some(c) = &cluster {
+        pipeline = pipeline.with_cluster(c.clone());
+    }
     let mut replay = None;
     if let Some((s, r)) = storage {
         pipeline = pipeline.with_storage(Arc::new(s));
@@ -236,6 +249,13 @@ async fn run_inner(
     let health = Health::new({
         let p = Arc::downgrade(&pipeline);
         Arc::new(move || p.upgrade().is_some_and(|p| p.refusing()))
+    });
+    let (bus_stop_tx, bus_stop_rx) = watch::channel(false);
+    let bus_task = cluster.as_ref().map(|c| {
+        let detail = Arc::downgrade(c);
+        health.set_detail(Arc::new(move || detail.upgrade().and_then(|c| c.readiness_detail())));
+        tracing::info!(nats = %c.cfg.nats, group = %c.cfg.group, instance = %c.instance, "cluster: sharing decisions over NATS");
+        tokio::spawn(crate::cluster::bus::run(c.clone(), bus_stop_rx))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -436,6 +456,14 @@ async fn run_inner(
     );
     pipeline.rules().begin_shutdown();
     pipeline.drain();
+    // With a cluster, drained traces a peer could still override wait for the peers.
+    pipeline
+        .settle_held(config.shutdown_timeout.get() / 2)
+        .await;
+    let _ = bus_stop_tx.send(true);
+    if let Some(t) = bus_task {
+        let _ = t.await;
+    }
 
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();

@@ -45,6 +45,11 @@ impl DecisionCache {
         }
     }
 
+    /// Forgets `id` (its place in the eviction order is skipped when it comes up).
+    pub fn remove(&mut self, id: &TraceId) -> Option<Verdict> {
+        self.map.remove(id)
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -87,6 +87,8 @@ pub enum Reason {
     MaxTraces,
     MaxBufferBytes,
     Shutdown,
+    /// A peer instance decided the trace (`crate::cluster`), so this instance decides its part.
+    Peer,
 }
 
 impl Reason {
@@ -98,6 +100,7 @@ impl Reason {
             Reason::MaxTraces => Some("max_traces"),
             Reason::MaxBufferBytes => Some("max_buffer_bytes"),
             Reason::Shutdown => Some("shutdown"),
+            Reason::Peer => Some("peer_decided"),
         }
     }
 }
@@ -315,7 +318,7 @@ impl Buffer {
 
     /// Puts a decision taken before a restart (read from the storage log) into the cache.
     pub fn restore_decision(&self, id: TraceId, v: Verdict) {
-        self.lock(shard_of(&id, self.shards.len())).restore(id, v);
+        self.lock(shard_of(&id, self.shards.len())).remember(id, v);
     }
 
     /// Visits every buffered span, one shard at a time under its lock (a config reload
@@ -324,6 +327,27 @@ impl Buffer {
         for i in 0..self.shards.len() {
             self.lock(i).for_each_span_mut(&mut f);
         }
+    }
+
+    /// Decides now those of `ids` that are live (a peer decided them: `crate::cluster`).
+    pub fn decide_now(
+        &self,
+        ids: &[TraceId],
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
+        out: &mut Output,
+    ) {
+        let n = self.shards.len();
+        for id in ids {
+            let delta = self.lock(shard_of(id, n)).decide_id(*id, now, judge, out);
+            self.account(delta);
+        }
+    }
+
+    /// Makes late spans of `id` follow `v` from now on (the group's verdict replaced the one
+    /// this instance reached alone: `crate::cluster`).
+    pub fn remember(&self, id: TraceId, v: Verdict) {
+        self.lock(shard_of(&id, self.shards.len())).remember(id, v);
     }
 
     /// The earliest deadline of any live trace.

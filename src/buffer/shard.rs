@@ -3,7 +3,6 @@
 use super::cache::DecisionCache;
 use super::wheel::Wheel;
 use super::{Decided, Judge, Output, Reason, Trace};
-use crate::decide::Verdict;
 use crate::otlp::{Span, TraceId};
 use hashbrown::HashMap;
 use std::time::Duration;
@@ -218,11 +217,24 @@ impl Shard {
         delta
     }
 
-    /// Caches a decision taken before a restart.
-    pub fn restore(&mut self, id: TraceId, v: Verdict) {
+    /// Decides `id` now if it is live (see [`Reason::Peer`]).
+    pub fn decide_id(
+        &mut self,
+        id: TraceId,
+        now: Instant,
+        judge: &(impl Judge + ?Sized),
+        out: &mut Output,
+    ) -> Delta {
+        self.decide(id, Reason::Peer, now, judge, out)
+    }
+
+    /// Files `v` as the verdict late spans of `id` follow.
+    pub fn remember(&mut self, id: TraceId, v: crate::decide::Verdict) {
         if v.keep {
+            self.dropped.remove(&id);
             self.kept.insert(id, v);
         } else {
+            self.kept.remove(&id);
             self.dropped.insert(id, v);
         }
     }

@@ -255,6 +255,30 @@ impl PolicySet {
         self.policies[i].policy.eval(&TraceView { id, spans, now })
     }
 
+    /// How a verdict combines with peers' (the Collector's combination, drop first): a drop
+    /// policy's drop ranks first and is final; a sample ranks by evaluation order and is final
+    /// only from the first policy evaluated when there are no drop policies (another would
+    /// change its annotation); not sampled ranks last and is never shared.
+    pub fn standing(&self, v: Verdict) -> crate::decide::Standing {
+        let n = self.policies.len();
+        let has_drop = self.policies.iter().any(|p| p.is_drop);
+        let can_sample = self.policies.iter().any(|p| !p.is_drop);
+        let (rank, final_alone, share) = match v.rule.map(usize::from) {
+            Some(i) if i < n && !v.keep => (0, true, can_sample),
+            Some(i) if i < n => {
+                let pos = self.order.iter().position(|&o| o == i).unwrap_or(n);
+                let first = self.order.iter().position(|&o| !self.policies[o].is_drop);
+                (1 + pos as u32, !has_drop && first == Some(pos), true)
+            }
+            _ => (u32::MAX, !can_sample, false),
+        };
+        crate::decide::Standing {
+            rank,
+            final_alone,
+            share,
+        }
+    }
+
     /// The name of the deciding unit of a verdict.
     pub fn name_of(&self, v: Verdict) -> &str {
         v.rule
@@ -275,6 +299,9 @@ impl Decider for PolicySet {
     }
     fn fidelity_of(&self, _v: Verdict) -> Option<&Arc<Profile>> {
         None
+    }
+    fn standing(&self, v: Verdict) -> crate::decide::Standing {
+        PolicySet::standing(self, v)
     }
     fn annotation_of(&self, v: Verdict) -> &Bytes {
         let i = v.rule.map_or(self.policies.len(), usize::from);

@@ -7,6 +7,7 @@ mod load;
 pub(crate) mod matchers;
 mod overrides;
 pub mod schema;
+pub mod schema_cluster;
 pub mod schema_pipelines;
 pub mod schema_samplers;
 pub mod schema_storage;
@@ -14,6 +15,7 @@ pub mod schema_tls;
 mod secrets;
 pub mod units;
 mod validate;
+mod validate_cluster;
 mod validate_exporters;
 mod validate_pipelines;
 mod validate_rules;
@@ -26,6 +28,7 @@ mod tests;
 pub use action::{ActionError, ActionSpec};
 pub use load::{load, load_with, parse, parse_with, ConfigError};
 pub use schema::*;
+pub use schema_cluster::ClusterConfig;
 pub use schema_pipelines::{
     AttributeAggregate, CaptureSettings, FidelityPreset, MediaReduction, MinPerKey, SlowerThan,
     SpanCount,

@@ -42,6 +42,9 @@ pub struct Config {
     pub tail_sampling: Option<crate::collector::TailSamplingConfig>,
     /// Durable storage of accepted spans (see [`StorageConfig`]); off when absent.
     pub storage: Option<super::schema_storage::StorageConfig>,
+    /// Decision sharing between instances over NATS (sidecars, fleets behind any balancer).
+    /// Absent: this instance decides alone.
+    pub cluster: Option<super::schema_cluster::ClusterConfig>,
     /// Remarks for the operator about valid but easily misread values (a size written `512MB`
     /// is 512,000,000 bytes), filled in when the file is loaded; `validate` prints them and the
     /// daemon logs them at start.

@@ -94,6 +94,9 @@ impl Config {
         }
         check_listen_conflicts(self, &mut errs);
         errs.0.extend(crate::collector::validate::check(self));
+        if let Some(c) = &self.cluster {
+            super::validate_cluster::check_cluster(c, &mut errs);
+        }
         if errs.0.is_empty() {
             Ok(())
         } else {

@@ -44,6 +44,18 @@ impl Verdict {
     }
 }
 
+/// How one instance's verdict on its part of a trace takes part in combining the verdicts of
+/// instances that each hold a part (`crate::cluster`): the lowest `rank` wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Lower wins: the earliest matching rule; for the Collector's policies, drop first.
+    pub rank: u32,
+    /// No peer's verdict can change this one: it is applied at once.
+    pub final_alone: bool,
+    /// A peer's own verdict could lose to this one, so peers must hear of it.
+    pub share: bool,
+}
+
 /// Anything that decides traces: the ordered rule set, or the `tail_sampling` policies.
 pub trait Decider: Send + Sync {
     /// The attribute keys that decisions read; ingest decodes exactly these.
@@ -78,4 +90,16 @@ pub trait Decider: Send + Sync {
     /// Called once when shutdown starts deciding everything buffered (the Collector's
     /// `drop_pending_traces_on_shutdown` acts on it).
     fn begin_shutdown(&self) {}
+    /// Shares this decider's group-wide budgets (`adaptive` targets, `rate_limit` rates) with
+    /// the members of `group`: each instance takes its share.
+    fn join_group(&self, _group: &crate::sampler::group::GroupShare) {}
+    /// How a verdict combines with peers' verdicts (see [`Standing`]). The default is the
+    /// cautious one: ranked by rule index, never final alone, always shared.
+    fn standing(&self, v: Verdict) -> Standing {
+        Standing {
+            rank: v.rule.map_or(u32::MAX, u32::from),
+            final_alone: false,
+            share: true,
+        }
+    }
 }

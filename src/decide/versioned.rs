@@ -160,6 +160,14 @@ impl Decider for Versioned {
     fn notes(&self) -> Vec<String> {
         self.current.notes()
     }
+    fn join_group(&self, group: &crate::sampler::group::GroupShare) {
+        self.current.join_group(group)
+    }
+    fn standing(&self, v: Verdict) -> super::Standing {
+        // A verdict of a retired generation ranks as the loaded rule at its index would: the
+        // cluster only holds verdicts for `cluster.grace`, so few straddle a reload.
+        self.current.standing(v)
+    }
 }
 
 #[cfg(test)]

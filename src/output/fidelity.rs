@@ -97,13 +97,21 @@ impl Profile {
         let mut changed = false;
         let mut lengths = Vec::new();
         let mut added = Vec::new();
+        let hashed = |k: &str| {
+            self.hash.iter().any(|g| g.matches(k))
+                || (self.gen_ai && super::genai::is_content(event, k))
+        };
         for kv in attrs.iter_mut() {
             let Some(value) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
                 continue;
             };
-            if self.hash.iter().any(|g| g.matches(&kv.key))
-                || (self.gen_ai && super::genai::is_content(event, &kv.key))
+            // Idempotent (see `super::tiers`): what a tailsift added, or already hashed, stays.
+            if super::tiers::added_by_tailsift(&kv.key, hashed)
+                || matches!(&*value, Value::StringValue(s) if hashed(&kv.key) && super::tiers::is_digest(s))
             {
+                continue;
+            }
+            if hashed(&kv.key) {
                 // Strings hash their bytes; any other value (bytes, arrays and maps such as
                 // structured chat messages) hashes its encoding, so no payload slips through.
                 let (digest, len) = match &*value {
@@ -135,6 +143,9 @@ impl Profile {
         }
         attrs.extend(added);
         for (key, len) in lengths {
+            if attrs.iter().any(|kv| kv.key == key) {
+                continue;
+            }
             attrs.push(KeyValue {
                 key,
                 value: Some(AnyValue {
@@ -369,6 +380,41 @@ mod tests {
             panic!("a string inside")
         };
         assert!(c.len() <= 64 && c.ends_with(TRUNCATION_MARKER));
+    }
+
+    #[test]
+    fn a_second_tier_changes_nothing_more() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        let p = profile(&["prompt", "payload.*"], Some(16), false);
+        let s = crate::fixtures::span(1, 1)
+            .attr("prompt", &"p".repeat(100))
+            .attr("payload.negative_prompt", &"n".repeat(100))
+            .attr("sampling.rule", "errors")
+            .build()
+            .encode_to_vec();
+        let once = p.apply(&s).unwrap().expect("rewritten");
+        assert_eq!(
+            p.apply(&once).unwrap(),
+            None,
+            "the second pass finds nothing to do"
+        );
+        let span = Span::decode(once.as_slice()).unwrap();
+        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "prompt",
+                "payload.negative_prompt",
+                "sampling.rule",
+                "prompt.length",
+                "payload.negative_prompt.length"
+            ]
+        );
+        let len = span.attributes[3]
+            .value
+            .as_ref()
+            .and_then(|v| v.value.clone());
+        assert_eq!(len, Some(V::IntValue(100)));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod accounting;
 pub mod fidelity;
 pub mod genai;
 pub mod media;
+pub mod tiers;
 
 use crate::config::Sampling;
 use crate::decide::{Decider, Verdict};
@@ -69,12 +70,16 @@ impl Forwarder {
         }
         // Built first: it reads the span's incoming tracestate from its original encoding.
         let no_annotation = Bytes::new();
-        let annotation = if self.annotate {
-            decider.annotation_of(v)
-        } else {
-            &no_annotation
+        // A span annotated by an earlier tier keeps that tier's rule (`tiers`); its suffix is
+        // built apart, so the batch's cache only ever holds suffixes with the annotation.
+        let upstream = self.annotate && tiers::has_attribute(&span.raw, tiers::RULE_ATTRIBUTE);
+        let mut apart = SuffixCache::default();
+        let (annotation, cache) = match (self.annotate, upstream) {
+            (true, false) => (decider.annotation_of(v), suffixes),
+            (false, _) => (&no_annotation, suffixes),
+            (true, true) => (&no_annotation, &mut apart),
         };
-        let suffix = self.accounting.suffix(suffixes, annotation, v, &span);
+        let suffix = self.accounting.suffix(cache, annotation, v, &span);
         let mut raw = span.raw;
         if let Some(profile) = decider.fidelity_of(v) {
             match profile.apply(&raw) {

@@ -1,5 +1,5 @@
 //! The settings a reload cannot change: the listeners, the exporters, telemetry, the buffer's
-//! shape and limits. A reload that changes them applies the rest and names these in a warning.
+//! shape and limits, storage and the cluster bus. A reload that changes them applies the rest and names these in a warning.
 
 use crate::config::Config;
 use std::fmt::Debug;
@@ -59,6 +59,9 @@ pub fn changed(running: &Config, new: &Config) -> Vec<String> {
     );
     check("sampling.shards", s.shards != t.shards);
     check("sampling.tick", s.tick.get() != t.tick.get());
+    // The log is opened (and locked) once; the bus connection and group are joined once.
+    check("storage", differ(&running.storage, &new.storage));
+    check("cluster", differ(&running.cluster, &new.cluster));
     for name in running.exporters.keys().chain(new.exporters.keys()) {
         let (a, b) = (running.exporters.get(name), new.exporters.get(name));
         let path = format!("exporters.{name}");
@@ -91,7 +94,7 @@ mod tests {
     fn names_each_changed_restart_setting() {
         let a = parse(BASE, "a").unwrap();
         let b = parse(
-            "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4999 } } }\nexporters: { out: { protocol: file, path: /tmp/x }, more: { protocol: file, path: /dev/null } }\nsampling: { decision_wait: 3s }\n",
+            "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4999 } } }\nexporters: { out: { protocol: file, path: /tmp/x }, more: { protocol: file, path: /dev/null } }\nsampling: { decision_wait: 3s }\nstorage: { directory: /tmp/ts }\ncluster: { nats: \"nats://127.0.0.1:4222\" }\n",
             "b",
         )
         .unwrap();
@@ -100,6 +103,8 @@ mod tests {
             [
                 "receivers.otlp.grpc",
                 "sampling.decision_wait",
+                "storage",
+                "cluster",
                 "exporters.out",
                 "exporters.more"
             ]

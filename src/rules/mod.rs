@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod condition;
 pub mod matchers;
+mod standing;
 
 use crate::capture::{CaptureStore, Captures, MemoryStore};
 use crate::config::{ActionSpec, Config, Rule};
@@ -418,6 +419,18 @@ impl Decider for RuleSet {
     }
     fn observe(&self, spans: &[(TraceId, Span)], now: Instant) {
         self.stages.observe(spans, now);
+    }
+    fn standing(&self, v: Verdict) -> crate::decide::Standing {
+        RuleSet::standing(self, v)
+    }
+    fn join_group(&self, group: &crate::sampler::group::GroupShare) {
+        for r in &self.rules {
+            match &r.action {
+                Action::Adaptive(a) => a.join_group(group),
+                Action::RateLimit(b) => b.join_group(group),
+                _ => {}
+            }
+        }
     }
     fn tick(&self, now: Instant) {
         self.stages.tick(now);

@@ -130,6 +130,9 @@ pub struct AdaptiveSampler {
     key: KeySpec,
     params: Params,
     state: Mutex<State>,
+    /// The group whose target this is (`cluster:`); alone, the whole target is this
+    /// instance's.
+    group: std::sync::OnceLock<super::group::GroupShare>,
 }
 
 impl std::fmt::Debug for AdaptiveSampler {
@@ -168,7 +171,20 @@ impl AdaptiveSampler {
                 kept: 0,
                 floor_kept: 0,
             }),
+            group: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shares the target with the live members of `group` from now on.
+    pub fn join_group(&self, group: &super::group::GroupShare) {
+        let _ = self.group.set(group.clone());
+    }
+
+    /// This instance's share of the target (traces/s).
+    fn target(&self) -> f64 {
+        self.group
+            .get()
+            .map_or(self.params.target, |g| g.share(self.params.target))
     }
 
     pub fn params(&self) -> &Params {
@@ -210,9 +226,7 @@ impl AdaptiveSampler {
             let threshold = match entry.rate {
                 Some(_) => entry.threshold,
                 None => {
-                    let share = st
-                        .share
-                        .unwrap_or(self.params.target / (active.max(1) as f64));
+                    let share = st.share.unwrap_or(self.target() / (active.max(1) as f64));
                     let window = now
                         .saturating_duration_since(entry.first_seen)
                         .max(MIN_ESTIMATE_WINDOW);
@@ -332,8 +346,8 @@ impl AdaptiveSampler {
             rates.push(other_rate);
         }
         let share = match &self.params.min_per_key {
-            Some(m) => share_with_floor(&rates, self.params.target, m.rate()),
-            None => fair_share(&rates, self.params.target),
+            Some(m) => share_with_floor(&rates, self.target(), m.rate()),
+            None => fair_share(&rates, self.target()),
         };
         let min_p = self.params.min_probability;
         let assign = |e: &mut Entry| {
@@ -374,8 +388,7 @@ impl AdaptiveSampler {
     fn publish(&self, p: Published) {
         let rule = self.rule.to_string();
         metrics::gauge!(names::ADAPTIVE_KEPT_RATE, "rule" => rule.clone()).set(p.kept_rate);
-        metrics::gauge!(names::ADAPTIVE_TARGET_RATE, "rule" => rule.clone())
-            .set(self.params.target);
+        metrics::gauge!(names::ADAPTIVE_TARGET_RATE, "rule" => rule.clone()).set(self.target());
         metrics::gauge!(names::ADAPTIVE_KEYS, "rule" => rule.clone()).set(p.keys as f64);
         dynamic::publish(
             names::ADAPTIVE_PROBABILITY,

@@ -4,6 +4,7 @@
 pub mod adaptive;
 pub mod allocate;
 pub mod floor;
+pub mod group;
 pub mod key;
 pub mod probability;
 pub mod rate_limit;

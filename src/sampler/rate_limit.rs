@@ -21,12 +21,14 @@ impl Level {
             tokens: capacity,
         }
     }
-    fn refill(&mut self, secs: f64) {
-        self.tokens = (self.tokens + self.rate * secs).min(self.capacity);
+    /// Refills for `secs` at this instance's `share` of the rate (and of the bucket).
+    fn refill(&mut self, secs: f64, share: f64) {
+        self.tokens = (self.tokens + self.rate * share * secs).min(self.capacity * share);
     }
     /// Room for `cost`: enough tokens, or a full bucket for a cost larger than the bucket.
-    fn has_room(&self, cost: f64) -> bool {
-        self.tokens >= cost || (cost > self.capacity && self.tokens >= self.capacity)
+    fn has_room(&self, cost: f64, share: f64) -> bool {
+        let capacity = self.capacity * share;
+        self.tokens >= cost || (cost > capacity && self.tokens >= capacity)
     }
 }
 
@@ -41,6 +43,9 @@ struct State {
 #[derive(Debug)]
 pub struct TokenBucket {
     state: Mutex<State>,
+    /// The group whose rates these are (`cluster:`); alone, the whole rate is this
+    /// instance's.
+    group: std::sync::OnceLock<super::group::GroupShare>,
 }
 
 impl TokenBucket {
@@ -66,7 +71,13 @@ impl TokenBucket {
                 spans,
                 last: None,
             }),
+            group: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shares the rates with the live members of `group` from now on.
+    pub fn join_group(&self, group: &super::group::GroupShare) {
+        let _ = self.group.set(group.clone());
     }
 
     /// Whether a trace of `spans` spans is kept at time `now` (taking its tokens if so).
@@ -79,14 +90,15 @@ impl TokenBucket {
             st.last = Some(now);
         }
         let cost = spans as f64;
+        let share = self.group.get().map_or(1.0, |g| g.share(1.0));
         if let Some(l) = st.traces.as_mut() {
-            l.refill(secs);
+            l.refill(secs, share);
         }
         if let Some(l) = st.spans.as_mut() {
-            l.refill(secs);
+            l.refill(secs, share);
         }
-        let room =
-            st.traces.is_none_or(|l| l.has_room(1.0)) && st.spans.is_none_or(|l| l.has_room(cost));
+        let room = st.traces.is_none_or(|l| l.has_room(1.0, share))
+            && st.spans.is_none_or(|l| l.has_room(cost, share));
         if room {
             if let Some(l) = st.traces.as_mut() {
                 l.tokens -= 1.0;
@@ -158,6 +170,19 @@ mod tests {
         assert!(b.admit(50, base));
         assert!(!b.admit(1, base + Duration::from_secs(1)), "in debt");
         assert!(b.admit(50, base + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_group_of_four_shares_the_rate() {
+        let b = bucket(Some(40.0), None, Some(40.0));
+        let g = crate::sampler::group::GroupShare::default();
+        g.set(0.25);
+        b.join_group(&g);
+        let base = Instant::now();
+        // The bucket starts full (40); this instance's share is 10 tokens and 10/s.
+        assert_eq!(offer(&b, base, 0.0, 0.001, 1000, 1), 10);
+        let kept = offer(&b, base, 1.0, 10.0, 10_000, 1);
+        assert!((100..=111).contains(&kept), "{kept}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::DECIDED_SPANS, Kind::Counter, "Spans in decided traces, by deciding rule and verdict."),
     (n::LATE_SPANS, Kind::Counter, "Spans that arrived after their trace was decided; they follow the decision (kept or dropped)."),
     (n::LATE_DROPPED_ERROR_SPANS, Kind::Counter, "Error spans that arrived after their trace was decided and dropped, so they were dropped too (decision_wait is shorter than the stage that failed)."),
-    (n::EARLY_DECISIONS, Kind::Counter, "Traces decided before their wait ended, by reason (max_spans_per_trace, max_traces, max_buffer_bytes, shutdown)."),
+    (n::EARLY_DECISIONS, Kind::Counter, "Traces decided before their wait ended, by reason (max_spans_per_trace, max_traces, max_buffer_bytes, shutdown, peer_decided)."),
     (n::DECISION_DELAY, Kind::Histogram, "Seconds from a trace's first span to its decision."),
     (n::DECISION_LATENESS, Kind::Histogram, "Seconds from a trace's due time to its decision."),
     (n::FIDELITY_REWRITTEN_SPANS, Kind::Counter, "Kept spans rewritten by a fidelity profile."),
@@ -73,6 +73,18 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::CAPTURE_HITS, Kind::Counter, "Traces kept by a capture, ahead of the rules."),
     (n::CAPTURE_EVENTS, Kind::Counter, "Captures added, removed and expired, by event."),
     (n::FIDELITY_MEDIA_REDUCED, Kind::Counter, "Encoded media values (data URLs, base64 images and frames) a fidelity profile reduced to hash, size and type, by profile."),
+    (n::CLUSTER_BUS_UP, Kind::Gauge, "1 while the cluster bus (NATS) is connected; 0 while this instance decides alone."),
+    (n::CLUSTER_MEMBERS, Kind::Gauge, "Live members of the group heard on the bus, this instance included; budgets are shared among them."),
+    (n::CLUSTER_HELD_TRACES, Kind::Gauge, "Traces decided here that wait cluster.grace for peers' decisions."),
+    (n::CLUSTER_SPLIT_TRACES, Kind::Counter, "Traces whose peer decision arrived after this instance released its part under another verdict (split at the backend)."),
+    (n::CLUSTER_OVERRIDDEN_TRACES, Kind::Counter, "Traces this instance applied a peer's verdict to instead of its own."),
+    (n::CLUSTER_PUBLISHED_DECISIONS, Kind::Counter, "Decisions published on the cluster bus."),
+    (n::CLUSTER_RECEIVED_DECISIONS, Kind::Counter, "Peers' decisions received from the cluster bus."),
+    (n::CLUSTER_UNPUBLISHED_DECISIONS, Kind::Counter, "Decisions never published (outbox full or publishing failed)."),
+    (n::CLUSTER_UNKNOWN_RULE_DECISIONS, Kind::Counter, "Peers' decisions naming a rule or policy this instance does not have (ignored)."),
+    (n::CLUSTER_BUS_BYTES, Kind::Counter, "Compressed bytes of decision batches on the cluster bus, by direction (sent, received)."),
+    (n::CLUSTER_BUDGET_SHARE, Kind::Gauge, "Fraction of the group's budgets (adaptive targets, rate_limit rates) this instance takes: its share of the group's distinct traces."),
+    (n::CLUSTER_BAD_MESSAGES, Kind::Counter, "Messages from the cluster bus that could not be read, by kind (decisions, heartbeat)."),
 ];
 
 /// The HELP text of `name`, if it is one of tailsift's metrics.

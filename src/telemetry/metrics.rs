@@ -60,7 +60,12 @@ pub struct Health {
     ready: Arc<AtomicBool>,
     overloaded: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     failed: Arc<Mutex<Option<String>>>,
+    /// A remark `/readyz` adds while ready (the cluster bus is down).
+    detail: Arc<Mutex<Option<Detail>>>,
 }
+
+/// What `/readyz` adds to its answer, asked at each probe.
+pub type Detail = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl Health {
     pub fn new(overloaded: Arc<dyn Fn() -> bool + Send + Sync>) -> Self {
@@ -68,7 +73,20 @@ impl Health {
             ready: Arc::new(AtomicBool::new(false)),
             overloaded: Some(overloaded),
             failed: Arc::default(),
+            detail: Arc::default(),
         }
+    }
+    /// Sets the remark `/readyz` adds (it stays ready).
+    pub fn set_detail(&self, detail: Detail) {
+        *self.detail.lock().unwrap_or_else(|p| p.into_inner()) = Some(detail);
+    }
+    fn detail(&self) -> Option<String> {
+        let d = self
+            .detail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        d.and_then(|f| f())
     }
     /// Not ready for good: a task the daemon needs has stopped.
     pub fn fail(&self, reason: String) {
@@ -114,7 +132,10 @@ async fn render(State(ctx): State<Ctx>) -> impl IntoResponse {
 
 async fn ready(State(ctx): State<Ctx>) -> impl IntoResponse {
     if ctx.health.is_ready() {
-        (StatusCode::OK, "ready\n".to_string())
+        match ctx.health.detail() {
+            Some(d) => (StatusCode::OK, format!("ready ({d})\n")),
+            None => (StatusCode::OK, "ready\n".to_string()),
+        }
     } else if let Some(why) = ctx.health.failure() {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -24,7 +24,7 @@ pub const LATE_SPANS: &str = "tailsift_late_spans_total";
 /// trace was decided and dropped, so the error was dropped too (a warning is logged as well).
 pub const LATE_DROPPED_ERROR_SPANS: &str = "tailsift_late_dropped_error_spans_total";
 /// Traces decided before their wait ended. Labels: `reason` (max_spans_per_trace, max_traces,
-/// max_buffer_bytes, shutdown).
+/// max_buffer_bytes, shutdown, peer_decided: a peer in the cluster decided the trace).
 pub const EARLY_DECISIONS: &str = "tailsift_early_decided_traces_total";
 /// Time from a trace's first span to its decision, in seconds.
 pub const DECISION_DELAY: &str = "tailsift_decision_delay_seconds";
@@ -167,3 +167,31 @@ pub const FIDELITY_MEDIA_REDUCED: &str = "tailsift_fidelity_media_reduced_total"
 /// rules decide from now on; rejected: the file could not be read, parsed, validated or
 /// compiled, and the running config stays).
 pub const CONFIG_RELOADS: &str = "tailsift_config_reloads_total";
+/// 1 while the cluster bus (NATS) is connected, 0 while this instance decides alone (gauge).
+pub const CLUSTER_BUS_UP: &str = "tailsift_cluster_bus_up";
+/// Live members of the group heard on the bus, this instance included (gauge); budgets are
+/// shared among them.
+pub const CLUSTER_MEMBERS: &str = "tailsift_cluster_members";
+/// Traces decided here that wait `cluster.grace` for peers' decisions (gauge).
+pub const CLUSTER_HELD_TRACES: &str = "tailsift_cluster_held_traces";
+/// Traces whose peer decision arrived after this instance released its part under another
+/// verdict: the trace is split at the backend.
+pub const CLUSTER_SPLIT_TRACES: &str = "tailsift_cluster_split_traces_total";
+/// Traces this instance applied a peer's verdict to instead of its own.
+pub const CLUSTER_OVERRIDDEN_TRACES: &str = "tailsift_cluster_overridden_traces_total";
+/// Decisions published on the bus.
+pub const CLUSTER_PUBLISHED_DECISIONS: &str = "tailsift_cluster_published_decisions_total";
+/// Peers' decisions received from the bus.
+pub const CLUSTER_RECEIVED_DECISIONS: &str = "tailsift_cluster_received_decisions_total";
+/// Decisions never published: the bus was too slow and the outbox full, or publishing failed.
+pub const CLUSTER_UNPUBLISHED_DECISIONS: &str = "tailsift_cluster_unpublished_decisions_total";
+/// Peers' decisions naming a rule or policy this instance does not have (ignored).
+pub const CLUSTER_UNKNOWN_RULE_DECISIONS: &str = "tailsift_cluster_unknown_rule_decisions_total";
+/// Compressed bytes of decision batches on the bus. Labels: `direction` (sent, received).
+pub const CLUSTER_BUS_BYTES: &str = "tailsift_cluster_bus_bytes_total";
+/// Messages from the bus that could not be read (damaged, another version). Labels: `kind`
+/// (decisions, heartbeat).
+pub const CLUSTER_BAD_MESSAGES: &str = "tailsift_cluster_bad_messages_total";
+/// The fraction of the group's budgets (`adaptive` targets, `rate_limit` rates) this instance
+/// takes: the share of the group's distinct traces it decides (gauge).
+pub const CLUSTER_BUDGET_SHARE: &str = "tailsift_cluster_budget_share";

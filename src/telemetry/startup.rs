@@ -41,6 +41,7 @@ pub const EARLY_REASONS: &[&str] = &[
     "max_traces",
     "max_buffer_bytes",
     "shutdown",
+    "peer_decided",
 ];
 /// Why exported spans fail (`exporter::FailReason::as_str`).
 pub const EXPORT_FAIL_REASONS: &[&str] = &[
@@ -195,13 +196,15 @@ mod tests {
             Reason::MaxSpansPerTrace
             | Reason::MaxTraces
             | Reason::MaxBufferBytes
-            | Reason::Shutdown => r.early_label(),
+            | Reason::Shutdown
+            | Reason::Peer => r.early_label(),
         };
         let all = [
             Reason::MaxSpansPerTrace,
             Reason::MaxTraces,
             Reason::MaxBufferBytes,
             Reason::Shutdown,
+            Reason::Peer,
         ];
         let labels: Vec<&str> = all.into_iter().filter_map(early).collect();
         assert_eq!(labels, EARLY_REASONS);

@@ -1,6 +1,7 @@
 //! Tests of the config module: the README's configuration reference, every validation rejection, parse errors
 //! and units.
 
+mod cluster;
 mod example;
 mod exporters;
 mod overrides;
