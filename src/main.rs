@@ -218,7 +218,7 @@ impl Daemon {
                 }
             };
             match server::run_reloadable(cfg, listeners, shutdown_signal(), source).await {
-                Ok(summary) => stopped(&summary.export),
+                Ok(summary) => stopped(&summary),
                 Err(e) => {
                     tracing::error!("{e}");
                     ExitCode::from(1)
@@ -234,7 +234,16 @@ const EXIT_DROPPED_AT_SHUTDOWN: u8 = 3;
 
 /// The last log line and the exit status of a clean stop: 0, or [`EXIT_DROPPED_AT_SHUTDOWN`]
 /// when spans were dropped.
-fn stopped(export: &tailsift::exporter::ShutdownReport) -> ExitCode {
+fn stopped(summary: &tailsift::server::Summary) -> ExitCode {
+    let export = &summary.export;
+    if summary.kept_on_disk && export.shutdown_failed_spans > 0 {
+        tracing::info!(
+            sent_spans = export.sent_spans,
+            undelivered_spans = export.shutdown_failed_spans,
+            "tailsift stopped; spans not delivered by shutdown_timeout stay in the storage log for the next start"
+        );
+        return ExitCode::SUCCESS;
+    }
     if export.shutdown_failed_spans == 0 {
         tracing::info!(
             sent_spans = export.sent_spans,

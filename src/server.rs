@@ -158,6 +158,9 @@ async fn serve_receiver<S, B>(
 #[derive(Debug)]
 pub struct Summary {
     pub export: ShutdownReport,
+    /// Storage was on: spans not delivered by `shutdown_timeout` stay in the log for the next
+    /// start instead of being dropped.
+    pub kept_on_disk: bool,
 }
 
 /// Faults a test can inject: when a sender fires (or is dropped), the named task panics, as a
@@ -447,13 +450,16 @@ async fn run_inner(
         failure.get_or_insert(end.reason());
     }
 
-    // Stage 2: decide every buffered trace with the rules.
-    let buffered = pipeline.buffer().stats();
-    tracing::info!(
-        traces = buffered.traces,
-        spans = buffered.spans,
-        "deciding buffered traces"
-    );
+    // Stage 2: decide every buffered trace with the rules (with storage on, the buffer stays
+    // in the log instead: `Pipeline::drain` says so).
+    if config.storage.is_none() {
+        let buffered = pipeline.buffer().stats();
+        tracing::info!(
+            traces = buffered.traces,
+            spans = buffered.spans,
+            "deciding buffered traces"
+        );
+    }
     pipeline.rules().begin_shutdown();
     pipeline.drain();
     // With a cluster, drained traces a peer could still override wait for the peers.
@@ -468,6 +474,7 @@ async fn run_inner(
     // Stage 3: flush exporters within the deadline.
     let deadline: Duration = config.shutdown_timeout.get();
     let export = pipeline.shutdown_exporters(deadline).await;
+    let config_had_storage = config.storage.is_some();
     if let Some(s) = pipeline.storage() {
         // What was not delivered stays in the log for the next start.
         s.close();
@@ -480,6 +487,9 @@ async fn run_inner(
     }
     match failure {
         Some(reason) => Err(RunError::TaskFailed { reason, export }),
-        None => Ok(Summary { export }),
+        None => Ok(Summary {
+            export,
+            kept_on_disk: config_had_storage,
+        }),
     }
 }
