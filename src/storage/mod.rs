@@ -39,6 +39,7 @@
 //! - **The budget** (`max_bytes`) counts every segment byte on disk; requests are refused at it,
 //!   while the small internal records (decisions, release marks) may pass it slightly.
 
+mod lease;
 mod log;
 mod open;
 mod replay;
@@ -46,18 +47,17 @@ mod restore;
 mod segment;
 mod sync;
 
+pub use lease::{Held, Lease};
 pub use replay::{Replay, Replayed};
 pub use restore::replay_into;
 pub use segment::Damage;
 
 use crate::config::{StorageConfig, SyncMode};
-use crate::exporter::{FailReason, Outcome};
 use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record, Request};
 use crate::telemetry::names;
 use log::{Log, Purpose};
 use metrics::counter;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -232,84 +232,6 @@ impl Drop for Storage {
     fn drop(&mut self) {
         if let Some(s) = &self.syncer {
             s.stop();
-        }
-    }
-}
-
-/// The claim of one request record: released when the last holder drops it, unless marked owed.
-pub struct Lease {
-    log: Arc<Log>,
-    position: u64,
-    owed: AtomicBool,
-}
-
-impl std::fmt::Debug for Lease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease")
-            .field("position", &self.position)
-            .finish()
-    }
-}
-
-impl Lease {
-    fn new(log: Arc<Log>, position: u64) -> Lease {
-        Lease {
-            log,
-            position,
-            owed: AtomicBool::new(false),
-        }
-    }
-
-    /// Some of the record's spans are still owed to an exporter: keep the record for the next start.
-    pub fn keep_owed(&self) {
-        self.owed.store(true, Ordering::Release);
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if !self.owed.load(Ordering::Acquire) {
-            self.log.release(self.position);
-        }
-    }
-}
-
-/// The leases of one export item's spans, settled by the item's acknowledgement: delivered,
-/// or failed for a reason that retrying later would not change, releases them; a shutdown,
-/// or an acknowledgement dropped without an outcome (an exporter stopped), keeps them owed.
-#[derive(Debug, Default)]
-pub struct Held {
-    leases: Vec<Arc<Lease>>,
-    settled: bool,
-}
-
-impl Held {
-    /// Adds the lease of a span's record (once per run of spans from one request).
-    pub fn add(&mut self, lease: &Arc<Lease>) {
-        if !self.leases.last().is_some_and(|l| Arc::ptr_eq(l, lease)) {
-            self.leases.push(lease.clone());
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.leases.is_empty()
-    }
-
-    /// An acknowledgement that settles these leases with the item's outcome.
-    pub fn into_ack(self) -> crate::exporter::Ack {
-        crate::exporter::Ack::new(move |outcome| {
-            let mut held = self;
-            held.settled = outcome != Outcome::Failed(FailReason::Shutdown);
-        })
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if !self.settled {
-            for l in &self.leases {
-                l.keep_owed();
-            }
         }
     }
 }

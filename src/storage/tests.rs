@@ -148,3 +148,45 @@ async fn fsync_mode_waits_for_a_group_flush() {
     .await
     .expect("flushed");
 }
+
+/// Records left for the next start after `settle` ran on three leases (none, Delivered,
+/// Failed(Shutdown)) and a fourth whose acknowledgement was dropped without an outcome.
+#[test]
+fn acknowledgements_release_delivered_and_keep_what_is_owed() {
+    use crate::exporter::{FailReason, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let ack_with = |n: u8| {
+        let lease = s.append_request(&body(n), SystemTime::now()).unwrap().lease;
+        let mut held = Held::default();
+        held.add(&lease);
+        held.add(&lease); // the same record twice in a row is held once
+        assert_eq!(held.leases.len(), 1);
+        held.into_ack()
+    };
+    let outcomes = [
+        Some(Outcome::Delivered),
+        Some(Outcome::Failed(FailReason::RetriesExhausted)),
+        Some(Outcome::Failed(FailReason::Shutdown)),
+        None,
+    ];
+    for (n, outcome) in outcomes.into_iter().enumerate() {
+        let ack = ack_with(n as u8);
+        ack.expect(1);
+        match outcome {
+            Some(Outcome::Delivered) => ack.resolve(None),
+            Some(Outcome::Failed(r)) => ack.resolve(Some(r)),
+            None => drop(ack), // an exporter stopped without resolving it
+        }
+    }
+    s.close();
+    drop(s);
+    let (_s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let mut left: Vec<u8> = replay.map(|r| r.body[0]).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [2, 3],
+        "shutdown and unresolved stay; delivered and exhausted go"
+    );
+}

@@ -17,20 +17,16 @@ async fn leave_traces(dir: &Path, url: &str, n: u128) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_tail_is_counted_and_the_records_before_it_replayed() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
-    leave_traces(dir.path(), &url, 3).await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
+    leave_traces(dir.path(), url, 3).await;
     // A crash in the middle of writing a frame: its length says more than the file holds.
     let seg = segments(dir.path()).pop().unwrap();
     let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
     f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 9, 9]).unwrap();
     drop(f);
     let base = Metrics::of_this_process();
-    let d = Daemon::start(&config(dir.path(), &url, "1s", "")).await;
+    let d = Daemon::start(&config(dir.path(), url, "1s", "")).await;
     assert_eq!(
         grew(
             &base,
@@ -39,26 +35,22 @@ async fn a_torn_tail_is_counted_and_the_records_before_it_replayed() {
         ),
         1.0
     );
-    assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 6).await);
+    assert!(wait_for(PATIENCE, || unique_span_ids(sink).len() == 6).await);
     d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_bit_loses_only_its_record() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
-    leave_traces(dir.path(), &url, 3).await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
+    leave_traces(dir.path(), url, 3).await;
     let seg = segments(dir.path()).pop().unwrap();
     let mut data = std::fs::read(&seg).unwrap();
     // Inside the first record's payload (header 16 bytes, frame 8).
     data[16 + 8 + 30] ^= 0x04;
     std::fs::write(&seg, data).unwrap();
     let base = Metrics::of_this_process();
-    let d = Daemon::start(&config(dir.path(), &url, "1s", "")).await;
+    let d = Daemon::start(&config(dir.path(), url, "1s", "")).await;
     assert_eq!(
         grew(
             &base,
@@ -71,21 +63,17 @@ async fn a_flipped_bit_loses_only_its_record() {
         grew(&base, "tailsift_storage_replayed_spans_total", &[]),
         4.0
     );
-    assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 4).await);
-    let ids = unique_span_ids(&sink);
+    assert!(wait_for(PATIENCE, || unique_span_ids(sink).len() == 4).await);
+    let ids = unique_span_ids(sink);
     assert!(ids.is_superset(&[21, 22, 31, 32].into()), "{ids:?}");
     d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
-    leave_traces(dir.path(), &url, 1).await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
+    leave_traces(dir.path(), url, 1).await;
     std::fs::write(dir.path().join("notes.txt"), b"an operator's file").unwrap();
     std::fs::write(dir.path().join("segment-0000000000000099.log"), b"TSF").unwrap();
     std::fs::write(
@@ -94,11 +82,11 @@ async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
     )
     .unwrap();
     let base = Metrics::of_this_process();
-    let d = Daemon::start(&config(dir.path(), &url, "1s", "")).await;
+    let d = Daemon::start(&config(dir.path(), url, "1s", "")).await;
     let damaged = |k| grew(&base, "tailsift_storage_damaged_total", &[("kind", k)]);
     assert_eq!(damaged("foreign_file"), 2.0);
     assert_eq!(damaged("truncated_file"), 1.0);
-    assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 2).await);
+    assert!(wait_for(PATIENCE, || unique_span_ids(sink).len() == 2).await);
     d.stop().await;
     assert!(
         dir.path().join("notes.txt").exists(),
@@ -109,11 +97,10 @@ async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_disk_budget_requests_are_refused_retryably() {
-    let Setup {
-        _serial, dir, url, ..
-    } = setup().await;
+    let t = setup().await;
+    let (dir, url) = (&t.dir, &t.url);
     let yaml =
-        config(dir.path(), &url, "60s", "").replace("storage:\n", "storage:\n  max_bytes: 4MiB\n");
+        config(dir.path(), url, "60s", "").replace("storage:\n", "storage:\n  max_bytes: 4MiB\n");
     let d = Daemon::start(&yaml).await;
     let big = "x".repeat(60_000);
     let mut refused = None;

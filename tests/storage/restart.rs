@@ -6,14 +6,10 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
     // A long wait: at shutdown the traces are still buffered, so they stay on disk.
-    let d = Daemon::start(&config(dir.path(), &url, "2s", "")).await;
+    let d = Daemon::start(&config(dir.path(), url, "2s", "")).await;
     for t in 1..=5 {
         d.send_ok(Transport::Grpc, &trace(t)).await;
     }
@@ -29,16 +25,16 @@ async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() 
     // Past their wait by the time of the restart: decided at once after replay.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let base = Metrics::of_this_process();
-    let d = Daemon::start(&config(dir.path(), &url, "2s", "")).await;
+    let d = Daemon::start(&config(dir.path(), url, "2s", "")).await;
     assert_eq!(
         grew(&base, "tailsift_storage_replayed_spans_total", &[]),
         10.0
     );
-    let all = wait_for(PATIENCE, || unique_span_ids(&sink).len() == 10).await;
+    let all = wait_for(PATIENCE, || unique_span_ids(sink).len() == 10).await;
     assert!(
         all,
         "every replayed span is delivered: {:?}",
-        unique_span_ids(&sink)
+        unique_span_ids(sink)
     );
     assert_eq!(
         sink.received_spans(),
@@ -54,15 +50,11 @@ async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
     sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let base = Metrics::of_this_process();
-    let d = Daemon::start(&config(dir.path(), &url, "100ms", "")).await;
+    let d = Daemon::start(&config(dir.path(), url, "100ms", "")).await;
     for t in 1..=3 {
         d.send_ok(Transport::Grpc, &trace(t)).await;
     }
@@ -79,8 +71,8 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
     assert_eq!(summary.export.sent_spans, 0);
     assert!(summary.export.shutdown_failed_spans > 0);
     sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
-    let d = Daemon::start(&config(dir.path(), &url, "100ms", "")).await;
-    let all = wait_for(PATIENCE, || unique_span_ids(&sink).len() == 6).await;
+    let d = Daemon::start(&config(dir.path(), url, "100ms", "")).await;
+    let all = wait_for(PATIENCE, || unique_span_ids(sink).len() == 6).await;
     assert!(
         all,
         "kept spans owed at shutdown are exported after the restart"
@@ -91,14 +83,10 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
     let rules = "  max_spans_per_trace: 2\n  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
-    let d = Daemon::start(&config(dir.path(), &url, "30s", rules)).await;
+    let d = Daemon::start(&config(dir.path(), url, "30s", rules)).await;
     // Trace 1 reaches max_spans_per_trace and is dropped at once; trace 2 stays buffered,
     // which keeps the segment (and the decision logged in it) on disk.
     let noisy = request(
@@ -116,7 +104,7 @@ async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
     .await;
     d.stop().await;
     let base = Metrics::of_this_process();
-    let d = Daemon::start(&config(dir.path(), &url, "30s", rules)).await;
+    let d = Daemon::start(&config(dir.path(), url, "30s", rules)).await;
     // A late span of trace 1 that no rule would drop on its own.
     d.send_ok(
         Transport::Grpc,
@@ -143,19 +131,14 @@ async fn a_dropped_trace_stays_dropped_for_its_late_spans_after_a_restart() {
         "only trace 2 is live"
     );
     d.stop().await;
-    assert!(!unique_span_ids(&sink).contains(&13));
+    assert!(!unique_span_ids(sink).contains(&13));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fsync_every_answer_waits_for_the_flush_and_survives_a_restart() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
-    let yaml =
-        config(dir.path(), &url, "1s", "").replace("storage:\n", "storage:\n  sync: fsync\n");
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
+    let yaml = config(dir.path(), url, "1s", "").replace("storage:\n", "storage:\n  sync: fsync\n");
     let base = Metrics::of_this_process();
     let d = Daemon::start(&yaml).await;
     // Concurrent requests over both transports share flushes.
@@ -182,21 +165,17 @@ async fn with_fsync_every_answer_waits_for_the_flush_and_survives_a_restart() {
     d.stop().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let d = Daemon::start(&yaml).await;
-    assert!(wait_for(PATIENCE, || unique_span_ids(&sink).len() == 16).await);
+    assert!(wait_for(PATIENCE, || unique_span_ids(sink).len() == 16).await);
     d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_and_delivered_requests_free_their_segments() {
-    let Setup {
-        _serial,
-        dir,
-        sink,
-        url,
-    } = setup().await;
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
     let rules =
         "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
-    let yaml = config(dir.path(), &url, "100ms", rules)
+    let yaml = config(dir.path(), url, "100ms", rules)
         .replace("storage:\n", "storage:\n  max_bytes: 16MiB\n");
     let base = Metrics::of_this_process();
     let d = Daemon::start(&yaml).await;
@@ -210,7 +189,7 @@ async fn dropped_and_delivered_requests_free_their_segments() {
         .await;
     }
     assert!(
-        wait_for(PATIENCE, || unique_span_ids(&sink).len() == 1
+        wait_for(PATIENCE, || unique_span_ids(sink).len() == 1
             && sink.received_spans() == 50)
         .await
     );
