@@ -59,21 +59,18 @@ pub fn router(current: Current) -> Router {
         .with_state(current)
 }
 
-/// The loaded captures, or the answer when the loaded config has none (a reload switched to
-/// `tail_sampling` policies, which take no captures).
-fn loaded(current: &Current) -> Result<Arc<Captures>, Response> {
-    current().ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "the loaded configuration takes no captures (tail_sampling policies)",
-        )
-    })
+/// The answer when the loaded config takes no captures (a reload switched to `tail_sampling`
+/// policies).
+fn no_captures() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "the loaded configuration takes no captures (tail_sampling policies)",
+    )
 }
 
 async fn list(State(current): State<Current>) -> Response {
-    let c = match loaded(&current) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = current() else {
+        return no_captures();
     };
     json(
         StatusCode::OK,
@@ -84,9 +81,8 @@ async fn list(State(current): State<Current>) -> Response {
 }
 
 async fn add(State(current): State<Current>, body: Bytes) -> Response {
-    let c = match loaded(&current) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = current() else {
+        return no_captures();
     };
     let req: AddRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -111,9 +107,8 @@ async fn add(State(current): State<Current>, body: Bytes) -> Response {
 }
 
 async fn remove(State(current): State<Current>, Path(id): Path<String>) -> Response {
-    let c = match loaded(&current) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = current() else {
+        return no_captures();
     };
     if c.remove(&id) {
         StatusCode::NO_CONTENT.into_response()

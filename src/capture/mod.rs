@@ -5,9 +5,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod file_store;
 mod matcher;
 mod store;
 
+pub use file_store::FileStore;
 pub use matcher::{CaptureMatch, Compiled};
 pub use store::{CaptureStore, MemoryStore};
 

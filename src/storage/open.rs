@@ -83,7 +83,12 @@ fn list(dir: &Path) -> Result<Listing, StorageError> {
     let entries = std::fs::read_dir(dir).map_err(dir_error(dir, "cannot list the directory"))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == LOCK_FILE {
+        // The lock, and the captures on demand kept beside the log (with their temporary file).
+        let capture_files = [
+            crate::capture::file_store::FILE.to_string(),
+            format!("{}.tmp", crate::capture::file_store::FILE),
+        ];
+        if name == LOCK_FILE || capture_files.contains(&name) {
             continue;
         }
         let path = entry.path();

@@ -356,6 +356,8 @@ fn spans_of(set: &PolicySet, t: Tr) -> ([u8; 16], Vec<Span>) {
 
 #[test]
 fn policies_decide_as_the_collector() {
+    // Evaluates policies, which count in the process-wide metrics the daemon test reads.
+    let _policies_run = crate::support::isolation::shared_blocking();
     let cases = cases();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let mut failures = Vec::new();
@@ -407,6 +409,8 @@ fn ids(n: usize) -> Vec<u128> {
 
 #[test]
 fn probabilistic_keeps_the_rate_and_is_consistent() {
+    // Evaluates policies, which count in the process-wide metrics the daemon test reads.
+    let _policies_run = crate::support::isolation::shared_blocking();
     let ids = ids(20_000);
     for pct in [1.0, 10.0, 25.0, 50.0] {
         let set = compile(&format!(

@@ -1,5 +1,6 @@
 //! Capture on demand against the daemon: the API behind the telemetry token, the real
-//! `tailsift capture` CLI, a capture hit, listed, removed and expired.
+//! `tailsift capture` CLI, a capture hit, listed, removed and expired, and one surviving a
+//! restart with storage on.
 
 use crate::support::*;
 use std::time::Duration;
@@ -58,6 +59,8 @@ fn user_trace(
 
 #[tokio::test]
 async fn a_capture_is_added_hit_listed_removed_and_expires() {
+    // Asserts on the process-wide metrics: no other daemon of this binary runs meanwhile.
+    let _only = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
@@ -169,7 +172,7 @@ async fn a_capture_is_added_hit_listed_removed_and_expires() {
     )
     .await
     .unwrap();
-    let m = Metrics::parse(&scraped.text());
+    let m = Metrics::parse(&scraped.text()).since_baseline();
     assert_eq!(m.get("tailsift_capture_hits_total", &[]), Some(1.0));
     assert_eq!(
         m.get("tailsift_capture_events_total", &[("event", "expired")]),
@@ -180,5 +183,54 @@ async fn a_capture_is_added_hit_listed_removed_and_expires() {
         Some(1.0)
     );
     assert_eq!(m.get("tailsift_captures", &[]), Some(0.0));
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_capture_survives_a_restart_with_storage_on() {
+    let _only = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let token_file = token_file.to_str().unwrap().to_string();
+    let store = dir.path().join("storage");
+    let yaml = format!(
+        "{}storage:\n  directory: \"{}\"\n",
+        CONFIG.replace("TOKEN_FILE", &token_file),
+        store.display()
+    );
+    let (daemon, _) = crate::with_sink(&yaml).await;
+    let (ok, id, err) = cli(
+        &daemon,
+        &token_file,
+        &["add", "--user", "u-42", "--ttl", "1h"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    daemon.stop().await;
+
+    let (daemon, sink) = crate::with_sink(&yaml).await;
+    let (ok, listed, err) = cli(&daemon, &token_file, &["list", "--json"]).await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<&str> = v["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [id.as_str()],
+        "the capture is active again after the restart"
+    );
+    daemon
+        .send_ok(Transport::Grpc, &user_trace(0x52, "u-42"))
+        .await;
+    assert!(
+        sink.wait_for_spans(2, PATIENCE).await,
+        "the restored capture keeps u-42's trace"
+    );
+    assert!(sink.spans().iter().all(|s| rule_of(s) == Some("_capture")));
     daemon.stop().await;
 }

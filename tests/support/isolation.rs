@@ -50,3 +50,13 @@ pub async fn shared() -> Shared {
         _guard: Some(LOCK.read().await),
     }
 }
+
+/// [`shared`] for a synchronous test (one that runs deciders or exporters without a runtime).
+pub fn shared_blocking() -> Shared {
+    if EXCLUSIVE_HERE.with(|e| e.get()) {
+        return Shared { _guard: None };
+    }
+    Shared {
+        _guard: Some(LOCK.blocking_read()),
+    }
+}
