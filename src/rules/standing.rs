@@ -40,7 +40,19 @@ impl RuleSet {
     /// See [`Standing`]. A keep is final only under the first rule: a peer's earlier rule
     /// would change its annotation, threshold or fidelity. Ties at one rank go to a keep, so a
     /// drop is final only when no rule up to its own can keep.
+    ///
+    /// A capture's keep (its slots come after the rules in [`crate::decide::Decider::rule_names`],
+    /// but captures are checked before every rule) ranks first, is final and is shared: the
+    /// peers holding other parts of a captured trace keep them too. At rank 0 it ties with the
+    /// first rule, and ties go to a keep.
     pub fn standing(&self, v: Verdict) -> Standing {
+        if v.keep && v.rule.is_some_and(|i| usize::from(i) >= self.rules.len()) {
+            return Standing {
+                rank: 0,
+                final_alone: true,
+                share: true,
+            };
+        }
         let r = v.rule.map_or(self.rules.len(), usize::from);
         let reach = self.reach();
         if v.keep {
@@ -114,5 +126,17 @@ mod tests {
         assert_eq!(r.standing(Verdict::new(Some(1), true)), st(1, false, true));
         // The default keeps what no rule matched; nothing ranks after it.
         assert_eq!(r.standing(Verdict::new(None, true)), st(2, false, false));
+    }
+
+    #[test]
+    fn a_capture_keep_ranks_first_is_final_and_shared() {
+        let r = rules(
+            "    - { name: health, when: { span: { name: /health } }, drop: true }\n\
+             \x20   - { name: rest, drop: true }\n",
+        );
+        // Capture slots follow the two rules in `rule_names`.
+        assert_eq!(r.standing(Verdict::new(Some(2), true)), st(0, true, true));
+        // A rule's verdict still ranks by its position.
+        assert_eq!(r.standing(Verdict::new(Some(1), false)), st(1, true, false));
     }
 }
