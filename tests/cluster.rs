@@ -14,5 +14,7 @@ mod traffic;
 mod budget;
 #[path = "cluster/bus_down.rs"]
 mod bus_down;
+#[path = "cluster/captures.rs"]
+mod captures;
 #[path = "cluster/whole.rs"]
 mod whole;

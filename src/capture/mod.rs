@@ -17,8 +17,9 @@ use crate::config::CaptureSettings;
 use crate::otlp::Span;
 use crate::telemetry::names;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -33,6 +34,14 @@ pub struct Capture {
     /// When it was added and when it expires, in milliseconds since the Unix epoch.
     pub created_unix_ms: u64,
     pub expires_unix_ms: u64,
+}
+
+/// The captures one instance shares with its group: the active ones, and the ids (with their
+/// expiry, Unix ms) of those removed before they expired.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shared {
+    pub captures: Vec<Capture>,
+    pub removed: Vec<(String, u64)>,
 }
 
 /// A capture that is active: compiled, with its deadline and hits.
@@ -76,6 +85,9 @@ pub struct Captures {
     any: AtomicBool,
     /// Span and resource interest indices of `settings.attributes`, in that order.
     keys: Vec<(u16, u16)>,
+    /// Captures removed before their expiry (id -> expiry, Unix ms), so that a peer that has
+    /// not heard of the removal yet cannot bring them back ([`Captures::merge_shared`]).
+    removed: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Captures {
@@ -109,6 +121,7 @@ impl Captures {
             active: RwLock::new(Vec::new()),
             any: AtomicBool::new(false),
             keys,
+            removed: Mutex::default(),
         };
         let now_ms = unix_ms();
         for saved in c.store.load() {
@@ -220,6 +233,8 @@ impl Captures {
     pub fn remove(&self, id: &str) -> bool {
         let removed = self.take(|a| a.capture.id == id);
         for a in &removed {
+            self.tombstones()
+                .insert(a.capture.id.clone(), a.capture.expires_unix_ms);
             self.store.removed(&a.capture.id);
             metrics::counter!(names::CAPTURE_EVENTS, "event" => "removed").increment(1);
         }
@@ -236,6 +251,67 @@ impl Captures {
             metrics::counter!(names::CAPTURE_EVENTS, "event" => "expired").increment(1);
             tracing::info!(id = %a.capture.id, hits = a.hits.load(Ordering::Relaxed), "capture expired");
         }
+    }
+
+    fn tombstones(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.removed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What this instance shares with its group (`crate::cluster`): the active captures, and
+    /// those removed before their expiry.
+    pub fn shared_state(&self) -> Shared {
+        let now = unix_ms();
+        let mut tombstones = self.tombstones();
+        tombstones.retain(|_, expires| *expires > now);
+        Shared {
+            captures: self.read().iter().map(|a| a.capture.clone()).collect(),
+            removed: tombstones
+                .iter()
+                .map(|(id, expires)| (id.clone(), *expires))
+                .collect(),
+        }
+    }
+
+    /// Applies a peer's [`Shared`] state: its removals remove here, and its captures that are
+    /// neither active, removed nor expired here become active (and are kept in the store).
+    /// Returns how many captures were added.
+    pub fn merge_shared(&self, peer: Shared) -> usize {
+        for (id, expires) in peer.removed {
+            self.tombstones().entry(id.clone()).or_insert(expires);
+            if !self.take(|a| a.capture.id == id).is_empty() {
+                self.store.removed(&id);
+                metrics::counter!(names::CAPTURE_EVENTS, "event" => "removed").increment(1);
+                tracing::info!(%id, "capture removed by a peer");
+            }
+        }
+        let now = unix_ms();
+        let mut added = 0;
+        for c in peer.captures {
+            let known = self.read().iter().any(|a| a.capture.id == c.id)
+                || self.tombstones().contains_key(&c.id);
+            if known || c.expires_unix_ms <= now {
+                continue;
+            }
+            let ttl = Duration::from_millis(c.expires_unix_ms - now);
+            match self.activate(c.clone(), ttl) {
+                Ok(()) => {
+                    self.store.saved(&c);
+                    metrics::counter!(names::CAPTURE_EVENTS, "event" => "shared").increment(1);
+                    tracing::info!(id = %c.id, "capture added by a peer");
+                    added += 1;
+                }
+                Err(e) => {
+                    crate::warn_limited!(id = %c.id, error = %e, "a peer's capture cannot be activated here (configs differ across the group?)");
+                }
+            }
+        }
+        added
+    }
+
+    /// Takes over the removals `old` knows of (a config reload rebuilds the set).
+    pub fn adopt_removals(&self, old: &Captures) {
+        let old = old.tombstones().clone();
+        self.tombstones().extend(old);
     }
 
     fn take(&self, pick: impl Fn(&Active) -> bool) -> Vec<Arc<Active>> {

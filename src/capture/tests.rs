@@ -119,3 +119,40 @@ async fn the_store_brings_captures_back_into_a_new_rule_set() {
     assert!(v.keep);
     assert_eq!(again.name_of(v), "_capture");
 }
+
+#[test]
+fn captures_shared_by_a_peer_become_active_and_its_removals_stay_removed() {
+    let (a, b) = (rules(), rules());
+    let (ca, cb) = (a.captures(), b.captures());
+    let added = ca
+        .add(by_user("u-42"), Duration::from_secs(600), "lite")
+        .unwrap();
+    assert_eq!(cb.merge_shared(ca.shared_state()), 1, "b takes a's capture");
+    let (id, spans) = trace(&b, "u-42");
+    let v = b.decide_at(&id, &spans, Instant::now());
+    assert!(v.keep, "b keeps u-42's trace under the shared capture");
+    assert_eq!(
+        cb.merge_shared(ca.shared_state()),
+        0,
+        "hearing it again adds nothing"
+    );
+
+    // Removed on b; a has not heard yet and shares its stale state: b keeps it removed.
+    assert!(cb.remove(&added.id));
+    assert_eq!(cb.merge_shared(ca.shared_state()), 0, "no resurrection");
+    assert!(cb.is_empty());
+    // a hears b's removal.
+    ca.merge_shared(cb.shared_state());
+    assert!(ca.is_empty(), "the removal reached a");
+
+    // Expired captures are not taken.
+    let mut old = ca.shared_state();
+    old.captures.push(Capture {
+        id: "c-old".into(),
+        matcher: by_user("u-1"),
+        fidelity: "full".into(),
+        created_unix_ms: 1,
+        expires_unix_ms: 2,
+    });
+    assert_eq!(cb.merge_shared(old), 0);
+}

@@ -1,6 +1,7 @@
 //! The NATS side of the cluster: connects (in the background, retrying for ever), publishes
 //! this instance's decisions in compressed batches every `cluster.batch_wait`, announces it
-//! with heartbeats, and hands peers' decisions and heartbeats to [`Cluster`]. The connection's
+//! with heartbeats, shares the captures on demand, and hands peers' decisions, heartbeats and
+//! captures to [`Cluster`]. The connection's
 //! state drives [`Cluster::set_bus_up`]: while it is down the instance decides alone.
 
 use super::sketch::Sketch;
@@ -116,6 +117,56 @@ fn on_heartbeat(c: &Cluster, payload: &[u8]) {
     }
 }
 
+/// Captures on demand travel as JSON (they are few, and JSON is what the capture API and the
+/// storage directory use): `{"instance": .., "captures": [..], "removed": [[id, expiry], ..]}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CaptureState {
+    instance: String,
+    #[serde(flatten)]
+    shared: crate::capture::Shared,
+}
+
+/// Largest capture state read from the bus; larger messages are ignored as unreadable.
+const MAX_CAPTURE_STATE: usize = 1 << 20;
+
+/// Publishes this instance's captures (with each heartbeat), when it has any to share.
+async fn publish_captures(c: &Cluster, client: &async_nats::Client, subject: &str) {
+    let Some(captures) = c.captures() else { return };
+    let shared = captures.shared_state();
+    if shared.captures.is_empty() && shared.removed.is_empty() {
+        return;
+    }
+    let state = CaptureState {
+        instance: c.instance.clone(),
+        shared,
+    };
+    if let Ok(body) = serde_json::to_vec(&state) {
+        counter!(names::CLUSTER_BUS_BYTES, "direction" => "sent").increment(body.len() as u64);
+        if let Err(e) = client.publish(subject.to_string(), body.into()).await {
+            crate::warn_limited!(error = %e, "cluster: captures not published");
+        }
+    }
+}
+
+fn on_captures(c: &Cluster, payload: &[u8]) {
+    counter!(names::CLUSTER_BUS_BYTES, "direction" => "received").increment(payload.len() as u64);
+    let state = (payload.len() <= MAX_CAPTURE_STATE)
+        .then(|| serde_json::from_slice::<CaptureState>(payload).ok())
+        .flatten();
+    match state {
+        Some(s) if s.instance == c.instance => {}
+        Some(s) => {
+            if let Some(captures) = c.captures() {
+                captures.merge_shared(s.shared);
+            }
+        }
+        None => {
+            crate::warn_limited!("cluster: unreadable captures message ignored");
+            counter!(names::CLUSTER_BAD_MESSAGES, "kind" => "captures").increment(1);
+        }
+    }
+}
+
 /// Runs the bus until `stop` turns true; then publishes what is left and says goodbye.
 pub async fn run(c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     if *stop.borrow_and_update() {
@@ -134,12 +185,14 @@ pub async fn run(c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
         let client = client.clone();
         async move { client.subscribe(s).await }
     };
-    let (mut decisions, mut beats) = match (
+    let captures_subject = subject(&c, "captures");
+    let (mut decisions, mut beats, mut captures) = match (
         subscribe(decisions_subject.clone()).await,
         subscribe(heartbeat_subject.clone()).await,
+        subscribe(captures_subject.clone()).await,
     ) {
-        (Ok(d), Ok(b)) => (d, b),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(d), Ok(b), Ok(k)) => (d, b, k),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!(error = %e, "cluster bus cannot subscribe: deciding alone");
             return;
         }
@@ -160,6 +213,10 @@ pub async fn run(c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
                 Some(m) => on_heartbeat(&c, &m.payload),
                 None => break,
             },
+            m = captures.next() => match m {
+                Some(m) => on_captures(&c, &m.payload),
+                None => break,
+            },
             _ = flush.tick() => {
                 c.set_bus_up(client.connection_state() == async_nats::connection::State::Connected);
                 publish(&c, &client, &decisions_subject).await;
@@ -169,6 +226,7 @@ pub async fn run(c: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
                     let (done, before) = c.completed_windows();
                     let hb = wire::encode_heartbeat(&c.instance, period_ms, false, done.as_ref());
                     let _ = client.publish(heartbeat_subject.clone(), hb).await;
+                    publish_captures(&c, &client, &captures_subject).await;
                     // Peers' sketches of the window just completed arrive around now; the
                     // share comes from the one before, which they all have reported.
                     let (w, own) = match &before {

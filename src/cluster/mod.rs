@@ -115,6 +115,11 @@ impl Cluster {
             .store(Arc::new(Loaded::new(decider, generation)));
     }
 
+    /// The captures on demand of the rules loaded now, shared with the group.
+    pub fn captures(&self) -> Option<Arc<crate::capture::Captures>> {
+        self.current.load().decider.captures()
+    }
+
     /// The group's share of budgets, for rule sets loaded by a reload to join.
     pub fn group(&self) -> &GroupShare {
         self.members.group()

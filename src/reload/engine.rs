@@ -69,6 +69,7 @@ impl Engine {
             return Vec::new();
         };
         let mut carried = Vec::new();
+        new.captures().adopt_removals(old.captures());
         if new.stages().adopt(old.stages()) > 0 {
             carried.push("slower_than stage sketches".to_string());
         }

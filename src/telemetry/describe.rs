@@ -71,7 +71,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::STAGE_OVERFLOW_SPANS, Kind::Counter, "Spans of stages beyond max_stages, not sketched (slower_than never holds for them)."),
     (n::CAPTURES, Kind::Gauge, "Captures active now."),
     (n::CAPTURE_HITS, Kind::Counter, "Traces kept by a capture, ahead of the rules."),
-    (n::CAPTURE_EVENTS, Kind::Counter, "Captures added, removed and expired, by event."),
+    (n::CAPTURE_EVENTS, Kind::Counter, "Captures added, removed and expired, and added because a peer of the group shared them (shared), by event."),
     (n::FIDELITY_MEDIA_REDUCED, Kind::Counter, "Encoded media values (data URLs, base64 images and frames) a fidelity profile reduced to hash, size and type, by profile."),
     (n::CLUSTER_BUS_UP, Kind::Gauge, "1 while the cluster bus (NATS) is connected; 0 while this instance decides alone."),
     (n::CLUSTER_MEMBERS, Kind::Gauge, "Live members of the group heard on the bus, this instance included; budgets are shared among them."),

@@ -158,7 +158,8 @@ pub const STAGE_OVERFLOW_SPANS: &str = "tailsift_stage_overflow_spans_total";
 pub const CAPTURES: &str = "tailsift_captures";
 /// Traces kept by a capture (ahead of the rules). Counted per trace decided by a capture.
 pub const CAPTURE_HITS: &str = "tailsift_capture_hits_total";
-/// Captures added, removed and expired. Labels: `event` (added, removed, expired).
+/// Captures added, removed and expired. Labels: `event` (added, removed, expired; shared: added
+/// here because a peer of the group shared it).
 pub const CAPTURE_EVENTS: &str = "tailsift_capture_events_total";
 /// Values a fidelity profile's `media` option reduced to hash, size and type. Labels:
 /// `profile`.

@@ -126,7 +126,7 @@ fn pipelines(config: &Config) {
     counter!(n::STAGE_OVERFLOW_SPANS).increment(0);
     gauge!(n::CAPTURES).set(0.0);
     counter!(n::CAPTURE_HITS).increment(0);
-    for e in ["added", "removed", "expired"] {
+    for e in ["added", "removed", "expired", "shared"] {
         counter!(n::CAPTURE_EVENTS, "event" => e).increment(0);
     }
     for (name, p) in &config.fidelity {
