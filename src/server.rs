@@ -221,7 +221,7 @@ async fn run_inner(
 ) -> Result<Summary, RunError> {
     let handle = metrics::recorder();
     crate::telemetry::startup::register(&config);
-    let engine = crate::reload::Engine::compile_at_start(&config)?;
+    let engine = crate::reload::Engine::compile(&config)?;
     let rules = engine.decider();
     let storage = config
         .storage

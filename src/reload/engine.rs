@@ -20,26 +20,17 @@ impl Engine {
         Engine::compile_after(config, None)
     }
 
-    /// Compiles the decider at start. With storage on, captures are kept in the storage
-    /// directory ([`crate::capture::FileStore`]): those active before a restart are again.
-    pub fn compile_at_start(config: &Config) -> Result<Engine, RunError> {
-        let Some(storage) = &config.storage else {
-            return Engine::compile(config);
-        };
-        if config.tail_sampling.is_some() {
-            return Engine::compile(config);
-        }
-        let store = Arc::new(crate::capture::FileStore::open(&storage.directory));
-        Ok(Engine::Rules(Arc::new(RuleSet::compile_with_store(
-            config, store,
-        )?)))
-    }
-
-    /// Compiles the decider of a reloaded config: the captures active under `previous` stay
-    /// active (their store is handed to the new rule set).
+    /// Compiles the decider of a config, at start (`previous` is `None`) or on a reload. The
+    /// captures active under `previous` stay active (their store is handed to the new rule
+    /// set); otherwise, with storage on, captures are kept in the storage directory
+    /// ([`crate::capture::FileStore`]), so those active before a restart are again.
     pub fn compile_after(config: &Config, previous: Option<&Engine>) -> Result<Engine, RunError> {
-        let store = match previous {
-            Some(Engine::Rules(r)) => Some(r.captures().store()),
+        let store: Option<Arc<dyn crate::capture::CaptureStore>> = match (previous, &config.storage)
+        {
+            (Some(Engine::Rules(r)), _) => Some(r.captures().store()),
+            (_, Some(storage)) => Some(Arc::new(crate::capture::FileStore::open(
+                &storage.directory,
+            ))),
             _ => None,
         };
         Ok(match (&config.tail_sampling, store) {
