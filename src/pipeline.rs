@@ -239,6 +239,7 @@ impl Pipeline {
 
     /// The pipeline with durable storage: requests are appended before they are acknowledged.
     pub fn with_storage(mut self, storage: Arc<crate::storage::Storage>) -> Self {
+        storage.carry_decisions_forward();
         self.storage = Some(storage);
         self
     }
@@ -459,6 +460,7 @@ impl Pipeline {
         engine.rules.tick(Instant::now());
         if let Some(s) = &self.storage {
             s.flush_marks();
+            s.carry_decisions(|id, keep| self.buffer.remembers(id, keep));
         }
         if let Some(exporters) = &*self.exporters() {
             self.send_pending(exporters);

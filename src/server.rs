@@ -476,8 +476,9 @@ async fn run_inner(
     let export = pipeline.shutdown_exporters(deadline).await;
     let config_had_storage = config.storage.is_some();
     if let Some(s) = pipeline.storage() {
-        // What was not delivered stays in the log for the next start.
-        s.close();
+        // What was not delivered stays in the log for the next start, and so do the
+        // decisions the cache still remembers.
+        s.close_carrying(|id, keep| pipeline.buffer().remembers(id, keep));
     }
     crate::telemetry::logs::flushed(&export);
 

@@ -4,8 +4,12 @@ mod support;
 
 #[path = "storage/damage.rs"]
 mod damage;
+#[path = "storage/full_disk.rs"]
+mod full_disk;
 #[path = "storage/kill9.rs"]
 mod kill9;
+#[path = "storage/outage.rs"]
+mod outage;
 #[path = "storage/restart.rs"]
 mod restart;
 
@@ -66,6 +70,21 @@ pub fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// Request records in the segments of `dir` (released or not).
+pub fn requests_on_disk(dir: &Path) -> usize {
+    use tailsift::proto::storage::v1::record::Kind;
+    segments(dir)
+        .into_iter()
+        .map(|p| {
+            let (records, _) = tailsift::storage::read_segment(std::fs::read(p).unwrap().into());
+            records
+                .iter()
+                .filter(|r| matches!(r.kind, Some(Kind::Request(_))))
+                .count()
+        })
+        .sum()
 }
 
 /// The daemons of these tests share this process's metrics recorder: they run one at a time

@@ -321,6 +321,12 @@ impl Buffer {
         self.lock(shard_of(&id, self.shards.len())).remember(id, v);
     }
 
+    /// Whether the decision cache remembers trace `id` as kept (`keep`) or dropped.
+    pub fn remembers(&self, id: &TraceId, keep: bool) -> bool {
+        self.lock(shard_of(id, self.shards.len()))
+            .remembers(id, keep)
+    }
+
     /// Visits every buffered span, one shard at a time under its lock (a config reload
     /// re-reads their attributes for the new rules).
     pub fn for_each_span_mut(&self, mut f: impl FnMut(&mut Span)) {

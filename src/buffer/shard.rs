@@ -239,6 +239,14 @@ impl Shard {
         }
     }
 
+    pub fn remembers(&self, id: &TraceId, keep: bool) -> bool {
+        if keep {
+            self.kept.get(id).is_some()
+        } else {
+            self.dropped.get(id).is_some()
+        }
+    }
+
     fn decide(
         &mut self,
         id: TraceId,

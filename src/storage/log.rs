@@ -35,6 +35,8 @@ pub(super) struct SegState {
     pub live: u64,
     /// File size.
     pub bytes: u64,
+    /// Holds decision records (carried forward before the segment is deleted).
+    pub decisions: bool,
 }
 
 pub(super) struct Active {
@@ -53,6 +55,11 @@ pub(super) struct Inner {
     pub replaying: bool,
     /// Once closed, nothing is appended, released or deleted: what is left stays for the next start.
     pub closed: bool,
+    /// Decisions are carried forward before their segment is deleted (the pipeline's tick
+    /// does it, knowing which decisions are still in the decision cache).
+    pub carry_on: bool,
+    /// Released segments holding decisions, waiting for them to be carried forward.
+    pub carry: Vec<u64>,
     /// Records written so far (the group commit waits for a number of them to be flushed).
     pub written: u64,
     pub disk_bytes: u64,
@@ -95,13 +102,33 @@ impl Log {
                 + 16
                 + 9 * inner.marks.len().min(MAX_MARKS),
         );
-        let marks = (!inner.marks.is_empty()).then(|| {
-            let n = inner.marks.len().min(MAX_MARKS);
-            let positions: Vec<u64> = inner.marks.drain(..n).collect();
-            segment::frame(&released(positions), &mut buf);
-        });
+        let n = inner.marks.len().min(MAX_MARKS);
+        let marks: Vec<u64> = inner.marks.drain(..n).collect();
+        if !marks.is_empty() {
+            segment::frame(&released(marks.clone()), &mut buf);
+        }
         let record_at = buf.len() as u64;
         segment::frame(record, &mut buf);
+        let decisions = matches!(record.kind, Some(Kind::Decisions(_)));
+        let result = self.write(&mut inner, &buf, purpose, record_at, decisions);
+        if result.is_err() {
+            // A refused or failed append keeps the marks for the next one.
+            inner.marks.extend(marks);
+        } else if !marks.is_empty() {
+            counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "released").increment(1);
+        }
+        result
+    }
+
+    /// Writes `buf` (frames, the record's at `record_at`) at the end of the active segment.
+    fn write(
+        &self,
+        inner: &mut Inner,
+        buf: &[u8],
+        purpose: Purpose,
+        record_at: u64,
+        decisions: bool,
+    ) -> Result<(u64, u64), StorageError> {
         let len = buf.len() as u64;
         if purpose == Purpose::Request && inner.disk_bytes + len > self.max_bytes {
             return Err(StorageError::Full {
@@ -114,11 +141,11 @@ impl Log {
             Some(a) => a.len > HEADER_LEN as u64 && a.len + len > self.segment_bytes,
         };
         if needs_roll {
-            self.roll(&mut inner)?;
+            self.roll(inner)?;
         }
         let active = inner.active.as_mut().expect("rolled");
         let at = active.len;
-        if let Err(e) = (&*active.file).write_all(&buf) {
+        if let Err(e) = (&*active.file).write_all(buf) {
             // Cut off whatever part was written, so the segment stays readable to its end;
             // if even that fails, the next append starts a new segment.
             let cut = active.file.set_len(at).is_ok()
@@ -140,9 +167,7 @@ impl Log {
         if purpose == Purpose::Request {
             seg.live += 1;
         }
-        if marks.is_some() {
-            counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "released").increment(1);
-        }
+        seg.decisions |= decisions;
         gauge!(names::STORAGE_BYTES).set(inner.disk_bytes as f64);
         Ok((position(id, at + record_at), inner.written))
     }
@@ -179,6 +204,7 @@ impl Log {
             SegState {
                 live: 0,
                 bytes: HEADER_LEN as u64,
+                decisions: false,
             },
         );
         inner.active = Some(Active {
@@ -210,7 +236,8 @@ impl Log {
         }
     }
 
-    /// Deletes segment `id` if it holds no live record and is not active.
+    /// Deletes segment `id` if it holds no live record and is not active; one holding
+    /// decisions waits for them to be carried forward (and stays on disk after close).
     pub fn delete_if_released(&self, inner: &mut Inner, id: u64) {
         let active = inner.active.as_ref().map(|a| a.id);
         let Some(seg) = inner.segments.get(&id) else {
@@ -219,6 +246,20 @@ impl Log {
         if seg.live > 0 || active == Some(id) || inner.replaying {
             return;
         }
+        if seg.decisions && inner.carry_on {
+            if !inner.closed && !inner.carry.contains(&id) {
+                inner.carry.push(id);
+            }
+            return;
+        }
+        self.delete(inner, id);
+    }
+
+    /// Deletes segment `id` (released, its decisions carried forward if need be).
+    pub fn delete(&self, inner: &mut Inner, id: u64) {
+        let Some(seg) = inner.segments.get(&id) else {
+            return;
+        };
         let path = segment::path(&self.dir, id);
         match std::fs::remove_file(&path) {
             Ok(()) => {}

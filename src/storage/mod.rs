@@ -39,6 +39,7 @@
 //! - **The budget** (`max_bytes`) counts every segment byte on disk; requests are refused at it,
 //!   while the small internal records (decisions, release marks) may pass it slightly.
 
+mod carry;
 mod lease;
 mod log;
 mod open;
@@ -89,9 +90,18 @@ impl StorageError {
         match self {
             StorageError::Full { .. } => "budget",
             StorageError::Flush => "fsync_error",
+            StorageError::Write(e) if is_disk_full(e) => "disk_full",
             _ => "write_error",
         }
     }
+}
+
+/// Whether `e` says the filesystem is full (or the user's quota used up).
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// The durable log, shared by the pipeline and the leases of its records.
@@ -269,11 +279,12 @@ fn register_metrics() {
     for k in ["request", "decisions", "released"] {
         counter!(names::STORAGE_APPENDED_RECORDS, "kind" => k).increment(0);
     }
-    for r in ["budget", "write_error", "fsync_error"] {
+    for r in ["budget", "disk_full", "write_error", "fsync_error"] {
         counter!(names::STORAGE_REFUSED_REQUESTS, "reason" => r).increment(0);
     }
     counter!(names::STORAGE_REPLAYED_SPANS).increment(0);
     counter!(names::STORAGE_DELETED_SEGMENTS).increment(0);
+    counter!(names::STORAGE_CARRIED_DECISIONS).increment(0);
     for d in Damage::ALL {
         counter!(names::STORAGE_DAMAGED, "kind" => d.label()).increment(0);
     }

@@ -46,9 +46,18 @@ pub(super) fn open(cfg: &StorageConfig) -> Result<(Log, Pending), StorageError> 
         Err(e) => return Err(dir_error(&dir, "cannot lock the directory")(e.into())),
     }
     let probe = dir.join(".write-probe");
-    std::fs::write(&probe, b"tailsift")
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(dir_error(&dir, "the directory is not writable"))?;
+    let probed = std::fs::write(&probe, b"tailsift");
+    let _ = std::fs::remove_file(&probe);
+    match probed {
+        // A full filesystem is not an unusable directory: replay frees space as it releases
+        // what it delivers, and requests are refused (retryably) until there is room.
+        Err(e) if super::is_disk_full(&e) => tracing::warn!(
+            path = %dir.display(),
+            error = %e,
+            "storage.directory: the filesystem is full; requests are refused (retryable) until space returns"
+        ),
+        r => r.map_err(dir_error(&dir, "the directory is not writable"))?,
+    }
     let (segments, files) = list(&dir)?;
     let disk_bytes = segments.values().map(|s| s.bytes).sum();
     let next_id = segments.keys().next_back().map_or(1, |id| id + 1);
@@ -66,6 +75,8 @@ pub(super) fn open(cfg: &StorageConfig) -> Result<(Log, Pending), StorageError> 
             marks: Vec::new(),
             replaying: true,
             closed: false,
+            carry_on: false,
+            carry: Vec::new(),
             written: 0,
             disk_bytes,
         }),
@@ -110,7 +121,14 @@ fn list(dir: &Path) -> Result<Listing, StorageError> {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        segments.insert(id, SegState { live: 0, bytes });
+        segments.insert(
+            id,
+            SegState {
+                live: 0,
+                bytes,
+                decisions: false,
+            },
+        );
     }
     let files = segments
         .keys()

@@ -8,6 +8,7 @@ use super::segment::{self, Item, Records};
 use super::Lease;
 use crate::proto::storage::v1::{record::Kind, Decision};
 use bytes::Bytes;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,9 +60,24 @@ impl Pending {
                     ),
                     Item::Record(_, r) => match r.kind {
                         Some(Kind::Decisions(ds)) => {
+                            if let Some(s) = log.lock().segments.get_mut(&id) {
+                                s.decisions = true;
+                            }
                             for d in ds.decisions {
-                                if let Ok(id) = <[u8; 16]>::try_from(&d.trace_id[..]) {
-                                    decisions.insert(id, d);
+                                let Ok(id) = <[u8; 16]>::try_from(&d.trace_id[..]) else {
+                                    continue;
+                                };
+                                // The latest decision wins (a carried one keeps its time).
+                                match decisions.entry(id) {
+                                    Entry::Occupied(mut e) => {
+                                        let held: &Decision = e.get();
+                                        if d.decided_unix_nanos >= held.decided_unix_nanos {
+                                            e.insert(d);
+                                        }
+                                    }
+                                    Entry::Vacant(e) => {
+                                        e.insert(d);
+                                    }
                                 }
                             }
                         }

@@ -132,8 +132,8 @@ pub const STORAGE_SEGMENTS: &str = "tailsift_storage_segments";
 /// Records appended to the storage log. Labels: `kind` (request, decisions, released).
 pub const STORAGE_APPENDED_RECORDS: &str = "tailsift_storage_appended_records_total";
 /// Requests the storage log refused, answered with OTLP's retryable refusal. Labels: `reason`
-/// (budget: `storage.max_bytes` reached; write_error: the write failed, e.g. a full disk;
-/// fsync_error: the flush to the device failed).
+/// (budget: `storage.max_bytes` reached; disk_full: the filesystem is full; write_error: another
+/// write failure; fsync_error: the flush to the device failed).
 pub const STORAGE_REFUSED_REQUESTS: &str = "tailsift_storage_refused_requests_total";
 /// Spans read back from the storage log at start and put back into the pipeline (delivery is
 /// at least once: spans delivered just before a crash may be exported again).
@@ -196,3 +196,7 @@ pub const CLUSTER_BAD_MESSAGES: &str = "tailsift_cluster_bad_messages_total";
 /// The fraction of the group's budgets (`adaptive` targets, `rate_limit` rates) this instance
 /// takes: the share of the group's distinct traces it decides (gauge).
 pub const CLUSTER_BUDGET_SHARE: &str = "tailsift_cluster_budget_share";
+
+/// Decisions written again to the storage log before the released segment holding them was
+/// deleted, because the decision cache still remembers them (so they survive a restart).
+pub const STORAGE_CARRIED_DECISIONS: &str = "tailsift_storage_carried_decisions_total";

@@ -92,7 +92,12 @@ async fn foreign_and_truncated_files_are_reported_and_the_daemon_starts() {
         dir.path().join("notes.txt").exists(),
         "files not ours are left alone"
     );
-    assert!(!dir.path().join("segment-0000000000000099.log").exists());
+    // The truncated file was deleted; the run may have written a segment of that number since.
+    let s99 = std::fs::read(dir.path().join("segment-0000000000000099.log")).unwrap_or_default();
+    assert!(
+        s99.is_empty() || (s99.len() > 16 && s99.starts_with(b"TSFTLOG\0")),
+        "{s99:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

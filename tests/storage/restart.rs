@@ -42,9 +42,10 @@ async fn buffered_traces_survive_a_shutdown_and_are_decided_after_the_restart() 
         "no duplicates after a clean shutdown"
     );
     d.stop().await;
-    assert!(
-        segments(dir.path()).is_empty(),
-        "everything released, no segment left"
+    assert_eq!(
+        requests_on_disk(dir.path()),
+        0,
+        "everything released: only the decisions stay on disk"
     );
 }
 
@@ -78,7 +79,7 @@ async fn spans_undelivered_at_the_shutdown_deadline_stay_on_disk() {
         "kept spans owed at shutdown are exported after the restart"
     );
     d.stop().await;
-    assert!(segments(dir.path()).is_empty());
+    assert_eq!(requests_on_disk(dir.path()), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,5 +206,76 @@ async fn dropped_and_delivered_requests_free_their_segments() {
     );
     // About 5MB went through 1MiB segments.
     assert!(grew(&base, "tailsift_storage_deleted_segments_total", &[]) >= 3.0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_outlive_the_segments_that_held_them() {
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
+    let rules =
+        "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
+    // 1MiB segments.
+    let yaml = config(dir.path(), url, "100ms", rules)
+        .replace("storage:\n", "storage:\n  max_bytes: 16MiB\n");
+    let base = Metrics::of_this_process();
+    let d = Daemon::start(&yaml).await;
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(1, 11).name("noise")]),
+    )
+    .await;
+    let dropped = wait_for(PATIENCE, || {
+        grew(
+            &base,
+            "tailsift_decided_spans_total",
+            &[("verdict", "dropped")],
+        ) == 1.0
+    })
+    .await;
+    assert!(
+        dropped,
+        "trace 1 is dropped (its decision is logged in segment 1)"
+    );
+    // Kept traffic fills and rolls segments; delivered, they are released and deleted.
+    let big = "x".repeat(50_000);
+    for t in 2..=60u128 {
+        d.send_ok(
+            Transport::Grpc,
+            &request("svc", [span(t, 1).name("kept").attr("payload", &big)]),
+        )
+        .await;
+    }
+    assert!(wait_for(PATIENCE, || sink.received_spans() == 59).await);
+    let first = dir.path().join("segment-0000000000000001.log");
+    let freed = wait_for(PATIENCE, || !first.exists()).await;
+    assert!(freed, "the segment holding the decision is deleted");
+    assert!(grew(&base, "tailsift_storage_carried_decisions_total", &[]) >= 1.0);
+    d.stop().await;
+
+    let base = Metrics::of_this_process();
+    let d = Daemon::start(&yaml).await;
+    // A late span of trace 1 that no rule would drop on its own, then a new trace.
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(1, 12).parent(11).name("late")]),
+    )
+    .await;
+    d.send_ok(
+        Transport::Grpc,
+        &request("svc", [span(99, 991).name("new")]),
+    )
+    .await;
+    assert!(wait_for(PATIENCE, || unique_span_ids(sink).contains(&991)).await);
+    assert_eq!(
+        grew(
+            &base,
+            "tailsift_late_spans_total",
+            &[("verdict", "dropped")]
+        ),
+        1.0,
+        "the late span follows the verdict taken before the restart"
+    );
+    assert!(!unique_span_ids(sink).contains(&12));
     d.stop().await;
 }

@@ -1,0 +1,142 @@
+//! Decisions outlive their segment: before a released segment that holds decisions is deleted,
+//! the decisions in it that the decision cache still remembers are appended again (with their
+//! original times), so a restart restores every decision still in the cache, however long ago
+//! its segment was freed. Done by the pipeline's tick, which can ask the cache.
+
+use super::log::Purpose;
+use super::segment::{self, Item, Records};
+use super::{Storage, StorageError};
+use crate::config::SyncMode;
+use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record};
+use crate::telemetry::names;
+use bytes::Bytes;
+use metrics::counter;
+use std::collections::HashMap;
+
+/// Decisions per carried record at most (a record stays well under a megabyte).
+const CHUNK: usize = 8192;
+
+impl Storage {
+    /// Has decisions carried forward before their segments are deleted (the pipeline does it
+    /// on its tick with [`Storage::carry_decisions`]). Without it, segments are deleted at once.
+    pub fn carry_decisions_forward(&self) {
+        self.log.lock().carry_on = true;
+    }
+
+    /// Carries forward the decisions of released segments waiting for deletion, those for
+    /// which `remembered(trace id, keep)` holds, then deletes the segments. Returns the
+    /// decisions carried. A segment that cannot be read is deleted all the same (with a log
+    /// line: its decisions are not restored after a restart); a failed append keeps the
+    /// segments for the next try.
+    pub fn carry_decisions(
+        &self,
+        remembered: impl Fn(&crate::otlp::TraceId, bool) -> bool,
+    ) -> usize {
+        let ids = {
+            let mut inner = self.log.lock();
+            if inner.carry.is_empty() || inner.closed {
+                return 0;
+            }
+            std::mem::take(&mut inner.carry)
+        };
+        let mut carried: HashMap<crate::otlp::TraceId, Decision> = HashMap::new();
+        for id in &ids {
+            let path = segment::path(&self.log.dir, *id);
+            let data = match std::fs::read(&path) {
+                Ok(d) => Bytes::from(d),
+                Err(e) => {
+                    crate::warn_limited!(path = %path.display(), error = %e, "storage log: cannot read a released segment to carry its decisions forward; they are not restored after a restart");
+                    continue;
+                }
+            };
+            if segment::check_header(&data).is_err() {
+                continue;
+            }
+            for item in Records::new(data) {
+                let Item::Record(
+                    _,
+                    Record {
+                        kind: Some(Kind::Decisions(ds)),
+                    },
+                ) = item
+                else {
+                    continue;
+                };
+                for d in ds.decisions {
+                    let Ok(trace) = <[u8; 16]>::try_from(&d.trace_id[..]) else {
+                        continue;
+                    };
+                    if !remembered(&trace, d.keep) {
+                        continue;
+                    }
+                    match carried.get(&trace) {
+                        Some(held) if held.decided_unix_nanos > d.decided_unix_nanos => {}
+                        _ => {
+                            carried.insert(trace, d);
+                        }
+                    }
+                }
+            }
+        }
+        let n = carried.len();
+        if let Err(e) = self.append_carried(carried.into_values().collect()) {
+            if !matches!(e, StorageError::Closed) {
+                crate::warn_limited!(error = %e, "storage log: decisions not carried forward; their segments stay until it succeeds");
+            }
+            let mut inner = self.log.lock();
+            for id in ids {
+                if !inner.carry.contains(&id) {
+                    inner.carry.push(id);
+                }
+            }
+            return 0;
+        }
+        counter!(names::STORAGE_CARRIED_DECISIONS).increment(n as u64);
+        let mut inner = self.log.lock();
+        for id in ids {
+            // Still released (nothing leases a record of a segment once it is released).
+            if inner.segments.get(&id).is_some_and(|s| s.live == 0) {
+                self.log.delete(&mut inner, id);
+            }
+        }
+        n
+    }
+
+    /// [`Storage::close`], after carrying forward the decisions of every released segment,
+    /// so that only the segments still owed something, and the newest, stay on disk.
+    pub fn close_carrying(&self, remembered: impl Fn(&crate::otlp::TraceId, bool) -> bool) {
+        if let Err(e) = self.log.flush_marks() {
+            if !matches!(e, StorageError::Closed) {
+                crate::warn_limited!(error = %e, "release marks not logged; after a restart those records may be replayed again");
+            }
+        }
+        {
+            let mut inner = self.log.lock();
+            if !inner.closed {
+                self.log.delete_released(&mut inner);
+            }
+        }
+        self.carry_decisions(remembered);
+        self.close();
+    }
+
+    fn append_carried(&self, decisions: Vec<Decision>) -> Result<(), StorageError> {
+        for chunk in decisions.chunks(CHUNK) {
+            let record = Record {
+                kind: Some(Kind::Decisions(Decisions {
+                    decisions: chunk.to_vec(),
+                })),
+            };
+            self.log.append(&record, Purpose::Internal)?;
+            counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "decisions").increment(1);
+        }
+        // Under `fsync` the carried decisions reach the device before the old ones are deleted.
+        if !decisions.is_empty() && self.log.sync == SyncMode::Fsync {
+            let file = self.log.lock().active.as_ref().map(|a| a.file.clone());
+            if let Some(f) = file {
+                f.sync_data().map_err(StorageError::Write)?;
+            }
+        }
+        Ok(())
+    }
+}
