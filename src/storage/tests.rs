@@ -190,3 +190,93 @@ fn acknowledgements_release_delivered_and_keep_what_is_owed() {
         "shutdown and unresolved stay; delivered and exhausted go"
     );
 }
+
+fn decision(t: u8, keep: bool) -> DecisionEntry<'static> {
+    DecisionEntry {
+        trace_id: [t; 16],
+        keep,
+        rule: Some("r"),
+        threshold: 0,
+    }
+}
+
+#[test]
+fn decisions_still_remembered_are_carried_forward_before_their_segment_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    drop(replay);
+    s.carry_decisions_forward();
+    let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    // Three decisions in segment 1: trace 1 kept and 2 dropped are still remembered, 3 is not.
+    s.append_decisions(&[decision(1, true), decision(2, false), decision(3, true)]);
+    drop(first);
+    // Fill segment 1 and roll to segment 2, releasing everything.
+    for i in 0..1100 {
+        drop(s.append_request(&body(i as u8), SystemTime::now()).unwrap());
+    }
+    assert!(
+        segment::path(dir.path(), 1).exists(),
+        "released, but waiting for its decisions to be carried"
+    );
+    let remembered =
+        |id: &crate::otlp::TraceId, keep: bool| (id[0] == 1 && keep) || (id[0] == 2 && !keep);
+    assert_eq!(s.carry_decisions(remembered), 2);
+    assert!(!segment::path(dir.path(), 1).exists());
+    assert_eq!(s.carry_decisions(remembered), 0, "nothing left to carry");
+    s.close();
+    drop(s);
+    let (_s, mut replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let mut d: Vec<(u8, bool)> = replay
+        .take_decisions()
+        .iter()
+        .map(|d| (d.trace_id[0], d.keep))
+        .collect();
+    d.sort();
+    assert_eq!(d, [(1, true), (2, false)]);
+}
+
+#[test]
+fn without_carrying_released_segments_go_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    drop(replay);
+    let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    s.append_decisions(&[decision(1, true)]);
+    drop(first);
+    for i in 0..1100 {
+        drop(s.append_request(&body(i as u8), SystemTime::now()).unwrap());
+    }
+    assert!(!segment::path(dir.path(), 1).exists());
+}
+
+#[test]
+fn release_marks_survive_a_refused_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, replay) = Storage::open(&cfg(dir.path(), 4 << 20)).unwrap();
+    drop(replay);
+    let mut leases = Vec::new();
+    while let Ok(a) = s.append_request(&Bytes::from(vec![7; 100_000]), SystemTime::now()) {
+        leases.push(a.lease);
+    }
+    // Release one (in the active segment: not deleted, so its mark is pending), then an
+    // append refused at the budget must not lose the mark.
+    let last = leases.pop().unwrap();
+    let held = leases.len();
+    drop(last);
+    assert!(s
+        .append_request(&Bytes::from(vec![7; 200_000]), SystemTime::now())
+        .is_err());
+    s.flush_marks();
+    for l in &leases {
+        l.keep_owed();
+    }
+    drop(leases);
+    s.close();
+    drop(s);
+    let (_s, replay) = Storage::open(&cfg(dir.path(), 4 << 20)).unwrap();
+    assert_eq!(
+        replay.count(),
+        held,
+        "every record but the released one is replayed"
+    );
+}

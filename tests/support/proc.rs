@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tailsift");
 
+/// The binary to run: `TAILSIFT_BIN` when set (e.g. a release build, to run the load tests at
+/// full speed: `TAILSIFT_BIN=target/release/tailsift cargo test --test storage kill9`), else
+/// the one cargo built with the tests.
+pub fn bin() -> String {
+    std::env::var("TAILSIFT_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// A running `tailsift` process; killed when dropped.
 pub struct Proc {
     pub child: Child,
@@ -52,10 +59,10 @@ impl Proc {
                     let mut c = Command::new("sh");
                     c.arg("-c")
                         .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                        .arg(BIN);
+                        .arg(bin());
                     c
                 }
-                None => Command::new(BIN),
+                None => Command::new(bin()),
             };
             let child = cmd
                 .arg("--config")
