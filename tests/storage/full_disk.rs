@@ -81,7 +81,7 @@ async fn a_full_disk_refuses_retryably_and_recovers_when_space_returns() {
     let sink = GrpcSink::default();
     let url = sink.serve().await;
     let log_dir = mnt.join("log");
-    let p = Proc::spawn(tmp.path(), "", &body(&log_dir, &url), None).await;
+    let mut p = Proc::spawn(tmp.path(), "", &body(&log_dir, &url), None).await;
     let mut client = grpc_client(p.grpc).await;
 
     let mut acked = BTreeSet::new();
@@ -157,11 +157,10 @@ async fn a_full_disk_refuses_retryably_and_recovers_when_space_returns() {
         got.is_disjoint(&refused_ids),
         "a refused request was never written, so never delivered"
     );
-    assert!(p.log().find("panicked").is_none(), "{}", p.log());
+    assert!(!p.log().contains("panicked"), "{}", p.log());
 
     // The log stayed readable: a restart finds no damage (the cut-off partial write left no
     // torn record) and nothing to replay beyond what was already delivered.
-    let mut p = p;
     p.terminate(Duration::from_secs(10)).await;
     let p2 = Proc::spawn(tmp.path(), "", &body(&log_dir, &url), None).await;
     let m = scrape(&p2).await;
