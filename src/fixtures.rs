@@ -149,6 +149,19 @@ pub fn encode(req: &ExportTraceServiceRequest) -> Bytes {
     Bytes::from(req.encode_to_vec())
 }
 
+/// The span summaries ingest makes of `req`, reading the attributes `interest` names.
+pub fn ingested(
+    req: &ExportTraceServiceRequest,
+    interest: &crate::otlp::Interest,
+) -> Vec<crate::otlp::Span> {
+    crate::otlp::ingest(&encode(req), interest)
+        .expect("a valid request")
+        .spans
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect()
+}
+
 /// All spans of a request, flattened.
 pub fn spans_of(req: &ExportTraceServiceRequest) -> Vec<&Span> {
     req.resource_spans

@@ -4,8 +4,8 @@
 pub mod buffer; // live traces sharded by trace id, deadlines, decision cache
 pub mod capture; // capture on demand: temporary keep-rules ahead of the configured ones, their API
 pub mod cluster; // decision sharing between instances over NATS: hold, combine, group size
-pub mod collector; // the OpenTelemetry Collector's tail_sampling config and policies
-pub mod config; // schema, units, loading and validation of the YAML file
+pub mod collector; // the OpenTelemetry Collector's tail_sampling policies (their config is in config)
+pub mod config; // schema (tail_sampling:'s too), units, loading and validation of the YAML file
 pub mod decide; // the Decider seam: Verdict, Explanation; implemented by rules and collector
 pub mod exporter; // batching, retry and fan-out of kept traces to OTLP backends and files
 #[cfg(any(test, feature = "test-support"))]

@@ -20,22 +20,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use tokio::time::Instant;
 
-/// Where a request came from, for metric labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Grpc,
-    HttpProtobuf,
-    HttpJson,
-}
+pub use crate::receiver::meta::{Protocol, RequestMeta};
 
-impl Protocol {
-    pub fn label(self) -> &'static str {
-        match self {
-            Protocol::Grpc => "grpc",
-            Protocol::HttpProtobuf => "http_protobuf",
-            Protocol::HttpJson => "http_json",
-        }
-    }
+/// Logs (at debug) a request refused as a whole: by which protocol and client it came, how
+/// long after its arrival, and why.
+pub(crate) fn log_refusal(meta: &RequestMeta, refusal: &Refusal) {
+    tracing::debug!(
+        protocol = meta.protocol.label(),
+        waited_ms = meta.received.elapsed().as_millis() as u64,
+        user_agent = meta.header("user-agent").unwrap_or(""),
+        reason = %refusal,
+        "request refused"
+    );
 }
 
 /// A request accepted (possibly in part).
@@ -370,51 +366,44 @@ impl Pipeline {
 
     /// Takes one encoded `ExportTraceServiceRequest` into the buffer.
     pub fn accept(&self, protocol: Protocol, body: Bytes) -> Result<Accepted, Refusal> {
-        self.accept_reserved(protocol, body, None)
+        self.accept_reserved(RequestMeta::now(protocol), body, None)
     }
 
-    /// [`Pipeline::accept`] for a request whose bytes are reserved in flight: once its spans
-    /// hold the body (counted in `Retained`), the reservation is released, before the spans
-    /// are inserted and decisions emitted.
+    /// [`Pipeline::accept`] for a request received with `meta` whose bytes are reserved in
+    /// flight: once its spans hold the body (counted in `Retained`), the reservation is
+    /// released, before the spans are inserted and decisions emitted.
     pub fn accept_reserved(
         &self,
-        protocol: Protocol,
+        meta: RequestMeta,
         body: Bytes,
         reservation: Option<Reservation>,
     ) -> Result<Accepted, Refusal> {
-        let p = protocol.label();
+        let p = meta.protocol.label();
+        let refused = |refusal: Refusal, outcome: &'static str| {
+            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => outcome).increment(1);
+            log_refusal(&meta, &refusal);
+            Err(refusal)
+        };
         let guard = self.exporters();
         let Some(exporters) = guard
             .as_ref()
             .filter(|_| self.accepting.load(Ordering::Acquire))
         else {
-            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
-                .increment(1);
-            return Err(Refusal::ShuttingDown);
+            return refused(Refusal::ShuttingDown, "refused");
         };
         if let Some(refusal) = self.overloaded_with(exporters) {
-            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
-                .increment(1);
-            return Err(refusal);
+            return refused(refusal, "refused");
         }
         let (lease, durable_after) = match self.append(&body) {
             Ok(a) => a,
-            Err(refusal) => {
-                counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "refused")
-                    .increment(1);
-                return Err(refusal);
-            }
+            Err(refusal) => return refused(refusal, "refused"),
         };
         let engine = self.engine.load();
         let interest = engine.rules.interest();
         let ingested =
             match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
                 Ok(i) => i,
-                Err(e) => {
-                    counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => "invalid")
-                        .increment(1);
-                    return Err(Refusal::Malformed(e.to_string()));
-                }
+                Err(e) => return refused(Refusal::Malformed(e.to_string()), "invalid"),
             };
         drop(reservation);
         let message = ingested.rejection_message();

@@ -3,7 +3,7 @@
 
 use super::ottl::{self, Context};
 use super::policies::{self, AttrKey, Boxed};
-use super::schema::PolicyCfg;
+use crate::config::tail_sampling::PolicyCfg;
 use crate::config::ValidationError;
 use crate::otlp::Interest;
 

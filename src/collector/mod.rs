@@ -15,12 +15,13 @@ pub mod ottl;
 pub mod policies;
 pub mod probabilistic;
 pub mod raw;
-pub mod schema;
-pub mod settings;
-pub mod units;
 pub mod validate;
 
-pub use schema::TailSamplingConfig;
+/// The `tail_sampling:` schema lives with the rest of the config, which does not depend on
+/// this module; the policy checks it needs compiled are [`validate`]'s
+/// [`PolicyCheck`](crate::config::tail_sampling::PolicyCheck) implementation.
+pub use crate::config::tail_sampling as schema;
+pub use crate::config::tail_sampling::TailSamplingConfig;
 
 use crate::decide::{Decider, Verdict};
 use crate::otlp::encode::string_attribute_field;

@@ -3,16 +3,19 @@
 //! compiler the daemon uses).
 
 use super::compile::Compiler;
-use super::schema::TailSamplingConfig;
 use super::RESERVED_NAMES;
+use crate::config::tail_sampling::{PolicyCheck, TailSamplingConfig};
 use crate::config::{Config, ValidationError};
 use crate::otlp::Interest;
 
-/// Checks `config.tail_sampling` (nothing when it is absent).
-pub fn check(config: &Config) -> Vec<ValidationError> {
-    let Some(ts) = &config.tail_sampling else {
-        return Vec::new();
-    };
+impl PolicyCheck for TailSamplingConfig {
+    fn check_policies(&self, config: &Config) -> Vec<ValidationError> {
+        check(self, config)
+    }
+}
+
+/// Checks `ts`, the `tail_sampling` block of `config`.
+fn check(ts: &TailSamplingConfig, config: &Config) -> Vec<ValidationError> {
     let mut interest = Interest::default();
     let mut c = Compiler::new(&mut interest);
     if !config.sampling.rules.is_empty() {

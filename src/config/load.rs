@@ -162,7 +162,7 @@ pub fn parse_with(
     .map_err(|e| parse_error(origin, e))?;
     overrides::notes(&effective, "", &mut config.notes);
     // A Collector `tail_sampling:` block sets the matching `sampling:` settings.
-    let mut errors = crate::collector::settings::apply(&mut config, &effective);
+    let mut errors = super::tail_sampling_settings::apply(&mut config, &effective);
     errors.extend(secrets::resolve_header_files(&mut config));
     errors.extend(config.validate().err().unwrap_or_default());
     if !errors.is_empty() {

@@ -3,6 +3,7 @@
 pub mod action;
 mod expand;
 pub mod exporter;
+pub mod go_units;
 mod load;
 pub(crate) mod matchers;
 mod overrides;
@@ -13,6 +14,8 @@ pub mod schema_samplers;
 pub mod schema_storage;
 pub mod schema_tls;
 mod secrets;
+pub mod tail_sampling;
+mod tail_sampling_settings;
 pub mod units;
 mod validate;
 mod validate_cluster;

@@ -39,7 +39,7 @@ pub struct Config {
     /// alternative to `sampling.rules` (give one or the other). Its buffer keys set the
     /// matching `sampling:` settings. See the README, "Migrating from the OpenTelemetry
     /// Collector".
-    pub tail_sampling: Option<crate::collector::TailSamplingConfig>,
+    pub tail_sampling: Option<super::tail_sampling::TailSamplingConfig>,
     /// Durable storage of accepted spans (see [`StorageConfig`]); off when absent.
     pub storage: Option<super::schema_storage::StorageConfig>,
     /// Decision sharing between instances over NATS (sidecars, fleets behind any balancer).

@@ -3,6 +3,7 @@
 //! have their own files.
 
 use super::schema::{Config, ReceiverEndpoint, Receivers, Sampling, Telemetry};
+use super::tail_sampling::PolicyCheck;
 use super::units::Dur;
 use super::{validate_exporters, validate_rules, validate_samplers, validate_tls};
 use std::fmt;
@@ -93,7 +94,9 @@ impl Config {
             check_storage(s, &mut errs);
         }
         check_listen_conflicts(self, &mut errs);
-        errs.0.extend(crate::collector::validate::check(self));
+        if let Some(ts) = &self.tail_sampling {
+            errs.0.extend(ts.check_policies(self));
+        }
         if let Some(c) = &self.cluster {
             super::validate_cluster::check_cluster(c, &mut errs);
         }

@@ -291,11 +291,11 @@ pub const INLINE_INGEST_BYTES: usize = 256 * 1024;
 pub async fn ingest(
     pipeline: &Arc<crate::pipeline::Pipeline>,
     decoders: &Decoders,
-    protocol: crate::pipeline::Protocol,
+    meta: crate::pipeline::RequestMeta,
     body: Bytes,
     res: Reservation,
 ) -> Result<crate::pipeline::Accepted, Refusal> {
-    let accepted = ingest_now(pipeline, decoders, protocol, body, res).await?;
+    let accepted = ingest_now(pipeline, decoders, meta, body, res).await?;
     // With `storage.sync: fsync`, success is answered once the log record is on the device.
     if let Some(n) = accepted.durable_after {
         pipeline.durable(n).await?;
@@ -306,16 +306,17 @@ pub async fn ingest(
 async fn ingest_now(
     pipeline: &Arc<crate::pipeline::Pipeline>,
     decoders: &Decoders,
-    protocol: crate::pipeline::Protocol,
+    meta: crate::pipeline::RequestMeta,
     body: Bytes,
     res: Reservation,
 ) -> Result<crate::pipeline::Accepted, Refusal> {
     if body.len() < INLINE_INGEST_BYTES {
-        return pipeline.accept_reserved(protocol, body, Some(res));
+        return pipeline.accept_reserved(meta, body, Some(res));
     }
     let p = pipeline.clone();
+    let (protocol, received) = (meta.protocol, meta.received);
     match decoders
-        .run(move || p.accept_reserved(protocol, body, Some(res)))
+        .run(move || p.accept_reserved(meta, body, Some(res)))
         .await
     {
         Ok(r) => r,
@@ -323,6 +324,8 @@ async fn ingest_now(
             metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS,
                 "protocol" => protocol.label(), "outcome" => "refused")
             .increment(1);
+            let meta = crate::pipeline::RequestMeta::new(protocol, received, Default::default());
+            crate::pipeline::log_refusal(&meta, &refusal);
             Err(refusal)
         }
     }

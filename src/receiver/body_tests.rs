@@ -170,3 +170,70 @@ async fn decoders_refuse_when_every_slot_stays_busy() {
     assert!(busy.await.unwrap().is_ok());
     assert_eq!(d.run(|| 2).await.unwrap(), 2);
 }
+
+/// Log output captured in memory (for the current thread's subscriber).
+#[derive(Clone, Default)]
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_metadata_reaches_the_pipeline_with_its_protocol_and_receive_time() {
+    use crate::pipeline::{Protocol, RequestMeta};
+    let p = pipeline("64KiB");
+    let decoders = Decoders::new(1, Duration::from_millis(50));
+    let logs = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _log = tracing::subscriber::set_default(subscriber);
+    // A length-delimited field longer than the body: malformed, refused by the pipeline, which
+    // logs the refusal with what it got of the request.
+    let body = Bytes::from_static(&[0x0a, 0x05, 0x01]);
+    for (protocol, waited) in [(Protocol::HttpJson, 1500), (Protocol::Grpc, 250)] {
+        let received = tokio::time::Instant::now();
+        tokio::time::advance(Duration::from_millis(waited)).await;
+        let mut headers = http::HeaderMap::new();
+        headers.insert("user-agent", "sdk-test/1.0".parse().unwrap());
+        headers.insert("authorization", "Bearer hunter2".parse().unwrap());
+        let meta = RequestMeta::new(protocol, received, headers);
+        let res = Reservation::new(&p);
+        let err = ingest(&p, &decoders, meta, body.clone(), res)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Refusal::Malformed(_)), "{err}");
+        let out = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let line = out
+            .lines()
+            .rfind(|l| l.contains("request refused"))
+            .unwrap_or_else(|| panic!("no refusal logged: {out}"));
+        assert!(
+            line.contains(&format!("protocol=\"{}\"", protocol.label())),
+            "{line}"
+        );
+        assert!(line.contains(&format!("waited_ms={waited}")), "{line}");
+        assert!(line.contains("user_agent=\"sdk-test/1.0\""), "{line}");
+        assert!(
+            !out.contains("hunter2"),
+            "credentials never leave the receiver"
+        );
+    }
+    assert_eq!(p.inflight().bytes(), 0);
+}

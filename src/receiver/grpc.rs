@@ -6,7 +6,7 @@
 use super::body::{gunzip, ingest, read_grpc_message, BodyError, Decoders, INLINE_DECODE_BYTES};
 use super::inflight::Reservation;
 use crate::otlp::rpc;
-use crate::pipeline::{Pipeline, Protocol, Refusal};
+use crate::pipeline::{Pipeline, Protocol, Refusal, RequestMeta};
 use crate::telemetry::names;
 use bytes::{Buf, Bytes};
 use http_body::Frame;
@@ -112,6 +112,7 @@ where
     B::Data: Buf + Send,
     B::Error: std::fmt::Display + Send,
 {
+    let received = tokio::time::Instant::now();
     if req.uri().path() != EXPORT_PATH {
         return Err(Status::unimplemented("only TraceService/Export is served"));
     }
@@ -133,7 +134,9 @@ where
     }
     let max = limits.max_request_bytes;
     let mut res = Reservation::new(&pipeline);
-    let msg = read_grpc_message(req.into_body(), max, &mut res, limits.body_read_timeout)
+    let (parts, body) = req.into_parts();
+    let meta = RequestMeta::new(Protocol::Grpc, received, parts.headers);
+    let msg = read_grpc_message(body, max, &mut res, limits.body_read_timeout)
         .await
         .map_err(body_status)?;
     let body = if msg.compressed {
@@ -164,7 +167,7 @@ where
     } else {
         msg.bytes
     };
-    match ingest(&pipeline, &limits.decoders, Protocol::Grpc, body, res).await {
+    match ingest(&pipeline, &limits.decoders, meta, body, res).await {
         Ok(a) => Ok(ExportTraceServiceResponse {
             partial_success: a.message.map(|error_message| ExportTracePartialSuccess {
                 rejected_spans: a.rejected_spans as i64,

@@ -4,7 +4,7 @@
 use super::body::{self, BodyError, Decoders, INLINE_DECODE_BYTES};
 use super::inflight::Reservation;
 use crate::otlp::json::json_to_protobuf;
-use crate::pipeline::{Pipeline, Protocol, Refusal};
+use crate::pipeline::{Pipeline, Protocol, Refusal, RequestMeta};
 use crate::telemetry::names;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -103,6 +103,7 @@ fn count(protocol: &'static str, outcome: &'static str) {
 }
 
 async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Response {
+    let received = tokio::time::Instant::now();
     let Some(enc) = content_encoding(&headers) else {
         count("http_other", "unsupported");
         return error(
@@ -198,7 +199,8 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
             }
         },
     };
-    match body::ingest(&ctx.pipeline, &limits.decoders, protocol, pb, res).await {
+    let meta = RequestMeta::new(protocol, received, headers);
+    match body::ingest(&ctx.pipeline, &limits.decoders, meta, pb, res).await {
         Ok(a) => {
             let resp = ExportTraceServiceResponse {
                 partial_success: a.message.map(|error_message| ExportTracePartialSuccess {

@@ -8,4 +8,5 @@ pub mod grpc;
 pub mod handshake;
 pub mod http;
 pub mod inflight;
+pub mod meta;
 pub mod serve;

@@ -97,7 +97,7 @@ mod tests {
     use super::*;
     use crate::config::parse;
     use crate::fixtures::{self, span};
-    use crate::otlp::{ingest, Interest};
+    use crate::otlp::Interest;
 
     fn compiled(trace_yaml: &str) -> (Vec<Aggregate>, Interest) {
         let y = format!(
@@ -123,13 +123,7 @@ mod tests {
     }
 
     fn spans(interest: &Interest, built: Vec<fixtures::SpanBuilder>) -> Vec<Span> {
-        let req = fixtures::request("llm", built);
-        ingest(&fixtures::encode(&req), interest)
-            .unwrap()
-            .spans
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect()
+        fixtures::ingested(&fixtures::request("llm", built), interest)
     }
 
     #[test]

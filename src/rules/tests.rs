@@ -7,7 +7,9 @@ use crate::otlp::ingest;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as PbKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as PbStatus;
 
-fn rules(yaml_rules: &str) -> RuleSet {
+/// A config whose rules are `yaml_rules` (one rule a line), with a `lite` fidelity profile;
+/// deserialized only, not validated.
+pub(super) fn config_with(yaml_rules: &str) -> Config {
     let yaml = format!(
         "receivers: {{ otlp: {{ grpc: {{ endpoint: 127.0.0.1:0 }} }} }}\n\
          exporters: {{ f: {{ protocol: file, path: x.jsonl }} }}\n\
@@ -18,8 +20,11 @@ fn rules(yaml_rules: &str) -> RuleSet {
             .map(|l| format!("    {l}\n"))
             .collect::<String>()
     );
-    let config: Config = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    RuleSet::compile(&config).unwrap()
+    serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+fn rules(yaml_rules: &str) -> RuleSet {
+    RuleSet::compile(&config_with(yaml_rules)).unwrap()
 }
 
 fn trace_with(

@@ -2,7 +2,6 @@
 //! and sample-rate accounting end to end: rule set -> suffix -> encoded span -> tracestate.
 
 use super::*;
-use crate::config::Config;
 use crate::fixtures::{self, span, SpanBuilder};
 use crate::otlp::{encode_request, ingest, tracestate, OutSpan};
 use crate::output::accounting::{Accounting, SuffixCache};
@@ -12,16 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 fn rules(yaml_rules: &str) -> RuleSet {
-    let yaml = format!(
-        "receivers: {{ otlp: {{ grpc: {{ endpoint: 127.0.0.1:0 }} }} }}\n\
-         exporters: {{ f: {{ protocol: file, path: x.jsonl }} }}\n\
-         sampling:\n  rules:\n{}",
-        yaml_rules
-            .lines()
-            .map(|l| format!("    {l}\n"))
-            .collect::<String>()
-    );
-    let config: Config = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let config = super::tests::config_with(yaml_rules);
     config.validate().unwrap_or_else(|e| panic!("{e:?}"));
     RuleSet::compile(&config).unwrap()
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::config::KeyField;
 use crate::fixtures::{self, span};
-use crate::otlp::{ingest, tracestate};
+use crate::otlp::tracestate;
 
 /// splitmix64: a small deterministic generator.
 struct Rng(u64);
@@ -47,12 +47,7 @@ fn sampler(p: Params) -> (AdaptiveSampler, Interest) {
 /// The spans of one trace of key `k` (service `svc`, root named `op-k`).
 fn key_spans(interest: &Interest, k: usize) -> Vec<Span> {
     let req = fixtures::request("svc", [span(1, 1).name(&format!("op-{k}"))]);
-    ingest(&fixtures::encode(&req), interest)
-        .unwrap()
-        .spans
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect()
+    fixtures::ingested(&req, interest)
 }
 
 #[derive(Debug, Default, Clone)]

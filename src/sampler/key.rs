@@ -132,7 +132,6 @@ fn truncate_label(mut s: String) -> String {
 mod tests {
     use super::*;
     use crate::fixtures::{self, span};
-    use crate::otlp::ingest;
 
     fn spec(fields: &[&str]) -> (KeySpec, Interest) {
         let mut interest = Interest::default();
@@ -146,12 +145,7 @@ mod tests {
             vec![fixtures::kv_str("region", "eu")],
             b.into_iter().map(|s| s.build()).collect(),
         );
-        ingest(&fixtures::encode(&req), interest)
-            .unwrap()
-            .spans
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect()
+        fixtures::ingested(&req, interest)
     }
 
     #[test]

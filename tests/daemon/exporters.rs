@@ -15,17 +15,7 @@ async fn every_kept_trace_reaches_every_exporter() {
     let file = FileSink(dir.path().join("kept.jsonl"));
     let yaml = format!(
         r#"
-sampling:
-  decision_wait: 300ms
-  root_wait: 100ms
-  tick: 10ms
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
+{QUICK_SAMPLING}{KEEP_ERRORS}exporters:
   tempo:
     protocol: otlp_grpc
     endpoint: "{}"

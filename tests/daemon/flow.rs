@@ -184,19 +184,8 @@ sampling:
   root_wait: 100ms
   tick: 10ms
   max_buffer_bytes: 64KiB
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "{}"
-    batch: {{ timeout: 20ms }}
-"#,
-        sink.serve().await
+{KEEP_ERRORS}{}"#,
+        grpc_exporter("sink", &sink.serve().await)
     );
     let daemon = Daemon::start(&yaml).await;
     let t = id128(0xbb, 1);

@@ -24,23 +24,8 @@ receivers:
   otlp:
     grpc: {{ endpoint: "127.0.0.1:0", max_request_bytes: 64KiB }}
     http: {{ endpoint: "127.0.0.1:0", max_request_bytes: 64KiB }}
-sampling:
-  decision_wait: 300ms
-  root_wait: 100ms
-  tick: 10ms
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "{}"
-    batch: {{ timeout: 20ms }}
-"#,
-        sink.serve().await
+{QUICK_SAMPLING}{KEEP_ERRORS}{}"#,
+        grpc_exporter("sink", &sink.serve().await)
     );
     (Daemon::start(&yaml).await, sink)
 }

@@ -40,13 +40,8 @@ sampling:
       drop: true
 fidelity:
   lite: {{ hash_attributes: [prompt] }}
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "{}"
-    batch: {{ timeout: 20ms }}
-"#,
-        sink.serve().await
+{}"#,
+        grpc_exporter("sink", &sink.serve().await)
     );
     let daemon = Daemon::start(&yaml).await;
     let before = daemon.scrape().await;

@@ -5,122 +5,13 @@ use crate::support;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
+use support::proc::{free_port, Proc, BIN};
 use support::*;
 use tailsift::fixtures::{request, span};
 use tokio::time::Instant;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tailsift");
-
-/// A `tailsift` process and what it logged (stdout and stderr go to one file).
-struct Proc {
-    child: Child,
-    log: PathBuf,
-    grpc: std::net::SocketAddr,
-    http: std::net::SocketAddr,
-    metrics: std::net::SocketAddr,
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    /// Waits (bounded) for the process to exit.
-    async fn exit_within(&mut self, within: Duration) -> Option<ExitStatus> {
-        let until = Instant::now() + within;
-        while Instant::now() < until {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A port that was free a moment ago (the listener is dropped again).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts the binary with `body` plus receivers and metrics on free ports, and waits until
-/// `/readyz` says 200. Retries with new ports if another process took one in between.
-async fn spawn(dir: &Path, body: &str) -> Proc {
-    for attempt in 0..5 {
-        let ports = [free_port(), free_port(), free_port()];
-        if ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
-            continue;
-        }
-        let yaml = format!(
-            "receivers:\n  otlp:\n    grpc: {{ endpoint: \"127.0.0.1:{}\" }}\n    http: {{ endpoint: \"127.0.0.1:{}\" }}\ntelemetry:\n  metrics: {{ endpoint: \"127.0.0.1:{}\" }}\n  logs: {{ level: info }}\n{body}",
-            ports[0], ports[1], ports[2]
-        );
-        let config = dir.join("tailsift.yaml");
-        std::fs::write(&config, yaml).unwrap();
-        let log = dir.join(format!("tailsift-{attempt}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("spawn tailsift");
-        let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
-        let mut p = Proc {
-            child,
-            log,
-            grpc: addr(ports[0]),
-            http: addr(ports[1]),
-            metrics: addr(ports[2]),
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = p.child.try_wait().unwrap() {
-                let log = p.log();
-                if log.contains("cannot listen") {
-                    break; // a port was taken meanwhile: try others
-                }
-                panic!("tailsift exited at start ({status}):\n{log}");
-            }
-            let url = format!("http://{}/readyz", p.metrics);
-            if let Ok(r) = http_request(http::Method::GET, &url, &[], bytes::Bytes::new()).await {
-                if r.status == 200 {
-                    return p;
-                }
-            }
-            assert!(Instant::now() < until, "not ready within 10s:\n{}", p.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    panic!("no free ports after 5 attempts");
-}
 
 fn trace_req(
     trace: u128,
@@ -150,13 +41,7 @@ async fn sigterm_decides_everything_buffered_and_flushes_before_a_clean_exit() {
 sampling:
   decision_wait: 60s
   root_wait: 60s
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
+{KEEP_ERRORS}exporters:
   backend:
     protocol: otlp_grpc
     endpoint: "{}"
@@ -168,7 +53,7 @@ shutdown_timeout: 10s
 "#,
         sink.serve().await
     );
-    let mut p = spawn(dir.path(), &body).await;
+    let mut p = Proc::spawn(dir.path(), "", &body, None).await;
 
     let mut expected = BTreeMap::new();
     for i in 1..=8u128 {
@@ -192,10 +77,7 @@ shutdown_timeout: 10s
     );
 
     p.signal("TERM");
-    let status = p
-        .exit_within(Duration::from_secs(15))
-        .await
-        .unwrap_or_else(|| panic!("exits within 15s of SIGTERM:\n{}", p.log()));
+    let status = p.wait_exit(Duration::from_secs(15)).await;
     assert_eq!(status.code(), Some(0), "clean exit:\n{}", p.log());
     assert_eq!(
         summary(&sink.spans()),
@@ -222,7 +104,7 @@ exporters:
 shutdown_timeout: 60s
 "#
     );
-    let mut p = spawn(dir.path(), &body).await;
+    let mut p = Proc::spawn(dir.path(), "", &body, None).await;
     export_grpc(p.grpc, &trace_req(id128(0x5f, 1), true))
         .await
         .expect("accepted");
@@ -240,10 +122,7 @@ shutdown_timeout: 60s
     assert!(handled, "not ready once shutting down:\n{}", p.log());
     let second = Instant::now();
     p.signal("TERM");
-    let status = p
-        .exit_within(Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("a second signal exits at once:\n{}", p.log()));
+    let status = p.wait_exit(Duration::from_secs(10)).await;
     assert!(second.elapsed() < Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "{}", p.log());
 }

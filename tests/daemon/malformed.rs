@@ -23,13 +23,8 @@ sampling:
   rules:
     - name: keep-all
       keep: true
-exporters:
-  sink:
-    protocol: otlp_grpc
-    endpoint: "{}"
-    batch: {{ timeout: 20ms }}
-"#,
-        sink.serve().await
+{}"#,
+        grpc_exporter("sink", &sink.serve().await)
     );
     let daemon = Daemon::start(&yaml).await;
     let req = request(

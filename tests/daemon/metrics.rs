@@ -16,23 +16,8 @@ async fn metrics_endpoint_counts_requests_decisions_and_exports() {
     let sink = GrpcSink::default();
     let yaml = format!(
         r#"
-sampling:
-  decision_wait: 300ms
-  root_wait: 100ms
-  tick: 10ms
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
-  primary:
-    protocol: otlp_grpc
-    endpoint: "{}"
-    batch: {{ timeout: 20ms }}
-"#,
-        sink.serve().await
+{QUICK_SAMPLING}{KEEP_ERRORS}{}"#,
+        grpc_exporter("primary", &sink.serve().await)
     );
     let daemon = Daemon::start(&yaml).await;
     let health = http_get(daemon.metrics, "/healthz").await;

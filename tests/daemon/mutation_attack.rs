@@ -187,17 +187,7 @@ receivers:
   otlp:
     grpc: {{ endpoint: "127.0.0.1:0", max_request_bytes: 256KiB }}
     http: {{ endpoint: "127.0.0.1:0", max_request_bytes: 256KiB }}
-sampling:
-  decision_wait: 300ms
-  root_wait: 100ms
-  tick: 10ms
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
+{QUICK_SAMPLING}{KEEP_ERRORS}exporters:
   backend:
     protocol: otlp_http
     endpoint: "{}"

@@ -79,13 +79,7 @@ sampling:
   tick: 10ms
   max_buffer_bytes: 2KiB
   memory_limit: {memory_limit}
-  rules:
-    - name: errors
-      when: {{ span: {{ status: error }} }}
-      keep: true
-    - name: rest
-      drop: true
-exporters:
+{KEEP_ERRORS}exporters:
   backend:
     protocol: otlp_grpc
     endpoint: "{endpoint}"

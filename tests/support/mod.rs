@@ -10,6 +10,7 @@ pub mod proc;
 pub mod prom;
 pub mod sink;
 pub mod tls_client;
+pub mod yaml;
 
 #[allow(unused_imports)]
 pub use client::*;
@@ -19,6 +20,8 @@ pub use isolation::{exclusive, shared};
 pub use prom::Metrics;
 #[allow(unused_imports)]
 pub use sink::{FileSink, GrpcSink, HttpSink, Sink};
+#[allow(unused_imports)]
+pub use yaml::{grpc_exporter, KEEP_ERRORS, QUICK_SAMPLING};
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,

@@ -3,8 +3,8 @@
 
 use super::{parse, Context, Scope};
 use crate::collector::raw;
-use crate::fixtures::{encode, kv_str, request_with, span};
-use crate::otlp::{ingest, Interest, Span};
+use crate::fixtures::{kv_str, request_with, span};
+use crate::otlp::{Interest, Span};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 
@@ -79,13 +79,7 @@ fn spans(builder: crate::fixtures::SpanBuilder, interest: &Interest) -> Vec<Span
         vec![kv_str("env", "prod")],
         vec![builder.build()],
     );
-    let body = encode(&req);
-    ingest(&body, interest)
-        .expect("valid")
-        .spans
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect()
+    crate::fixtures::ingested(&req, interest)
 }
 
 fn holds(cond: &str, ctx: Context, b: crate::fixtures::SpanBuilder) -> bool {

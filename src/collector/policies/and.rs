@@ -2,7 +2,7 @@
 
 use super::{subs, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::AndCfg;
+use crate::config::tail_sampling::AndCfg;
 
 #[derive(Debug)]
 pub struct And(Vec<Boxed>);

@@ -3,7 +3,7 @@
 
 use super::{any_attr, AttrKey, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::BooleanAttributeCfg;
+use crate::config::tail_sampling::BooleanAttributeCfg;
 use crate::otlp::model::AttrValue;
 
 #[derive(Debug)]

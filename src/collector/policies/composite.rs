@@ -6,7 +6,7 @@
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::limits::PerSecond;
-use crate::collector::schema::CompositeCfg;
+use crate::config::tail_sampling::CompositeCfg;
 
 /// Sub-policies in evaluation order with their spans-per-second allocation.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 
 use super::{subs, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::DropCfg;
+use crate::config::tail_sampling::DropCfg;
 
 #[derive(Debug)]
 pub struct Drop(Vec<Boxed>);

@@ -4,7 +4,7 @@
 
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::LatencyCfg;
+use crate::config::tail_sampling::LatencyCfg;
 use crate::otlp::Span;
 
 /// Whole milliseconds; `upper == 0`: no upper bound.

@@ -5,8 +5,8 @@
 //!
 //! Adding a policy type: write `policies/<type>.rs` with a `compile` function and a type that
 //! implements [`Policy`], with its tests; then register it: a variant in
-//! [`PolicyType`](super::schema::PolicyType), its settings block in
-//! [`PolicyCfg`](super::schema::PolicyCfg), and one arm in [`compile`] below.
+//! [`PolicyType`](crate::config::tail_sampling::PolicyType), its settings block in
+//! [`PolicyCfg`](crate::config::tail_sampling::PolicyCfg), and one arm in [`compile`] below.
 
 mod always_sample;
 mod and;
@@ -27,7 +27,7 @@ mod trace_flags;
 mod trace_state;
 
 use super::compile::Compiler;
-use super::schema::{PolicyCfg, PolicyType};
+use crate::config::tail_sampling::{PolicyCfg, PolicyType};
 use crate::otlp::model::AttrValue;
 use crate::otlp::{Span, TraceId};
 use tokio::time::Instant;

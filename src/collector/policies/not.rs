@@ -2,7 +2,7 @@
 
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::NotCfg;
+use crate::config::tail_sampling::NotCfg;
 
 #[derive(Debug)]
 pub struct Not(Boxed);

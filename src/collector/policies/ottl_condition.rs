@@ -5,7 +5,7 @@ use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::ottl::{self, Context, Scope};
 use crate::collector::raw;
-use crate::collector::schema::OttlConditionCfg;
+use crate::config::tail_sampling::OttlConditionCfg;
 
 #[derive(Debug)]
 pub struct OttlCondition {

@@ -4,7 +4,7 @@
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::probabilistic::{hash, threshold, DEFAULT_SALT};
-use crate::collector::schema::ProbabilisticCfg;
+use crate::config::tail_sampling::ProbabilisticCfg;
 
 #[derive(Debug)]
 pub struct Probabilistic {

@@ -4,7 +4,7 @@
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::limits::Bucket;
-use crate::collector::schema::RateLimitingCfg;
+use crate::config::tail_sampling::RateLimitingCfg;
 
 #[derive(Debug)]
 pub struct RateLimiting(Bucket);

@@ -3,7 +3,7 @@
 
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::SpanCountCfg;
+use crate::config::tail_sampling::SpanCountCfg;
 
 /// `max == 0`: no upper bound.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::StatusCodeCfg;
+use crate::config::tail_sampling::StatusCodeCfg;
 use crate::otlp::model::status;
 
 /// Bit mask of status codes.

@@ -3,7 +3,7 @@
 
 use super::{any_attr, AttrKey, Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
-use crate::collector::schema::StringAttributeCfg;
+use crate::config::tail_sampling::StringAttributeCfg;
 use crate::otlp::model::AttrValue;
 use regex::Regex;
 

@@ -3,7 +3,7 @@
 use super::{Boxed, Decision, Policy, TraceView};
 use crate::collector::compile::Compiler;
 use crate::collector::raw;
-use crate::collector::schema::TraceStateCfg;
+use crate::config::tail_sampling::TraceStateCfg;
 
 #[derive(Debug)]
 pub struct TraceState {

@@ -40,6 +40,18 @@ exporters: { out: { protocol: file, path: out.jsonl } }
 ";
 
 /// The example, parsed (and validated).
+/// [`BASE`] with a `lite` fidelity profile and the rules `items` (YAML list items, one each).
+pub(super) fn with_rules(items: &[&str]) -> String {
+    let mut y =
+        format!("{BASE}fidelity: {{ lite: {{ drop_events: true }} }}\nsampling:\n  rules:\n");
+    for item in items {
+        y.push_str("    - ");
+        y.push_str(item);
+        y.push('\n');
+    }
+    y
+}
+
 pub(super) fn example() -> Config {
     parse(&EXAMPLE, "example.yaml").unwrap_or_else(|e| panic!("example must be valid:\n{e}"))
 }

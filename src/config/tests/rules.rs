@@ -1,22 +1,11 @@
 //! Rejections under `sampling.rules`: names, actions, fidelity, reachability, conditions.
 
-use super::{assert_has, invalid, parse_failure, BASE};
+use super::{assert_has, invalid, parse_failure, with_rules, BASE};
 use crate::config::{parse, ValidationError};
 
 /// Validation errors of a config whose rules are the given YAML list items (one per line).
 fn rules(items: &[&str]) -> Vec<ValidationError> {
     invalid(&with_rules(items))
-}
-
-fn with_rules(items: &[&str]) -> String {
-    let mut y =
-        format!("{BASE}fidelity: {{ lite: {{ drop_events: true }} }}\nsampling:\n  rules:\n");
-    for item in items {
-        y.push_str("    - ");
-        y.push_str(item);
-        y.push('\n');
-    }
-    y
 }
 
 #[test]

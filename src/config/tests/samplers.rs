@@ -1,20 +1,9 @@
 //! The rate-based actions (`adaptive`, `rate_limit`) and `sampling.adjusted_count_attribute`:
 //! accepted forms, defaults, and every rejection with its key path.
 
-use super::{assert_has, invalid, parse_failure, BASE};
+use super::{assert_has, invalid, parse_failure, with_rules, BASE};
 use crate::config::{parse, KeyField, ValidationError};
 use std::time::Duration;
-
-fn with_rules(items: &[&str]) -> String {
-    let mut y =
-        format!("{BASE}fidelity: {{ lite: {{ drop_events: true }} }}\nsampling:\n  rules:\n");
-    for item in items {
-        y.push_str("    - ");
-        y.push_str(item);
-        y.push('\n');
-    }
-    y
-}
 
 fn rules(items: &[&str]) -> Vec<ValidationError> {
     invalid(&with_rules(items))

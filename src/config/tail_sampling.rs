@@ -2,8 +2,18 @@
 //! key for key, so a Collector block can be pasted unchanged. Unknown keys are errors, as in
 //! the Collector.
 
-use super::units::{GoDuration, Int, StrList};
+use super::go_units::{GoDuration, Int, StrList};
+use super::{Config, ValidationError};
 use serde::Deserialize;
+
+/// The checks of a `tail_sampling` block that need its policies compiled, so that every
+/// policy error comes from the compiler the daemon runs. Implemented by the engine that runs
+/// the policies (`crate::collector::validate`); [`Config::validate`] calls it, and this module
+/// does not depend on that engine.
+pub trait PolicyCheck {
+    /// Every problem of this block within `config`, each with its key path.
+    fn check_policies(&self, config: &Config) -> Vec<ValidationError>;
+}
 
 /// `tail_sampling:`: the Collector `tail_sampling` processor block (an alternative to
 /// `sampling.rules`). See the README section "Migrating from the OpenTelemetry Collector".
