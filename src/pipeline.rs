@@ -235,7 +235,11 @@ impl Pipeline {
 
     /// The pipeline with durable storage: requests are appended before they are acknowledged.
     pub fn with_storage(mut self, storage: Arc<crate::storage::Storage>) -> Self {
-        storage.carry_decisions_forward();
+        let cache = self.buffer.config();
+        if cache.cache_kept > 0 || cache.cache_dropped > 0 {
+            // Decisions the cache remembers outlive their segments (none with the cache off).
+            storage.carry_decisions_forward();
+        }
         self.storage = Some(storage);
         self
     }
