@@ -172,7 +172,7 @@ fn bench_encode(c: &mut Criterion) {
         .iter()
         .map(|(_, s)| OutSpan {
             scope: Arc::clone(&s.scope),
-            raw: s.raw.clone(),
+            raw: s.raw_bytes(),
             suffix: annotation.clone(),
         })
         .collect();
@@ -273,7 +273,7 @@ fn bench_genai_fidelity(c: &mut Criterion) {
     g.bench_function("gen_ai_and_media_fidelity_rewrite", |b| {
         b.iter(|| {
             for (_, s) in &spans {
-                black_box(profile.apply(&s.raw).unwrap());
+                black_box(profile.apply(s.raw()).unwrap());
             }
         })
     });

@@ -58,16 +58,12 @@ impl BufferConfig {
     }
 }
 
-/// A live trace.
+/// A decided trace's spans, with when it started and when it was due.
 #[derive(Debug)]
 pub struct Trace {
     pub spans: Vec<Span>,
     /// When its first span arrived.
     pub first: Instant,
-    last: Instant,
-    has_root: bool,
-    /// Bytes held for it (see [`Span::held_bytes`]).
-    pub bytes: usize,
     deadline: Instant,
 }
 

@@ -139,6 +139,7 @@ fn resource_spans(
         None => (None, None),
     };
     let resource = Arc::new(Resource {
+        body: body.clone(),
         encoded: slice_or_empty(body, resource),
         schema_url: slice_or_empty(body, schema_url),
         service,
@@ -231,7 +232,7 @@ pub(super) fn boxed(v: Vec<(u16, AttrValue)>) -> Picked {
     if v.is_empty() {
         None
     } else {
-        Some(v.into_boxed_slice())
+        Some(Box::new(v.into_boxed_slice()))
     }
 }
 

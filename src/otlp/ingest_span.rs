@@ -34,10 +34,10 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
     let mut span_id_ok = false;
     let mut parent_len = 0usize;
     let (mut start, mut end) = (0u64, 0u64);
-    let mut name_at = (0u32, 0u32);
+    let mut name_at = None;
     let (mut kind, mut status_code) = (0u8, status::UNSET);
     let mut picked = Vec::new();
-    let mut trace_state_at = 0usize;
+    let mut has_trace_state = false;
     let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
         if validate::span_field_type(field).is_some_and(|t| t != wt) {
@@ -45,10 +45,9 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
         }
         match (field, wt) {
             (3, WireType::Len) => {
-                let len_at = r.position();
                 let (s, e) = r.len_range().map_err(at("span.trace_state"))?;
                 validate::utf8(buf, (s, e)).map_err(at("span.trace_state"))?;
-                trace_state_at = if s < e { len_at - range.0 } else { 0 };
+                has_trace_state = s < e;
             }
             (1, WireType::Len) => {
                 let id = r.slice().map_err(at("span.trace_id"))?;
@@ -63,12 +62,13 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
             }
             (4, WireType::Len) => parent_len = r.slice().map_err(at("span.parent_span_id"))?.len(),
             (5, WireType::Len) => {
+                let len_at = r.position();
                 let (s, e) = r.len_range().map_err(at("span.name"))?;
                 std::str::from_utf8(&buf[s..e]).map_err(|_| MalformedRequest {
                     what: "span.name",
                     source: WireError::Invalid("not valid UTF-8"),
                 })?;
-                name_at = ((s - range.0) as u32, (e - range.0) as u32);
+                name_at = Some(len_at - range.0);
             }
             (6, WireType::Varint) => kind = r.varint().map_err(at("span.kind"))?.min(255) as u8,
             (7, WireType::Fixed64) => {
@@ -96,8 +96,8 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
     if !span_id_ok {
         return Ok(Err(Rejection::InvalidSpanId));
     }
-    let span = Span::new(
-        body.slice(range.0..range.1),
+    let Some(span) = Span::new(
+        range,
         scope.clone(),
         start,
         end,
@@ -106,9 +106,10 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
         status_code,
         parent_len == 0,
         boxed(picked),
-    )
-    .with_trace_state_at(trace_state_at);
-    Ok(Ok((trace_id, span)))
+    ) else {
+        return Ok(Err(Rejection::MalformedSpan));
+    };
+    Ok(Ok((trace_id, span.with_trace_state(has_trace_state))))
 }
 
 fn status_of(buf: &[u8], range: Range) -> Result<u8, WireError> {

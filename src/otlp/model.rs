@@ -51,7 +51,10 @@ impl AttrValue {
 }
 
 /// Attributes picked out of a span or resource: (index of the key in the rule set's interest list, value).
-pub type Picked = Option<Box<[(u16, AttrValue)]>>;
+///
+/// A thin pointer (8 bytes, `None` when no attribute was picked) rather than a boxed slice (16):
+/// every buffered span carries one, and most have none.
+pub type Picked = Option<Box<Box<[(u16, AttrValue)]>>>;
 
 /// Looks up a picked attribute by its interest index.
 #[inline]
@@ -64,6 +67,8 @@ pub fn picked(attrs: &Picked, idx: u16) -> Option<&AttrValue> {
 /// One `Resource` as received, shared by every span under it.
 #[derive(Debug)]
 pub struct Resource {
+    /// The whole request body the resource came in: every span under it is a range of it.
+    pub body: Bytes,
     /// The encoded `Resource` message (may be empty).
     pub encoded: Bytes,
     /// `ResourceSpans.schema_url`.
@@ -151,68 +156,165 @@ pub struct Scope {
     pub schema_url: Bytes,
 }
 
-/// One span: its encoded bytes (a slice of the request body) plus what decisions need.
+/// One span: where its encoded bytes are in the request body, plus what decisions need.
+///
+/// Every buffered span carries one of these, so its size is memory per span: 40 bytes (a
+/// `Bytes` of its own would be 32 bytes alone; a range into the body its resource holds is 8).
+/// What does not fit the narrow fields (a name far into the span, a span longer than 4.29 s)
+/// is read again from the span's bytes when asked for.
 #[derive(Debug, Clone)]
 pub struct Span {
-    /// The encoded `Span` message, untouched.
-    pub raw: Bytes,
     pub scope: Arc<Scope>,
-    pub start: u64,
-    pub end: u64,
-    /// Byte range of the name inside `raw` (validated UTF-8).
-    name_at: (u32, u32),
-    pub kind: u8,
-    pub status: u8,
-    /// True when the span has no parent span id.
-    pub is_root: bool,
     /// Span attributes the rules refer to.
     pub attrs: Picked,
-    /// Offset in `raw` of the length of the `trace_state` field; 0 when the span has none.
-    trace_state_at: u32,
+    pub start: u64,
+    /// Byte range of the encoded `Span` message in `scope.resource.body`.
+    at: u32,
+    len: u32,
+    /// `end - start` in nanoseconds; [`FAR_END`] when it does not fit (or end precedes start).
+    dur: u32,
+    pub kind: u8,
+    pub status: u8,
+    /// [`ROOT`] and [`TRACE_STATE`].
+    flags: u8,
+    /// Offset in the span's bytes of the name's length prefix; [`NO_NAME`] when the span has
+    /// no name field, [`FAR_NAME`] when it lies past the first 254 bytes.
+    name_at: u8,
 }
 
+const FAR_END: u32 = u32::MAX;
+const NO_NAME: u8 = 0;
+const FAR_NAME: u8 = u8::MAX;
+/// The span has no parent span id.
+const ROOT: u8 = 1;
+/// The span has a non-empty `trace_state`.
+const TRACE_STATE: u8 = 2;
+
+/// Protobuf field numbers of `Span` read again from its bytes.
+const TRACE_STATE_FIELD: u32 = 3;
+const NAME_FIELD: u32 = 5;
+const END_FIELD: u32 = 8;
+
 impl Span {
+    /// A span at `range` of `scope.resource.body`; `name_at` is the offset of the name's
+    /// length prefix in the span's bytes (`None`: no name field). `None` when the range does
+    /// not fit 32 bits (request bodies are far smaller).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        raw: Bytes,
+        range: (usize, usize),
         scope: Arc<Scope>,
         start: u64,
         end: u64,
-        name_at: (u32, u32),
+        name_at: Option<usize>,
         kind: u8,
         status: u8,
         is_root: bool,
         attrs: Picked,
-    ) -> Self {
-        Span {
-            raw,
+    ) -> Option<Self> {
+        let at = u32::try_from(range.0).ok()?;
+        let len = u32::try_from(range.1.checked_sub(range.0)?).ok()?;
+        let dur = end
+            .checked_sub(start)
+            .and_then(|d| u32::try_from(d).ok())
+            .filter(|d| *d != FAR_END)
+            .unwrap_or(FAR_END);
+        let name_at = match name_at {
+            None => NO_NAME,
+            Some(n) => u8::try_from(n)
+                .ok()
+                .filter(|n| *n != NO_NAME && *n != FAR_NAME)
+                .unwrap_or(FAR_NAME),
+        };
+        Some(Span {
             scope,
+            attrs,
             start,
-            end,
-            name_at,
+            at,
+            len,
+            dur,
             kind,
             status,
-            is_root,
-            attrs,
-            trace_state_at: 0,
-        }
+            flags: if is_root { ROOT } else { 0 },
+            name_at,
+        })
     }
 
-    /// Records where the encoded `trace_state` is (the offset of its length prefix in `raw`).
-    pub(crate) fn with_trace_state_at(mut self, at: usize) -> Self {
-        self.trace_state_at = u32::try_from(at).unwrap_or(0);
+    /// Records that the span has a non-empty `trace_state`.
+    pub(crate) fn with_trace_state(mut self, has: bool) -> Self {
+        if has {
+            self.flags |= TRACE_STATE;
+        }
         self
     }
 
-    /// The span's W3C `tracestate` as received, when it has a non-empty one (read from `raw`).
+    /// True when the span has no parent span id.
+    #[inline]
+    pub fn is_root(&self) -> bool {
+        self.flags & ROOT != 0
+    }
+
+    /// `end_time_unix_nano`.
+    #[inline]
+    pub fn end(&self) -> u64 {
+        if self.dur != FAR_END {
+            return self.start + u64::from(self.dur);
+        }
+        let mut end = 0;
+        let mut r = super::wire::Reader::new(self.raw());
+        while let Ok(Some((f, wt))) = r.next_field() {
+            if f == END_FIELD && wt == super::wire::WireType::Fixed64 {
+                match r.fixed64() {
+                    Ok(v) => end = v,
+                    Err(_) => break,
+                }
+            } else if r.skip(wt).is_err() {
+                break;
+            }
+        }
+        end
+    }
+
+    /// The encoded `Span` message, untouched.
+    #[inline]
+    pub fn raw(&self) -> &[u8] {
+        let at = self.at as usize;
+        &self.scope.resource.body[at..at + self.len as usize]
+    }
+
+    /// [`Span::raw`] as a shared slice of the request body (no copy).
+    pub fn raw_bytes(&self) -> Bytes {
+        let at = self.at as usize;
+        self.scope.resource.body.slice(at..at + self.len as usize)
+    }
+
+    /// Length of the encoded `Span` message.
+    #[inline]
+    pub fn raw_len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The range of length-delimited field `field` in the span's bytes (its last occurrence,
+    /// the one protobuf and ingest go by).
+    fn find(&self, field: u32) -> Option<(usize, usize)> {
+        let mut r = super::wire::Reader::new(self.raw());
+        let mut found = None;
+        while let Ok(Some((f, wt))) = r.next_field() {
+            if f == field && wt == super::wire::WireType::Len {
+                found = Some(r.len_range().ok()?);
+            } else {
+                r.skip(wt).ok()?;
+            }
+        }
+        found
+    }
+
+    /// The span's W3C `tracestate` as received, when it has a non-empty one (read from its bytes).
     pub fn trace_state(&self) -> Option<&str> {
-        let at = self.trace_state_at as usize;
-        if at == 0 {
+        if self.flags & TRACE_STATE == 0 {
             return None;
         }
-        let mut r = super::wire::Reader::within(&self.raw, (at, self.raw.len()));
-        let (s, e) = r.len_range().ok()?;
-        std::str::from_utf8(&self.raw[s..e])
+        let (s, e) = self.find(TRACE_STATE_FIELD)?;
+        std::str::from_utf8(&self.raw()[s..e])
             .ok()
             .filter(|t| !t.is_empty())
     }
@@ -220,8 +322,15 @@ impl Span {
     /// The name's bytes (validated as UTF-8 at ingest).
     #[inline]
     pub fn name_bytes(&self) -> &[u8] {
-        let (s, e) = self.name_at;
-        &self.raw[s as usize..e as usize]
+        let raw = self.raw();
+        let range = match self.name_at {
+            NO_NAME => None,
+            FAR_NAME => self.find(NAME_FIELD),
+            at => super::wire::Reader::within(raw, (at as usize, raw.len()))
+                .len_range()
+                .ok(),
+        };
+        range.map_or(&[][..], |(s, e)| &raw[s..e])
     }
 
     /// The resource's `service.name` bytes, when present.
@@ -231,13 +340,15 @@ impl Span {
     }
 
     pub fn name(&self) -> &str {
-        let (s, e) = self.name_at;
-        std::str::from_utf8(&self.raw[s as usize..e as usize]).unwrap_or("")
+        std::str::from_utf8(self.name_bytes()).unwrap_or("")
     }
 
     /// Duration in nanoseconds (0 when end precedes start).
     pub fn duration_nanos(&self) -> u64 {
-        self.end.saturating_sub(self.start)
+        if self.dur != FAR_END {
+            return u64::from(self.dur);
+        }
+        self.end().saturating_sub(self.start)
     }
 
     pub fn service(&self) -> Option<&str> {
@@ -254,18 +365,96 @@ impl Span {
 
     /// Bytes this span accounts for in the buffer: its encoding plus the summary.
     pub fn held_bytes(&self) -> usize {
-        self.raw.len() + std::mem::size_of::<Span>()
+        self.len as usize + std::mem::size_of::<Span>()
     }
 }
 
 /// The root span of a trace's spans: the first span without a parent.
 pub fn root(spans: &[Span]) -> Option<&Span> {
-    spans.iter().find(|s| s.is_root)
+    spans.iter().find(|s| s.is_root())
 }
 
 /// A trace's duration: earliest start to latest end, in nanoseconds.
 pub fn trace_duration(spans: &[Span]) -> u64 {
     let start = spans.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = spans.iter().map(|s| s.end).max().unwrap_or(0);
+    let end = spans.iter().map(Span::end).max().unwrap_or(0);
     end.saturating_sub(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fixtures::{self, span};
+    use crate::otlp::ingest::{ingest, Interest};
+
+    #[test]
+    fn a_span_is_a_range_of_its_request_body() {
+        let req = fixtures::request("svc", [span(1, 1).name("a"), span(1, 2).name("bb")]);
+        let body = fixtures::encode(&req);
+        let got = ingest(&body, &Interest::default()).unwrap();
+        for (_, s) in &got.spans {
+            let raw = s.raw();
+            let at = raw.as_ptr() as usize - body.as_ptr() as usize;
+            assert_eq!(
+                &body[at..at + raw.len()],
+                raw,
+                "no copy: a slice of the body"
+            );
+            assert_eq!(s.raw_bytes(), raw);
+            assert_eq!(s.raw_len(), raw.len());
+            assert_eq!(s.held_bytes(), raw.len() + 40);
+        }
+        assert_eq!(got.spans[0].1.name(), "a");
+        assert_eq!(got.spans[1].1.name(), "bb");
+    }
+
+    /// Offsets past the summary's 16-bit fields are found again from the span's bytes.
+    #[test]
+    fn names_far_into_a_span_or_long_are_read_from_its_bytes() {
+        let long_state = format!("k={}", "v".repeat(70_000));
+        let mut far = span(1, 1).name("after a long tracestate");
+        far.0.trace_state = long_state.clone();
+        let long_name = "n".repeat(70_000);
+        let mut plain = span(1, 2).name(&long_name);
+        plain.0.trace_state = "a=1".into();
+        let none = span(1, 3).name("no state");
+        let req = fixtures::request("svc", [far, plain, none]);
+        let got = ingest(&fixtures::encode(&req), &Interest::default()).unwrap();
+        let s = |i: usize| &got.spans[i].1;
+        assert_eq!(s(0).name(), "after a long tracestate");
+        assert_eq!(s(0).trace_state(), Some(long_state.as_str()));
+        assert_eq!(s(1).name(), long_name);
+        assert_eq!(s(1).trace_state(), Some("a=1"));
+        assert_eq!(s(2).name(), "no state");
+        assert_eq!(s(2).trace_state(), None);
+    }
+
+    /// Durations past 32 bits of nanoseconds (and ends before starts) are read from the bytes.
+    #[test]
+    fn long_and_backwards_spans_keep_their_exact_end() {
+        let mut backwards = span(1, 3);
+        backwards.0.start_time_unix_nano = 5_000;
+        backwards.0.end_time_unix_nano = 4_000;
+        let req = fixtures::request(
+            "svc",
+            [
+                span(1, 1).at(0, 3_000),
+                span(1, 2).at(7, 600_000),
+                backwards,
+            ],
+        );
+        let got = ingest(&fixtures::encode(&req), &Interest::default()).unwrap();
+        let s = |i: usize| &got.spans[i].1;
+        assert_eq!(s(0).duration_nanos(), 3_000_000_000);
+        assert_eq!(s(0).end(), s(0).start + 3_000_000_000);
+        assert_eq!(s(1).duration_nanos(), 600_000_000_000);
+        assert_eq!(s(1).end(), s(1).start + 600_000_000_000);
+        assert_eq!(
+            (s(2).start, s(2).end(), s(2).duration_nanos()),
+            (5_000, 4_000, 0)
+        );
+        assert_eq!(
+            super::trace_duration(&[s(0).clone(), s(1).clone()]),
+            600_007_000_000
+        );
+    }
 }

@@ -32,7 +32,7 @@ impl<'a> Repicker<'a> {
     /// attributes picked for the new interest. An attribute that cannot be decoded (ingest
     /// did not read it when no rule asked for it) is left out, as if absent.
     pub fn span(&mut self, span: &mut Span) {
-        span.attrs = span_attrs(&span.raw, self.interest);
+        span.attrs = span_attrs(&span.raw_bytes(), self.interest);
         let key = Arc::as_ptr(&span.scope) as usize;
         if let Some(s) = self.scopes.get(&key) {
             span.scope = s.clone();
@@ -55,6 +55,7 @@ impl<'a> Repicker<'a> {
         }
         let attrs = resource_attrs(&old.encoded, self.interest);
         let new = Arc::new(Resource {
+            body: old.body.clone(),
             encoded: old.encoded.clone(),
             schema_url: old.schema_url.clone(),
             service: old.service.clone(),

@@ -28,10 +28,10 @@ pub fn salvage(body: &Bytes) -> Option<Salvaged> {
     let kept: Vec<OutSpan> = got
         .spans
         .into_iter()
-        .filter(|(_, s)| validate::span(&s.raw).is_ok())
+        .filter(|(_, s)| validate::span(s.raw()).is_ok())
         .map(|(_, s)| OutSpan {
             scope: s.scope.clone(),
-            raw: s.raw,
+            raw: s.raw_bytes(),
             suffix: Bytes::new(),
         })
         .collect();

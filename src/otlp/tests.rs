@@ -12,7 +12,7 @@ fn out(spans: &[(TraceId, Span)]) -> Vec<OutSpan> {
         .iter()
         .map(|(_, s)| OutSpan {
             scope: s.scope.clone(),
-            raw: s.raw.clone(),
+            raw: s.raw_bytes(),
             suffix: Bytes::new(),
         })
         .collect()
@@ -40,12 +40,12 @@ fn summary_fields_are_decoded() {
     assert_eq!(got.spans.len(), 2);
     let (tid, root) = &got.spans[0];
     assert_eq!(*tid, fixtures::trace_id(7));
-    assert!(root.is_root);
+    assert!(root.is_root());
     assert_eq!(root.name(), "GET /");
     assert_eq!(root.duration_nanos(), 300_000_000);
     assert_eq!(root.service(), Some("checkout"));
     let child = &got.spans[1].1;
-    assert!(!child.is_root);
+    assert!(!child.is_root());
     assert_eq!(child.status, model::status::ERROR);
     assert_eq!(
         child.attr(tier).and_then(AttrValue::as_str),
@@ -59,13 +59,13 @@ fn summary_fields_are_decoded() {
 fn span_bytes_are_slices_of_the_body() {
     let body = fixtures::encode(&fixtures::request("s", [span(1, 1)]));
     let got = ingest(&body, &Interest::default()).unwrap();
-    let raw = &got.spans[0].1.raw;
+    let raw = got.spans[0].1.raw();
     let body_range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
     assert!(
         body_range.contains(&(raw.as_ptr() as usize)),
         "span bytes were copied"
     );
-    let decoded = opentelemetry_proto::tonic::trace::v1::Span::decode(raw.clone()).unwrap();
+    let decoded = opentelemetry_proto::tonic::trace::v1::Span::decode(raw).unwrap();
     assert_eq!(decoded.span_id, fixtures::span_id(1).to_vec());
 }
 
@@ -194,7 +194,7 @@ fn spec_style_json_is_accepted() {
     assert_eq!(s.kind, model::kind::SERVER);
     assert_eq!(s.duration_nanos(), 1_000_000_000);
     assert_eq!(s.attr(n), Some(&AttrValue::Int(7)));
-    assert!(!s.is_root);
+    assert!(!s.is_root());
 }
 
 #[test]
@@ -235,8 +235,8 @@ fn a_kept_span_with_invalid_utf8_anywhere_fails_validation() {
     // No rule reads `note`, so ingest does not look at it; the check before forwarding does.
     let got = ingest(&body, &Interest::default()).unwrap();
     assert_eq!(got.spans.len(), 2);
-    assert!(validate::span(&got.spans[0].1.raw).is_err());
-    assert!(validate::span(&got.spans[1].1.raw).is_ok());
+    assert!(validate::span(got.spans[0].1.raw()).is_err());
+    assert!(validate::span(got.spans[1].1.raw()).is_ok());
 
     // A bad name is caught at ingest already: that span alone is rejected.
     let req = fixtures::request("svc", [span(1, 1).name("MARKER-NAME"), span(2, 1)]);
@@ -261,7 +261,7 @@ fn a_kept_span_with_invalid_utf8_anywhere_fails_validation() {
         b"MARKER-EVEN\xc3",
     );
     let got = ingest(&body, &Interest::default()).unwrap();
-    assert!(validate::span(&got.spans[0].1.raw).is_err());
+    assert!(validate::span(got.spans[0].1.raw()).is_err());
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn attribute_values_nested_too_deeply_are_rejected() {
     }
     let deep = fixtures::request("svc", [span(1, 1).attr_value("deep", v)]);
     let got = ingest(&fixtures::encode(&deep), &Interest::default()).unwrap();
-    assert!(validate::span(&got.spans[0].1.raw).is_err());
+    assert!(validate::span(got.spans[0].1.raw()).is_err());
 }
 
 #[test]
@@ -333,10 +333,10 @@ proptest::proptest! {
             let forwarded: Vec<_> = got
                 .spans
                 .into_iter()
-                .filter(|(_, s)| validate::span(&s.raw).is_ok())
+                .filter(|(_, s)| validate::span(s.raw()).is_ok())
                 .collect();
             for (_, s) in &forwarded {
-                proptest::prop_assert!(opentelemetry_proto::tonic::trace::v1::Span::decode(s.raw.clone()).is_ok());
+                proptest::prop_assert!(opentelemetry_proto::tonic::trace::v1::Span::decode(s.raw_bytes()).is_ok());
             }
             let body = encode_request(&out(&forwarded));
             proptest::prop_assert!(ExportTraceServiceRequest::decode(body).is_ok());
@@ -344,7 +344,7 @@ proptest::proptest! {
         // Valid spans always pass.
         let valid = fixtures::encode(&fixtures::request("svc", fixtures::pipeline_trace(seed as u128 + 1, 4, true)));
         for (_, s) in ingest(&valid, &Interest::default()).unwrap().spans {
-            proptest::prop_assert!(validate::span(&s.raw).is_ok());
+            proptest::prop_assert!(validate::span(s.raw()).is_ok());
         }
     }
 }

@@ -96,7 +96,7 @@ fn a_malformed_resource_rejects_its_group_only() {
             .iter()
             .map(|(_, s)| OutSpan {
                 scope: s.scope.clone(),
-                raw: s.raw.clone(),
+                raw: s.raw_bytes(),
                 suffix: Bytes::new(),
             })
             .collect();

@@ -136,7 +136,7 @@ mod tests {
         let suffix = acc.suffix(&mut SuffixCache::default(), &annotation, v, &s);
         let out = encode_request([&OutSpan {
             scope: s.scope.clone(),
-            raw: s.raw.clone(),
+            raw: s.raw_bytes(),
             suffix,
         }]);
         let decoded = ExportTraceServiceRequest::decode(out).unwrap();

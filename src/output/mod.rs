@@ -64,7 +64,7 @@ impl Forwarder {
     ) -> Result<OutSpan, NotForwarded> {
         // Checked in full before it joins a batch (ingest read only its own fields): however a
         // backend answers an invalid batch, one client's malformed span never spoils it.
-        if let Err(e) = crate::otlp::validate::span(&span.raw) {
+        if let Err(e) = crate::otlp::validate::span(span.raw()) {
             counter!(names::MALFORMED_KEPT_SPANS).increment(1);
             return Err(NotForwarded::Malformed(e));
         }
@@ -72,7 +72,7 @@ impl Forwarder {
         let no_annotation = Bytes::new();
         // A span annotated by an earlier tier keeps that tier's rule (`tiers`); its suffix is
         // built apart, so the batch's cache only ever holds suffixes with the annotation.
-        let upstream = self.annotate && tiers::has_attribute(&span.raw, tiers::RULE_ATTRIBUTE);
+        let upstream = self.annotate && tiers::has_attribute(span.raw(), tiers::RULE_ATTRIBUTE);
         let mut apart = SuffixCache::default();
         let (annotation, cache) = match (self.annotate, upstream) {
             (true, false) => (decider.annotation_of(v), suffixes),
@@ -80,7 +80,7 @@ impl Forwarder {
             (true, true) => (&no_annotation, &mut apart),
         };
         let suffix = self.accounting.suffix(cache, annotation, v, &span);
-        let mut raw = span.raw;
+        let mut raw = span.raw_bytes();
         if let Some(profile) = decider.fidelity_of(v) {
             match profile.apply(&raw) {
                 Ok(Some(rewritten)) => {

@@ -156,7 +156,7 @@ fn emitted(acc: &Accounting, rs: &RuleSet, kept: &[(Verdict, &Span)]) -> Vec<(Ve
         .iter()
         .map(|(v, s)| OutSpan {
             scope: s.scope.clone(),
-            raw: s.raw.clone(),
+            raw: s.raw_bytes(),
             suffix: acc.suffix(&mut cache, rs.annotation_of(*v), *v, s),
         })
         .collect();

@@ -21,8 +21,8 @@ pub fn randomness(trace_id: &TraceId) -> u64 {
 pub fn trace_randomness(trace_id: &TraceId, spans: &[Span]) -> u64 {
     let roots_first = spans
         .iter()
-        .filter(|s| s.is_root)
-        .chain(spans.iter().filter(|s| !s.is_root));
+        .filter(|s| s.is_root())
+        .chain(spans.iter().filter(|s| !s.is_root()));
     roots_first
         .filter_map(|s| s.trace_state())
         .find_map(|ts| tracestate::read(ts).rv)

@@ -236,7 +236,7 @@ pub fn replay_forwarding(
             .map_or(rules.len() - 1, |i| usize::from(i).min(rules.len() - 1));
         let stats = &mut rules[row];
         let n = t.spans.len() as u64;
-        let bytes: u64 = t.spans.iter().map(|s| s.raw.len() as u64).sum();
+        let bytes: u64 = t.spans.iter().map(|s| s.raw_len() as u64).sum();
         totals.traces += 1;
         totals.spans += n;
         totals.bytes += bytes;

@@ -30,6 +30,11 @@ impl Lease {
         }
     }
 
+    /// The record's position in the log (segment and offset).
+    pub(super) fn position(&self) -> u64 {
+        self.position
+    }
+
     /// Some of the record's spans are still owed to an exporter: keep the record for the next start.
     pub fn keep_owed(&self) {
         self.owed.store(true, Ordering::Release);

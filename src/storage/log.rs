@@ -26,6 +26,11 @@ pub fn segment_of(position: u64) -> u64 {
     position >> OFFSET_BITS
 }
 
+/// The byte offset in its segment of the record at `position`.
+pub fn offset_of(position: u64) -> u64 {
+    position & ((1 << OFFSET_BITS) - 1)
+}
+
 /// Release marks written in one record at most.
 const MAX_MARKS: usize = 65_536;
 

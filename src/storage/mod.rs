@@ -43,12 +43,14 @@ mod carry;
 mod lease;
 mod log;
 mod open;
+mod read;
 mod replay;
 mod restore;
 mod segment;
 mod sync;
 
 pub use lease::{Held, Lease};
+pub use read::ReadError;
 pub use replay::{Replay, Replayed};
 pub use restore::replay_into;
 pub use segment::Damage;

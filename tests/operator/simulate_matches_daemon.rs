@@ -112,7 +112,7 @@ async fn simulate_forwards_the_same_bytes_as_the_daemon() {
         };
         let got = ingest(&raw, &Interest::default()).expect("the exporter sends valid OTLP");
         for (_, s) in got.spans {
-            add(&mut from_daemon, s.raw);
+            add(&mut from_daemon, s.raw_bytes());
         }
     }
 

@@ -92,7 +92,7 @@ fn holds(cond: &str, ctx: Context, b: crate::fixtures::SpanBuilder) -> bool {
             span: s,
             event: None,
         }),
-        Context::SpanEvent => raw::events(&s.raw).iter().any(|e| {
+        Context::SpanEvent => raw::events(s.raw()).iter().any(|e| {
             c.eval(&Scope {
                 span: s,
                 event: Some(e),

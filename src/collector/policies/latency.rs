@@ -39,7 +39,7 @@ pub fn compile(c: &mut Compiler, cfg: LatencyCfg, path: &str) -> Option<Boxed> {
 /// Earliest start to latest end, in whole milliseconds (truncated, as Go's `Milliseconds`).
 fn duration_ms(spans: &[Span]) -> i64 {
     let start = spans.iter().map(|s| s.start).min().unwrap_or(0) as i128;
-    let end = spans.iter().map(|s| s.end).max().unwrap_or(0) as i128;
+    let end = spans.iter().map(|s| s.end()).max().unwrap_or(0) as i128;
     ((end - start) / 1_000_000) as i64
 }
 

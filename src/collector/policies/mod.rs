@@ -76,7 +76,7 @@ pub struct TraceView<'a> {
 impl TraceView<'_> {
     /// Encoded bytes of the trace's spans.
     pub fn bytes(&self) -> u64 {
-        self.spans.iter().map(|s| s.raw.len() as u64).sum()
+        self.spans.iter().map(|s| s.raw_len() as u64).sum()
     }
 }
 

@@ -40,7 +40,7 @@ impl Policy for OttlCondition {
                 return true;
             }
             !self.event.is_empty()
-                && raw::events(&s.raw).iter().any(|e| {
+                && raw::events(s.raw()).iter().any(|e| {
                     let scope = Scope {
                         span: s,
                         event: Some(e),

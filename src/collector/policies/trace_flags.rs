@@ -8,7 +8,7 @@ pub struct TraceFlags;
 
 impl Policy for TraceFlags {
     fn eval(&self, t: &TraceView) -> Decision {
-        Decision::of(t.spans.iter().any(|s| raw::flags(&s.raw) & 0x01 != 0))
+        Decision::of(t.spans.iter().any(|s| raw::flags(s.raw()) & 0x01 != 0))
     }
 }
 
