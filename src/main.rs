@@ -9,6 +9,17 @@ use std::process::ExitCode;
 use tailsift::config;
 use tailsift::server::{self, Listeners};
 
+// The daemon's allocator. Its memory churn (a request's decoded batch, spans moving from the
+// buffer to export batches, freed on another thread) is where glibc malloc spent most of its
+// time; see the README's "Allocator" for the measurements behind the choice.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tailsift",

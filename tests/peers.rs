@@ -9,6 +9,8 @@ mod support;
 mod bins;
 #[path = "peers/cases.rs"]
 mod cases;
+#[path = "peers/compression.rs"]
+mod compression;
 #[path = "peers/corpus.rs"]
 mod corpus;
 #[path = "peers/differences.rs"]

@@ -270,12 +270,22 @@ class Env:
         self.args = args
         target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
         self.bin_dir = os.path.join(target, "release")
-        self.tailsift = os.path.join(self.bin_dir, "tailsift")
+        self.tailsift = args.tailsift_bin or os.path.join(self.bin_dir, "tailsift")
         self.loadgen = os.path.join(self.bin_dir, "tailsift-loadgen")
+        # The cell being run (the matrix changes them between runs).
+        self.compression = args.compression
+        self.request_spans = args.request_spans
         self.clk_tck = int(subprocess.check_output(["getconf", "CLK_TCK"]).decode().strip())
         self.procs = Procs()
         self.sink_threads = str(args.sink_threads)
         self.workdir = tempfile.mkdtemp(prefix="tailsift-bench-")
+
+    def pin(self, argv, cpus):
+        """argv run on the given CPUs (taskset -c), or as it is."""
+        return ["taskset", "-c", cpus] + argv if cpus else argv
+
+    def server(self, argv):
+        return self.pin(argv, self.args.server_cpus)
 
     def build(self):
         if self.args.no_build:
@@ -292,15 +302,19 @@ class Env:
     def start_sink(self, d):
         port = free_port()
         stats = os.path.join(d, "sink.json")
-        p = self.procs.start("sink", [self.loadgen, "--threads", self.sink_threads, "sink",
-                                      "--listen", f"127.0.0.1:{port}", "--stats-file", stats], d)
+        p = self.procs.start("sink", self.pin([self.loadgen, "--threads", self.sink_threads, "sink",
+                                               "--listen", f"127.0.0.1:{port}",
+                                               "--stats-file", stats], self.args.load_cpus), d)
         wait_tcp(port, p)
         return p, port, stats
 
     def start_tailsift(self, d, config, sink_port, extra_yaml="", **params):
         grpc, metrics = free_port(), free_port()
+        compression = self.compression
+        if self.args.compression_level is not None and compression != "none":
+            compression += f"\n    compression_level: {self.args.compression_level}"
         values = {"GRPC_PORT": grpc, "METRICS_PORT": metrics, "SINK_PORT": sink_port,
-                  "COMPRESSION": self.args.compression, "DECISION_WAIT": "2s",
+                  "COMPRESSION": compression, "DECISION_WAIT": "2s",
                   "ROOT_WAIT": "500ms", "MAX_TRACES": 1000000, "MAX_BUFFER_BYTES": "2GiB"}
         values.update(params)
         with open(os.path.join(HERE, config)) as f:
@@ -308,7 +322,11 @@ class Env:
         path = os.path.join(d, "tailsift.yaml")
         with open(path, "w") as f:
             f.write(text)
-        p = self.procs.start("tailsift", [self.tailsift, "--config", path], d)
+        env = None
+        if self.args.preload:
+            env = dict(os.environ, LD_PRELOAD=self.args.preload)
+        p = self.procs.start("tailsift", self.server([self.tailsift, "--config", path]), d,
+                             env=env)
         wait_ready(metrics, p)
         return p, grpc, metrics
 
@@ -324,14 +342,14 @@ class Env:
     def start_collector(self, d, config, sink_port):
         grpc, metrics = free_port(), free_port()
         values = {"GRPC_PORT": grpc, "METRICS_PORT": metrics, "SINK_PORT": sink_port,
-                  "COMPRESSION": self.args.compression, "DECISION_WAIT": "2s",
+                  "COMPRESSION": self.compression, "DECISION_WAIT": "2s",
                   "ROOT_WAIT": "500ms", "MAX_TRACES": 1000000}
         with open(os.path.join(HERE, config)) as f:
             text = string.Template(f.read()).substitute(values)
         path = os.path.join(d, "otelcol.yaml")
         with open(path, "w") as f:
             f.write(text)
-        p = self.procs.start("otelcol", [self.collector_bin(), "--config", path], d)
+        p = self.procs.start("otelcol", self.server([self.collector_bin(), "--config", path]), d)
         wait_tcp(grpc, p)
         wait_tcp(metrics, p)
         return p, grpc, metrics
@@ -359,7 +377,7 @@ class Env:
                 "--exporter", "otlp",
                 "--otlp-exporter-endpoint", f"http://127.0.0.1:{sink_port}",
                 "--otlp-exporter-protocol", "grpc",
-                "--otlp-exporter-compression", self.args.compression,
+                "--otlp-exporter-compression", self.compression,
                 "--batch-max-size", "8192", "--batch-timeout", "200ms",
                 "--pid-file", os.path.join(d, "rotel.pid"),
                 "--log-file", os.path.join(d, "rotel-agent.log")]
@@ -368,15 +386,17 @@ class Env:
     def start_rotel(self, d, sink_port):
         grpc, http = free_port(), free_port()
         argv = self.rotel_argv(self.rotel_agent(), d, grpc, http, sink_port)
-        p = self.procs.start("rotel", argv, d)
+        p = self.procs.start("rotel", self.server(argv), d)
         wait_tcp(grpc, p)
         return p, grpc, argv
 
     def loadgen_send(self, d, grpc_port, pid, extra):
-        argv = [self.loadgen, "send", "--endpoint", f"http://127.0.0.1:{grpc_port}",
-                "--connections", str(self.args.connections),
-                "--inflight", str(self.args.inflight),
-                "--clk-tck", str(self.clk_tck)]
+        argv = self.pin([self.loadgen, "--threads", str(self.args.loadgen_threads), "send",
+                         "--endpoint", f"http://127.0.0.1:{grpc_port}",
+                         "--connections", str(self.args.connections),
+                         "--inflight", str(self.args.inflight),
+                         "--traces-per-request", str(self.request_spans // SPANS_PER_TRACE),
+                         "--clk-tck", str(self.clk_tck)], self.args.load_cpus)
         if pid is not None:
             argv += ["--pid", str(pid)]
         argv += extra
@@ -457,107 +477,149 @@ def machine_info():
 # ---------------------------------------------------------------- e2e
 
 
+SCENARIO_LABEL = {
+    "keep-errors-p01": "tailsift, keep errors + 10%",
+    "keep-all": "tailsift, keep all",
+    "rotel": "Rotel pass-through",
+    "collector-keep-errors-p01": "Collector tail_sampling, keep errors + 10%",
+}
+
+
+def run_cell(env, name, window, rep):
+    """One scenario at the current request size and compression; its result record."""
+    a = env.args
+    r = {"scenario": name, "request_spans": env.request_spans, "compression": env.compression,
+         "rep": rep}
+    log(f"== {name}, {env.request_spans}-span requests, export compression {env.compression}: "
+        f"warm-up {a.warmup}s, measured window {a.window}s")
+    d = env.scenario_dir(f"{name}-{env.request_spans}-{env.compression}-{rep}")
+    sink, sink_port, stats = env.start_sink(d)
+    if name == "rotel":
+        p, grpc, argv = env.start_rotel(d, sink_port)
+        r["rotel_argv"] = argv[1:]
+        time.sleep(0.5)
+        lg = env.loadgen_send(d, grpc, p.pid, window)
+        sink_stats = wait_sink_stable(stats)
+        r["server"] = {"refused_requests": None, "exporter_failed_spans": None,
+                       "exporter_sent_spans": None}
+        r["p99"] = {"metric": None, "what": "n/a (pass-through)", "p99_s": None,
+                    "note": "n/a", "samples": 0}
+        expected = lg["spans_sent"]
+    elif name.startswith("collector"):
+        p, grpc, mport = env.start_collector(d, name + ".yaml", sink_port)
+        lg = env.loadgen_send(d, grpc, p.pid, window + [
+            "--metrics-url", f"http://127.0.0.1:{mport}/metrics", "--metrics-dump", d])
+        with open(os.path.join(d, "metrics-start.txt")) as f1, \
+                open(os.path.join(d, "metrics-end.txt")) as f2:
+            start_text, end_text = f1.read(), f2.read()
+        r["p99"] = collector_p99(start_text, end_text)
+        r["buffered_spans"] = SPANS_PER_TRACE * prom_prefix_sum(
+            parse_prom(end_text), "otelcol_processor_tail_sampling_sampling_traces_on_memory")
+        # Decided after decision_wait, exported after the batch timeout: then quiet.
+        time.sleep(3.0)
+        sink_stats = wait_sink_stable(stats, quiet=2.0)
+        m = metrics(mport)
+        r["server"] = {
+            "refused_requests": prom_prefix_sum(m, "otelcol_receiver_refused_spans"),
+            "exporter_failed_spans": prom_prefix_sum(m, "otelcol_exporter_send_failed_spans"),
+            "exporter_sent_spans": prom_prefix_sum(m, "otelcol_exporter_sent_spans"),
+        }
+        expected = r["server"]["exporter_sent_spans"]
+    else:
+        p, grpc, mport = env.start_tailsift(d, name + ".yaml", sink_port)
+        lg = env.loadgen_send(d, grpc, p.pid, window + [
+            "--metrics-url", f"http://127.0.0.1:{mport}/metrics", "--metrics-dump", d])
+        m = wait_drained(mport)
+        sink_stats = wait_sink_stable(stats)
+        with open(os.path.join(d, "metrics-start.txt")) as f1, \
+                open(os.path.join(d, "metrics-end.txt")) as f2:
+            r["p99"] = window_p99(f1.read(), f2.read())
+        r["server"] = {
+            "accepted_spans": prom_sum(m, "tailsift_receiver_accepted_spans_total"),
+            "refused_requests": prom_sum(m, "tailsift_receiver_requests_total",
+                                         outcome="refused"),
+            "invalid_requests": prom_sum(m, "tailsift_receiver_requests_total",
+                                         outcome="invalid"),
+            "exporter_failed_spans": prom_sum(m, "tailsift_exporter_failed_spans_total"),
+            "exporter_sent_spans": prom_sum(m, "tailsift_exporter_sent_spans_total"),
+            "kept_spans": prom_sum(m, "tailsift_decided_spans_total", verdict="kept"),
+            "dropped_spans": prom_sum(m, "tailsift_decided_spans_total", verdict="dropped"),
+            "early_decided_traces": prom_sum(m, "tailsift_early_decided_traces_total"),
+        }
+        r["buffered_spans"] = prom_sum(parse_prom(open(os.path.join(
+            d, "metrics-end.txt")).read()), "tailsift_buffer_spans")
+        expected = r["server"]["exporter_sent_spans"]
+    r["peak_rss_kib"] = proc_status_kib(p.pid, "VmHWM")
+    r["sink_cpu_s"] = proc_cpu_s(sink.pid, env.clk_tck)
+    env.procs.stop(p)
+    env.procs.stop(sink)
+    r["loadgen"] = lg
+    r["sink"] = sink_stats
+    r["sink_matches"] = sink_stats.get("spans") == expected
+    w = lg.get("window", {})
+    r["spans_per_s"] = w.get("spans_per_s")
+    r["cpu_us_per_span"] = w.get("cpu_us_per_span")
+    r["cpu_cores"] = w.get("cpu_cores")
+    held = r.get("buffered_spans")
+    r["rss_per_buffered_span_b"] = (r["peak_rss_kib"] * 1024 / held) if held else None
+    return r
+    log(f"   {fmt(r['spans_per_s'], ',.0f')} spans/s, "
+        f"{fmt(r['cpu_us_per_span'], '.3f')} us/span, "
+        f"peak RSS {fmt(mib(r['peak_rss_kib']), '.0f')} MiB")
+
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def run_e2e(env):
     a = env.args
     window = ["--warmup", f"{a.warmup}s", "--duration", f"{a.window}s"]
     if a.rate:
         window += ["--rate", str(a.rate)]
+    if a.matrix:
+        sizes = [int(x) for x in a.matrix_sizes.split(",") if x]
+        comps = [x for x in a.matrix_compressions.split(",") if x]
+    else:
+        sizes, comps = [a.request_spans], [a.compression]
+    load_at_start = os.getloadavg()
     results = []
-    for name in a.scenarios.split(","):
-        log(f"== {name}: warm-up {a.warmup}s, measured window {a.window}s")
-        d = env.scenario_dir(name)
-        sink, sink_port, stats = env.start_sink(d)
-        r = {"scenario": name}
-        if name == "rotel":
-            p, grpc, argv = env.start_rotel(d, sink_port)
-            r["rotel_argv"] = argv[1:]
-            time.sleep(0.5)
-            lg = env.loadgen_send(d, grpc, p.pid, window)
-            sink_stats = wait_sink_stable(stats)
-            r["server"] = {"refused_requests": None, "exporter_failed_spans": None,
-                           "exporter_sent_spans": None}
-            r["p99"] = {"metric": None, "what": "n/a (pass-through)", "p99_s": None,
-                        "note": "n/a", "samples": 0}
-            expected = lg["spans_sent"]
-        elif name.startswith("collector"):
-            p, grpc, mport = env.start_collector(d, name + ".yaml", sink_port)
-            lg = env.loadgen_send(d, grpc, p.pid, window + [
-                "--metrics-url", f"http://127.0.0.1:{mport}/metrics", "--metrics-dump", d])
-            with open(os.path.join(d, "metrics-start.txt")) as f1, \
-                    open(os.path.join(d, "metrics-end.txt")) as f2:
-                start_text, end_text = f1.read(), f2.read()
-            r["p99"] = collector_p99(start_text, end_text)
-            r["buffered_spans"] = SPANS_PER_TRACE * prom_prefix_sum(
-                parse_prom(end_text), "otelcol_processor_tail_sampling_sampling_traces_on_memory")
-            # Decided after decision_wait, exported after the batch timeout: then quiet.
-            time.sleep(3.0)
-            sink_stats = wait_sink_stable(stats, quiet=2.0)
-            m = metrics(mport)
-            r["server"] = {
-                "refused_requests": prom_prefix_sum(m, "otelcol_receiver_refused_spans"),
-                "exporter_failed_spans": prom_prefix_sum(m, "otelcol_exporter_send_failed_spans"),
-                "exporter_sent_spans": prom_prefix_sum(m, "otelcol_exporter_sent_spans"),
-            }
-            expected = r["server"]["exporter_sent_spans"]
-        else:
-            p, grpc, mport = env.start_tailsift(d, name + ".yaml", sink_port)
-            lg = env.loadgen_send(d, grpc, p.pid, window + [
-                "--metrics-url", f"http://127.0.0.1:{mport}/metrics", "--metrics-dump", d])
-            m = wait_drained(mport)
-            sink_stats = wait_sink_stable(stats)
-            with open(os.path.join(d, "metrics-start.txt")) as f1, \
-                    open(os.path.join(d, "metrics-end.txt")) as f2:
-                r["p99"] = window_p99(f1.read(), f2.read())
-            r["server"] = {
-                "accepted_spans": prom_sum(m, "tailsift_receiver_accepted_spans_total"),
-                "refused_requests": prom_sum(m, "tailsift_receiver_requests_total",
-                                             outcome="refused"),
-                "invalid_requests": prom_sum(m, "tailsift_receiver_requests_total",
-                                             outcome="invalid"),
-                "exporter_failed_spans": prom_sum(m, "tailsift_exporter_failed_spans_total"),
-                "exporter_sent_spans": prom_sum(m, "tailsift_exporter_sent_spans_total"),
-                "kept_spans": prom_sum(m, "tailsift_decided_spans_total", verdict="kept"),
-                "dropped_spans": prom_sum(m, "tailsift_decided_spans_total", verdict="dropped"),
-                "early_decided_traces": prom_sum(m, "tailsift_early_decided_traces_total"),
-            }
-            r["buffered_spans"] = prom_sum(parse_prom(open(os.path.join(
-                d, "metrics-end.txt")).read()), "tailsift_buffer_spans")
-            expected = r["server"]["exporter_sent_spans"]
-        r["peak_rss_kib"] = proc_status_kib(p.pid, "VmHWM")
-        r["sink_cpu_s"] = proc_cpu_s(sink.pid, env.clk_tck)
-        env.procs.stop(p)
-        env.procs.stop(sink)
-        r["loadgen"] = lg
-        r["sink"] = sink_stats
-        r["sink_matches"] = sink_stats.get("spans") == expected
-        w = lg.get("window", {})
-        r["spans_per_s"] = w.get("spans_per_s")
-        r["cpu_us_per_span"] = w.get("cpu_us_per_span")
-        r["cpu_cores"] = w.get("cpu_cores")
-        held = r.get("buffered_spans")
-        r["rss_per_buffered_span_b"] = (r["peak_rss_kib"] * 1024 / held) if held else None
-        results.append(r)
-        log(f"   {fmt(r['spans_per_s'], ',.0f')} spans/s, "
-            f"{fmt(r['cpu_us_per_span'], '.3f')} us/span, "
-            f"peak RSS {fmt(mib(r['peak_rss_kib']), '.0f')} MiB")
+    for size in sizes:
+        for comp in comps:
+            env.request_spans, env.compression = size, comp
+            for rep in range(a.repeat):
+                for name in a.scenarios.split(","):
+                    results.append(run_cell(env, name, window, rep))
+    load_at_end = os.getloadavg()
 
     print()
-    print(f"{'scenario':<28}{'buffered spans':>16}{'RSS B/buffered span':>21}")
+    print(f"{'scenario':<28}{'req':>6}{'comp':>6}{'buffered spans':>16}{'RSS B/buffered span':>21}")
     for r in results:
-        print(f"{r['scenario']:<28}{fmt(r.get('buffered_spans'), ',.0f'):>16}"
+        print(f"{r['scenario']:<28}{r['request_spans']:>6}{r['compression']:>6}"
+              f"{fmt(r.get('buffered_spans'), ',.0f'):>16}"
               f"{fmt(r.get('rss_per_buffered_span_b'), ',.0f'):>21}")
-    rotel = next((r for r in results if r["scenario"] == "rotel"), None)
-    base = rotel and rotel["cpu_us_per_span"]
     print()
-    print(f"{'scenario':<17}{'spans/s':>11}{'CPU us/span':>13}{'cores':>7}{'peak RSS MiB':>14}"
-          f"{'refused':>9}{'failed':>8}{'p99 ms':>9}{'vs rotel':>10}{'target':>9}")
+    print(f"{'scenario':<27}{'req':>6}{'comp':>6}{'spans/s':>11}{'CPU us/span':>13}{'cores':>7}"
+          f"{'peak RSS MiB':>14}{'refused':>9}{'failed':>8}{'p99 ms':>9}{'vs rotel':>10}"
+          f"{'target':>9}")
     ok_all = True
+    cells = {}
+    for r in results:
+        cells.setdefault((r["request_spans"], r["compression"], r["scenario"]), []).append(r)
     for r in results:
         lg = r["loadgen"]
         srv = r["server"]
         refused = lg["requests_refused"] + int(srv.get("refused_requests") or 0)
         failed = lg["requests_failed"] + int(srv.get("exporter_failed_spans") or 0)
-        ratio = (r["cpu_us_per_span"] / base) if base and r["cpu_us_per_span"] else None
+        r["refused"], r["failed"] = refused, failed
+        rotel = median(x["cpu_us_per_span"] for x in
+                       cells.get((r["request_spans"], r["compression"], "rotel"), []))
+        ratio = (r["cpu_us_per_span"] / rotel) if rotel and r["cpu_us_per_span"] else None
         r["ratio_vs_rotel"] = ratio
         target = TARGET_RATIO.get(r["scenario"])
         verdict = ""
@@ -569,7 +631,8 @@ def run_e2e(env):
         if p99["p99_s"] is not None and p99["metric"] == "tailsift_decision_lateness_seconds":
             ok_all &= p99["p99_s"] <= TARGET_P99_S and p99["note"] != ">"
         ok_all &= refused == 0 and failed == 0 and r["sink_matches"]
-        print(f"{r['scenario']:<17}{fmt(r['spans_per_s'], ',.0f'):>11}"
+        print(f"{r['scenario']:<27}{r['request_spans']:>6}{r['compression']:>6}"
+              f"{fmt(r['spans_per_s'], ',.0f'):>11}"
               f"{fmt(r['cpu_us_per_span'], '.3f'):>13}{fmt(r['cpu_cores'], '.2f'):>7}"
               f"{fmt(mib(r['peak_rss_kib']), '.0f'):>14}{refused:>9}{failed:>8}{p99_txt:>9}"
               f"{fmt(ratio, '.2f'):>10}{verdict:>9}")
@@ -585,18 +648,59 @@ def run_e2e(env):
         if srv.get("kept_spans") is not None:
             extra = (f", kept {srv['kept_spans']:.0f} / accepted {srv['accepted_spans']:.0f}"
                      f", exported {srv['exporter_sent_spans']:.0f}")
-        print(f"{r['scenario']}: loadgen sent {r['loadgen']['spans_sent']} spans "
+        print(f"{r['scenario']} ({r['request_spans']}, {r['compression']}): loadgen sent "
+              f"{r['loadgen']['spans_sent']} spans "
               f"({r['loadgen']['spans_per_s']:,.0f}/s over {r['loadgen']['elapsed_s']:.1f}s, "
               f"request p99 {r['loadgen']['request_latency_ms']['p99']:.1f} ms){extra}; "
               f"sink got {r['sink'].get('spans')} using {fmt(r['sink_cpu_s'], '.1f')} CPU s "
               f"({'matches' if r['sink_matches'] else 'MISMATCH'})")
     print(f"\nall targets met: {'yes' if ok_all else 'NO'} "
           f"(load: {'full speed' if not a.rate else f'{a.rate:,.0f} spans/s'}; "
-          f"compression to the sink: {env.args.compression}; "
-          f"load average at start {machine_info()['loadavg_at_start'][0]:.2f})")
+          f"load average at start {load_at_start[0]:.2f}, at the end {load_at_end[0]:.2f})")
+    print()
+    print(markdown_table(cells, results, a, load_at_start, load_at_end))
     write_results("e2e", {"kind": "e2e", "machine": machine_info(), "args": vars(env.args),
                           "targets": {"ratio_vs_rotel": TARGET_RATIO, "p99_s": TARGET_P99_S},
+                          "loadavg_at_end": load_at_end,
                           "all_targets_met": ok_all, "results": results})
+
+
+def markdown_table(cells, results, a, load_at_start, load_at_end):
+    """The README's table: one row per request size x compression x process, medians over
+    the repetitions (min-max when there are several)."""
+    cpu = f"CPU µs/span{' (median, min-max)' if a.repeat > 1 else ''}"
+    out = [f"| request | export | process | spans/s | {cpu} | vs Rotel | peak RSS | "
+           f"refused / failed | p99 due → export queue |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    seen = []
+    for r in results:
+        key = (r["request_spans"], r["compression"], r["scenario"])
+        if key not in seen:
+            seen.append(key)
+    for key in seen:
+        rs = cells[key]
+        size, comp, name = key
+        c = [x["cpu_us_per_span"] for x in rs if x["cpu_us_per_span"] is not None]
+        c_txt = fmt(median(c), ".2f")
+        if len(c) > 1:
+            c_txt += f" ({min(c):.2f}-{max(c):.2f})"
+        ratio = median(x.get("ratio_vs_rotel") for x in rs)
+        p99 = median(x["p99"]["p99_s"] for x in rs)
+        p99_txt = "-" if p99 is None else f"{p99 * 1000:,.0f} ms"
+        if name.startswith("collector") and p99 is not None:
+            p99_txt += " (1 s tick)"
+        out.append(
+            f"| {size} spans | {comp} | {SCENARIO_LABEL.get(name, name)} "
+            f"| {fmt(median(x['spans_per_s'] for x in rs), ',.0f')} | {c_txt} "
+            f"| {fmt(ratio, '.2f')} | {fmt(mib(median(x['peak_rss_kib'] for x in rs)), ',.0f')} MiB "
+            f"| {sum(x['refused'] for x in rs)} / {sum(x['failed'] for x in rs)} | {p99_txt} |")
+    cmd = " ".join(["benches/e2e/run.sh"] + sys.argv[2:])
+    out.append("")
+    out.append(f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, `{cmd}`, "
+               f"load average {load_at_start[0]:.1f} at the start and {load_at_end[0]:.1f} "
+               f"at the end; windows of {a.window:g} s after {a.warmup:g} s of warm-up, "
+               f"{a.repeat} run(s) per cell.")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- memory
@@ -762,8 +866,26 @@ def main():
                         help="requests in flight per connection")
     common.add_argument("--sink-threads", type=int, default=1,
                         help="runtime threads of the counting sink")
-    common.add_argument("--compression", choices=["none", "gzip"], default="none",
-                        help="compression of exports to the sink, tailsift and rotel alike")
+    common.add_argument("--compression", choices=["none", "gzip"], default="gzip",
+                        help="compression of exports to the sink, every process alike (default "
+                             "gzip, the exporters' default; Rotel and the Collector take "
+                             "gzip or none)")
+    common.add_argument("--compression-level", type=int, default=None,
+                        help="tailsift's exporter compression_level (default: its default)")
+    common.add_argument("--request-spans", type=int, default=512,
+                        help="spans per request (a multiple of 8: half of them start new "
+                             "traces, half finish the previous request's)")
+    common.add_argument("--tailsift-bin", default=None,
+                        help="tailsift binary to run (default: the one built)")
+    common.add_argument("--preload", default=None,
+                        help="LD_PRELOAD for tailsift, e.g. another malloc for a build on the "
+                             "system allocator (--no-default-features)")
+    common.add_argument("--server-cpus", default=None,
+                        help="taskset -c list for the process under test, e.g. 1 or 0,1")
+    common.add_argument("--load-cpus", default=None,
+                        help="taskset -c list for the load generator and the sink, e.g. 0")
+    common.add_argument("--loadgen-threads", type=int, default=1,
+                        help="runtime threads of the load generator")
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="kind", required=True)
@@ -775,6 +897,13 @@ def main():
                         "tests/peers/build.sh")
     e.add_argument("--rate", type=float, default=None,
                    help="spans per second for every scenario (default: as fast as possible)")
+    e.add_argument("--matrix", action="store_true",
+                   help="every request size x compression (--matrix-sizes, "
+                        "--matrix-compressions) x scenario, then the README's Markdown table")
+    e.add_argument("--matrix-sizes", default="64,512,8192")
+    e.add_argument("--matrix-compressions", default="gzip,none")
+    e.add_argument("--repeat", type=int, default=1,
+                   help="runs per cell (the tables show medians)")
     m = sub.add_parser("memory", parents=[common],
                        help="RSS per buffered span; CPU per span vs live traces")
     m.add_argument("--traces", default="10000,100000,1000000")

@@ -471,6 +471,7 @@ pub enum ExportProtocol {
 pub enum Compression {
     None,
     Gzip,
+    Zstd,
 }
 
 /// One destination for kept traces.
@@ -497,8 +498,11 @@ pub struct ExporterConfig {
     /// `headers` and `headers_from_file`. Not allowed for `file`.
     #[serde(default)]
     pub headers_from_file: BTreeMap<String, PathBuf>,
-    /// `gzip` (default for OTLP) or `none`. Not allowed for `file`.
+    /// `gzip` (default for OTLP), `zstd` or `none`. Not allowed for `file`.
     pub compression: Option<Compression>,
+    /// Level of `compression`: gzip 1 (fastest) to 9 (smallest), default 1; zstd 1 to 22,
+    /// default 1. Not allowed with `compression: none` or for `file`.
+    pub compression_level: Option<i64>,
     /// Timeout of one export attempt (default `10s`, must be > 0).
     #[serde(default = "default_export_timeout")]
     pub timeout: Dur,

@@ -2,6 +2,7 @@
 
 pub mod ack;
 mod batch;
+pub mod compress;
 mod file;
 mod otlp_grpc;
 mod otlp_http;

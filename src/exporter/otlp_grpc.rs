@@ -1,24 +1,37 @@
-//! OTLP/gRPC sink: sends a raw batch to `TraceService/Export` through a lazily connected tonic channel.
+//! OTLP/gRPC sink: sends a raw batch to `TraceService/Export` through a lazily connected tonic
+//! channel. The call is framed here rather than by tonic's client so that the body is compressed
+//! once per batch (not once per attempt), off the async workers, at the configured level (tonic
+//! compresses every attempt, gzip at level 6 only).
 
 use super::sink::Accepted;
 use super::ExportError;
-use crate::config::exporter::Otlp;
-use crate::otlp::grpc_codec::{ExportClientCodec, EXPORT_PATH};
+use super::compress::compress_async;
+use crate::config::exporter::{BodyCompression, Otlp};
+use crate::otlp::grpc_codec::{ResponseDecoder, EXPORT_PATH};
 use crate::tls::connect::error_chain;
 use crate::tls::Connector;
 use bytes::Bytes;
-use http::uri::PathAndQuery;
+use http::header::{HeaderValue, CONTENT_TYPE, TE};
+use http_body::Frame;
+use http_body_util::StreamBody;
 use hyper_util::client::legacy::connect::HttpConnector;
+use std::convert::Infallible;
 use std::time::Duration;
-use tonic::codec::CompressionEncoding;
+use tonic::client::GrpcService;
+use tonic::codec::{CompressionEncoding, Streaming};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// Largest response message read (an `ExportTraceServiceResponse` is a few bytes).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 pub(crate) struct GrpcSink {
     channel: Channel,
-    metadata: MetadataMap,
-    gzip: bool,
-    timeout: Duration,
+    /// Every request's headers: the configured metadata, content type, `te`, `grpc-timeout`,
+    /// `grpc-encoding`.
+    headers: http::HeaderMap,
+    compression: BodyCompression,
 }
 
 impl GrpcSink {
@@ -58,43 +71,120 @@ impl GrpcSink {
                 .map_err(|e| bad(format!("header `{k}` value: {e}")))?;
             metadata.insert(key, value);
         }
+        let mut headers = metadata.into_headers();
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-accept-encoding", HeaderValue::from_static("gzip"));
+        headers.insert(
+            "grpc-timeout",
+            HeaderValue::from_str(&grpc_timeout(timeout)).map_err(|e| bad(e.to_string()))?,
+        );
+        if let Some(encoding) = cfg.compression.encoding() {
+            headers.insert("grpc-encoding", HeaderValue::from_static(encoding));
+        }
         Ok(GrpcSink {
             channel,
-            metadata,
-            gzip: cfg.gzip,
-            timeout,
+            headers,
+            compression: cfg.compression,
         })
     }
 
-    pub(crate) async fn export(&self, body: Bytes) -> Result<Accepted, ExportError> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
-            .accept_compressed(CompressionEncoding::Gzip);
-        if self.gzip {
-            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-        }
-        grpc.ready()
+    /// The request message for a batch: compressed once, reused by every attempt.
+    pub(crate) async fn prepare(&self, body: Bytes) -> Result<Bytes, ExportError> {
+        Ok(compress_async(self.compression, body).await?)
+    }
+
+    /// One unary `Export` call carrying `message` (from [`GrpcSink::prepare`]).
+    pub(crate) async fn export(&self, message: Bytes) -> Result<Accepted, ExportError> {
+        let len = u32::try_from(message.len()).map_err(|_| {
+            ExportError::Malformed(format!(
+                "a gRPC message holds at most 4 GiB, the batch has {} bytes",
+                message.len()
+            ))
+        })?;
+        let mut prefix = [0u8; 5];
+        prefix[0] = u8::from(self.compression != BodyCompression::None);
+        prefix[1..].copy_from_slice(&len.to_be_bytes());
+        let frames: [Result<Frame<Bytes>, Infallible>; 2] = [
+            Ok(Frame::data(Bytes::copy_from_slice(&prefix))),
+            Ok(Frame::data(message)),
+        ];
+        let body = tonic::body::Body::new(StreamBody::new(futures::stream::iter(frames)));
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .version(http::Version::HTTP_2)
+            .uri(EXPORT_PATH)
+            .body(body)
+            .map_err(|e| ExportError::Malformed(e.to_string()))?;
+        *request.headers_mut() = self.headers.clone();
+        let mut channel = self.channel.clone();
+        futures::future::poll_fn(|cx| GrpcService::<tonic::body::Body>::poll_ready(&mut channel, cx))
             .await
             .map_err(|e| ExportError::Transport(format!("gRPC channel not ready: {e}")))?;
-        let mut request = tonic::Request::new(body);
-        *request.metadata_mut() = self.metadata.clone();
-        request.set_timeout(self.timeout);
-        let response = grpc
-            .unary(
-                request,
-                PathAndQuery::from_static(EXPORT_PATH),
-                ExportClientCodec,
-            )
+        let response = GrpcService::call(&mut channel, request)
             .await
-            .map_err(transport_reason)?;
-        Ok(Accepted::from_response(response.into_inner()))
+            .map_err(|e| ExportError::Transport(error_chain(&e)))?;
+        // A trailers-only answer: the status is in the headers.
+        if let Some(status) = Status::from_header_map(response.headers()) {
+            if status.code() != Code::Ok {
+                return Err(status.into());
+            }
+            return Ok(Accepted::default());
+        }
+        let encoding = match response.headers().get("grpc-encoding").map(|v| v.as_bytes()) {
+            None | Some(b"identity") => None,
+            Some(b"gzip") => Some(CompressionEncoding::Gzip),
+            Some(other) => {
+                return Err(Status::internal(format!(
+                    "response in grpc-encoding `{}`, which was not asked for",
+                    String::from_utf8_lossy(other)
+                ))
+                .into())
+            }
+        };
+        let http_status = response.status();
+        let mut stream = Streaming::new_response(
+            ResponseDecoder,
+            response.into_body(),
+            http_status,
+            encoding,
+            Some(MAX_RESPONSE_BYTES),
+        );
+        let reply = stream.message().await.map_err(status_error)?;
+        stream.trailers().await.map_err(status_error)?;
+        // An OK status without a message still means the backend took the request.
+        Ok(reply.map(Accepted::from_response).unwrap_or_default())
+    }
+}
+
+/// `grpc-timeout` for a duration: at most 8 digits, in the finest unit that fits.
+fn grpc_timeout(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 100_000_000 {
+        format!("{}m", ms.max(1))
+    } else {
+        format!("{}S", d.as_secs().min(99_999_999))
     }
 }
 
 /// A status made from a connection failure carries the reason (refused, TLS certificate
 /// problem) only in its source; keep it in the error that is logged.
-fn transport_reason(s: tonic::Status) -> ExportError {
+fn status_error(s: tonic::Status) -> ExportError {
     match std::error::Error::source(&s) {
         Some(src) => ExportError::Transport(error_chain(src)),
         None => s.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grpc_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn grpc_timeouts_fit_eight_digits() {
+        assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000m");
+        assert_eq!(grpc_timeout(Duration::from_micros(10)), "1m");
+        assert_eq!(grpc_timeout(Duration::from_secs(200_000)), "200000S");
     }
 }

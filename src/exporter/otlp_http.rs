@@ -1,9 +1,11 @@
-//! OTLP/HTTP sink: POSTs a batch as `application/x-protobuf` (gzip by default) with the hyper-util client.
+//! OTLP/HTTP sink: POSTs a batch as `application/x-protobuf` (gzip by default, or zstd) with the
+//! hyper-util client.
 
 use super::retry::parse_retry_after;
 use super::sink::Accepted;
 use super::ExportError;
-use crate::config::exporter::Otlp;
+use super::compress::compress_async;
+use crate::config::exporter::{BodyCompression, Otlp};
 use crate::tls::connect::error_chain;
 use crate::tls::Connector;
 use bytes::Bytes;
@@ -13,7 +15,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use std::io::Write;
 use std::time::Duration;
 use std::time::SystemTime;
 
@@ -24,7 +25,7 @@ pub(crate) struct HttpSink {
     client: Client<Connector, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
-    gzip: bool,
+    compression: BodyCompression,
 }
 
 impl HttpSink {
@@ -63,9 +64,8 @@ impl HttpSink {
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        let gzip = cfg.gzip;
-        if gzip {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        if let Some(encoding) = cfg.compression.encoding() {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -79,18 +79,13 @@ impl HttpSink {
             client: Client::builder(TokioExecutor::new()).build(connector),
             uri,
             headers,
-            gzip,
+            compression: cfg.compression,
         })
     }
 
     /// The request body for a batch: compressed once, reused by every attempt.
     pub(crate) async fn prepare(&self, body: Bytes) -> Result<Bytes, ExportError> {
-        if !self.gzip {
-            return Ok(body);
-        }
-        tokio::task::spawn_blocking(move || gzip(&body))
-            .await
-            .map_err(|e| ExportError::Malformed(format!("gzip task failed: {e}")))?
+        Ok(compress_async(self.compression, body).await?)
     }
 
     pub(crate) async fn export(&self, body: Bytes) -> Result<Accepted, ExportError> {
@@ -138,20 +133,10 @@ fn traces_uri(endpoint: &str) -> Result<Uri, http::uri::InvalidUri> {
     format!("{}/v1/traces", endpoint.trim_end_matches('/')).parse()
 }
 
-fn gzip(body: &[u8]) -> Result<Bytes, ExportError> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(body)?;
-    Ok(Bytes::from(enc.finish()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-
+    
     #[test]
     fn traces_path_is_appended_only_to_root_urls() {
         let cases = [
@@ -166,17 +151,5 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(traces_uri(input).unwrap().to_string(), expected, "{input}");
         }
-    }
-
-    #[test]
-    fn gzip_round_trips() {
-        let data = b"hello hello hello hello".repeat(100);
-        let packed = gzip(&data).unwrap();
-        assert!(packed.len() < data.len());
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&packed[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, data);
     }
 }

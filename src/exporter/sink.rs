@@ -55,9 +55,10 @@ impl Sink {
         })
     }
 
-    /// Turns a batch into what every attempt sends (compressed once for HTTP).
+    /// Turns a batch into what every attempt sends (compressed once).
     pub(crate) async fn prepare(&self, body: Bytes) -> Result<Bytes, ExportError> {
         match self {
+            Sink::Grpc(s) => s.prepare(body).await,
             Sink::Http(s) => s.prepare(body).await,
             _ => Ok(body),
         }

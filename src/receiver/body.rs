@@ -1,6 +1,6 @@
 //! Reading request bodies under the receivers' limits: bytes reserved before they are buffered,
-//! a size limit checked before buffering, a read deadline; gzip inflation that reserves what it
-//! produces; and the bounded pool that runs CPU-heavy decoding off the async workers.
+//! a size limit checked before buffering, a read deadline; gzip and zstd inflation that reserves
+//! what it produces; and the bounded pool that runs CPU-heavy decoding off the async workers.
 
 use super::inflight::Reservation;
 use crate::pipeline::Refusal;
@@ -22,9 +22,13 @@ pub enum BodyError {
     Timeout(Duration),
     #[error("{0}")]
     Invalid(String),
-    /// The body is not gzip, or is truncated.
-    #[error("invalid gzip body: {0}")]
-    Gzip(#[source] std::io::Error),
+    /// The body is not in its declared coding (gzip, zstd), or is truncated.
+    #[error("invalid {coding} body: {source}")]
+    Decompress {
+        coding: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<Refusal> for BodyError {
@@ -205,10 +209,86 @@ where
 /// Inflation's output starts with this much room (reserved), then doubles (reserved first).
 const INFLATE_STEP: usize = 256 * 1024;
 
-/// Inflates a gzip body of at most `max` bytes once inflated, reserving its output as it grows.
-pub fn gunzip(input: &[u8], max: usize, res: &mut Reservation) -> Result<Bytes, BodyError> {
+/// A request body's content coding (`Content-Encoding`, `grpc-encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    Zstd,
+}
+
+impl Coding {
+    /// The coding a header names: `Ok(None)` when absent or `identity`, `Err(())` when unknown.
+    #[allow(clippy::result_unit_err)]
+    pub fn from_header(value: Option<&[u8]>) -> Result<Option<Coding>, ()> {
+        match value {
+            None | Some(b"identity") => Ok(None),
+            Some(b"gzip") => Ok(Some(Coding::Gzip)),
+            Some(b"zstd") => Ok(Some(Coding::Zstd)),
+            Some(_) => Err(()),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Zstd => "zstd",
+        }
+    }
+}
+
+/// Largest zstd window accepted, as a power of two: 8 MiB, what zstd's own levels use up to 19
+/// and what Go's zstd encoder (the Collector's) uses by default. A frame asking for more is
+/// refused as invalid rather than allocating its window.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+/// A zstd decoder's memory besides its window (block buffers, tables), reserved with it.
+const ZSTD_DECODER_OVERHEAD: u64 = 256 * 1024;
+
+/// Inflates a gzip or zstd body of at most `max` bytes once inflated, reserving its output as
+/// it grows (and, for zstd, the decoder's window while it works).
+pub fn inflate(
+    coding: Coding,
+    input: &[u8],
+    max: usize,
+    res: &mut Reservation,
+) -> Result<Bytes, BodyError> {
+    let invalid = |source| BodyError::Decompress {
+        coding: coding.name(),
+        source,
+    };
+    match coding {
+        Coding::Gzip => read_bounded(flate2::read::GzDecoder::new(input), max, res, invalid),
+        Coding::Zstd => {
+            // The window is at most the frame's declared content when it has one (senders that
+            // compress a whole request at once write it), else the largest window accepted.
+            let window_max = 1u64 << ZSTD_WINDOW_LOG_MAX;
+            let window = match zstd::zstd_safe::get_frame_content_size(input) {
+                Ok(Some(n)) => n.min(window_max),
+                _ => window_max,
+            } + ZSTD_DECODER_OVERHEAD;
+            res.grow(window)?;
+            let out = zstd::stream::read::Decoder::with_buffer(input)
+                .and_then(|mut d| {
+                    d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+                    Ok(d)
+                })
+                .map_err(invalid)
+                .and_then(|d| read_bounded(d, max, res, invalid));
+            res.release(window);
+            out
+        }
+    }
+}
+
+/// Reads `reader` to its end into a buffer of at most `max` bytes (`TooLarge` past it),
+/// reserving the buffer before it grows.
+fn read_bounded(
+    reader: impl Read,
+    max: usize,
+    res: &mut Reservation,
+    invalid: impl Fn(std::io::Error) -> BodyError,
+) -> Result<Bytes, BodyError> {
     let mut out: Vec<u8> = Vec::new();
-    let mut reader = flate2::read::GzDecoder::new(input).take(max as u64 + 1);
+    let mut reader = reader.take(max as u64 + 1);
     loop {
         if out.capacity() - out.len() < INFLATE_STEP / 2 {
             let cap = (out.capacity() * 2).max(INFLATE_STEP).min(max + 1);
@@ -220,7 +300,7 @@ pub fn gunzip(input: &[u8], max: usize, res: &mut Reservation) -> Result<Bytes, 
         let n = (&mut reader)
             .take(room)
             .read_to_end(&mut out)
-            .map_err(BodyError::Gzip)?;
+            .map_err(&invalid)?;
         if out.len() > max {
             return Err(BodyError::TooLarge {
                 size: out.len() as u64,

@@ -135,22 +135,22 @@ async fn inflation_reserves_its_output_and_stops_at_the_limit() {
     let p = pipeline("4MiB");
     let gz = gzip(&vec![7u8; 1 << 20]);
     let mut res = Reservation::new(&p);
-    let out = gunzip(&gz, 1 << 20, &mut res).unwrap();
+    let out = inflate(Coding::Gzip, &gz, 1 << 20, &mut res).unwrap();
     assert_eq!(out.len(), 1 << 20);
     assert!(res.bytes() >= out.len() as u64, "output reserved");
     assert!(res.bytes() <= (1 << 20) + 1, "no more than the limit + 1");
     drop(res);
     // A bomb: stops one byte past the limit.
     let mut res = Reservation::new(&p);
-    let err = gunzip(&gz, (1 << 20) - 1, &mut res).unwrap_err();
+    let err = inflate(Coding::Gzip, &gz, (1 << 20) - 1, &mut res).unwrap_err();
     assert!(matches!(err, BodyError::TooLarge { .. }), "{err}");
     // Inflation past memory_limit is refused retryably.
     let big = gzip(&vec![0u8; 8 << 20]);
     let mut res2 = Reservation::new(&p);
-    let err = gunzip(&big, 16 << 20, &mut res2).unwrap_err();
+    let err = inflate(Coding::Gzip, &big, 16 << 20, &mut res2).unwrap_err();
     assert!(matches!(err, BodyError::Overloaded(_)), "{err}");
-    let err = gunzip(b"not gzip", 100, &mut res2).unwrap_err();
-    assert!(matches!(err, BodyError::Gzip(_)), "{err}");
+    let err = inflate(Coding::Gzip, b"not gzip", 100, &mut res2).unwrap_err();
+    assert!(matches!(err, BodyError::Decompress { coding: "gzip", .. }), "{err}");
     drop((res, res2));
     assert_eq!(p.inflight().bytes(), 0);
 }
@@ -236,4 +236,53 @@ async fn request_metadata_reaches_the_pipeline_with_its_protocol_and_receive_tim
         );
     }
     assert_eq!(p.inflight().bytes(), 0);
+}
+
+#[tokio::test]
+async fn zstd_inflation_reserves_its_output_and_window_and_stops_at_the_limit() {
+    let p = pipeline("4MiB");
+    let data = vec![7u8; 1 << 20];
+    let zs = zstd::bulk::compress(&data, 3).unwrap();
+    let mut res = Reservation::new(&p);
+    let out = inflate(Coding::Zstd, &zs, 1 << 20, &mut res).unwrap();
+    assert_eq!(&out[..], &data[..]);
+    assert!(res.bytes() >= out.len() as u64, "output reserved");
+    assert!(res.bytes() <= (1 << 20) + 1, "the window is released after decoding");
+    drop(res);
+    // A bomb: stops one byte past the limit.
+    let mut res = Reservation::new(&p);
+    let err = inflate(Coding::Zstd, &zs, (1 << 20) - 1, &mut res).unwrap_err();
+    assert!(matches!(err, BodyError::TooLarge { .. }), "{err}");
+    drop(res);
+    // Past memory_limit: refused retryably.
+    let big = zstd::bulk::compress(&vec![0u8; 8 << 20], 1).unwrap();
+    let mut res = Reservation::new(&p);
+    let err = inflate(Coding::Zstd, &big, 16 << 20, &mut res).unwrap_err();
+    assert!(matches!(err, BodyError::Overloaded(_)), "{err}");
+    drop(res);
+    // A frame asking for a 128 MiB window is refused, not allocated.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.window_log(27).unwrap();
+    enc.long_distance_matching(true).unwrap();
+    enc.write_all(&data).unwrap();
+    let wide = enc.finish().unwrap();
+    let roomy = pipeline("64MiB");
+    let mut res = Reservation::new(&roomy);
+    let err = inflate(Coding::Zstd, &wide, 16 << 20, &mut res).unwrap_err();
+    assert!(matches!(err, BodyError::Decompress { coding: "zstd", .. }), "{err}");
+    let mut res2 = Reservation::new(&p);
+    let err = inflate(Coding::Zstd, b"not zstd", 100, &mut res2).unwrap_err();
+    assert!(matches!(err, BodyError::Decompress { coding: "zstd", .. }), "{err}");
+    drop((res, res2));
+    assert_eq!(p.inflight().bytes(), 0);
+    assert_eq!(roomy.inflight().bytes(), 0);
+}
+
+#[test]
+fn codings_from_headers() {
+    assert_eq!(Coding::from_header(None), Ok(None));
+    assert_eq!(Coding::from_header(Some(b"identity")), Ok(None));
+    assert_eq!(Coding::from_header(Some(b"gzip")), Ok(Some(Coding::Gzip)));
+    assert_eq!(Coding::from_header(Some(b"zstd")), Ok(Some(Coding::Zstd)));
+    assert_eq!(Coding::from_header(Some(b"br")), Err(()));
 }

@@ -3,7 +3,9 @@
 //! buffered), inflated off the async workers, and handed to the pipeline as bytes, so spans
 //! are sliced out of it without a decode into owned structs.
 
-use super::body::{gunzip, ingest, read_grpc_message, BodyError, Decoders, INLINE_DECODE_BYTES};
+use super::body::{
+    inflate, ingest, read_grpc_message, BodyError, Coding, Decoders, INLINE_DECODE_BYTES,
+};
 use super::inflight::Reservation;
 use crate::otlp::rpc;
 use crate::pipeline::{Pipeline, Protocol, Refusal, RequestMeta};
@@ -116,14 +118,14 @@ where
     if req.uri().path() != EXPORT_PATH {
         return Err(Status::unimplemented("only TraceService/Export is served"));
     }
-    let gzip = match req.headers().get("grpc-encoding").map(|v| v.as_bytes()) {
-        None | Some(b"identity") => false,
-        Some(b"gzip") => true,
-        Some(other) => {
+    let header = req.headers().get("grpc-encoding").map(|v| v.as_bytes());
+    let coding = match Coding::from_header(header) {
+        Ok(c) => c,
+        Err(()) => {
             count("unsupported");
             return Err(Status::unimplemented(format!(
-                "unsupported grpc-encoding `{}` (use gzip or identity)",
-                String::from_utf8_lossy(other)
+                "unsupported grpc-encoding `{}` (use gzip, zstd or identity)",
+                String::from_utf8_lossy(header.unwrap_or_default())
             )));
         }
     };
@@ -140,20 +142,20 @@ where
         .await
         .map_err(body_status)?;
     let body = if msg.compressed {
-        if !gzip {
+        let Some(coding) = coding else {
             count("invalid");
             return Err(Status::internal(
                 "compressed message without a grpc-encoding header",
             ));
-        }
+        };
         let compressed = msg.bytes;
         let clen = compressed.len() as u64;
         let inflated = if compressed.len() < INLINE_DECODE_BYTES {
-            gunzip(&compressed, max, &mut res).map(|b| (b, res))
+            inflate(coding, &compressed, max, &mut res).map(|b| (b, res))
         } else {
             limits
                 .decoders
-                .run(move || gunzip(&compressed, max, &mut res).map(|b| (b, res)))
+                .run(move || inflate(coding, &compressed, max, &mut res).map(|b| (b, res)))
                 .await
                 .map_err(|r| {
                     count("refused");
@@ -199,7 +201,7 @@ fn body_status(e: BodyError) -> Status {
             count("invalid");
             Status::invalid_argument(m)
         }
-        BodyError::Gzip(_) => {
+        BodyError::Decompress { .. } => {
             count("invalid");
             Status::invalid_argument(e.to_string())
         }
@@ -227,7 +229,7 @@ fn ok_response(resp: ExportTraceServiceResponse) -> http::Response<tonic::body::
     );
     r.headers_mut().insert(
         "grpc-accept-encoding",
-        http::HeaderValue::from_static("gzip,identity"),
+        http::HeaderValue::from_static("gzip,zstd,identity"),
     );
     r
 }

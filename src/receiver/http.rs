@@ -1,4 +1,5 @@
-//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip-compressed.
+//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip- or
+//! zstd-compressed.
 //! Answers in the request's encoding; errors carry a `google.rpc.Status` body.
 
 use super::body::{self, BodyError, Decoders, INLINE_DECODE_BYTES};
@@ -118,18 +119,18 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
         Encoding::Json => Protocol::HttpJson,
     };
     let label = protocol.label();
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
-        None | Some(b"identity") => false,
-        Some(b"gzip") => true,
-        Some(other) => {
+    let content_encoding = headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes());
+    let coding = match body::Coding::from_header(content_encoding) {
+        Ok(c) => c,
+        Err(()) => {
             count(label, "unsupported");
             return error(
                 enc,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 tonic::Code::InvalidArgument,
                 format!(
-                    "unsupported Content-Encoding `{}` (use gzip or none)",
-                    String::from_utf8_lossy(other)
+                    "unsupported Content-Encoding `{}` (use gzip, zstd or none)",
+                    String::from_utf8_lossy(content_encoding.unwrap_or_default())
                 ),
             );
         }
@@ -157,14 +158,14 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
         Ok(b) => b,
         Err(e) => return body_error(enc, label, e),
     };
-    let raw = if gzip {
+    let raw = if let Some(coding) = coding {
         let clen = raw.len() as u64;
         let inflated = if raw.len() < INLINE_DECODE_BYTES {
-            body::gunzip(&raw, max, &mut res).map(|b| (b, res))
+            body::inflate(coding, &raw, max, &mut res).map(|b| (b, res))
         } else {
             match limits
                 .decoders
-                .run(move || body::gunzip(&raw, max, &mut res).map(|b| (b, res)))
+                .run(move || body::inflate(coding, &raw, max, &mut res).map(|b| (b, res)))
                 .await
             {
                 Ok(r) => r,
@@ -299,7 +300,7 @@ fn body_error(enc: Encoding, label: &'static str, e: BodyError) -> Response {
             count(label, "invalid");
             bad_request(enc, m)
         }
-        BodyError::Gzip(_) => {
+        BodyError::Decompress { .. } => {
             count(label, "invalid");
             bad_request(enc, e.to_string())
         }

@@ -1,9 +1,13 @@
 //! Pre-encoded request templates whose trace ids are patched in place per send, so the load
 //! generator never re-encodes: a request carries the first 4 spans of its new traces and the
-//! last 4 spans of the traces started by the previous request of the same sender.
+//! last 4 spans of the traces started by the previous request of the same sender. A trace's
+//! spans come from 4 services, so every request holds 4 resource groups (one per service), as
+//! a Collector or an agent batching several services sends them.
 
 use bytes::{Bytes, BytesMut};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +19,16 @@ pub const SPANS_PER_TRACE: usize = 8;
 pub const FIRST_HALF: usize = 4;
 /// Share of traces with an error span (their last span has status ERROR).
 pub const ERROR_PERCENT: usize = 1;
+/// The services a trace's spans come from (span i from service i mod 4): one resource group
+/// each per request.
+pub const SERVICES: [&str; 4] = [
+    "genai-gateway",
+    "retriever",
+    "llm-router",
+    "safety-filter",
+];
+/// Length of each span's `prompt` attribute.
+pub const PROMPT_BYTES: usize = 64;
 
 /// splitmix64: a fast, good-enough generator for trace ids.
 #[derive(Clone)]
@@ -62,23 +76,44 @@ impl Template {
         let mut rng = Rng::new(placeholder_seed ^ 0x5eed_7e3a_11a7_e000);
         let first_ids: Vec<[u8; 16]> = (0..first).map(|_| rng.trace_id()).collect();
         let second_ids: Vec<[u8; 16]> = (0..errors.len()).map(|_| rng.trace_id()).collect();
-        let mut spans: Vec<Span> = Vec::new();
+        // Spans per service, in trace order within each.
+        let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
         for id in &first_ids {
-            spans.extend(trace_spans(id, false).into_iter().take(FIRST_HALF));
+            for (i, s) in trace_spans(id, false, &mut rng)
+                .into_iter()
+                .enumerate()
+                .take(FIRST_HALF)
+            {
+                by_service[i % SERVICES.len()].push(s);
+            }
         }
         for (id, &err) in second_ids.iter().zip(errors) {
-            spans.extend(trace_spans(id, err).into_iter().skip(FIRST_HALF));
+            for (i, s) in trace_spans(id, err, &mut rng)
+                .into_iter()
+                .enumerate()
+                .skip(FIRST_HALF)
+            {
+                by_service[i % SERVICES.len()].push(s);
+            }
         }
-        let span_bytes = spans.iter().map(|s| s.encoded_len()).sum();
-        let n = spans.len();
-        let req = fixtures::request_with(
-            "genai-gateway",
-            vec![
-                kv_str("host.name", "node-1"),
-                kv_str("deployment.environment", "prod"),
-            ],
-            spans,
-        );
+        let span_bytes = by_service.iter().flatten().map(|s| s.encoded_len()).sum();
+        let n = by_service.iter().map(Vec::len).sum();
+        let mut req = ExportTraceServiceRequest::default();
+        for (service, spans) in SERVICES.iter().zip(by_service) {
+            if spans.is_empty() {
+                continue;
+            }
+            let one = fixtures::request_with(
+                service,
+                vec![
+                    kv_str("host.name", "node-1"),
+                    kv_str("deployment.environment", "prod"),
+                ],
+                spans,
+            );
+            req.resource_spans
+                .extend::<Vec<ResourceSpans>>(one.resource_spans);
+        }
         let body = req.encode_to_vec();
         let mut where_: HashMap<[u8; 16], Vec<usize>> = HashMap::new();
         for id in first_ids.iter().chain(&second_ids) {
@@ -129,9 +164,12 @@ impl Template {
     }
 }
 
-/// The 8 spans of one pipeline trace: 8 to 10 attributes each, one 64-byte `prompt`.
-fn trace_spans(id: &[u8; 16], error: bool) -> Vec<Span> {
+/// The 8 spans of one pipeline trace: 8 to 10 attributes each, one 64-byte `prompt` of
+/// English-like text (not one repeated letter, so compression sees realistic payloads), start
+/// times spread over a minute.
+fn trace_spans(id: &[u8; 16], error: bool, rng: &mut Rng) -> Vec<Span> {
     let trace = u128::from_be_bytes(*id);
+    let shift_ns = rng.next_u64() % 60_000_000_000;
     fixtures::pipeline_trace(trace, SPANS_PER_TRACE as u64, error)
         .into_iter()
         .enumerate()
@@ -144,9 +182,38 @@ fn trace_spans(id: &[u8; 16], error: bool) -> Vec<Span> {
             if i % 3 == 0 {
                 b = b.attr("gen_ai.system", "openai");
             }
-            b.build()
+            let mut span = b.build();
+            span.start_time_unix_nano += shift_ns;
+            span.end_time_unix_nano += shift_ns + rng.next_u64() % 5_000_000;
+            for kv in &mut span.attributes {
+                if kv.key == "prompt" {
+                    kv.value = Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(prompt(rng))),
+                    });
+                }
+            }
+            span
         })
         .collect()
+}
+
+/// A prompt of exactly [`PROMPT_BYTES`] bytes drawn from a small vocabulary.
+fn prompt(rng: &mut Rng) -> String {
+    const WORDS: [&str; 32] = [
+        "summarize", "the", "quarterly", "report", "for", "our", "customers", "in", "three",
+        "bullet", "points", "translate", "this", "email", "into", "german", "and", "keep",
+        "tone", "polite", "what", "is", "refund", "policy", "on", "damaged", "items", "write",
+        "sql", "query", "listing", "orders",
+    ];
+    let mut p = String::with_capacity(PROMPT_BYTES + 16);
+    while p.len() < PROMPT_BYTES {
+        if !p.is_empty() {
+            p.push(' ');
+        }
+        p.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
+    }
+    p.truncate(PROMPT_BYTES);
+    p
 }
 
 /// The templates a sender cycles through: `variants` full requests whose finishing traces
@@ -254,15 +321,22 @@ mod tests {
         let req = ExportTraceServiceRequest::decode(tpl.render(&a, &b)).unwrap();
         let spans = fixtures::spans_of(&req);
         assert_eq!(spans.len(), 64);
-        for s in &spans[..32] {
-            assert!(a.iter().any(|id| id[..] == s.trace_id[..]));
-        }
-        for s in &spans[32..] {
-            assert!(b.iter().any(|id| id[..] == s.trace_id[..]));
-        }
+        // One resource group per service, each with first and second halves.
+        assert_eq!(req.resource_spans.len(), SERVICES.len());
+        let first = spans
+            .iter()
+            .filter(|s| a.iter().any(|id| id[..] == s.trace_id[..]))
+            .count();
+        let second = spans
+            .iter()
+            .filter(|s| b.iter().any(|id| id[..] == s.trace_id[..]))
+            .count();
+        assert_eq!((first, second), (32, 32));
         for s in &spans {
             assert!((8..=10).contains(&s.attributes.len()));
-            assert_eq!(fixtures::attr_str(s, "prompt").map(str::len), Some(64));
+            assert_eq!(fixtures::attr_str(s, "prompt").map(str::len), Some(PROMPT_BYTES));
         }
+        let mean = t.mean_span_bytes();
+        assert!((250.0..=360.0).contains(&mean), "mean span size {mean}");
     }
 }
