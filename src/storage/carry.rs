@@ -4,14 +4,16 @@
 //! its segment was freed. Done by the pipeline's tick, which can ask the cache.
 
 use super::log::Purpose;
-use super::segment::{self, Item, Records};
+use super::segment::{self, FRAME_LEN, HEADER_LEN};
 use super::{Storage, StorageError};
 use crate::config::SyncMode;
 use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record};
 use crate::telemetry::names;
-use bytes::Bytes;
 use metrics::counter;
+use prost::Message;
 use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// Decisions per carried record at most (a record stays well under a megabyte).
 const CHUNK: usize = 8192;
@@ -42,26 +44,14 @@ impl Storage {
         let mut carried: HashMap<crate::otlp::TraceId, Decision> = HashMap::new();
         for id in &ids {
             let path = segment::path(&self.log.dir, *id);
-            let data = match std::fs::read(&path) {
-                Ok(d) => Bytes::from(d),
+            let records = match decision_records(&path) {
+                Ok(r) => r,
                 Err(e) => {
                     crate::warn_limited!(path = %path.display(), error = %e, "storage log: cannot read a released segment to carry its decisions forward; they are not restored after a restart");
                     continue;
                 }
             };
-            if segment::check_header(&data).is_err() {
-                continue;
-            }
-            for item in Records::new(data) {
-                let Item::Record(
-                    _,
-                    Record {
-                        kind: Some(Kind::Decisions(ds)),
-                    },
-                ) = item
-                else {
-                    continue;
-                };
+            for ds in records {
                 for d in ds.decisions {
                     let Ok(trace) = <[u8; 16]>::try_from(&d.trace_id[..]) else {
                         continue;
@@ -139,4 +129,47 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// The first byte of a `Record` holding `Decisions` (field 2, length-delimited).
+const DECISIONS_TAG: u8 = 0x12;
+
+/// The `Decisions` records of the segment at `path`, read frame by frame without reading the
+/// requests' payloads (most of a segment's bytes). Damaged frames are skipped and a torn tail
+/// ends the reading, as in replay.
+fn decision_records(path: &Path) -> std::io::Result<Vec<Decisions>> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut header, 0)?;
+    if segment::check_header(&header).is_err() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    let mut at = HEADER_LEN as u64;
+    let mut head = [0u8; FRAME_LEN + 1];
+    while at + (FRAME_LEN as u64) < len {
+        file.read_exact_at(&mut head, at)?;
+        let len_bytes: [u8; 4] = head[..4].try_into().expect("4 bytes");
+        let n = u64::from(u32::from_le_bytes(len_bytes));
+        let start = at + FRAME_LEN as u64;
+        if start + n > len {
+            break;
+        }
+        if head[FRAME_LEN] == DECISIONS_TAG {
+            let mut payload = vec![0u8; n as usize];
+            file.read_exact_at(&mut payload, start)?;
+            let crc = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
+            if segment::checksum(len_bytes, &payload) == crc {
+                if let Ok(Record {
+                    kind: Some(Kind::Decisions(ds)),
+                }) = Record::decode(&payload[..])
+                {
+                    out.push(ds);
+                }
+            }
+        }
+        at = start + n;
+    }
+    Ok(out)
 }

@@ -42,7 +42,7 @@ pub fn parse_name(name: &str) -> Option<u64> {
 
 /// The checksum of a frame: CRC-32 over the length bytes and the payload, so a damaged
 /// length is caught as surely as a damaged payload.
-pub(super) fn checksum(len: [u8; 4], payload: &[u8]) -> u32 {
+pub fn checksum(len: [u8; 4], payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&len);
     h.update(payload);
