@@ -17,6 +17,11 @@ const SPANS_PER_TRACE: u64 = 8;
 
 /// A request of 64 realistic 8-span traces (8-10 attributes, one 64-byte payload), 1% errors.
 fn request_body(seed: u128) -> Bytes {
+    request_body_of("bench-svc", seed)
+}
+
+/// [`request_body`] from service `service`.
+fn request_body_of(service: &str, seed: u128) -> Bytes {
     let spans = (0..TRACES_PER_REQUEST)
         .flat_map(|t| {
             let id = (seed * TRACES_PER_REQUEST + t + 1)
@@ -29,7 +34,7 @@ fn request_body(seed: u128) -> Bytes {
         })
         .map(fixtures::SpanBuilder::build)
         .collect();
-    fixtures::encode(&fixtures::request_with("bench-svc", vec![], spans))
+    fixtures::encode(&fixtures::request_with(service, vec![], spans))
 }
 
 fn rules(yaml_rules: &str) -> RuleSet {
@@ -117,6 +122,64 @@ fn bench_rules(c: &mut Criterion) {
             }
         })
     });
+    g.finish();
+}
+
+/// Several threads deciding at once with one adaptive rule, as the buffer's shards do on a
+/// busy daemon: every thread decides its own 64 traces per iteration. With one key all threads
+/// meet on that key's state; with a key per service (64 services) they mostly do not.
+fn bench_adaptive_contended(c: &mut Criterion) {
+    const THREADS: usize = 4;
+    let adaptive = rules(
+        "    - { name: rest, adaptive: { target_traces_per_sec: 50, key: [service, root.name] } }\n",
+    );
+    let one_key: Vec<Vec<(TraceId, Vec<Span>)>> = (0..THREADS as u128)
+        .map(|t| {
+            by_trace(
+                ingest(&request_body(10 + t), adaptive.interest())
+                    .unwrap()
+                    .spans,
+            )
+        })
+        .collect();
+    // 16 services per thread, 4 traces of each per request.
+    let many_keys: Vec<Vec<(TraceId, Vec<Span>)>> = (0..THREADS as u128)
+        .map(|t| {
+            (0..16u128)
+                .flat_map(|s| {
+                    let body = request_body_of(&format!("svc-{t}-{s}"), 20 + t * 16 + s);
+                    let traces = by_trace(ingest(&body, adaptive.interest()).unwrap().spans);
+                    traces.into_iter().take(4)
+                })
+                .collect()
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut g = c.benchmark_group("adaptive_contended");
+    g.throughput(Throughput::Elements(THREADS as u64 * spans_per_request()));
+    for (name, sets) in [
+        ("4_threads_one_key", &one_key),
+        ("4_threads_64_keys", &many_keys),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for traces in sets.iter() {
+                        let rs = &adaptive;
+                        s.spawn(move || {
+                            for _ in 0..iters {
+                                for (id, spans) in traces {
+                                    black_box(rs.decide_at(id, spans, t0));
+                                }
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
     g.finish();
 }
 
@@ -284,6 +347,7 @@ criterion_group!(
     benches,
     bench_ingest,
     bench_rules,
+    bench_adaptive_contended,
     bench_buffer,
     bench_encode,
     bench_pipelines,

@@ -362,3 +362,47 @@ fn min_per_key_keeps_every_key_every_interval_within_the_target() {
         "the floor counts against the target: {rate}"
     );
 }
+
+/// Four threads deciding at once over 64 keys, with `max_keys: 16` and clocks that disagree
+/// (each thread's times run on their own): no decision panics or blocks, the map never holds
+/// more keys than allowed, and the rule still keeps about its target.
+#[test]
+fn concurrent_deciders_share_the_keys_and_count_every_trace() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (s, interest) = sampler(params(20.0, 16));
+    let keys: Vec<Vec<Span>> = (0..64).map(|k| key_spans(&interest, k)).collect();
+    let base = Instant::now();
+    let kept = AtomicU64::new(0);
+    const PER_THREAD: u64 = 60_000;
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let (s, keys, kept) = (&s, &keys, &kept);
+            scope.spawn(move || {
+                let mut rng = Rng(t + 1);
+                // 60 s at 1000 traces/s per thread: four intervals.
+                for i in 0..PER_THREAD {
+                    let at = base + Duration::from_micros(i * 1000 + t * 7);
+                    let k = (rng.next() % 64) as usize;
+                    if s.decide(&keys[k], rng.randomness(), at, false).keep {
+                        kept.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert!(s.keys.len() <= 16, "{} keys", s.keys.len());
+    assert_eq!(s.key_count.load(Relaxed), s.keys.len());
+    let snap = s.snapshot();
+    assert!(
+        snap.iter().any(|(k, ..)| k == OTHER_KEY),
+        "the keys beyond 16 share `_other`: {snap:?}"
+    );
+    // 4000 traces/s offered for 60 s against a target of 20/s: about 1200 kept, more while the
+    // first interval learns the rates.
+    let kept = kept.into_inner();
+    assert!(
+        (600..=4000).contains(&kept),
+        "kept {kept} of {}",
+        4 * PER_THREAD
+    );
+}
