@@ -39,7 +39,7 @@ fn reencode(spans: &[(tailsift::otlp::TraceId, tailsift::otlp::Span)]) -> Bytes 
         .iter()
         .map(|(_, s)| OutSpan {
             scope: s.scope.clone(),
-            raw: s.raw.clone(),
+            raw: s.raw_bytes(),
             suffix: Bytes::new(),
         })
         .collect();
@@ -49,7 +49,7 @@ fn reencode(spans: &[(tailsift::otlp::TraceId, tailsift::otlp::Span)]) -> Bytes 
 fn sorted(spans: &[(tailsift::otlp::TraceId, tailsift::otlp::Span)]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut v: Vec<_> = spans
         .iter()
-        .map(|(t, s)| (t.to_vec(), s.raw.to_vec()))
+        .map(|(t, s)| (t.to_vec(), s.raw().to_vec()))
         .collect();
     v.sort();
     v
@@ -70,7 +70,10 @@ pub fn check(data: &[u8]) {
     };
     assert_eq!(got.rejection_message().is_some(), !got.rejected.is_empty());
     for (id, s) in &got.spans {
-        assert!(inside(&body, &s.raw), "a span's bytes lie inside the body");
+        assert!(
+            inside(&body, &s.raw_bytes()),
+            "a span's bytes lie inside the body"
+        );
         assert!(inside(&body, &s.scope.encoded) && inside(&body, &s.scope.resource.encoded));
         assert_ne!(*id, [0u8; 16], "an accepted span has a non-zero trace id");
         assert!(
@@ -107,7 +110,7 @@ pub fn check(data: &[u8]) {
         None => {
             for (_, s) in &again.spans {
                 assert!(
-                    validate::span(&s.raw).is_ok(),
+                    validate::span(s.raw()).is_ok(),
                     "salvage left a span that fails validation"
                 );
             }
@@ -122,7 +125,10 @@ pub fn check(data: &[u8]) {
             assert_eq!(left.spans.len(), s.spans);
             assert!(left.rejected.is_empty());
             for (_, sp) in &left.spans {
-                assert!(validate::span(&sp.raw).is_ok(), "a salvaged span validates");
+                assert!(
+                    validate::span(sp.raw()).is_ok(),
+                    "a salvaged span validates"
+                );
             }
             assert!(salvage(&s.body).is_none(), "salvage is idempotent");
             if let Err(e) = ExportTraceServiceRequest::decode(s.body.clone()) {

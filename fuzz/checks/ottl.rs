@@ -46,7 +46,7 @@ pub fn check(data: &[u8]) {
                 span: sp,
                 event: None,
             });
-            for ev in events(&sp.raw) {
+            for ev in events(sp.raw()) {
                 let _ = cond.eval(&Scope {
                     span: sp,
                     event: Some(&ev),
