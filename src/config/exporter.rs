@@ -34,9 +34,13 @@ pub struct Otlp {
 pub enum BodyCompression {
     None,
     /// flate2 level, 1..=9.
-    Gzip { level: u32 },
+    Gzip {
+        level: u32,
+    },
     /// zstd level, 1..=22.
-    Zstd { level: i32 },
+    Zstd {
+        level: i32,
+    },
 }
 
 /// gzip level when `compression_level` is not set: level 1 costs a fraction of the CPU of the
@@ -289,7 +293,11 @@ mod tests {
         );
         match g.target() {
             Ok(Target::OtlpGrpc(o)) => {
-                assert!(o.https && o.compression == BodyCompression::None && o.endpoint == "https://tempo:4317")
+                assert!(
+                    o.https
+                        && o.compression == BodyCompression::None
+                        && o.endpoint == "https://tempo:4317"
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -344,7 +352,9 @@ mod tests {
             }
         );
         assert_eq!(
-            body(&format!("{{ {ep}, compression: gzip, compression_level: 9 }}")),
+            body(&format!(
+                "{{ {ep}, compression: gzip, compression_level: 9 }}"
+            )),
             BodyCompression::Gzip { level: 9 }
         );
         assert_eq!(
@@ -371,10 +381,22 @@ mod tests {
             e.target().unwrap_err()
         };
         let cases = [
-            (Some(Compression::Gzip), 0, "gzip levels go from 1 to 9, got 0"),
+            (
+                Some(Compression::Gzip),
+                0,
+                "gzip levels go from 1 to 9, got 0",
+            ),
             (None, 10, "gzip levels go from 1 to 9, got 10"),
-            (Some(Compression::Zstd), 23, "zstd levels go from 1 to 22, got 23"),
-            (Some(Compression::Zstd), -1, "zstd levels go from 1 to 22, got -1"),
+            (
+                Some(Compression::Zstd),
+                23,
+                "zstd levels go from 1 to 22, got 23",
+            ),
+            (
+                Some(Compression::Zstd),
+                -1,
+                "zstd levels go from 1 to 22, got -1",
+            ),
             (
                 Some(Compression::None),
                 1,
