@@ -43,8 +43,7 @@ pub enum BodyCompression {
     },
 }
 
-/// gzip level when `compression_level` is not set: level 1 costs a fraction of the CPU of the
-/// usual 6 for a few percent more bytes on OTLP batches (README, "Compression").
+/// gzip level when `compression_level` is not set: the cheapest in CPU (README, "Compression").
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// zstd level when `compression_level` is not set (README, "Compression").
 pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
