@@ -363,9 +363,9 @@ mod tests {
             }
         );
         assert_eq!(
-            body(&format!(
-                "{{ protocol: otlp_http, endpoint: \"http://x:1\", compression: zstd, compression_level: 22 }}"
-            )),
+            body(
+                "{ protocol: otlp_http, endpoint: \"http://x:1\", compression: zstd, compression_level: 22 }"
+            ),
             BodyCompression::Zstd { level: 22 }
         );
         // A level with compression left at its default (gzip) applies to gzip.
