@@ -36,10 +36,38 @@ impl Rng {
 
 fn prompt(rng: &mut Rng) -> String {
     const WORDS: [&str; 32] = [
-        "summarize", "the", "quarterly", "report", "for", "our", "customers", "in", "three",
-        "bullet", "points", "translate", "this", "email", "into", "german", "and", "keep",
-        "tone", "polite", "what", "is", "refund", "policy", "on", "damaged", "items", "write",
-        "sql", "query", "listing", "orders",
+        "summarize",
+        "the",
+        "quarterly",
+        "report",
+        "for",
+        "our",
+        "customers",
+        "in",
+        "three",
+        "bullet",
+        "points",
+        "translate",
+        "this",
+        "email",
+        "into",
+        "german",
+        "and",
+        "keep",
+        "tone",
+        "polite",
+        "what",
+        "is",
+        "refund",
+        "policy",
+        "on",
+        "damaged",
+        "items",
+        "write",
+        "sql",
+        "query",
+        "listing",
+        "orders",
     ];
     let mut p = String::new();
     while p.len() < 64 {
@@ -60,7 +88,7 @@ fn batch() -> Vec<u8> {
         let trace = ((rng.next() as u128) << 64) | rng.next() as u128;
         let shift = rng.next() % 60_000_000_000;
         let mut groups: Vec<Vec<_>> = vec![Vec::new(); SERVICES.len()];
-        for (i, b) in fixtures::pipeline_trace(trace, 8, rng.next() % 100 == 0)
+        for (i, b) in fixtures::pipeline_trace(trace, 8, rng.next().is_multiple_of(100))
             .into_iter()
             .enumerate()
         {
@@ -81,7 +109,10 @@ fn batch() -> Vec<u8> {
         for (service, spans) in SERVICES.iter().zip(groups) {
             let one = fixtures::request_with(
                 service,
-                vec![kv_str("host.name", "node-1"), kv_str("deployment.environment", "prod")],
+                vec![
+                    kv_str("host.name", "node-1"),
+                    kv_str("deployment.environment", "prod"),
+                ],
                 spans,
             );
             req.resource_spans.extend(one.resource_spans);

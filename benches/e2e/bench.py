@@ -686,7 +686,8 @@ def markdown_table(cells, results, a, load_at_start, load_at_end):
             c_txt += f" ({min(c):.2f}-{max(c):.2f})"
         ratio = median(x.get("ratio_vs_rotel") for x in rs)
         p99 = median(x["p99"]["p99_s"] for x in rs)
-        p99_txt = "-" if p99 is None else f"{p99 * 1000:,.0f} ms"
+        over = any(x["p99"]["note"] == ">" for x in rs)
+        p99_txt = "-" if p99 is None else f"{'> ' if over else ''}{p99 * 1000:,.0f} ms"
         if name.startswith("collector") and p99 is not None:
             p99_txt += " (1 s tick)"
         out.append(

@@ -3,9 +3,9 @@
 //! once per batch (not once per attempt), off the async workers, at the configured level (tonic
 //! compresses every attempt, gzip at level 6 only).
 
+use super::compress::compress_async;
 use super::sink::Accepted;
 use super::ExportError;
-use super::compress::compress_async;
 use crate::config::exporter::{BodyCompression, Otlp};
 use crate::otlp::grpc_codec::{ResponseDecoder, EXPORT_PATH};
 use crate::tls::connect::error_chain;
@@ -118,9 +118,11 @@ impl GrpcSink {
             .map_err(|e| ExportError::Malformed(e.to_string()))?;
         *request.headers_mut() = self.headers.clone();
         let mut channel = self.channel.clone();
-        futures::future::poll_fn(|cx| GrpcService::<tonic::body::Body>::poll_ready(&mut channel, cx))
-            .await
-            .map_err(|e| ExportError::Transport(format!("gRPC channel not ready: {e}")))?;
+        futures::future::poll_fn(|cx| {
+            GrpcService::<tonic::body::Body>::poll_ready(&mut channel, cx)
+        })
+        .await
+        .map_err(|e| ExportError::Transport(format!("gRPC channel not ready: {e}")))?;
         let response = GrpcService::call(&mut channel, request)
             .await
             .map_err(|e| ExportError::Transport(error_chain(&e)))?;
@@ -131,7 +133,11 @@ impl GrpcSink {
             }
             return Ok(Accepted::default());
         }
-        let encoding = match response.headers().get("grpc-encoding").map(|v| v.as_bytes()) {
+        let encoding = match response
+            .headers()
+            .get("grpc-encoding")
+            .map(|v| v.as_bytes())
+        {
             None | Some(b"identity") => None,
             Some(b"gzip") => Some(CompressionEncoding::Gzip),
             Some(other) => {

@@ -1,10 +1,10 @@
 //! OTLP/HTTP sink: POSTs a batch as `application/x-protobuf` (gzip by default, or zstd) with the
 //! hyper-util client.
 
+use super::compress::compress_async;
 use super::retry::parse_retry_after;
 use super::sink::Accepted;
 use super::ExportError;
-use super::compress::compress_async;
 use crate::config::exporter::{BodyCompression, Otlp};
 use crate::tls::connect::error_chain;
 use crate::tls::Connector;
@@ -136,7 +136,7 @@ fn traces_uri(endpoint: &str) -> Result<Uri, http::uri::InvalidUri> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    
+
     #[test]
     fn traces_path_is_appended_only_to_root_urls() {
         let cases = [

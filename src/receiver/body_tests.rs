@@ -150,7 +150,10 @@ async fn inflation_reserves_its_output_and_stops_at_the_limit() {
     let err = inflate(Coding::Gzip, &big, 16 << 20, &mut res2).unwrap_err();
     assert!(matches!(err, BodyError::Overloaded(_)), "{err}");
     let err = inflate(Coding::Gzip, b"not gzip", 100, &mut res2).unwrap_err();
-    assert!(matches!(err, BodyError::Decompress { coding: "gzip", .. }), "{err}");
+    assert!(
+        matches!(err, BodyError::Decompress { coding: "gzip", .. }),
+        "{err}"
+    );
     drop((res, res2));
     assert_eq!(p.inflight().bytes(), 0);
 }
@@ -247,7 +250,10 @@ async fn zstd_inflation_reserves_its_output_and_window_and_stops_at_the_limit() 
     let out = inflate(Coding::Zstd, &zs, 1 << 20, &mut res).unwrap();
     assert_eq!(&out[..], &data[..]);
     assert!(res.bytes() >= out.len() as u64, "output reserved");
-    assert!(res.bytes() <= (1 << 20) + 1, "the window is released after decoding");
+    assert!(
+        res.bytes() <= (1 << 20) + 1,
+        "the window is released after decoding"
+    );
     drop(res);
     // A bomb: stops one byte past the limit.
     let mut res = Reservation::new(&p);
@@ -269,10 +275,16 @@ async fn zstd_inflation_reserves_its_output_and_window_and_stops_at_the_limit() 
     let roomy = pipeline("64MiB");
     let mut res = Reservation::new(&roomy);
     let err = inflate(Coding::Zstd, &wide, 16 << 20, &mut res).unwrap_err();
-    assert!(matches!(err, BodyError::Decompress { coding: "zstd", .. }), "{err}");
+    assert!(
+        matches!(err, BodyError::Decompress { coding: "zstd", .. }),
+        "{err}"
+    );
     let mut res2 = Reservation::new(&p);
     let err = inflate(Coding::Zstd, b"not zstd", 100, &mut res2).unwrap_err();
-    assert!(matches!(err, BodyError::Decompress { coding: "zstd", .. }), "{err}");
+    assert!(
+        matches!(err, BodyError::Decompress { coding: "zstd", .. }),
+        "{err}"
+    );
     drop((res, res2));
     assert_eq!(p.inflight().bytes(), 0);
     assert_eq!(roomy.inflight().bytes(), 0);

@@ -18,7 +18,10 @@ sampling:
 "#;
 
 /// `traces` traces of 4 spans each, with payloads that compress (and some that do not).
-fn traces(tag: u128, traces: u128) -> Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest> {
+fn traces(
+    tag: u128,
+    traces: u128,
+) -> Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest> {
     (0..traces)
         .map(|t| {
             let id = id128(tag, t);
@@ -27,9 +30,19 @@ fn traces(tag: u128, traces: u128) -> Vec<opentelemetry_proto::tonic::collector:
                 (1..=4u64).map(|i| {
                     let b = span(id, i)
                         .name("stage")
-                        .attr("prompt", &format!("summarize the report {t} for customer {i} ").repeat(4))
-                        .attr("noise", &format!("{:x}", id.wrapping_mul(0x9e37_79b9_7f4a_7c15 + i as u128)));
-                    if i == 1 { b } else { b.parent(1) }
+                        .attr(
+                            "prompt",
+                            &format!("summarize the report {t} for customer {i} ").repeat(4),
+                        )
+                        .attr(
+                            "noise",
+                            &format!("{:x}", id.wrapping_mul(0x9e37_79b9_7f4a_7c15 + i as u128)),
+                        );
+                    if i == 1 {
+                        b
+                    } else {
+                        b.parent(1)
+                    }
                 }),
             )
         })
@@ -71,7 +84,11 @@ async fn the_collector_accepts_what_our_exporters_compress() {
     let ports = free_ports(cases.len());
     let (mut r, mut e, mut p, mut x) = (String::new(), String::new(), String::new(), String::new());
     for (i, (proto, compression, level)) in cases.iter().enumerate() {
-        let kind = if *proto == "otlp_grpc" { "grpc" } else { "http" };
+        let kind = if *proto == "otlp_grpc" {
+            "grpc"
+        } else {
+            "http"
+        };
         r.push_str(&format!(
             "  otlp/c{i}: {{ protocols: {{ {kind}: {{ endpoint: \"127.0.0.1:{}\" }} }} }}\n",
             ports[i]
@@ -105,17 +122,30 @@ async fn the_collector_accepts_what_our_exporters_compress() {
     assert!(
         arrived,
         "spans per case {:?} of {want}; exporter failures {}; Collector log:\n{}",
-        sinks.iter().map(GrpcSink::received_spans).collect::<Vec<_>>(),
+        sinks
+            .iter()
+            .map(GrpcSink::received_spans)
+            .collect::<Vec<_>>(),
         m.sum("tailsift_exporter_failed_spans_total", &[]),
         collector.log_text()
     );
     let expected: BTreeSet<(u128, u64)> = sent
         .iter()
-        .flat_map(|r| tailsift::fixtures::spans_of(r).into_iter().map(|s| (trace_of(s), span_id_of(s))).collect::<Vec<_>>())
+        .flat_map(|r| {
+            tailsift::fixtures::spans_of(r)
+                .into_iter()
+                .map(|s| (trace_of(s), span_id_of(s)))
+                .collect::<Vec<_>>()
+        })
         .collect();
     for (i, s) in sinks.iter().enumerate() {
         assert_eq!(span_ids(s), expected, "case {:?}", cases[i]);
-        assert_eq!(s.received_spans(), want, "case {:?}: no duplicates", cases[i]);
+        assert_eq!(
+            s.received_spans(),
+            want,
+            "case {:?}: no duplicates",
+            cases[i]
+        );
     }
     for (i, _) in cases.iter().enumerate() {
         let name = format!("c{i}");
@@ -175,22 +205,39 @@ service:
         "{} of {want} spans; receiver requests {:?}; Collector log:\n{}",
         sink.received_spans(),
         (
-            m.sum("tailsift_receiver_requests_total", &[("outcome", "invalid")]),
-            m.sum("tailsift_receiver_requests_total", &[("outcome", "unsupported")])
+            m.sum(
+                "tailsift_receiver_requests_total",
+                &[("outcome", "invalid")]
+            ),
+            m.sum(
+                "tailsift_receiver_requests_total",
+                &[("outcome", "unsupported")]
+            )
         ),
         collector.log_text()
     );
     assert_eq!(
-        m.sum("tailsift_receiver_accepted_spans_total", &[("protocol", "grpc")]),
+        m.sum(
+            "tailsift_receiver_accepted_spans_total",
+            &[("protocol", "grpc")]
+        ),
         (32 * 4) as f64
     );
     assert_eq!(
-        m.sum("tailsift_receiver_accepted_spans_total", &[("protocol", "http_protobuf")]),
+        m.sum(
+            "tailsift_receiver_accepted_spans_total",
+            &[("protocol", "http_protobuf")]
+        ),
         (32 * 4) as f64
     );
     assert_eq!(
-        m.sum("tailsift_receiver_requests_total", &[("outcome", "invalid")])
-            + m.sum("tailsift_receiver_requests_total", &[("outcome", "unsupported")]),
+        m.sum(
+            "tailsift_receiver_requests_total",
+            &[("outcome", "invalid")]
+        ) + m.sum(
+            "tailsift_receiver_requests_total",
+            &[("outcome", "unsupported")]
+        ),
         0.0
     );
     daemon.stop().await;

@@ -21,12 +21,7 @@ pub const FIRST_HALF: usize = 4;
 pub const ERROR_PERCENT: usize = 1;
 /// The services a trace's spans come from (span i from service i mod 4): one resource group
 /// each per request.
-pub const SERVICES: [&str; 4] = [
-    "genai-gateway",
-    "retriever",
-    "llm-router",
-    "safety-filter",
-];
+pub const SERVICES: [&str; 4] = ["genai-gateway", "retriever", "llm-router", "safety-filter"];
 /// Length of each span's `prompt` attribute.
 pub const PROMPT_BYTES: usize = 64;
 
@@ -200,10 +195,38 @@ fn trace_spans(id: &[u8; 16], error: bool, rng: &mut Rng) -> Vec<Span> {
 /// A prompt of exactly [`PROMPT_BYTES`] bytes drawn from a small vocabulary.
 fn prompt(rng: &mut Rng) -> String {
     const WORDS: [&str; 32] = [
-        "summarize", "the", "quarterly", "report", "for", "our", "customers", "in", "three",
-        "bullet", "points", "translate", "this", "email", "into", "german", "and", "keep",
-        "tone", "polite", "what", "is", "refund", "policy", "on", "damaged", "items", "write",
-        "sql", "query", "listing", "orders",
+        "summarize",
+        "the",
+        "quarterly",
+        "report",
+        "for",
+        "our",
+        "customers",
+        "in",
+        "three",
+        "bullet",
+        "points",
+        "translate",
+        "this",
+        "email",
+        "into",
+        "german",
+        "and",
+        "keep",
+        "tone",
+        "polite",
+        "what",
+        "is",
+        "refund",
+        "policy",
+        "on",
+        "damaged",
+        "items",
+        "write",
+        "sql",
+        "query",
+        "listing",
+        "orders",
     ];
     let mut p = String::with_capacity(PROMPT_BYTES + 16);
     while p.len() < PROMPT_BYTES {
@@ -334,7 +357,10 @@ mod tests {
         assert_eq!((first, second), (32, 32));
         for s in &spans {
             assert!((8..=10).contains(&s.attributes.len()));
-            assert_eq!(fixtures::attr_str(s, "prompt").map(str::len), Some(PROMPT_BYTES));
+            assert_eq!(
+                fixtures::attr_str(s, "prompt").map(str::len),
+                Some(PROMPT_BYTES)
+            );
         }
         let mean = t.mean_span_bytes();
         assert!((250.0..=360.0).contains(&mean), "mean span size {mean}");
