@@ -15,7 +15,9 @@
 //! daemon ran under valgrind. A least-squares fit over the request sizes splits instructions per
 //! request into a fixed cost per request and a cost per span.
 //!
-//! `cargo bench --bench instructions` (needs `valgrind`; `-- --quick` sends fewer spans).
+//! `cargo bench --bench instructions` (needs `valgrind`; `-- --quick` sends fewer spans;
+//! `TAILSIFT_BIN=path` measures another build of the daemon with the same load;
+//! `KEEP_CALLGRIND=1` keeps the dumps for `callgrind_annotate`).
 //! Without `--bench` (as `cargo test --benches` runs it) it only checks that valgrind is there.
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -55,6 +57,14 @@ impl TraceService for Sink {
     }
 }
 
+/// The daemon measured: `TAILSIFT_BIN` (to compare builds with the same client), else the
+/// one this benchmark was built with.
+fn daemon_binary() -> PathBuf {
+    std::env::var_os("TAILSIFT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tailsift")))
+}
+
 /// The daemon under callgrind; killed when dropped.
 struct Daemon {
     child: Child,
@@ -74,7 +84,7 @@ impl Daemon {
                 "--compress-strings=no",
             ])
             .arg(format!("--callgrind-out-file={}", out.display()))
-            .arg(env!("CARGO_BIN_EXE_tailsift"))
+            .arg(daemon_binary())
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "warn")
@@ -248,6 +258,10 @@ fn measure(rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) 
     daemon.zero();
     std::thread::sleep(IDLE);
     let idle = daemon.dump();
+    if std::env::var_os("KEEP_CALLGRIND").is_some() {
+        // For `callgrind_annotate`: the measured window is dump 1, the idle one dump 2.
+        println!("callgrind dumps kept in {}", dir.keep().display());
+    }
     Run {
         spans_per_request,
         requests,

@@ -280,7 +280,10 @@ fn parent(sizes: &[usize], cache_sim: bool) {
             .collect();
         let totals: Vec<u64> = text
             .lines()
-            .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+            .find_map(|l| {
+                l.strip_prefix("totals:")
+                    .or_else(|| l.strip_prefix("summary:"))
+            })
             .expect("totals line")
             .split_whitespace()
             .map(|n| n.parse().expect("a count"))

@@ -3,7 +3,7 @@
 use super::sink::Accepted;
 use super::ExportError;
 use crate::config::exporter::Otlp;
-use crate::otlp::grpc_codec::{ExportClientCodec, EXPORT_PATH};
+use crate::otlp::grpc_codec::{SizedExportCodec, EXPORT_PATH};
 use crate::tls::connect::error_chain;
 use crate::tls::Connector;
 use bytes::Bytes;
@@ -75,15 +75,12 @@ impl GrpcSink {
         grpc.ready()
             .await
             .map_err(|e| ExportError::Transport(format!("gRPC channel not ready: {e}")))?;
+        let codec = SizedExportCodec::new(body.len());
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
         request.set_timeout(self.timeout);
         let response = grpc
-            .unary(
-                request,
-                PathAndQuery::from_static(EXPORT_PATH),
-                ExportClientCodec,
-            )
+            .unary(request, PathAndQuery::from_static(EXPORT_PATH), codec)
             .await
             .map_err(transport_reason)?;
         Ok(Accepted::from_response(response.into_inner()))

@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
 /// The method every OTLP/gRPC trace export calls.
@@ -51,6 +51,59 @@ impl Decoder for ResponseDecoder {
                 ExportTraceServiceResponse::default()
             }),
         ))
+    }
+}
+
+/// Writes a pre-encoded message whose size is known, into a buffer allocated once at that size
+/// (tonic's default starts at 8 KiB and regrows, a copy each time, for large messages).
+#[derive(Debug, Clone, Copy)]
+pub struct SizedEncoder {
+    buffer: usize,
+}
+
+/// Messages at least this large are yielded to the transport in one piece (tonic's default).
+const YIELD_THRESHOLD: usize = 32 * 1024;
+
+impl Encoder for SizedEncoder {
+    type Item = Bytes;
+    type Error = Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::new(self.buffer, YIELD_THRESHOLD)
+    }
+}
+
+/// The exporter's codec: sends one pre-encoded request of `len` bytes (its buffer sized for it
+/// and the gRPC frame header) and reads the response.
+#[derive(Debug, Clone, Copy)]
+pub struct SizedExportCodec {
+    encoder: SizedEncoder,
+}
+
+impl SizedExportCodec {
+    pub fn new(len: usize) -> SizedExportCodec {
+        SizedExportCodec {
+            encoder: SizedEncoder {
+                // The 5-byte frame header, and at least tonic's default.
+                buffer: (len + 5).max(8 * 1024),
+            },
+        }
+    }
+}
+
+impl Codec for SizedExportCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = SizedEncoder;
+    type Decoder = ResponseDecoder;
+    fn encoder(&mut self) -> SizedEncoder {
+        self.encoder
+    }
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
     }
 }
 
