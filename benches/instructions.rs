@@ -139,13 +139,11 @@ impl Drop for Daemon {
     }
 }
 
-/// The `totals:` (or `summary:`) instruction count of a callgrind dump.
+/// The `totals:` instruction count of a callgrind dump (its `summary:` line is not the total
+/// when collection was toggled).
 fn totals(text: &str) -> Option<u64> {
     text.lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
+        .find_map(|l| l.strip_prefix("totals:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }

@@ -281,8 +281,8 @@ fn parent(sizes: &[usize], cache_sim: bool) {
         let totals: Vec<u64> = text
             .lines()
             .find_map(|l| {
+                // Not `summary:`, which is not the total when collection was toggled.
                 l.strip_prefix("totals:")
-                    .or_else(|| l.strip_prefix("summary:"))
             })
             .expect("totals line")
             .split_whitespace()
