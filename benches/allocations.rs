@@ -19,7 +19,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,31 +87,7 @@ impl TraceService for Sink {
 /// Request `seq` of a stream: the second halves of the traces request `seq - 1` started and
 /// the first halves of `traces` new ones, spread over [`SERVICES`] resource groups.
 fn request(seq: u64, traces: u64) -> ExportTraceServiceRequest {
-    let half = SPANS_PER_TRACE / 2;
-    let mut groups: Vec<Vec<_>> = vec![Vec::new(); SERVICES];
-    for t in 0..traces {
-        for (stream_seq, halfs) in [(seq, 0..half), (seq.wrapping_sub(1), half..SPANS_PER_TRACE)] {
-            if stream_seq == u64::MAX {
-                continue;
-            }
-            let n = stream_seq * traces + t;
-            let id = (n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
-            let spans = fixtures::pipeline_trace(id, SPANS_PER_TRACE, n.is_multiple_of(100));
-            for (i, s) in spans.into_iter().enumerate() {
-                if halfs.contains(&(i as u64)) {
-                    groups[i % SERVICES].push(s.build());
-                }
-            }
-        }
-    }
-    let resource_spans: Vec<ResourceSpans> = groups
-        .into_iter()
-        .enumerate()
-        .flat_map(|(i, spans)| {
-            fixtures::request_with(&format!("service-{i}"), vec![], spans).resource_spans
-        })
-        .collect();
-    ExportTraceServiceRequest { resource_spans }
+    fixtures::split_trace_request(seq, traces, SERVICES)
 }
 
 struct Run {

@@ -222,3 +222,36 @@ pub fn pipeline_trace(trace: u128, n: u64, error: bool) -> Vec<SpanBuilder> {
         })
         .collect()
 }
+
+/// Request `seq` of a stream shaped like production traffic: the second halves of the 8-span
+/// [`pipeline_trace`]s request `seq - 1` started, then the first halves (with the roots) of
+/// `traces` new ones, spread over `services` resource groups (`service-0`, `service-1`, ...)
+/// by span position. 1% of traces end with an error. Trace ids depend on `(seq, t)` only, so
+/// consecutive requests complete each other's traces.
+pub fn split_trace_request(seq: u64, traces: u64, services: usize) -> ExportTraceServiceRequest {
+    const SPANS_PER_TRACE: u64 = 8;
+    let half = SPANS_PER_TRACE / 2;
+    let services = services.max(1);
+    let mut groups: Vec<Vec<Span>> = vec![Vec::new(); services];
+    for t in 0..traces {
+        for (stream_seq, halfs) in [(seq, 0..half), (seq.wrapping_sub(1), half..SPANS_PER_TRACE)] {
+            if stream_seq == u64::MAX {
+                continue;
+            }
+            let n = stream_seq * traces + t;
+            let id = (n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+            let spans = pipeline_trace(id, SPANS_PER_TRACE, n.is_multiple_of(100));
+            for (i, s) in spans.into_iter().enumerate() {
+                if halfs.contains(&(i as u64)) {
+                    groups[i % services].push(s.build());
+                }
+            }
+        }
+    }
+    let resource_spans: Vec<ResourceSpans> = groups
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, spans)| request_with(&format!("service-{i}"), vec![], spans).resource_spans)
+        .collect();
+    ExportTraceServiceRequest { resource_spans }
+}

@@ -10,11 +10,12 @@ use crate::otlp::{encode_request, OutSpan, Retained, Span};
 use crate::output::accounting::SuffixCache;
 use crate::output::{Forwarder, NotForwarded};
 use crate::receiver::inflight::{InFlight, Reservation};
+use crate::telemetry::handles::{BufferGauges, LazyCounter, ReceiverCounters, RequestOutcome};
 use crate::telemetry::late_errors::LateErrors;
 use crate::telemetry::names;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use metrics::{counter, gauge, histogram, Counter, Histogram};
+use metrics::{counter, histogram, Counter, Histogram};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -32,6 +33,11 @@ pub(crate) fn log_refusal(meta: &RequestMeta, refusal: &Refusal) {
         reason = %refusal,
         "request refused"
     );
+}
+
+/// Index and label of a protocol, for the receiver counters kept per protocol.
+fn protocol_key(p: Protocol) -> (usize, &'static str) {
+    (p as usize, p.label())
 }
 
 /// A request accepted (possibly in part).
@@ -158,6 +164,13 @@ pub struct Pipeline {
     storage: Option<Arc<crate::storage::Storage>>,
     /// Decision sharing with the group (`cluster:`), if configured.
     cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Metric handles of the per-request path and the tick, looked up once.
+    counters: ReceiverCounters,
+    gauges: BufferGauges,
+    late_kept: LazyCounter,
+    late_dropped: LazyCounter,
+    /// By [`Reason`].
+    early: [LazyCounter; 6],
 }
 
 impl Pipeline {
@@ -197,6 +210,11 @@ impl Pipeline {
             late_errors: LateErrors::new(config.sampling.decision_wait.get()),
             storage: None,
             cluster: None,
+            counters: ReceiverCounters::default(),
+            gauges: BufferGauges::new(),
+            late_kept: LazyCounter::default(),
+            late_dropped: LazyCounter::default(),
+            early: Default::default(),
         }
     }
 
@@ -382,9 +400,9 @@ impl Pipeline {
         body: Bytes,
         reservation: Option<Reservation>,
     ) -> Result<Accepted, Refusal> {
-        let p = meta.protocol.label();
-        let refused = |refusal: Refusal, outcome: &'static str| {
-            counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => outcome).increment(1);
+        let p = protocol_key(meta.protocol);
+        let refused = |refusal: Refusal, outcome: RequestOutcome| {
+            self.counters.request(p, outcome).increment(1);
             log_refusal(&meta, &refusal);
             Err(refusal)
         };
@@ -393,21 +411,21 @@ impl Pipeline {
             .as_ref()
             .filter(|_| self.accepting.load(Ordering::Acquire))
         else {
-            return refused(Refusal::ShuttingDown, "refused");
+            return refused(Refusal::ShuttingDown, RequestOutcome::Refused);
         };
         if let Some(refusal) = self.overloaded_with(exporters) {
-            return refused(refusal, "refused");
+            return refused(refusal, RequestOutcome::Refused);
         }
         let (lease, durable_after) = match self.append(&body) {
             Ok(a) => a,
-            Err(refusal) => return refused(refusal, "refused"),
+            Err(refusal) => return refused(refusal, RequestOutcome::Refused),
         };
         let engine = self.engine.load();
         let interest = engine.rules.interest();
         let ingested =
             match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
                 Ok(i) => i,
-                Err(e) => return refused(Refusal::Malformed(e.to_string()), "invalid"),
+                Err(e) => return refused(Refusal::Malformed(e.to_string()), RequestOutcome::Invalid),
             };
         drop(reservation);
         let message = ingested.rejection_message();
@@ -422,14 +440,21 @@ impl Pipeline {
             }
         }
         for (reason, n) in rejected_by_reason {
-            counter!(names::RECEIVER_REFUSED_SPANS, "protocol" => p, "reason" => reason)
-                .increment(n);
+            self.counters.refused_spans(p, reason, n);
         }
         let accepted = ingested.spans.len();
         let rejected = ingested.rejected.len();
-        counter!(names::RECEIVER_ACCEPTED_SPANS, "protocol" => p).increment(accepted as u64);
-        let outcome = if rejected == 0 { "accepted" } else { "partial" };
-        counter!(names::RECEIVER_REQUESTS, "protocol" => p, "outcome" => outcome).increment(1);
+        self.counters.accepted_spans(p).increment(accepted as u64);
+        self.counters
+            .request(
+                p,
+                if rejected == 0 {
+                    RequestOutcome::Accepted
+                } else {
+                    RequestOutcome::Partial
+                },
+            )
+            .increment(1);
         if accepted > 0 {
             let now = Instant::now();
             engine.rules.observe(&ingested.spans, now);
@@ -493,11 +518,12 @@ impl Pipeline {
 
     pub fn update_gauges(&self) {
         let s = self.buffer.stats();
-        gauge!(names::BUFFER_TRACES).set(s.traces as f64);
-        gauge!(names::BUFFER_RETAINED_BYTES).set(self.retained.bytes() as f64);
-        gauge!(names::EXPORT_PENDING_BYTES).set(self.pending_bytes() as f64);
-        gauge!(names::BUFFER_SPANS).set(s.spans as f64);
-        gauge!(names::BUFFER_BYTES).set(s.bytes as f64);
+        let g = &self.gauges;
+        g.traces.set(s.traces as f64);
+        g.retained_bytes.set(self.retained.bytes() as f64);
+        g.pending_bytes.set(self.pending_bytes() as f64);
+        g.spans.set(s.spans as f64);
+        g.bytes.set(s.bytes as f64);
     }
 
     /// Flushes the exporters and stops them. Requests being accepted finish first (they hold
@@ -541,7 +567,18 @@ impl Pipeline {
             return;
         }
         let now = Instant::now();
-        let mut kept = Outgoing::default();
+        // Room for every kept span at once (up to one item's worth), so the list never regrows.
+        let keeping = out
+            .decided
+            .iter()
+            .filter(|d| d.verdict.keep)
+            .map(|d| d.trace.spans.len())
+            .sum::<usize>()
+            + out.late_kept.len();
+        let mut kept = Outgoing {
+            spans: Vec::with_capacity(keeping.min(self.item_max_spans)),
+            ..Outgoing::default()
+        };
         if let Some(s) = &self.storage {
             if !out.decided.is_empty() {
                 s.log_decided(&out.decided, &engine.rules.rule_names());
@@ -558,7 +595,9 @@ impl Pipeline {
                 c.dropped_spans.increment(n);
             }
             if let Some(reason) = d.reason.early_label() {
-                counter!(names::EARLY_DECISIONS, "reason" => reason).increment(1);
+                self.early[d.reason as usize]
+                    .get(|| counter!(names::EARLY_DECISIONS, "reason" => reason))
+                    .increment(1);
             }
             self.decision_delay
                 .record(now.saturating_duration_since(d.trace.first).as_secs_f64());
@@ -575,14 +614,18 @@ impl Pipeline {
             }
         }
         if out.late_dropped > 0 {
-            counter!(names::LATE_SPANS, "verdict" => "dropped").increment(out.late_dropped as u64);
+            self.late_dropped
+                .get(|| counter!(names::LATE_SPANS, "verdict" => "dropped"))
+                .increment(out.late_dropped as u64);
         }
         if let Some((trace_id, span)) = &out.late_dropped_error_example {
             self.late_errors
                 .report(out.late_dropped_errors as u64, trace_id, span, now);
         }
         if !out.late_kept.is_empty() {
-            counter!(names::LATE_SPANS, "verdict" => "kept").increment(out.late_kept.len() as u64);
+            self.late_kept
+                .get(|| counter!(names::LATE_SPANS, "verdict" => "kept"))
+                .increment(out.late_kept.len() as u64);
             for (v, s) in out.late_kept {
                 self.push_kept(engine, v, s, &mut kept, exporters);
             }

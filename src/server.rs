@@ -396,13 +396,19 @@ async fn run_inner(
         let period = config.sampling.tick.get();
         let mut stop = stop_rx.clone();
         let fault = injected(faults.ticker);
+        let prometheus = handle.clone();
         tasks.spawn("the decision ticker", async move {
             let mut fault = std::pin::pin!(fault);
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Histogram samples wait in the recorder until folded into their buckets; when
+            // nobody scrapes `/metrics`, this is what keeps them from piling up.
+            let mut upkeep = tokio::time::interval(metrics::UPKEEP_PERIOD);
+            upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = interval.tick() => pipeline.tick(),
+                    _ = upkeep.tick() => prometheus.run_upkeep(),
                     _ = &mut fault => {},
                     _ = stop.wait_for(|s| *s) => return Ok(()),
                 }

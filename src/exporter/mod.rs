@@ -179,19 +179,18 @@ impl Exporters {
     /// gives it back untouched: queues never grow past their bound.
     pub fn try_send(&self, item: ExportItem) -> Result<(), ExportItem> {
         let (spans, bytes) = (item.spans, item.body.len());
-        let handles: Vec<&Handle> = self.handles.values().collect();
-        for (i, h) in handles.iter().enumerate() {
+        for (i, h) in self.handles.values().enumerate() {
             if !h.queue.try_add(spans, bytes) {
-                for done in &handles[..i] {
+                for done in self.handles.values().take(i) {
                     done.queue.remove(spans, bytes);
                 }
                 return Err(item);
             }
         }
         if let Some(ack) = &item.ack {
-            ack.expect(handles.len());
+            ack.expect(self.handles.len());
         }
-        for h in handles {
+        for h in self.handles.values() {
             if let Err(lost) = h.tx.send(item.clone()) {
                 h.recorder
                     .fail_unbatched(spans, bytes, FailReason::Rejected);

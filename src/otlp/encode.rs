@@ -23,9 +23,6 @@ impl OutSpan {
     }
 }
 
-/// The spans under one scope.
-type ScopeGroup<'a> = (&'a Arc<Scope>, Vec<&'a OutSpan>);
-
 fn same_resource(a: &Resource, b: &Resource) -> bool {
     std::ptr::eq(a, b) || (a.encoded == b.encoded && a.schema_url == b.schema_url)
 }
@@ -52,80 +49,134 @@ fn put_opt(out: &mut BytesMut, field: u32, b: &Bytes) {
     }
 }
 
-/// Groups spans by resource and scope (equal encodings are merged) and encodes the request.
+/// One `ScopeSpans` of the request being encoded: spans under equal scopes (by encoding) and
+/// equal resources are merged.
+struct ScopeGroup<'a> {
+    scope: &'a Arc<Scope>,
+    /// Index of its resource group.
+    resource: usize,
+    spans: usize,
+    /// Encoded size of its spans (each with its key and length).
+    spans_len: usize,
+    /// Where its spans start in the grouped order.
+    start: usize,
+}
+
+impl ScopeGroup<'_> {
+    fn encoded_len(&self) -> usize {
+        opt_field(&self.scope.encoded) + self.spans_len + opt_field(&self.scope.schema_url)
+    }
+}
+
+/// Past this many distinct scope `Arc`s, they are found through a map instead of a scan.
+const SCAN_SCOPES: usize = 16;
+
+/// Groups spans by resource and scope (equal encodings are merged) and encodes the request:
+/// resources in the order their first span came, scopes likewise within their resource, spans
+/// in the order they came. A handful of allocations per request, whatever its size.
 pub fn encode_request<'a>(spans: impl IntoIterator<Item = &'a OutSpan>) -> Bytes {
-    // resources -> scopes -> spans, preserving first-seen order. Each distinct scope `Arc` is
-    // placed once (compared by bytes against the groups so far); later spans of the same `Arc`
-    // find their group through the pointer, so the byte comparison is not repeated per span.
-    let mut groups: Vec<(&Arc<Resource>, Vec<ScopeGroup>)> = Vec::new();
-    let mut placed: hashbrown::HashMap<*const Scope, (usize, usize)> = hashbrown::HashMap::new();
-    let mut last: Option<(*const Scope, usize, usize)> = None;
-    for s in spans {
+    // Each distinct scope `Arc` is placed once (compared by bytes against the groups so far);
+    // later spans of the same `Arc` find their group through the pointer.
+    let mut spans: Vec<(&OutSpan, usize)> = spans.into_iter().map(|s| (s, 0)).collect();
+    // Each resource group with the encoded size of its contents.
+    let mut resources: Vec<(&Arc<Resource>, usize)> = Vec::new();
+    let mut groups: Vec<ScopeGroup> = Vec::new();
+    let mut placed: Vec<(*const Scope, usize)> = Vec::new();
+    let mut placed_map: hashbrown::HashMap<*const Scope, usize> = hashbrown::HashMap::new();
+    let mut last: Option<(*const Scope, usize)> = None;
+    for (s, slot) in &mut spans {
         let ptr = Arc::as_ptr(&s.scope);
-        let (gi, si) = match last.filter(|(p, _, _)| *p == ptr) {
-            Some((_, gi, si)) => (gi, si),
-            None => match placed.get(&ptr) {
-                Some(&(gi, si)) => (gi, si),
-                None => {
-                    let res = &s.scope.resource;
-                    let gi = match groups.iter().position(|(r, _)| same_resource(r, res)) {
-                        Some(i) => i,
-                        None => {
-                            groups.push((res, Vec::new()));
-                            groups.len() - 1
-                        }
-                    };
-                    let scopes = &mut groups[gi].1;
-                    let si = match scopes.iter().position(|(sc, _)| same_scope(sc, &s.scope)) {
-                        Some(i) => i,
-                        None => {
-                            scopes.push((&s.scope, Vec::new()));
-                            scopes.len() - 1
-                        }
-                    };
-                    placed.insert(ptr, (gi, si));
-                    (gi, si)
-                }
-            },
+        let found = match last.filter(|(p, _)| *p == ptr) {
+            Some((_, g)) => Some(g),
+            None if placed_map.is_empty() => {
+                placed.iter().find(|(p, _)| *p == ptr).map(|&(_, g)| g)
+            }
+            None => placed_map.get(&ptr).copied(),
         };
-        last = Some((ptr, gi, si));
-        groups[gi].1[si].1.push(s);
+        let g = match found {
+            Some(g) => g,
+            None => {
+                let res = &s.scope.resource;
+                let ri = match resources.iter().position(|(r, _)| same_resource(r, res)) {
+                    Some(i) => i,
+                    None => {
+                        resources.push((res, 0));
+                        resources.len() - 1
+                    }
+                };
+                let g = match groups
+                    .iter()
+                    .position(|g| g.resource == ri && same_scope(g.scope, &s.scope))
+                {
+                    Some(g) => g,
+                    None => {
+                        groups.push(ScopeGroup {
+                            scope: &s.scope,
+                            resource: ri,
+                            spans: 0,
+                            spans_len: 0,
+                            start: 0,
+                        });
+                        groups.len() - 1
+                    }
+                };
+                if placed_map.is_empty() && placed.len() < SCAN_SCOPES {
+                    placed.push((ptr, g));
+                } else {
+                    placed_map.extend(placed.drain(..));
+                    placed_map.insert(ptr, g);
+                }
+                g
+            }
+        };
+        last = Some((ptr, g));
+        *slot = g;
+        let group = &mut groups[g];
+        group.spans += 1;
+        group.spans_len += len_field_size(s.encoded_len());
     }
 
-    let scope_len = |sc: &Scope, spans: &[&OutSpan]| -> usize {
-        opt_field(&sc.encoded)
-            + spans
-                .iter()
-                .map(|s| len_field_size(s.encoded_len()))
-                .sum::<usize>()
-            + opt_field(&sc.schema_url)
-    };
-    let resource_len = |r: &Resource, scopes: &[ScopeGroup]| -> usize {
-        opt_field(&r.encoded)
-            + scopes
-                .iter()
-                .map(|(sc, sp)| len_field_size(scope_len(sc, sp)))
-                .sum::<usize>()
-            + opt_field(&r.schema_url)
-    };
-    let total: usize = groups
-        .iter()
-        .map(|(r, sc)| len_field_size(resource_len(r, sc)))
-        .sum();
+    // Scope groups in output order: by resource, then as first seen; spans counted into place.
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&g| groups[g].resource);
+    let mut next = 0;
+    for &g in &order {
+        groups[g].start = next;
+        next += groups[g].spans;
+    }
+    // Span indices in grouped order: each group's `start` serves as its cursor, then is reset.
+    let mut grouped: Vec<usize> = vec![0; spans.len()];
+    for (i, &(_, g)) in spans.iter().enumerate() {
+        grouped[groups[g].start] = i;
+        groups[g].start += 1;
+    }
+    for g in &mut groups {
+        g.start -= g.spans;
+    }
+
+    for g in &groups {
+        resources[g.resource].1 += len_field_size(g.encoded_len());
+    }
+    for (r, len) in &mut resources {
+        *len += opt_field(&r.encoded) + opt_field(&r.schema_url);
+    }
+    let total: usize = resources.iter().map(|&(_, l)| len_field_size(l)).sum();
 
     let mut out = BytesMut::with_capacity(total);
-    for (res, scopes) in &groups {
-        put_len_key(&mut out, 1, resource_len(res, scopes));
+    let mut order = order.iter().map(|&g| &groups[g]).peekable();
+    for (ri, (res, len)) in resources.iter().enumerate() {
+        put_len_key(&mut out, 1, *len);
         put_opt(&mut out, 1, &res.encoded);
-        for (sc, spans) in scopes {
-            put_len_key(&mut out, 2, scope_len(sc, spans));
-            put_opt(&mut out, 1, &sc.encoded);
-            for s in spans {
+        while let Some(g) = order.next_if(|g| g.resource == ri) {
+            put_len_key(&mut out, 2, g.encoded_len());
+            put_opt(&mut out, 1, &g.scope.encoded);
+            for &i in &grouped[g.start..g.start + g.spans] {
+                let s = spans[i].0;
                 put_len_key(&mut out, 2, s.encoded_len());
                 out.put_slice(&s.raw);
                 out.put_slice(&s.suffix);
             }
-            put_opt(&mut out, 3, &sc.schema_url);
+            put_opt(&mut out, 3, &g.scope.schema_url);
         }
         put_opt(&mut out, 3, &res.schema_url);
     }

@@ -74,6 +74,10 @@ pub fn ingest_leased(
     lease: Option<Arc<crate::storage::Lease>>,
 ) -> Result<Ingested, MalformedRequest> {
     let mut out = Ingested::default();
+    // Sized once from a quick walk of the framing, instead of growing span by span; never
+    // more than valid spans could fill (invalid ones are not kept).
+    out.spans
+        .reserve_exact(span_count(body).min(body.len() / MIN_VALID_SPAN_BYTES));
     let guard = retained.map(|r| r.hold_leased(body.len(), lease));
     let mut r = Reader::new(body);
     while let Some((field, wt)) = r.next_field().map_err(at("request"))? {
@@ -86,6 +90,33 @@ pub fn ingest_leased(
         }
     }
     Ok(out)
+}
+
+/// The smallest encoding of a span ingest accepts, inside its scope: its key and length, a
+/// 16-byte trace id and an 8-byte span id, each with its key and length.
+const MIN_VALID_SPAN_BYTES: usize = 2 + 18 + 10;
+
+/// How many spans the request holds, by its framing alone (resource spans, scope spans, spans);
+/// what is counted before a framing error, if any (the decoding pass reports the error).
+fn span_count(body: &[u8]) -> usize {
+    fn fields(buf: &[u8], range: Range, field: u32, mut f: impl FnMut(Range)) -> Option<()> {
+        let mut r = Reader::within(buf, range);
+        while let Some((n, wt)) = r.next_field().ok()? {
+            if n == field && wt == WireType::Len {
+                f(r.len_range().ok()?);
+            } else {
+                r.skip(wt).ok()?;
+            }
+        }
+        Some(())
+    }
+    let mut n = 0;
+    fields(body, (0, body.len()), 1, |rs| {
+        fields(body, rs, 2, |ss| {
+            fields(body, ss, 2, |_| n += 1);
+        });
+    });
+    n
 }
 
 /// A container field (`resource_spans`, `scope_spans`) must be length-delimited: whatever else

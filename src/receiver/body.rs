@@ -37,17 +37,18 @@ impl From<Refusal> for BodyError {
     }
 }
 
-/// Data chunks of a body, trailers skipped.
-pub struct Chunks<B>(std::pin::Pin<Box<B>>);
+/// Data chunks of a body, trailers skipped. The body is pinned where the reader lives (no
+/// allocation per request).
+pub struct Chunks<'a, B>(std::pin::Pin<&'a mut B>);
 
-impl<B> Chunks<B>
+impl<'a, B> Chunks<'a, B>
 where
     B: http_body::Body,
     B::Data: Buf,
     B::Error: std::fmt::Display,
 {
-    pub fn new(body: B) -> Self {
-        Chunks(Box::pin(body))
+    pub fn new(body: std::pin::Pin<&'a mut B>) -> Self {
+        Chunks(body)
     }
 
     async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
@@ -94,6 +95,7 @@ where
         }
         res.grow_to(n)?;
     }
+    let body = std::pin::pin!(body);
     let mut chunks = Chunks::new(body);
     let read = async {
         let mut buf = BytesMut::with_capacity(expected.unwrap_or(0) as usize);
@@ -150,19 +152,22 @@ where
     B::Data: Buf,
     B::Error: std::fmt::Display,
 {
+    let body = std::pin::pin!(body);
     let mut chunks = Chunks::new(body);
     let read = async {
-        let mut head = BytesMut::with_capacity(5);
+        let mut head = [0u8; 5];
+        let mut have = 0;
         let mut rest = Bytes::new();
-        while head.len() < 5 {
+        while have < 5 {
             let Some(chunk) = chunks.next().await else {
                 return Err(BodyError::Invalid(
                     "request ended before a complete gRPC message".into(),
                 ));
             };
             let mut chunk = chunk?;
-            let take = (5 - head.len()).min(chunk.len());
-            head.extend_from_slice(&chunk.split_to(take));
+            let take = (5 - have).min(chunk.len());
+            head[have..have + take].copy_from_slice(&chunk.split_to(take));
+            have += take;
             rest = chunk;
         }
         let compressed = match head[0] {
@@ -178,6 +183,8 @@ where
             });
         }
         res.grow_to(len as u64)?;
+        // Copied into a buffer of its own even when one chunk holds it all: its spans keep the
+        // body alive, and a slice would keep the connection's whole read buffer with it.
         let mut buf = BytesMut::with_capacity(len);
         let mut next = Some(Ok(rest));
         while let Some(chunk) = next {

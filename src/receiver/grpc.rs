@@ -210,17 +210,21 @@ fn body_status(e: BodyError) -> Status {
 
 /// A successful answer: one uncompressed message, then `grpc-status: 0` in the trailers.
 fn ok_response(resp: ExportTraceServiceResponse) -> http::Response<tonic::body::Body> {
-    let msg = resp.encode_to_vec();
-    let mut framed = Vec::with_capacity(5 + msg.len());
-    framed.push(0);
-    framed.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&msg);
+    // Full success is an empty message: its frame is five zero bytes, shared.
+    let framed = if resp.partial_success.is_none() {
+        Bytes::from_static(&[0; 5])
+    } else {
+        let msg = resp.encode_to_vec();
+        let mut framed = Vec::with_capacity(5 + msg.len());
+        framed.push(0);
+        framed.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&msg);
+        Bytes::from(framed)
+    };
     let mut trailers = http::HeaderMap::new();
     trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-    let frames: [Result<Frame<Bytes>, Infallible>; 2] = [
-        Ok(Frame::data(Bytes::from(framed))),
-        Ok(Frame::trailers(trailers)),
-    ];
+    let frames: [Result<Frame<Bytes>, Infallible>; 2] =
+        [Ok(Frame::data(framed)), Ok(Frame::trailers(trailers))];
     let body = StreamBody::new(futures::stream::iter(frames));
     let mut r = http::Response::new(tonic::body::Body::new(body));
     r.headers_mut().insert(

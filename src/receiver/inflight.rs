@@ -13,11 +13,20 @@ use std::sync::Arc;
 
 /// The counter of bytes reserved by requests being received (one per pipeline).
 #[derive(Debug, Default)]
-pub struct InFlight(AtomicU64);
+pub struct InFlight {
+    bytes: AtomicU64,
+    /// `tailsift_receiver_inflight_bytes`, looked up on first use.
+    gauge: std::sync::OnceLock<metrics::Gauge>,
+}
 
 impl InFlight {
     pub fn bytes(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    fn gauge(&self) -> &metrics::Gauge {
+        self.gauge
+            .get_or_init(|| metrics::gauge!(names::RECEIVER_INFLIGHT_BYTES))
     }
 }
 
@@ -50,7 +59,7 @@ impl Reservation {
         let p = &self.pipeline;
         let limit = p.memory_limit();
         let others = p.held_bytes();
-        let counter = &p.inflight().0;
+        let counter = &p.inflight().bytes;
         let mut cur = counter.load(Ordering::Acquire);
         loop {
             let total = others.saturating_add(cur).saturating_add(n);
@@ -67,7 +76,7 @@ impl Reservation {
             }
         }
         self.bytes += n;
-        metrics::gauge!(names::RECEIVER_INFLIGHT_BYTES).increment(n as f64);
+        p.inflight().gauge().increment(n as f64);
         Ok(())
     }
 
@@ -79,8 +88,12 @@ impl Reservation {
     /// Gives back `n` bytes (their buffer was freed).
     pub fn release(&mut self, n: u64) {
         let n = n.min(self.bytes);
-        self.pipeline.inflight().0.fetch_sub(n, Ordering::AcqRel);
-        metrics::gauge!(names::RECEIVER_INFLIGHT_BYTES).decrement(n as f64);
+        if n == 0 {
+            return;
+        }
+        let inflight = self.pipeline.inflight();
+        inflight.bytes.fetch_sub(n, Ordering::AcqRel);
+        inflight.gauge().decrement(n as f64);
         self.bytes -= n;
     }
 

@@ -21,6 +21,9 @@ const LATENESS_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// How often histogram samples are folded into their buckets (also done at each scrape).
+pub const UPKEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the global Prometheus recorder (first call) and returns its handle.
 pub fn recorder() -> PrometheusHandle {
     HANDLE

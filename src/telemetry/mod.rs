@@ -2,6 +2,7 @@
 
 pub mod describe;
 pub mod dynamic;
+pub mod handles;
 pub mod late_errors;
 pub mod logs;
 pub mod metrics;
