@@ -425,7 +425,9 @@ impl Pipeline {
         let ingested =
             match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
                 Ok(i) => i,
-                Err(e) => return refused(Refusal::Malformed(e.to_string()), RequestOutcome::Invalid),
+                Err(e) => {
+                    return refused(Refusal::Malformed(e.to_string()), RequestOutcome::Invalid)
+                }
             };
         drop(reservation);
         let message = ingested.rejection_message();
