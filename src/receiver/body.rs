@@ -265,13 +265,20 @@ pub fn inflate(
     match coding {
         Coding::Gzip => read_bounded(flate2::read::GzDecoder::new(input), max, res, invalid),
         Coding::Zstd => {
-            // The window is at most the frame's declared content when it has one (senders that
-            // compress a whole request at once write it), else the largest window accepted.
+            // Reserve the decoder's window before it is allocated: the first frame's own window
+            // (from its header) when the body is that one frame, else the largest accepted, since
+            // a later frame may ask for more. A body that is not zstd, or whose frame asks for
+            // a window over the largest accepted, is refused as invalid before anything is
+            // reserved: retrying it cannot help.
             let window_max = 1u64 << ZSTD_WINDOW_LOG_MAX;
-            let window = match zstd::zstd_safe::get_frame_content_size(input) {
-                Ok(Some(n)) => n.min(window_max),
-                _ => window_max,
-            } + ZSTD_DECODER_OVERHEAD;
+            let first = zstd_window(input).map_err(|e| invalid(std::io::Error::other(e)))?;
+            if first > window_max {
+                return Err(invalid(std::io::Error::other(format!(
+                    "the frame asks for a {first}-byte window, more than the {window_max} accepted"
+                ))));
+            }
+            let single = zstd::zstd_safe::find_frame_compressed_size(input) == Ok(input.len());
+            let window = if single { first } else { window_max } + ZSTD_DECODER_OVERHEAD;
             res.grow(window)?;
             let out = zstd::stream::read::Decoder::with_buffer(input)
                 .and_then(|mut d| {
@@ -284,6 +291,26 @@ pub fn inflate(
             out
         }
     }
+}
+
+/// The window a zstd frame's header asks for (RFC 8878, 3.1.1.1): its content size for a
+/// single-segment frame, else what its window descriptor says.
+fn zstd_window(frame: &[u8]) -> Result<u64, String> {
+    const MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    if frame.len() < 6 || frame[..4] != MAGIC {
+        return Err("not a zstd frame".into());
+    }
+    let descriptor = frame[4];
+    if descriptor & 0x20 != 0 {
+        return match zstd::zstd_safe::get_frame_content_size(frame) {
+            Ok(Some(n)) => Ok(n),
+            _ => Err("a single-segment zstd frame without a readable content size".into()),
+        };
+    }
+    let window = frame[5];
+    let log = 10 + u32::from(window >> 3);
+    let base = 1u64 << log;
+    Ok(base + (base / 8) * u64::from(window & 7))
 }
 
 /// Reads `reader` to its end into a buffer of at most `max` bytes (`TooLarge` past it),

@@ -247,6 +247,11 @@ async fn zstd_inflation_reserves_its_output_and_window_and_stops_at_the_limit() 
     let data = vec![7u8; 1 << 20];
     let zs = zstd::bulk::compress(&data, 3).unwrap();
     let mut res = Reservation::new(&p);
+    assert_eq!(
+        zstd_window(&zs),
+        Ok(1 << 20),
+        "a one-shot frame's window is its content"
+    );
     let out = inflate(Coding::Zstd, &zs, 1 << 20, &mut res).unwrap();
     assert_eq!(&out[..], &data[..]);
     assert!(res.bytes() >= out.len() as u64, "output reserved");
@@ -272,6 +277,7 @@ async fn zstd_inflation_reserves_its_output_and_window_and_stops_at_the_limit() 
     enc.long_distance_matching(true).unwrap();
     enc.write_all(&data).unwrap();
     let wide = enc.finish().unwrap();
+    assert_eq!(zstd_window(&wide), Ok(1 << 27));
     let roomy = pipeline("64MiB");
     let mut res = Reservation::new(&roomy);
     let err = inflate(Coding::Zstd, &wide, 16 << 20, &mut res).unwrap_err();
