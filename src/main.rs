@@ -9,9 +9,8 @@ use std::process::ExitCode;
 use tailsift::config;
 use tailsift::server::{self, Listeners};
 
-// The daemon's allocator. Its memory churn (a request's decoded batch, spans moving from the
-// buffer to export batches, freed on another thread) is where glibc malloc spent most of its
-// time; see the README's "Allocator" for the measurements behind the choice.
+// The daemon's allocator: the system allocator unless built with the `mimalloc` or `jemalloc`
+// feature; see the README's "Allocator" for why.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

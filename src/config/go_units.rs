@@ -93,35 +93,12 @@ pub fn parse_int(s: &str) -> Option<i64> {
 
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = GoDuration;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a Go duration such as `10s` or `1m30s`")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<GoDuration, E> {
-                parse_go_duration(v).map(GoDuration).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<GoDuration, E> {
-                if v == 0 {
-                    return Ok(GoDuration(Duration::ZERO));
-                }
-                Err(E::custom(format!(
-                    "duration `{v}` has no unit: write it as e.g. `{v}s` or `{v}ms`"
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<GoDuration, E> {
-                Err(E::custom(format!(
-                    "duration `{v}` has no unit: write it as e.g. `10s`"
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<GoDuration, E> {
-                Err(E::custom(format!(
-                    "duration `{v}` has no unit: write it as e.g. `1.5s`"
-                )))
-            }
-        }
-        d.deserialize_any(V)
+        super::units::deserialize_duration(
+            d,
+            "a Go duration such as `10s` or `1m30s`",
+            parse_go_duration,
+        )
+        .map(GoDuration)
     }
 }
 

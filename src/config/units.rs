@@ -152,37 +152,55 @@ pub fn format_duration(d: std::time::Duration) -> String {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as `500ms`, `10s` or `2m`")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
-                parse_duration(v).map(Dur).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                if v == 0 {
-                    Ok(Dur(std::time::Duration::ZERO))
-                } else {
-                    Err(E::custom(format!(
-                        "duration `{v}` has no unit: write it as e.g. `{v}s` or `{v}ms`"
-                    )))
-                }
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+        deserialize_duration(
+            d,
+            "a duration such as `500ms`, `10s` or `2m`",
+            parse_duration,
+        )
+        .map(Dur)
+    }
+}
+
+/// Deserializes a duration written as a string `parse` reads (described by `expecting`); a
+/// bare number is refused with a hint to add a unit, except 0.
+pub(crate) fn deserialize_duration<'de, D: Deserializer<'de>>(
+    d: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<std::time::Duration, String>,
+) -> Result<std::time::Duration, D::Error> {
+    struct V {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<std::time::Duration, String>,
+    }
+    impl Visitor<'_> for V {
+        type Value = std::time::Duration;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            (self.parse)(v).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            if v == 0 {
+                Ok(std::time::Duration::ZERO)
+            } else {
                 Err(E::custom(format!(
-                    "duration `{v}` has no unit: write it as e.g. `10s`"
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "duration `{v}` has no unit: write it as e.g. `1.5s`"
+                    "duration `{v}` has no unit: write it as e.g. `{v}s` or `{v}ms`"
                 )))
             }
         }
-        d.deserialize_any(V)
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Err(E::custom(format!(
+                "duration `{v}` has no unit: write it as e.g. `10s`"
+            )))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(E::custom(format!(
+                "duration `{v}` has no unit: write it as e.g. `1.5s`"
+            )))
+        }
     }
+    d.deserialize_any(V { expecting, parse })
 }
 
 impl<'de> Deserialize<'de> for ByteSize {

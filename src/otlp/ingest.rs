@@ -177,11 +177,21 @@ fn resource_spans(
         attrs,
         retained: guard.clone(),
     });
+    each_scope_spans(body, range, |ss| {
+        scope_spans(body, ss, &resource, interest, out)
+    })
+}
+
+/// Calls `f` with the range of each `ScopeSpans` of the `ResourceSpans` at `range`.
+fn each_scope_spans(
+    body: &[u8],
+    range: Range,
+    mut f: impl FnMut(Range) -> Result<(), MalformedRequest>,
+) -> Result<(), MalformedRequest> {
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
         if field == 2 && wt == WireType::Len {
-            let ss = r.len_range().map_err(at("scope_spans"))?;
-            scope_spans(body, ss, &resource, interest, out)?;
+            f(r.len_range().map_err(at("scope_spans"))?)?;
         } else {
             r.skip(wt).map_err(at("resource_spans"))?;
         }
@@ -196,16 +206,7 @@ fn reject_group(
     why: Rejection,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
-    let mut r = Reader::within(body, range);
-    while let Some((field, wt)) = r.next_field().map_err(at("resource_spans"))? {
-        if field == 2 && wt == WireType::Len {
-            let ss = r.len_range().map_err(at("scope_spans"))?;
-            count_spans(body, ss, why, out)?;
-        } else {
-            r.skip(wt).map_err(at("resource_spans"))?;
-        }
-    }
-    Ok(())
+    each_scope_spans(body, range, |ss| count_spans(body, ss, why, out))
 }
 
 /// Rejects every span of a `ScopeSpans` for `why`.

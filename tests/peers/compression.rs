@@ -118,7 +118,24 @@ async fn the_collector_accepts_what_our_exporters_compress() {
     let want = 64 * 4;
     let refs: Vec<&GrpcSink> = sinks.iter().collect();
     let arrived = wait_spans(&refs, want).await;
-    let m = daemon.scrape().await;
+    // The Collector forwards a batch before tailsift has read its answer: wait (bounded) for
+    // every exporter to count what it sent.
+    let all_counted = |m: &crate::support::prom::Metrics| {
+        (0..cases.len()).all(|i| {
+            m.sum(
+                "tailsift_exporter_sent_spans_total",
+                &[("exporter", &format!("c{i}"))],
+            ) == want as f64
+        })
+    };
+    let mut m = daemon.scrape().await;
+    for _ in 0..100 {
+        if all_counted(&m) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        m = daemon.scrape().await;
+    }
     assert!(
         arrived,
         "spans per case {:?} of {want}; exporter failures {}; Collector log:\n{}",
