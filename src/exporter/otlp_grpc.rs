@@ -74,7 +74,10 @@ impl GrpcSink {
         let mut headers = metadata.into_headers();
         headers.insert(TE, HeaderValue::from_static("trailers"));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-accept-encoding", HeaderValue::from_static("gzip"));
+        headers.insert(
+            "grpc-accept-encoding",
+            HeaderValue::from_static("gzip,zstd"),
+        );
         headers.insert(
             "grpc-timeout",
             HeaderValue::from_str(&grpc_timeout(timeout)).map_err(|e| bad(e.to_string()))?,
@@ -140,6 +143,8 @@ impl GrpcSink {
         {
             None | Some(b"identity") => None,
             Some(b"gzip") => Some(CompressionEncoding::Gzip),
+            // gRPC servers (grpc-go among them) answer in the encoding of the request.
+            Some(b"zstd") => Some(CompressionEncoding::Zstd),
             Some(other) => {
                 return Err(Status::internal(format!(
                     "response in grpc-encoding `{}`, which was not asked for",
