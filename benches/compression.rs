@@ -34,52 +34,6 @@ impl Rng {
     }
 }
 
-fn prompt(rng: &mut Rng) -> String {
-    const WORDS: [&str; 32] = [
-        "summarize",
-        "the",
-        "quarterly",
-        "report",
-        "for",
-        "our",
-        "customers",
-        "in",
-        "three",
-        "bullet",
-        "points",
-        "translate",
-        "this",
-        "email",
-        "into",
-        "german",
-        "and",
-        "keep",
-        "tone",
-        "polite",
-        "what",
-        "is",
-        "refund",
-        "policy",
-        "on",
-        "damaged",
-        "items",
-        "write",
-        "sql",
-        "query",
-        "listing",
-        "orders",
-    ];
-    let mut p = String::new();
-    while p.len() < 64 {
-        if !p.is_empty() {
-            p.push(' ');
-        }
-        p.push_str(WORDS[(rng.next() % 32) as usize]);
-    }
-    p.truncate(64);
-    p
-}
-
 /// One export batch: a request per kept trace, each with its spans grouped by service.
 fn batch() -> Vec<u8> {
     let mut rng = Rng(7);
@@ -99,7 +53,10 @@ fn batch() -> Vec<u8> {
             for kv in &mut s.attributes {
                 if kv.key == "prompt" {
                     kv.value = Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(prompt(&mut rng))),
+                        value: Some(any_value::Value::StringValue(fixtures::english_prompt(
+                            64,
+                            || rng.next(),
+                        ))),
                     });
                 }
             }

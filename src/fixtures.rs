@@ -255,3 +255,51 @@ pub fn split_trace_request(seq: u64, traces: u64, services: usize) -> ExportTrac
         .collect();
     ExportTraceServiceRequest { resource_spans }
 }
+
+/// An English-like prompt of exactly `bytes` bytes, words drawn from a small vocabulary by
+/// `next` (so it compresses as real prompts do, unlike a repeated character).
+pub fn english_prompt(bytes: usize, mut next: impl FnMut() -> u64) -> String {
+    const WORDS: [&str; 32] = [
+        "summarize",
+        "the",
+        "quarterly",
+        "report",
+        "for",
+        "our",
+        "customers",
+        "in",
+        "three",
+        "bullet",
+        "points",
+        "translate",
+        "this",
+        "email",
+        "into",
+        "german",
+        "and",
+        "keep",
+        "tone",
+        "polite",
+        "what",
+        "is",
+        "refund",
+        "policy",
+        "on",
+        "damaged",
+        "items",
+        "write",
+        "sql",
+        "query",
+        "listing",
+        "orders",
+    ];
+    let mut p = String::with_capacity(bytes + 16);
+    while p.len() < bytes {
+        if !p.is_empty() {
+            p.push(' ');
+        }
+        p.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
+    }
+    p.truncate(bytes);
+    p
+}

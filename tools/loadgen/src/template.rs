@@ -183,60 +183,15 @@ fn trace_spans(id: &[u8; 16], error: bool, rng: &mut Rng) -> Vec<Span> {
             for kv in &mut span.attributes {
                 if kv.key == "prompt" {
                     kv.value = Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(prompt(rng))),
+                        value: Some(any_value::Value::StringValue(
+                            tailsift::fixtures::english_prompt(PROMPT_BYTES, || rng.next_u64()),
+                        )),
                     });
                 }
             }
             span
         })
         .collect()
-}
-
-/// A prompt of exactly [`PROMPT_BYTES`] bytes drawn from a small vocabulary.
-fn prompt(rng: &mut Rng) -> String {
-    const WORDS: [&str; 32] = [
-        "summarize",
-        "the",
-        "quarterly",
-        "report",
-        "for",
-        "our",
-        "customers",
-        "in",
-        "three",
-        "bullet",
-        "points",
-        "translate",
-        "this",
-        "email",
-        "into",
-        "german",
-        "and",
-        "keep",
-        "tone",
-        "polite",
-        "what",
-        "is",
-        "refund",
-        "policy",
-        "on",
-        "damaged",
-        "items",
-        "write",
-        "sql",
-        "query",
-        "listing",
-        "orders",
-    ];
-    let mut p = String::with_capacity(PROMPT_BYTES + 16);
-    while p.len() < PROMPT_BYTES {
-        if !p.is_empty() {
-            p.push(' ');
-        }
-        p.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
-    }
-    p.truncate(PROMPT_BYTES);
-    p
 }
 
 /// The templates a sender cycles through: `variants` full requests whose finishing traces
