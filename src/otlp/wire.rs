@@ -30,28 +30,28 @@ pub enum WireType {
 /// A cursor over one encoded message inside a larger buffer. Positions are absolute offsets
 /// into that buffer, so a field can become a zero-copy `Bytes` slice of it on demand, and
 /// nested messages are read in place without creating (reference-counted) slices.
+///
+/// `buf` ends where the message does (it starts at the larger buffer's start), so a read is
+/// one bounds check against `buf.len()`. Keys of fields 1 to 15 and varints of one or two
+/// bytes (every OTLP field number the hot path reads, and most lengths) are read inline; the
+/// rest out of line.
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
-    end: usize,
 }
 
 impl<'a> Reader<'a> {
     /// Reads all of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader {
-            buf,
-            pos: 0,
-            end: buf.len(),
-        }
+        Reader { buf, pos: 0 }
     }
 
     /// Reads the message at `range` of `buf` (a range returned by [`Reader::len_range`]).
+    #[inline]
     pub fn within(buf: &'a [u8], range: (usize, usize)) -> Self {
         Reader {
-            buf,
+            buf: &buf[..range.1],
             pos: range.0,
-            end: range.1,
         }
     }
 
@@ -62,39 +62,48 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next field key, or `None` at the end of the message.
-    #[inline]
+    #[inline(always)]
     pub fn next_field(&mut self) -> Result<Option<(u32, WireType)>, WireError> {
-        if self.pos >= self.end {
+        let Some(&b) = self.buf.get(self.pos) else {
             return Ok(None);
+        };
+        if b < 0x80 {
+            self.pos += 1;
+            return key_of(u64::from(b)).map(Some);
         }
+        self.next_field_slow()
+    }
+
+    #[inline(never)]
+    fn next_field_slow(&mut self) -> Result<Option<(u32, WireType)>, WireError> {
         let key = self.varint()?;
         // As prost and Go: a key wider than 32 bits (a field number over 2^29 - 1) is invalid.
         if key > u32::MAX as u64 {
             return Err(WireError::Invalid("field key is wider than 32 bits"));
         }
-        let field = (key >> 3) as u32;
-        if field == 0 {
-            return Err(WireError::FieldZero);
-        }
-        let wt = match key & 7 {
-            0 => WireType::Varint,
-            1 => WireType::Fixed64,
-            2 => WireType::Len,
-            5 => WireType::Fixed32,
-            other => return Err(WireError::WireType(other as u8)),
-        };
-        Ok(Some((field, wt)))
+        key_of(key).map(Some)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn varint(&mut self) -> Result<u64, WireError> {
-        let bytes = &self.buf[self.pos..self.end];
-        if let Some(&b) = bytes.first() {
+        if let Some(&b) = self.buf.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
-                return Ok(b as u64);
+                return Ok(u64::from(b));
+            }
+            if let Some(&c) = self.buf.get(self.pos + 1) {
+                if c < 0x80 {
+                    self.pos += 2;
+                    return Ok(u64::from(b & 0x7f) | (u64::from(c) << 7));
+                }
             }
         }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, WireError> {
+        let bytes = self.buf.get(self.pos..).unwrap_or_default();
         let mut value: u64 = 0;
         for (i, &b) in bytes.iter().take(10).enumerate() {
             value |= ((b & 0x7f) as u64) << (7 * i);
@@ -116,20 +125,18 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub fn fixed64(&mut self) -> Result<u64, WireError> {
-        if self.end - self.pos < 8 {
+        let Some(s) = self.buf.get(self.pos..self.pos + 8) else {
             return Err(WireError::Truncated);
-        }
-        let s = &self.buf[self.pos..self.pos + 8];
+        };
         self.pos += 8;
         Ok(u64::from_le_bytes(s.try_into().expect("8 bytes")))
     }
 
     #[inline]
     pub fn fixed32(&mut self) -> Result<u32, WireError> {
-        if self.end - self.pos < 4 {
+        let Some(s) = self.buf.get(self.pos..self.pos + 4) else {
             return Err(WireError::Truncated);
-        }
-        let s = &self.buf[self.pos..self.pos + 4];
+        };
         self.pos += 4;
         Ok(u32::from_le_bytes(s.try_into().expect("4 bytes")))
     }
@@ -142,7 +149,7 @@ impl<'a> Reader<'a> {
         let end = usize::try_from(len)
             .ok()
             .and_then(|l| start.checked_add(l))
-            .filter(|&e| e <= self.end)
+            .filter(|&e| e <= self.buf.len())
             .ok_or(WireError::Truncated)?;
         self.pos = end;
         Ok((start, end))
@@ -165,6 +172,23 @@ impl<'a> Reader<'a> {
             WireType::Len => self.len_range().map(drop),
         }
     }
+}
+
+/// The field number and wire type of a key (at most 32 bits wide).
+#[inline(always)]
+fn key_of(key: u64) -> Result<(u32, WireType), WireError> {
+    let field = (key >> 3) as u32;
+    if field == 0 {
+        return Err(WireError::FieldZero);
+    }
+    let wt = match key & 7 {
+        0 => WireType::Varint,
+        1 => WireType::Fixed64,
+        2 => WireType::Len,
+        5 => WireType::Fixed32,
+        other => return Err(WireError::WireType(other as u8)),
+    };
+    Ok((field, wt))
 }
 
 /// Size of `v` as a varint.
