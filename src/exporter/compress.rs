@@ -4,30 +4,79 @@
 
 use crate::config::exporter::BodyCompression;
 use bytes::Bytes;
-use std::io::Write;
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use std::cell::RefCell;
 
 /// Bodies smaller than this are compressed on the async worker (tens of microseconds at
 /// most); larger ones on the blocking pool.
 pub(crate) const INLINE_COMPRESS_BYTES: usize = 64 * 1024;
 
 /// `body` compressed as `how` says (`None`: `body` itself, without a copy).
+///
+/// Each thread keeps its compressor (its window and hash tables, a few hundred KiB) and resets
+/// it for the next body: setting one up costs more than compressing a small batch, and its
+/// fresh memory would be faulted in again every time.
 pub fn compress(how: BodyCompression, body: Bytes) -> std::io::Result<Bytes> {
     match how {
         BodyCompression::None => Ok(body),
-        BodyCompression::Gzip { level } => {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4 + 64),
-                flate2::Compression::new(level),
-            );
-            enc.write_all(&body)?;
-            Ok(Bytes::from(enc.finish()?))
-        }
-        BodyCompression::Zstd { level } => {
-            // One frame with the content size in its header, so a receiver sizes its output
-            // (and its window: the content, not the level's window) exactly.
-            zstd::bulk::compress(&body, level).map(Bytes::from)
-        }
+        BodyCompression::Gzip { level } => gzip(&body, level).map(Bytes::from),
+        BodyCompression::Zstd { level } => ZSTD.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+            }
+            let (_, c) = slot.as_mut().expect("set above");
+            // One frame with the content size in its header (the default), so a receiver
+            // sizes its output (and its window: the content, not the level's window) exactly.
+            c.compress(&body).map(Bytes::from)
+        }),
     }
+}
+
+thread_local! {
+    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
+    static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+}
+
+/// The gzip header (RFC 1952): deflate, no flags, no time, XFL as flate2 writes it for the
+/// level, unknown OS.
+fn gzip_header(level: u32) -> [u8; 10] {
+    let xfl = match level {
+        9.. => 2,
+        0..=1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
+}
+
+/// A gzip member: header, raw deflate of `body` by this thread's compressor, CRC-32 and size.
+fn gzip(body: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
+    DEFLATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_mut() {
+            Some((l, c)) if *l == level => c.reset(),
+            _ => *slot = Some((level, Compress::new(Compression::new(level), false))),
+        }
+        let (_, c) = slot.as_mut().expect("set above");
+        let mut out = Vec::with_capacity(body.len() / 4 + 64);
+        out.extend_from_slice(&gzip_header(level));
+        loop {
+            let read = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
+            let rest = body.get(read..).unwrap_or_default();
+            match c.compress_vec(rest, &mut out, FlushCompress::Finish)? {
+                Status::StreamEnd => break,
+                // The output is full (or could not move): room for more, and go on.
+                Status::Ok | Status::BufError => out.reserve(out.capacity().max(4096)),
+            }
+        }
+        let mut crc = Crc::new();
+        crc.update(body);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        // ISIZE: the input's size modulo 2^32.
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        Ok(out)
+    })
 }
 
 /// [`compress`] off the async workers when the body is large.
@@ -63,6 +112,50 @@ mod tests {
             sizes.push(packed.len());
         }
         assert!(sizes.iter().all(|&n| n < data.len() / 20), "{sizes:?}");
+    }
+
+    #[test]
+    fn a_reused_compressor_starts_afresh_and_matches_flate2s_encoder_in_size() {
+        use std::io::Write;
+        let data = sample();
+        let small = Bytes::from_static(b"x");
+        for level in [1, 6, 9, 1] {
+            let mut enc =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            enc.write_all(&data).unwrap();
+            let reference = enc.finish().unwrap();
+            let first = compress(BodyCompression::Gzip { level }, data.clone()).unwrap();
+            // Between the two, the thread's compressor takes another body.
+            let packed = compress(BodyCompression::Gzip { level }, small.clone()).unwrap();
+            let again = compress(BodyCompression::Gzip { level }, data.clone()).unwrap();
+            assert_eq!(
+                first, again,
+                "level {level}: a reset compressor writes what a new one does"
+            );
+            assert_eq!(
+                first[..10],
+                reference[..10],
+                "level {level}: the same header"
+            );
+            assert!(first.len().abs_diff(reference.len()) <= reference.len() / 100 + 8);
+            for (p, want) in [(&first, &data), (&packed, &small)] {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&p[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
+                assert_eq!(&out[..], &want[..], "level {level}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_body_is_a_valid_gzip_member() {
+        let packed = compress(BodyCompression::Gzip { level: 1 }, Bytes::new()).unwrap();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out.is_empty());
     }
 
     #[test]
