@@ -13,32 +13,57 @@ use std::sync::Arc;
 /// Attribute keys that the loaded rules read; everything else stays encoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interest {
-    pub(super) span_keys: Vec<Box<[u8]>>,
-    resource_keys: Vec<Box<[u8]>>,
+    pub(super) span_keys: Keys,
+    resource_keys: Keys,
 }
 
 impl Interest {
     /// Registers a span attribute key and returns its index.
     pub fn span_key(&mut self, key: &str) -> u16 {
-        intern(&mut self.span_keys, key)
+        self.span_keys.intern(key)
     }
     /// Registers a resource attribute key and returns its index.
     pub fn resource_key(&mut self, key: &str) -> u16 {
-        intern(&mut self.resource_keys, key)
+        self.resource_keys.intern(key)
     }
 }
 
-fn intern(keys: &mut Vec<Box<[u8]>>, key: &str) -> u16 {
-    if let Some(i) = keys.iter().position(|k| &**k == key.as_bytes()) {
-        return i as u16;
-    }
-    keys.push(key.as_bytes().into());
-    (keys.len() - 1) as u16
+/// A few attribute keys, and which lengths they have: most keys of a span are none of them,
+/// and one bit test of their length says so without comparing bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Keys {
+    keys: Vec<Box<[u8]>>,
+    /// Bit `n` set: a key of `n` bytes (bit 63: of 63 bytes or more).
+    lengths: u64,
 }
 
-#[inline]
-pub(super) fn lookup(keys: &[Box<[u8]>], key: &[u8]) -> Option<u16> {
-    keys.iter().position(|k| **k == *key).map(|i| i as u16)
+impl Keys {
+    fn intern(&mut self, key: &str) -> u16 {
+        if let Some(i) = self.find(key.as_bytes()) {
+            return i;
+        }
+        self.keys.push(key.as_bytes().into());
+        self.lengths |= Self::bit(key.len());
+        (self.keys.len() - 1) as u16
+    }
+
+    #[inline(always)]
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    /// The index of `key`, if it is one of these.
+    #[inline]
+    pub(super) fn find(&self, key: &[u8]) -> Option<u16> {
+        if self.lengths & Self::bit(key.len()) == 0 {
+            return None;
+        }
+        self.keys.iter().position(|k| **k == *key).map(|i| i as u16)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// A byte range of the request body.
@@ -241,7 +266,7 @@ pub(super) fn resource_summary(
             let kv = r.len_range().map_err(at("resource.attributes"))?;
             let (key, value) = key_value(body, kv).map_err(at("resource.attributes"))?;
             let key = &body[key.0..key.1];
-            let pick = lookup(&interest.resource_keys, key);
+            let pick = interest.resource_keys.find(key);
             if key == b"service.name" || pick.is_some() {
                 let value = picked_value(body, value).map_err(at("resource.attributes"))?;
                 if key == b"service.name" {

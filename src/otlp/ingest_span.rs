@@ -3,7 +3,7 @@
 
 pub(super) use super::any_value::key_value;
 use super::any_value::{any_value, ValueAt};
-use super::ingest::{boxed, lookup, Interest, Range};
+use super::ingest::{boxed, Interest, Range};
 use super::model::{status, AttrValue, Scope, Span, TraceId};
 use super::rejection::{at, MalformedRequest, Rejection};
 use super::validate;
@@ -40,9 +40,8 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
     let mut has_trace_state = false;
     let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
-        if validate::span_field_type(field).is_some_and(|t| t != wt) {
-            return Ok(Err(Rejection::MalformedSpan));
-        }
+        // The fields read here, with their declared wire types; any other field is skipped,
+        // unless it is a known one of the wrong wire type (last arm).
         match (field, wt) {
             (3, WireType::Len) => {
                 let (s, e) = r.len_range().map_err(at("span.trace_state"))?;
@@ -64,7 +63,7 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
             (5, WireType::Len) => {
                 let len_at = r.position();
                 let (s, e) = r.len_range().map_err(at("span.name"))?;
-                std::str::from_utf8(&buf[s..e]).map_err(|_| MalformedRequest {
+                validate::utf8(buf, (s, e)).map_err(|_| MalformedRequest {
                     what: "span.name",
                     source: WireError::Invalid("not valid UTF-8"),
                 })?;
@@ -78,13 +77,16 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
             (9, WireType::Len) if !interest.span_keys.is_empty() => {
                 let kv = r.len_range().map_err(at("span.attributes"))?;
                 let (key, value) = key_value(body, kv).map_err(at("span.attributes"))?;
-                if let Some(i) = lookup(&interest.span_keys, &buf[key.0..key.1]) {
+                if let Some(i) = interest.span_keys.find(&buf[key.0..key.1]) {
                     picked.push((i, picked_value(body, value).map_err(at("span.attributes"))?));
                 }
             }
             (15, WireType::Len) => {
                 let st = r.len_range().map_err(at("span.status"))?;
                 status_code = status_of(buf, st).map_err(at("span.status"))?;
+            }
+            _ if validate::span_field_type(field).is_some_and(|t| t != wt) => {
+                return Ok(Err(Rejection::MalformedSpan));
             }
             _ => r.skip(wt).map_err(at("span"))?,
         }

@@ -3,7 +3,7 @@
 //! spans were decoded without. Each span's attributes are read again from its own bytes; each
 //! resource is summarised again once and shared again by its spans.
 
-use super::ingest::{boxed, lookup, resource_summary, Interest};
+use super::ingest::{boxed, resource_summary, Interest};
 use super::ingest_span::{key_value, picked_value};
 use super::model::{Picked, Resource, Scope, Span};
 use super::wire::{Reader, WireType};
@@ -84,7 +84,7 @@ fn span_attrs(raw: &Bytes, interest: &Interest) -> Picked {
         let Ok((key, value)) = key_value(raw, kv) else {
             continue;
         };
-        if let Some(i) = lookup(&interest.span_keys, &raw[key.0..key.1]) {
+        if let Some(i) = interest.span_keys.find(&raw[key.0..key.1]) {
             if let Ok(v) = picked_value(raw, value) {
                 picked.push((i, v));
             }
