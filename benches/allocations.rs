@@ -65,7 +65,6 @@ use sink::Sink;
 const SERVICES: usize = 4;
 const SPANS_PER_TRACE: u64 = 8;
 
-
 /// Request `seq` of a stream: the second halves of the traces request `seq - 1` started and
 /// the first halves of `traces` new ones, spread over [`SERVICES`] resource groups.
 fn request(seq: u64, traces: u64) -> ExportTraceServiceRequest {
@@ -141,7 +140,6 @@ fn measure(client_rt: &tokio::runtime::Runtime, spans_per_request: u64, requests
         bytes: after.1 - before.1,
     }
 }
-
 
 /// Least squares of allocations per request against spans per request: (fixed, per span).
 fn fit(runs: &[Run]) -> (f64, f64) {

@@ -37,7 +37,6 @@ const WARMUP_REQUESTS: u64 = 2;
 /// Length of the idle window that measures the timers' cost.
 const IDLE: Duration = Duration::from_secs(4);
 
-
 /// The daemon measured: `TAILSIFT_BIN` (to compare builds with the same client), else the
 /// one this benchmark was built with.
 fn daemon_binary() -> PathBuf {
@@ -152,7 +151,6 @@ impl Run {
         self.raw as f64 - self.idle_per_sec * self.window.as_secs_f64()
     }
 }
-
 
 fn measure(rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) -> Run {
     let sink = Sink::default();
