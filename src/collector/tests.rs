@@ -2,6 +2,7 @@
 //! conflicts, rejections with key paths) and the decisions that depend on the daemon's state.
 
 use super::{PolicySet, NOT_SAMPLED, SHUTDOWN, TOO_LARGE};
+use crate::config::tests::{assert_errors, assert_has};
 use crate::config::{parse, Config, ConfigError, ValidationError};
 use crate::fixtures::{encode, request, span, trace_id};
 use crate::otlp::{ingest, Span};
@@ -31,13 +32,6 @@ fn parse_error(yaml: &str) -> String {
         Err(e) => panic!("expected a parse error, got: {e}"),
         Ok(_) => panic!("accepted:\n{yaml}"),
     }
-}
-
-fn assert_has(errs: &[ValidationError], path: &str, words: &[&str]) {
-    let found = errs
-        .iter()
-        .any(|e| e.path == path && words.iter().all(|w| e.message.contains(w)));
-    assert!(found, "no error at {path} with {words:?} in {errs:#?}");
 }
 
 const ALWAYS: &str = "tail_sampling:\n  policies: [{ name: all, type: always_sample }]\n";
@@ -113,12 +107,13 @@ tail_sampling:
   policies: [{ name: all, type: always_sample }]
 "#,
     );
-    assert_has(
+    assert_errors(
         &errs,
-        "tail_sampling.decision_wait",
-        &["sampling.decision_wait", "one place"],
+        "
+        tail_sampling.decision_wait: sampling.decision_wait | one place
+        tail_sampling.num_traces: sampling.max_traces
+        ",
     );
-    assert_has(&errs, "tail_sampling.num_traces", &["sampling.max_traces"]);
 }
 
 #[test]
@@ -145,19 +140,16 @@ tail_sampling:
   policies: []
 "#,
     );
-    assert_has(&errs, "tail_sampling.decision_wait", &["greater than 0"]);
-    assert_has(&errs, "tail_sampling.num_traces", &["at least 1"]);
-    assert_has(
+    assert_errors(
         &errs,
-        "tail_sampling.decision_wait_after_root_received",
-        &["not be longer"],
+        "
+        tail_sampling.decision_wait: greater than 0
+        tail_sampling.num_traces: at least 1
+        tail_sampling.decision_wait_after_root_received: not be longer
+        tail_sampling.maximum_trace_size_bytes: negative
+        tail_sampling.policies: at least one policy
+        ",
     );
-    assert_has(
-        &errs,
-        "tail_sampling.maximum_trace_size_bytes",
-        &["negative"],
-    );
-    assert_has(&errs, "tail_sampling.policies", &["at least one policy"]);
     assert!(
         !errs.iter().any(|e| e.path.starts_with("sampling.")),
         "reported twice: {errs:#?}"
@@ -184,63 +176,27 @@ tail_sampling:
     - { name: k, type: not }
 "#,
     );
-    let p = |i: usize, rest: &str| format!("tail_sampling.policies[{i}]{rest}");
-    assert_has(
+    assert_errors(
         &errs,
-        &p(0, ".string_attribute.values[0]"),
-        &["invalid regular expression"],
+        "
+        tail_sampling.policies[0].string_attribute.values[0]: invalid regular expression
+        tail_sampling.policies[1].name: duplicate policy name `a`
+        tail_sampling.policies[1].status_code.status_codes[0]: `error` | OK, ERROR or UNSET
+        tail_sampling.policies[2].name: required
+        tail_sampling.policies[2].numeric_attribute: min_value, max_value
+        tail_sampling.policies[3].string_attribute: type is `boolean_attribute`
+        tail_sampling.policies[3].boolean_attribute.key: required
+        tail_sampling.policies[4].and.and_sub_policy[0].type: only allowed at the top level
+        tail_sampling.policies[5].ottl_condition.span[0]: unsupported function `Len`
+        tail_sampling.policies[6].composite.policy_order[0]: `nope`
+        tail_sampling.policies[6].composite.rate_allocation[0].policy: `t`
+        tail_sampling.policies[7].latency.upper_threshold_ms: greater than threshold_ms
+        tail_sampling.policies[8].span_count.max_spans: less than min_spans
+        tail_sampling.policies[9].rate_limiting.spans_per_second: greater than 0
+        tail_sampling.policies[10].name: reserved
+        tail_sampling.policies[11].not: not_sub_policy
+        ",
     );
-    assert_has(&errs, &p(1, ".name"), &["duplicate policy name `a`"]);
-    assert_has(
-        &errs,
-        &p(1, ".status_code.status_codes[0]"),
-        &["`error`", "OK, ERROR or UNSET"],
-    );
-    assert_has(&errs, &p(2, ".name"), &["required"]);
-    assert_has(
-        &errs,
-        &p(2, ".numeric_attribute"),
-        &["min_value, max_value"],
-    );
-    assert_has(
-        &errs,
-        &p(3, ".string_attribute"),
-        &["type is `boolean_attribute`"],
-    );
-    assert_has(&errs, &p(3, ".boolean_attribute.key"), &["required"]);
-    assert_has(
-        &errs,
-        &p(4, ".and.and_sub_policy[0].type"),
-        &["only allowed at the top level"],
-    );
-    assert_has(
-        &errs,
-        &p(5, ".ottl_condition.span[0]"),
-        &["unsupported function `Len`"],
-    );
-    assert_has(&errs, &p(6, ".composite.policy_order[0]"), &["`nope`"]);
-    assert_has(
-        &errs,
-        &p(6, ".composite.rate_allocation[0].policy"),
-        &["`t`"],
-    );
-    assert_has(
-        &errs,
-        &p(7, ".latency.upper_threshold_ms"),
-        &["greater than threshold_ms"],
-    );
-    assert_has(
-        &errs,
-        &p(8, ".span_count.max_spans"),
-        &["less than min_spans"],
-    );
-    assert_has(
-        &errs,
-        &p(9, ".rate_limiting.spans_per_second"),
-        &["greater than 0"],
-    );
-    assert_has(&errs, &p(10, ".name"), &["reserved"]);
-    assert_has(&errs, &p(11, ".not"), &["not_sub_policy"]);
 }
 
 #[test]
@@ -265,80 +221,32 @@ tail_sampling:
     - { name: l, type: span_count, span_count: { min_spans: -1 } }
 "#,
     );
-    let p = |i: usize, rest: &str| format!("tail_sampling.policies[{i}]{rest}");
-    assert_has(
+    assert_errors(
         &errs,
-        "tail_sampling.expected_new_traces_per_sec",
-        &["negative"],
+        "
+        tail_sampling.expected_new_traces_per_sec: negative
+        tail_sampling.decision_cache.sampled_cache_size: negative
+        tail_sampling.decision_cache.non_sampled_cache_size: negative
+        tail_sampling.policies[0].trace_state.key: required
+        tail_sampling.policies[0].trace_state.values: at least one
+        tail_sampling.policies[1].composite.max_total_spans_per_second: greater than 0
+        tail_sampling.policies[1].composite.composite_sub_policy[1].name: `x` | another sub-policy
+        tail_sampling.policies[1].composite.composite_sub_policy[2].name: required
+        tail_sampling.policies[1].composite.rate_allocation[0].percent: 0 to 100
+        tail_sampling.policies[1].composite.policy_order[1]: listed twice
+        tail_sampling.policies[2].and.and_sub_policy: at least one sub-policy
+        tail_sampling.policies[3].latency.threshold_ms: negative
+        tail_sampling.policies[4].probabilistic.sampling_percentage: 0 to 100
+        tail_sampling.policies[5].ottl_condition: at least one condition
+        tail_sampling.policies[6].bytes_limiting.burst_capacity: negative
+        tail_sampling.policies[7].numeric_attribute.min_value: greater than max_value
+        tail_sampling.policies[8].status_code.status_codes: at least one
+        tail_sampling.policies[9].string_attribute.key: required
+        tail_sampling.policies[9].string_attribute.values: at least one
+        tail_sampling.policies[10].drop.drop_sub_policy: at least one sub-policy
+        tail_sampling.policies[11].span_count.min_spans: negative
+        ",
     );
-    assert_has(
-        &errs,
-        "tail_sampling.decision_cache.sampled_cache_size",
-        &["negative"],
-    );
-    assert_has(
-        &errs,
-        "tail_sampling.decision_cache.non_sampled_cache_size",
-        &["negative"],
-    );
-    assert_has(&errs, &p(0, ".trace_state.key"), &["required"]);
-    assert_has(&errs, &p(0, ".trace_state.values"), &["at least one"]);
-    assert_has(
-        &errs,
-        &p(1, ".composite.max_total_spans_per_second"),
-        &["greater than 0"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.composite_sub_policy[1].name"),
-        &["`x`", "another sub-policy"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.composite_sub_policy[2].name"),
-        &["required"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.rate_allocation[0].percent"),
-        &["0 to 100"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.policy_order[1]"),
-        &["listed twice"],
-    );
-    assert_has(
-        &errs,
-        &p(2, ".and.and_sub_policy"),
-        &["at least one sub-policy"],
-    );
-    assert_has(&errs, &p(3, ".latency.threshold_ms"), &["negative"]);
-    assert_has(
-        &errs,
-        &p(4, ".probabilistic.sampling_percentage"),
-        &["0 to 100"],
-    );
-    assert_has(&errs, &p(5, ".ottl_condition"), &["at least one condition"]);
-    assert_has(
-        &errs,
-        &p(6, ".bytes_limiting.burst_capacity"),
-        &["negative"],
-    );
-    assert_has(
-        &errs,
-        &p(7, ".numeric_attribute.min_value"),
-        &["greater than max_value"],
-    );
-    assert_has(&errs, &p(8, ".status_code.status_codes"), &["at least one"]);
-    assert_has(&errs, &p(9, ".string_attribute.key"), &["required"]);
-    assert_has(&errs, &p(9, ".string_attribute.values"), &["at least one"]);
-    assert_has(
-        &errs,
-        &p(10, ".drop.drop_sub_policy"),
-        &["at least one sub-policy"],
-    );
-    assert_has(&errs, &p(11, ".span_count.min_spans"), &["negative"]);
 }
 
 #[test]
