@@ -288,8 +288,8 @@ fn a_known_field_with_the_wrong_wire_type_rejects_the_span() {
     assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
 }
 
-#[test]
-fn attribute_values_nested_too_deeply_are_rejected() {
+/// An attribute value of arrays nested deeper than validation allows.
+pub(super) fn nested_too_deeply() -> opentelemetry_proto::tonic::common::v1::any_value::Value {
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue};
     let mut v = Value::StringValue("leaf".into());
     for _ in 0..(validate::MAX_DEPTH + 2) {
@@ -297,6 +297,12 @@ fn attribute_values_nested_too_deeply_are_rejected() {
             values: vec![AnyValue { value: Some(v) }],
         });
     }
+    v
+}
+
+#[test]
+fn attribute_values_nested_too_deeply_are_rejected() {
+    let v = nested_too_deeply();
     let deep = fixtures::request("svc", [span(1, 1).attr_value("deep", v)]);
     let got = ingest(&fixtures::encode(&deep), &Interest::default()).unwrap();
     assert!(validate::span(got.spans[0].1.raw()).is_err());

@@ -1,7 +1,7 @@
 //! Tests of resource and scope validation: a malformed group is rejected alone (partial
 //! success), the request's other groups go on, and salvage takes such groups out of a batch.
 
-use super::tests::{patch, trace_ids_of};
+use super::tests::{nested_too_deeply, patch, trace_ids_of};
 use super::*;
 use crate::fixtures::{self, span};
 use bytes::Bytes;
@@ -157,13 +157,7 @@ fn a_malformed_scope_rejects_its_spans_only() {
 
 #[test]
 fn resource_attributes_nested_too_deeply_reject_the_group() {
-    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue};
-    let mut v = Value::StringValue("leaf".into());
-    for _ in 0..(validate::MAX_DEPTH + 2) {
-        v = Value::ArrayValue(ArrayValue {
-            values: vec![AnyValue { value: Some(v) }],
-        });
-    }
+    let v = nested_too_deeply();
     let req = fixtures::request_with(
         "svc",
         vec![fixtures::kv("deep", v)],

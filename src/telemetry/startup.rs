@@ -8,17 +8,8 @@ use super::names as n;
 use crate::config::Config;
 use metrics::{counter, gauge};
 
-/// Request outcomes a receiver counts, by protocol label.
-const GRPC_OUTCOMES: &[&str] = &[
-    "accepted",
-    "partial",
-    "refused",
-    "invalid",
-    "too_large",
-    "timeout",
-    "unsupported",
-];
-const HTTP_OUTCOMES: &[&str] = &[
+/// Request outcomes a receiver counts, the same for every protocol label.
+const RECEIVER_OUTCOMES: &[&str] = &[
     "accepted",
     "partial",
     "refused",
@@ -58,11 +49,11 @@ fn protocols(config: &Config) -> Vec<(&'static str, &'static [&'static str])> {
     let r = &config.receivers.otlp;
     let mut v = Vec::new();
     if r.grpc.is_some() {
-        v.push(("grpc", GRPC_OUTCOMES));
+        v.push(("grpc", RECEIVER_OUTCOMES));
     }
     if r.http.is_some() {
-        v.push(("http_protobuf", HTTP_OUTCOMES));
-        v.push(("http_json", HTTP_OUTCOMES));
+        v.push(("http_protobuf", RECEIVER_OUTCOMES));
+        v.push(("http_json", RECEIVER_OUTCOMES));
         v.push(("http_other", &["unsupported"][..]));
     }
     v
