@@ -226,3 +226,22 @@ impl<'de> Deserialize<'de> for ByteSize {
         d.deserialize_any(V)
     }
 }
+
+// Defaults for `#[serde(default = "...")]`, written where the key is declared: `"secs::<10>"`
+// is 10 seconds, `"millis::<20>"` 20 milliseconds, `"mib::<16>"` 16 MiB, `"count::<100>"` 100.
+
+pub(super) fn secs<const N: u64>() -> Dur {
+    Dur::secs(N)
+}
+
+pub(super) fn millis<const N: u64>() -> Dur {
+    Dur::millis(N)
+}
+
+pub(super) fn mib<const N: u64>() -> ByteSize {
+    ByteSize::mib(N)
+}
+
+pub(super) fn count<const N: usize>() -> usize {
+    N
+}
