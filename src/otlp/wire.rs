@@ -114,24 +114,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The next `N` bytes, for a fixed-width field.
     #[inline]
-    pub fn fixed64(&mut self) -> Result<u64, WireError> {
-        if self.end - self.pos < 8 {
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        if self.end - self.pos < N {
             return Err(WireError::Truncated);
         }
-        let s = &self.buf[self.pos..self.pos + 8];
-        self.pos += 8;
-        Ok(u64::from_le_bytes(s.try_into().expect("8 bytes")))
+        let s = &self.buf[self.pos..self.pos + N];
+        self.pos += N;
+        Ok(s.try_into().expect("N bytes"))
+    }
+
+    #[inline]
+    pub fn fixed64(&mut self) -> Result<u64, WireError> {
+        self.fixed().map(u64::from_le_bytes)
     }
 
     #[inline]
     pub fn fixed32(&mut self) -> Result<u32, WireError> {
-        if self.end - self.pos < 4 {
-            return Err(WireError::Truncated);
-        }
-        let s = &self.buf[self.pos..self.pos + 4];
-        self.pos += 4;
-        Ok(u32::from_le_bytes(s.try_into().expect("4 bytes")))
+        self.fixed().map(u32::from_le_bytes)
     }
 
     /// Reads a length-delimited field as an absolute byte range of the buffer.

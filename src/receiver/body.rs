@@ -350,6 +350,14 @@ fn read_bounded(
 /// Inputs smaller than this are decoded on the async worker (microseconds of work).
 pub const INLINE_DECODE_BYTES: usize = 512;
 
+/// What a receiver (gRPC or HTTP) needs to serve a request.
+#[derive(Clone)]
+pub struct RequestLimits {
+    pub max_request_bytes: usize,
+    pub body_read_timeout: std::time::Duration,
+    pub decoders: Decoders,
+}
+
 /// Runs CPU-heavy decoding (gzip inflation, OTLP/JSON transcoding) on the blocking pool, at most
 /// `slots` at once. A request waits at most `wait` for a slot: short bursts are smoothed, while
 /// a sustained flood is refused retryably instead of queueing without bound (a waiting request
