@@ -12,6 +12,20 @@ use prost::Message;
 /// Base timestamp of fixture spans (2026-01-01T00:00:00Z) in nanoseconds.
 pub const T0: u64 = 1_767_225_600_000_000_000;
 
+/// splitmix64: a small deterministic generator of pseudo-random numbers, seeded with its state.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+}
+
 pub fn trace_id(n: u128) -> [u8; 16] {
     n.to_be_bytes()
 }

@@ -6,16 +6,12 @@ use crate::config::KeyField;
 use crate::fixtures::{self, span};
 use crate::otlp::tracestate;
 
-/// splitmix64: a small deterministic generator.
-struct Rng(u64);
+/// A deterministic generator (splitmix64) with the draws these tests need.
+struct Rng(fixtures::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// 56 random bits: a trace's randomness.
     fn randomness(&mut self) -> u64 {
@@ -120,7 +116,7 @@ fn meets_the_target_within_ten_percent_after_two_intervals() {
     let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
     let rates = spread_rates();
     assert!((rates[9] / rates[0] - 1000.0).abs() < 1e-6);
-    let mut rng = Rng(7);
+    let mut rng = Rng(fixtures::SplitMix64(7));
     let base = Instant::now();
     let warmup = replay(&s, &keys, &rates, base, 0.0, 30.0, &mut rng);
     let measured = replay(&s, &keys, &rates, base, 30.0, 90.0, &mut rng);
@@ -154,7 +150,7 @@ fn every_key_with_one_trace_per_second_keeps_some() {
     let rates = [
         1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 6000.0, 9556.0,
     ];
-    let mut rng = Rng(11);
+    let mut rng = Rng(fixtures::SplitMix64(11));
     let base = Instant::now();
     replay(&s, &keys, &rates, base, 0.0, 30.0, &mut rng);
     let measured = replay(&s, &keys, &rates, base, 30.0, 90.0, &mut rng);
@@ -180,7 +176,7 @@ fn adjusted_counts_sum_to_the_traces_seen() {
     let (s, interest) = sampler(params(500.0, 500));
     let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
     let rates = spread_rates();
-    let mut rng = Rng(23);
+    let mut rng = Rng(fixtures::SplitMix64(23));
     let all = sum(&replay(
         &s,
         &keys,
@@ -202,7 +198,7 @@ fn adjusted_counts_sum_to_the_traces_seen() {
 fn a_burst_is_followed_within_one_interval() {
     let (s, interest) = sampler(params(50.0, 500));
     let keys: Vec<Vec<Span>> = (0..4).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(5);
+    let mut rng = Rng(fixtures::SplitMix64(5));
     let base = Instant::now();
     let calm = [100.0, 200.0, 300.0, 400.0];
     replay(&s, &keys, &calm, base, 0.0, 45.0, &mut rng);
@@ -228,7 +224,7 @@ fn a_burst_is_followed_within_one_interval() {
 fn a_new_key_starts_at_a_sane_probability() {
     let (s, interest) = sampler(params(50.0, 500));
     let keys: Vec<Vec<Span>> = (0..3).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(9);
+    let mut rng = Rng(fixtures::SplitMix64(9));
     let base = Instant::now();
     replay(&s, &keys[..2], &[500.0, 500.0], base, 0.0, 45.0, &mut rng);
     // A third key appears at 500/s mid-interval (t=52.5).
@@ -250,7 +246,7 @@ fn a_new_key_starts_at_a_sane_probability() {
 fn idle_keys_age_out_and_extra_keys_share_a_bucket() {
     let (s, interest) = sampler(params(20.0, 3));
     let keys: Vec<Vec<Span>> = (0..6).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(3);
+    let mut rng = Rng(fixtures::SplitMix64(3));
     let base = Instant::now();
     let rates = [100.0; 6];
     let t = sum(&replay(&s, &keys, &rates, base, 0.0, 60.0, &mut rng));
@@ -278,7 +274,7 @@ fn idle_keys_age_out_and_extra_keys_share_a_bucket() {
 fn decisions_are_consistent_on_the_randomness() {
     let (s, interest) = sampler(params(10.0, 500));
     let keys: Vec<Vec<Span>> = (0..2).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(1);
+    let mut rng = Rng(fixtures::SplitMix64(1));
     let base = Instant::now();
     replay(&s, &keys, &[1000.0, 10.0], base, 0.0, 40.0, &mut rng);
     let now = base + Duration::from_secs(41);
@@ -293,7 +289,7 @@ fn decisions_are_consistent_on_the_randomness() {
 fn when_traffic_stops_the_ticker_still_ends_intervals() {
     let (s, interest) = sampler(params(20.0, 10));
     let keys: Vec<Vec<Span>> = (0..3).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(5);
+    let mut rng = Rng(fixtures::SplitMix64(5));
     let base = Instant::now();
     replay(&s, &keys, &[50.0; 3], base, 0.0, 60.0, &mut rng);
     assert_eq!(s.snapshot().len(), 3);
@@ -325,7 +321,7 @@ fn min_per_key_keeps_every_key_every_interval_within_the_target() {
         let (s, interest) = sampler(p);
         let keys: Vec<Vec<Span>> = (0..20).map(|k| key_spans(&interest, k)).collect();
         let base = Instant::now();
-        let mut rng = Rng(7);
+        let mut rng = Rng(fixtures::SplitMix64(7));
         let minutes = 30;
         // kept[minute][key]
         let mut kept = vec![vec![0u32; 20]; minutes];
@@ -378,7 +374,7 @@ fn concurrent_deciders_share_the_keys_and_count_every_trace() {
         for t in 0..4u64 {
             let (s, keys, kept) = (&s, &keys, &kept);
             scope.spawn(move || {
-                let mut rng = Rng(t + 1);
+                let mut rng = Rng(fixtures::SplitMix64(t + 1));
                 // 60 s at 1000 traces/s per thread: four intervals.
                 for i in 0..PER_THREAD {
                     let at = base + Duration::from_micros(i * 1000 + t * 7);
