@@ -372,21 +372,18 @@ pub const MIN_MAX_ATTRIBUTE_BYTES: u64 = 16;
 
 /// A reduced-fidelity profile applied to the spans of kept traces whose rule names it.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FidelityProfile {
     /// Attribute keys (`*` wildcards) whose string values are replaced by
     /// `sha256:<first 16 hex digits>`; the original length goes into `<key>.length`.
     /// Patterns must not be empty, e.g. `[prompt, "payload.*"]`.
-    #[serde(default)]
     pub hash_attributes: Vec<String>,
     /// String attribute values longer than this are truncated (on a UTF-8 boundary). At least
     /// 16 bytes ([`MIN_MAX_ATTRIBUTE_BYTES`]). Not set: values are not truncated.
     pub max_attribute_bytes: Option<ByteSize>,
     /// Drop span events (default false).
-    #[serde(default)]
     pub drop_events: bool,
     /// Built-in attribute rules to include: `[gen_ai]` (see [`FidelityPreset`]).
-    #[serde(default)]
     pub presets: Vec<FidelityPreset>,
     /// Reduce encoded media under any key to its hash, size and type (see
     /// [`MediaReduction`]).
@@ -528,12 +525,11 @@ impl Default for RetryConfig {
 
 /// `telemetry:`: the daemon's own observability.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Telemetry {
     /// Prometheus `/metrics`, `/healthz` and `/readyz` on this address. Not set: no endpoint.
     pub metrics: Option<MetricsEndpoint>,
     /// Log level and format.
-    #[serde(default)]
     pub logs: LogConfig,
 }
 
