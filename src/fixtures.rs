@@ -187,13 +187,16 @@ pub fn spans_of(req: &ExportTraceServiceRequest) -> Vec<&Span> {
 
 /// The string value of a span attribute.
 pub fn attr_str<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        })
+    match attr(span, key)? {
+        any_value::Value::StringValue(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// The value of the span's attribute `key`, if it has one.
+pub fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a any_value::Value> {
+    let kv = span.attributes.iter().find(|kv| kv.key == key)?;
+    kv.value.as_ref()?.value.as_ref()
 }
 
 /// A realistic LLM-pipeline trace of `n` spans: a server root and children, one `prompt` payload.
