@@ -4,6 +4,7 @@
 use super::{PolicySet, NOT_SAMPLED, SHUTDOWN, TOO_LARGE};
 use crate::config::tests::{assert_errors, assert_has};
 use crate::config::{parse, Config, ConfigError, ValidationError};
+use crate::decide::{Explanation, Verdict};
 use crate::fixtures::{encode, request, span, trace_id};
 use crate::otlp::{ingest, Span};
 use std::time::Duration;
@@ -284,18 +285,27 @@ fn trace(set: &PolicySet, n: u64, payload: usize) -> ([u8; 16], Vec<Span>) {
     (trace_id(7), spans.into_iter().map(|(_, s)| s).collect())
 }
 
+/// `set`'s verdict on a trace of `n` spans with `payload` bytes each.
+fn decide(set: &PolicySet, n: u64, payload: usize) -> Verdict {
+    let (id, spans) = trace(set, n, payload);
+    set.decide(&id, &spans, Instant::now())
+}
+
+/// `set`'s account of its decision on a trace of `n` small spans.
+fn explain(set: &PolicySet, n: u64) -> Explanation {
+    let (id, spans) = trace(set, n, 1);
+    set.explain(&id, &spans, Instant::now())
+}
+
 #[test]
 fn maximum_trace_size_bytes_drops_before_any_policy() {
     let set = compile(
         "tail_sampling:\n  maximum_trace_size_bytes: 2000\n  policies: [{ name: all, type: always_sample }]\n",
     );
-    let now = Instant::now();
-    let (id, small) = trace(&set, 2, 10);
-    let v = set.decide(&id, &small, now);
+    let v = decide(&set, 2, 10);
     assert!(v.keep);
     assert_eq!(set.name_of(v), "all");
-    let (id, big) = trace(&set, 4, 1000);
-    let v = set.decide(&id, &big, now);
+    let v = decide(&set, 4, 1000);
     assert!(!v.keep);
     assert_eq!(set.name_of(v), TOO_LARGE);
 }
@@ -306,10 +316,9 @@ fn drop_pending_traces_on_shutdown() {
         let set = compile(&format!(
             "tail_sampling:\n  drop_pending_traces_on_shutdown: {flag}\n  policies: [{{ name: all, type: always_sample }}]\n"
         ));
-        let (id, spans) = trace(&set, 1, 1);
-        assert!(set.decide(&id, &spans, Instant::now()).keep);
+        assert!(decide(&set, 1, 1).keep);
         set.begin_shutdown();
-        let v = set.decide(&id, &spans, Instant::now());
+        let v = decide(&set, 1, 1);
         assert_eq!(v.keep, keep, "drop_pending_traces_on_shutdown: {flag}");
         if flag {
             assert_eq!(set.name_of(v), SHUTDOWN);
@@ -323,8 +332,7 @@ fn names_and_annotations_cover_every_verdict() {
     let set = compile(
         "tail_sampling:\n  policies: [{ name: never, type: span_count, span_count: { min_spans: 100 } }]\n",
     );
-    let (id, spans) = trace(&set, 1, 1);
-    let v = set.decide(&id, &spans, Instant::now());
+    let v = decide(&set, 1, 1);
     assert!(!v.keep);
     assert_eq!(set.name_of(v), NOT_SAMPLED);
     let names: Vec<String> = set.rule_names().iter().map(|n| n.to_string()).collect();
@@ -339,8 +347,7 @@ fn explain_lists_each_policy_and_the_deciding_one() {
     let set = compile(
         "tail_sampling:\n  policies:\n    - { name: errors, type: status_code, status_code: { status_codes: [ERROR] } }\n    - { name: big, type: span_count, span_count: { min_spans: 2 } }\n",
     );
-    let (id, spans) = trace(&set, 3, 1);
-    let e = set.explain(&id, &spans, Instant::now());
+    let e = explain(&set, 3);
     assert!(e.verdict.keep);
     assert_eq!(e.rule, "big");
     let checks: Vec<(String, bool)> = e
@@ -359,8 +366,7 @@ fn explain_lists_each_policy_and_the_deciding_one() {
     );
     assert!(text.contains("sampled by this policy"), "{text}");
 
-    let (id, one) = trace(&set, 1, 1);
-    let e = set.explain(&id, &one, Instant::now());
+    let e = explain(&set, 1);
     assert!(!e.verdict.keep);
     assert_eq!(e.rule, NOT_SAMPLED);
     assert!(e.to_string().contains("no policy sampled it"), "{e}");
