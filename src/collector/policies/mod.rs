@@ -250,4 +250,9 @@ pub(crate) mod testing {
     pub fn judge(set: &PolicySet, spans: Vec<SpanBuilder>) -> Decision {
         judge_with(set, Vec::new(), spans)
     }
+
+    /// [`judge`] of one span with the string attribute `key: value`.
+    pub fn judge_attr(set: &PolicySet, key: &str, value: &str) -> Decision {
+        judge(set, vec![crate::fixtures::span(1, 1).attr(key, value)])
+    }
 }
