@@ -1,6 +1,8 @@
 //! Rejections under `receivers:` and `exporters:`.
 
-use super::{assert_bounds, assert_errors, assert_has, example, invalid, invalid_config};
+use super::{
+    assert_bounds, assert_errors, assert_has, assert_only, example, invalid, invalid_config,
+};
 use crate::config::{ByteSize, Config};
 
 const RECEIVERS: &str = "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4317 } } }\n";
@@ -140,15 +142,10 @@ fn rejects_two_listeners_on_one_port() {
     c.receivers.otlp.http.as_mut().unwrap().endpoint = "127.0.0.1:4317".into();
     c.telemetry.metrics.as_mut().unwrap().endpoint = "0.0.0.0:4318".into();
     let errs = invalid_config(&c);
-    assert_has(
+    assert_only(
         &errs,
-        "receivers.otlp.http.endpoint",
-        &[
-            "same port as receivers.otlp.grpc.endpoint",
-            "`0.0.0.0:4317`",
-        ],
+        "receivers.otlp.http.endpoint: same port as receivers.otlp.grpc.endpoint | `0.0.0.0:4317`",
     );
-    assert_eq!(errs.len(), 1, "{errs:?}");
 }
 
 // ---- exporters ----
@@ -211,7 +208,7 @@ fn rejects_network_keys_on_file_exporter() {
         "  archive:\n    protocol: file\n    path: x.jsonl\n    endpoint: http://tempo:4317\n    \
          headers: { a: b }\n    compression: gzip\n",
     );
-    assert_errors(
+    assert_only(
         &errs,
         "
         exporters.archive.endpoint: `endpoint` is not used by protocol `file`
@@ -219,7 +216,6 @@ fn rejects_network_keys_on_file_exporter() {
         exporters.archive.compression: `compression` is not used
         ",
     );
-    assert_eq!(errs.len(), 3, "{errs:?}");
 }
 
 #[test]

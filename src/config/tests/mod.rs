@@ -155,6 +155,14 @@ pub(super) fn parse_failure(yaml: &str) -> (Option<String>, Option<usize>, Strin
     }
 }
 
+/// [`assert_errors`], and that there are no other errors.
+#[track_caller]
+pub(super) fn assert_only(errors: &[ValidationError], expected: &str) {
+    assert_errors(errors, expected);
+    let lines = expected.lines().filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(errors.len(), lines, "{errors:#?}");
+}
+
 /// Asserts that `yaml` fails to parse at the key `path` with a message containing every one of
 /// `needles`; returns the error's line and the error as shown.
 #[track_caller]
