@@ -155,6 +155,16 @@ pub(super) fn parse_failure(yaml: &str) -> (Option<String>, Option<usize>, Strin
     }
 }
 
+/// Asserts that no error's message contains `needle`; `why` says what that means.
+#[track_caller]
+pub(super) fn assert_none_say(errors: &[ValidationError], needle: &str, why: &str) {
+    let bad: Vec<_> = errors
+        .iter()
+        .filter(|e| e.message.contains(needle))
+        .collect();
+    assert!(bad.is_empty(), "{why}: {bad:#?}");
+}
+
 /// [`assert_errors`], and that there are no other errors.
 #[track_caller]
 pub(super) fn assert_only(errors: &[ValidationError], expected: &str) {
