@@ -13,18 +13,16 @@
 //! `cargo bench --bench allocations` (prints a table; `-- --quick` sends fewer requests).
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use tailsift::fixtures;
+
+#[path = "common/sink.rs"]
+mod sink;
+use sink::Sink;
 
 struct Counting;
 
@@ -68,22 +66,6 @@ static GLOBAL: Counting = Counting;
 const SERVICES: usize = 4;
 const SPANS_PER_TRACE: u64 = 8;
 
-/// Counts the spans it receives.
-#[derive(Clone, Default)]
-struct Sink(Arc<AtomicU64>);
-
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        req: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let n: usize = fixtures::spans_of(req.get_ref()).len();
-        self.0.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
 /// Request `seq` of a stream: the second halves of the traces request `seq - 1` started and
 /// the first halves of `traces` new ones, spread over [`SERVICES`] resource groups.
 fn request(seq: u64, traces: u64) -> ExportTraceServiceRequest {
@@ -99,15 +81,7 @@ struct Run {
 
 fn measure(client_rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) -> Run {
     let sink = Sink::default();
-    let sink_addr = client_rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let server = tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(sink.clone()))
-            .serve_with_incoming(tokio_stream_of(l));
-        tokio::spawn(server);
-        addr
-    });
+    let sink_addr = client_rt.block_on(sink.serve());
     let daemon_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -151,7 +125,7 @@ fn measure(client_rt: &tokio::runtime::Runtime, spans_per_request: u64, requests
         let mut last = u64::MAX;
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(400)).await;
-            let now = sink.0.load(Ordering::Relaxed);
+            let now = sink.spans();
             if now == last && now > 0 {
                 break;
             }
@@ -173,15 +147,6 @@ fn measure(client_rt: &tokio::runtime::Runtime, spans_per_request: u64, requests
         allocations: after.0 - before.0,
         bytes: after.1 - before.1,
     }
-}
-
-fn tokio_stream_of(
-    l: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    futures::stream::unfold(l, |l| async move {
-        let accepted = l.accept().await.map(|(s, _)| s);
-        Some((accepted, l))
-    })
 }
 
 /// Least squares of allocations per request against spans per request: (fixed, per span).

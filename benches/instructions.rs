@@ -21,18 +21,14 @@
 //! Without `--bench` (as `cargo test --benches` runs it) it only checks that valgrind is there.
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tailsift::fixtures;
+
+#[path = "common/sink.rs"]
+mod sink;
+use sink::Sink;
 
 const SERVICES: usize = 4;
 const SPANS_PER_TRACE: u64 = 8;
@@ -40,22 +36,6 @@ const SPANS_PER_TRACE: u64 = 8;
 const WARMUP_REQUESTS: u64 = 2;
 /// Length of the idle window that measures the timers' cost.
 const IDLE: Duration = Duration::from_secs(4);
-
-/// Counts the spans it receives.
-#[derive(Clone, Default)]
-struct Sink(Arc<AtomicU64>);
-
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        req: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let n = fixtures::spans_of(req.get_ref()).len();
-        self.0.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
 
 /// The daemon measured: `TAILSIFT_BIN` (to compare builds with the same client), else the
 /// one this benchmark was built with.
@@ -177,7 +157,7 @@ async fn settle(sink: &Sink, stable: u32) {
     let (mut last, mut same) = (u64::MAX, 0);
     for _ in 0..600 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = sink.0.load(Ordering::Relaxed);
+        let now = sink.spans();
         if now == last {
             same += 1;
             if same >= stable {
@@ -192,20 +172,7 @@ async fn settle(sink: &Sink, stable: u32) {
 
 fn measure(rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) -> Run {
     let sink = Sink::default();
-    let sink_addr = rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let incoming = futures::stream::unfold(l, |l| async move {
-            let accepted = l.accept().await.map(|(s, _)| s);
-            Some((accepted, l))
-        });
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(sink.clone()))
-                .serve_with_incoming(incoming),
-        );
-        addr
-    });
+    let sink_addr = rt.block_on(sink.serve());
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let config = dir.path().join("tailsift.yaml");
