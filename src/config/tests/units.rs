@@ -49,9 +49,10 @@ fn sizes_in_every_unit() {
 
 #[test]
 fn durations_and_sizes_rejected_with_reason() {
-    let duration = |text: &str| parse_duration(text).map(drop);
-    let size = |text: &str| parse_size(text).map(drop);
-    let cases: [(fn(&str) -> Result<(), String>, &str, &str); 17] = [
+    type Parse = fn(&str) -> Result<(), String>;
+    let duration: Parse = |text| parse_duration(text).map(drop);
+    let size: Parse = |text| parse_size(text).map(drop);
+    let cases = [
         (duration, "10", "has no unit"),
         (duration, "", "has no unit"),
         (duration, "s", "does not start with a number"),
