@@ -19,6 +19,13 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tailsift::fixtures;
 
+#[path = "common/fit.rs"]
+mod fit;
+#[path = "common/sink.rs"]
+mod sink;
+use fit::fit;
+use sink::Sink;
+
 struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -58,10 +65,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[path = "support/sink.rs"]
-mod sink;
-use sink::Sink;
-
 const SERVICES: usize = 4;
 const SPANS_PER_TRACE: u64 = 8;
 
@@ -80,7 +83,7 @@ struct Run {
 
 fn measure(client_rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) -> Run {
     let sink = Sink::default();
-    let sink_addr = sink.serve(client_rt);
+    let sink_addr = client_rt.block_on(sink.serve());
     let daemon_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -141,24 +144,14 @@ fn measure(client_rt: &tokio::runtime::Runtime, spans_per_request: u64, requests
     }
 }
 
-/// Least squares of allocations per request against spans per request: (fixed, per span).
-fn fit(runs: &[Run]) -> (f64, f64) {
-    let pts: Vec<(f64, f64)> = runs
-        .iter()
+/// Allocations per request against spans per request, for [`fit`].
+fn points(runs: &[Run]) -> Vec<(f64, f64)> {
+    runs.iter()
         .map(|r| {
-            (
-                r.spans_per_request as f64,
-                r.allocations as f64 / r.requests as f64,
-            )
+            let per_request = r.allocations as f64 / r.requests as f64;
+            (r.spans_per_request as f64, per_request)
         })
-        .collect();
-    let n = pts.len() as f64;
-    let (sx, sy) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f64 = pts.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
-    let sxy: f64 = pts.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let slope = sxy / sxx;
-    (my - slope * mx, slope)
+        .collect()
 }
 
 fn main() {
@@ -193,6 +186,6 @@ fn main() {
         );
         runs.push(r);
     }
-    let (fixed, per_span) = fit(&runs);
+    let (fixed, per_span) = fit(&points(&runs));
     println!("fit: {fixed:.0} allocations per request + {per_span:.2} per span");
 }

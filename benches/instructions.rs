@@ -26,8 +26,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tailsift::fixtures;
 
-#[path = "support/sink.rs"]
+#[path = "common/fit.rs"]
+mod fit;
+#[path = "common/sink.rs"]
 mod sink;
+use fit::fit;
 use sink::Sink;
 
 const SERVICES: usize = 4;
@@ -154,7 +157,7 @@ impl Run {
 
 fn measure(rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) -> Run {
     let sink = Sink::default();
-    let sink_addr = sink.serve(rt);
+    let sink_addr = rt.block_on(sink.serve());
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let config = dir.path().join("tailsift.yaml");
@@ -218,19 +221,6 @@ fn measure(rt: &tokio::runtime::Runtime, spans_per_request: u64, requests: u64) 
         idle_per_sec: idle as f64 / IDLE.as_secs_f64(),
         window,
     }
-}
-
-/// Least squares of `y` against spans per request: (fixed, per span).
-fn fit(points: &[(f64, f64)]) -> (f64, f64) {
-    let n = points.len() as f64;
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
-    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let slope = sxy / sxx;
-    (my - slope * mx, slope)
 }
 
 fn main() {

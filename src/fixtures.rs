@@ -12,6 +12,20 @@ use prost::Message;
 /// Base timestamp of fixture spans (2026-01-01T00:00:00Z) in nanoseconds.
 pub const T0: u64 = 1_767_225_600_000_000_000;
 
+/// splitmix64: a small deterministic generator of pseudo-random numbers, seeded with its state.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+}
+
 pub fn trace_id(n: u128) -> [u8; 16] {
     n.to_be_bytes()
 }
@@ -173,13 +187,16 @@ pub fn spans_of(req: &ExportTraceServiceRequest) -> Vec<&Span> {
 
 /// The string value of a span attribute.
 pub fn attr_str<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        })
+    match attr(span, key)? {
+        any_value::Value::StringValue(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// The value of the span's attribute `key`, if it has one.
+pub fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a any_value::Value> {
+    let kv = span.attributes.iter().find(|kv| kv.key == key)?;
+    kv.value.as_ref()?.value.as_ref()
 }
 
 /// A realistic LLM-pipeline trace of `n` spans: a server root and children, one `prompt` payload.

@@ -297,23 +297,18 @@ async fn run_inner(
         header_read_timeout: cfg.header_read_timeout.get(),
         idle_timeout: cfg.idle_timeout.get(),
     };
-    let decoders = |cfg: &crate::config::ReceiverEndpoint| {
-        receiver::body::Decoders::new(
+    let request_limits = |cfg: &crate::config::ReceiverEndpoint| receiver::body::RequestLimits {
+        max_request_bytes: cfg.max_request_bytes.get() as usize,
+        body_read_timeout: cfg.body_read_timeout.get(),
+        decoders: receiver::body::Decoders::new(
             cfg.decode_concurrency
                 .unwrap_or_else(receiver::body::default_decode_slots),
             DECODE_SLOT_WAIT,
-        )
+        ),
     };
     if let (Some(l), Some(cfg)) = (listeners.grpc, &r.grpc) {
         let addr = local_addr(&l);
-        let svc = receiver::grpc::TraceService::new(
-            pipeline.clone(),
-            receiver::grpc::GrpcLimits {
-                max_request_bytes: cfg.max_request_bytes.get() as usize,
-                body_read_timeout: cfg.body_read_timeout.get(),
-                decoders: decoders(cfg),
-            },
-        );
+        let svc = receiver::grpc::TraceService::new(pipeline.clone(), request_limits(cfg));
         let (tls, auth) = grpc_security.take().unwrap_or_default();
         let limits = conn_limits(cfg);
         let stop = stopped(stop_rx.clone());
@@ -339,14 +334,7 @@ async fn run_inner(
     }
     if let (Some(l), Some(cfg)) = (listeners.http, &r.http) {
         let addr = local_addr(&l);
-        let mut app = receiver::http::router(
-            pipeline.clone(),
-            receiver::http::HttpLimits {
-                max_request_bytes: cfg.max_request_bytes.get() as usize,
-                body_read_timeout: cfg.body_read_timeout.get(),
-                decoders: decoders(cfg),
-            },
-        );
+        let mut app = receiver::http::router(pipeline.clone(), request_limits(cfg));
         let (tls, auth) = http_security.take().unwrap_or_default();
         if let Some(a) = auth {
             app = receiver::auth::require_token(app, a, &[], true);

@@ -27,6 +27,17 @@ impl Compiler<'_> {
         });
     }
 
+    /// Records "must not be negative" at `path.key` when `value` is; true when it is not.
+    pub fn non_negative(&mut self, path: &str, key: &str, value: i64) -> bool {
+        if value < 0 {
+            self.error(
+                format!("{path}.{key}"),
+                format!("must not be negative, got {value}"),
+            );
+        }
+        value >= 0
+    }
+
     pub fn attr_key(&mut self, key: &str, path: &str) -> Option<AttrKey> {
         if key.is_empty() {
             self.error(
@@ -77,11 +88,8 @@ impl Compiler<'_> {
                 format!("must be greater than 0, got {rate}"),
             );
         }
-        if let Some(b) = burst.filter(|&b| b < 0) {
-            self.error(
-                format!("{path}.burst_capacity"),
-                format!("must not be negative, got {b}"),
-            );
+        if let Some(b) = burst {
+            self.non_negative(path, "burst_capacity", b);
         }
         // As in the Collector: not set (or 0) means twice the rate.
         let burst = burst.filter(|&b| b > 0).unwrap_or(rate.saturating_mul(2));

@@ -2,7 +2,9 @@
 //! conflicts, rejections with key paths) and the decisions that depend on the daemon's state.
 
 use super::{PolicySet, NOT_SAMPLED, SHUTDOWN, TOO_LARGE};
+use crate::config::tests::{assert_errors, assert_has};
 use crate::config::{parse, Config, ConfigError, ValidationError};
+use crate::decide::{Explanation, Verdict};
 use crate::fixtures::{encode, request, span, trace_id};
 use crate::otlp::{ingest, Span};
 use std::time::Duration;
@@ -31,13 +33,6 @@ fn parse_error(yaml: &str) -> String {
         Err(e) => panic!("expected a parse error, got: {e}"),
         Ok(_) => panic!("accepted:\n{yaml}"),
     }
-}
-
-fn assert_has(errs: &[ValidationError], path: &str, words: &[&str]) {
-    let found = errs
-        .iter()
-        .any(|e| e.path == path && words.iter().all(|w| e.message.contains(w)));
-    assert!(found, "no error at {path} with {words:?} in {errs:#?}");
 }
 
 const ALWAYS: &str = "tail_sampling:\n  policies: [{ name: all, type: always_sample }]\n";
@@ -113,12 +108,13 @@ tail_sampling:
   policies: [{ name: all, type: always_sample }]
 "#,
     );
-    assert_has(
+    assert_errors(
         &errs,
-        "tail_sampling.decision_wait",
-        &["sampling.decision_wait", "one place"],
+        "
+        tail_sampling.decision_wait: sampling.decision_wait | one place
+        tail_sampling.num_traces: sampling.max_traces
+        ",
     );
-    assert_has(&errs, "tail_sampling.num_traces", &["sampling.max_traces"]);
 }
 
 #[test]
@@ -145,19 +141,16 @@ tail_sampling:
   policies: []
 "#,
     );
-    assert_has(&errs, "tail_sampling.decision_wait", &["greater than 0"]);
-    assert_has(&errs, "tail_sampling.num_traces", &["at least 1"]);
-    assert_has(
+    assert_errors(
         &errs,
-        "tail_sampling.decision_wait_after_root_received",
-        &["not be longer"],
+        "
+        tail_sampling.decision_wait: greater than 0
+        tail_sampling.num_traces: at least 1
+        tail_sampling.decision_wait_after_root_received: not be longer
+        tail_sampling.maximum_trace_size_bytes: negative
+        tail_sampling.policies: at least one policy
+        ",
     );
-    assert_has(
-        &errs,
-        "tail_sampling.maximum_trace_size_bytes",
-        &["negative"],
-    );
-    assert_has(&errs, "tail_sampling.policies", &["at least one policy"]);
     assert!(
         !errs.iter().any(|e| e.path.starts_with("sampling.")),
         "reported twice: {errs:#?}"
@@ -184,63 +177,27 @@ tail_sampling:
     - { name: k, type: not }
 "#,
     );
-    let p = |i: usize, rest: &str| format!("tail_sampling.policies[{i}]{rest}");
-    assert_has(
+    assert_errors(
         &errs,
-        &p(0, ".string_attribute.values[0]"),
-        &["invalid regular expression"],
+        "
+        tail_sampling.policies[0].string_attribute.values[0]: invalid regular expression
+        tail_sampling.policies[1].name: duplicate policy name `a`
+        tail_sampling.policies[1].status_code.status_codes[0]: `error` | OK, ERROR or UNSET
+        tail_sampling.policies[2].name: required
+        tail_sampling.policies[2].numeric_attribute: min_value, max_value
+        tail_sampling.policies[3].string_attribute: type is `boolean_attribute`
+        tail_sampling.policies[3].boolean_attribute.key: required
+        tail_sampling.policies[4].and.and_sub_policy[0].type: only allowed at the top level
+        tail_sampling.policies[5].ottl_condition.span[0]: unsupported function `Len`
+        tail_sampling.policies[6].composite.policy_order[0]: `nope`
+        tail_sampling.policies[6].composite.rate_allocation[0].policy: `t`
+        tail_sampling.policies[7].latency.upper_threshold_ms: greater than threshold_ms
+        tail_sampling.policies[8].span_count.max_spans: less than min_spans
+        tail_sampling.policies[9].rate_limiting.spans_per_second: greater than 0
+        tail_sampling.policies[10].name: reserved
+        tail_sampling.policies[11].not: not_sub_policy
+        ",
     );
-    assert_has(&errs, &p(1, ".name"), &["duplicate policy name `a`"]);
-    assert_has(
-        &errs,
-        &p(1, ".status_code.status_codes[0]"),
-        &["`error`", "OK, ERROR or UNSET"],
-    );
-    assert_has(&errs, &p(2, ".name"), &["required"]);
-    assert_has(
-        &errs,
-        &p(2, ".numeric_attribute"),
-        &["min_value, max_value"],
-    );
-    assert_has(
-        &errs,
-        &p(3, ".string_attribute"),
-        &["type is `boolean_attribute`"],
-    );
-    assert_has(&errs, &p(3, ".boolean_attribute.key"), &["required"]);
-    assert_has(
-        &errs,
-        &p(4, ".and.and_sub_policy[0].type"),
-        &["only allowed at the top level"],
-    );
-    assert_has(
-        &errs,
-        &p(5, ".ottl_condition.span[0]"),
-        &["unsupported function `Len`"],
-    );
-    assert_has(&errs, &p(6, ".composite.policy_order[0]"), &["`nope`"]);
-    assert_has(
-        &errs,
-        &p(6, ".composite.rate_allocation[0].policy"),
-        &["`t`"],
-    );
-    assert_has(
-        &errs,
-        &p(7, ".latency.upper_threshold_ms"),
-        &["greater than threshold_ms"],
-    );
-    assert_has(
-        &errs,
-        &p(8, ".span_count.max_spans"),
-        &["less than min_spans"],
-    );
-    assert_has(
-        &errs,
-        &p(9, ".rate_limiting.spans_per_second"),
-        &["greater than 0"],
-    );
-    assert_has(&errs, &p(10, ".name"), &["reserved"]);
-    assert_has(&errs, &p(11, ".not"), &["not_sub_policy"]);
 }
 
 #[test]
@@ -265,80 +222,32 @@ tail_sampling:
     - { name: l, type: span_count, span_count: { min_spans: -1 } }
 "#,
     );
-    let p = |i: usize, rest: &str| format!("tail_sampling.policies[{i}]{rest}");
-    assert_has(
+    assert_errors(
         &errs,
-        "tail_sampling.expected_new_traces_per_sec",
-        &["negative"],
+        "
+        tail_sampling.expected_new_traces_per_sec: negative
+        tail_sampling.decision_cache.sampled_cache_size: negative
+        tail_sampling.decision_cache.non_sampled_cache_size: negative
+        tail_sampling.policies[0].trace_state.key: required
+        tail_sampling.policies[0].trace_state.values: at least one
+        tail_sampling.policies[1].composite.max_total_spans_per_second: greater than 0
+        tail_sampling.policies[1].composite.composite_sub_policy[1].name: `x` | another sub-policy
+        tail_sampling.policies[1].composite.composite_sub_policy[2].name: required
+        tail_sampling.policies[1].composite.rate_allocation[0].percent: 0 to 100
+        tail_sampling.policies[1].composite.policy_order[1]: listed twice
+        tail_sampling.policies[2].and.and_sub_policy: at least one sub-policy
+        tail_sampling.policies[3].latency.threshold_ms: negative
+        tail_sampling.policies[4].probabilistic.sampling_percentage: 0 to 100
+        tail_sampling.policies[5].ottl_condition: at least one condition
+        tail_sampling.policies[6].bytes_limiting.burst_capacity: negative
+        tail_sampling.policies[7].numeric_attribute.min_value: greater than max_value
+        tail_sampling.policies[8].status_code.status_codes: at least one
+        tail_sampling.policies[9].string_attribute.key: required
+        tail_sampling.policies[9].string_attribute.values: at least one
+        tail_sampling.policies[10].drop.drop_sub_policy: at least one sub-policy
+        tail_sampling.policies[11].span_count.min_spans: negative
+        ",
     );
-    assert_has(
-        &errs,
-        "tail_sampling.decision_cache.sampled_cache_size",
-        &["negative"],
-    );
-    assert_has(
-        &errs,
-        "tail_sampling.decision_cache.non_sampled_cache_size",
-        &["negative"],
-    );
-    assert_has(&errs, &p(0, ".trace_state.key"), &["required"]);
-    assert_has(&errs, &p(0, ".trace_state.values"), &["at least one"]);
-    assert_has(
-        &errs,
-        &p(1, ".composite.max_total_spans_per_second"),
-        &["greater than 0"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.composite_sub_policy[1].name"),
-        &["`x`", "another sub-policy"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.composite_sub_policy[2].name"),
-        &["required"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.rate_allocation[0].percent"),
-        &["0 to 100"],
-    );
-    assert_has(
-        &errs,
-        &p(1, ".composite.policy_order[1]"),
-        &["listed twice"],
-    );
-    assert_has(
-        &errs,
-        &p(2, ".and.and_sub_policy"),
-        &["at least one sub-policy"],
-    );
-    assert_has(&errs, &p(3, ".latency.threshold_ms"), &["negative"]);
-    assert_has(
-        &errs,
-        &p(4, ".probabilistic.sampling_percentage"),
-        &["0 to 100"],
-    );
-    assert_has(&errs, &p(5, ".ottl_condition"), &["at least one condition"]);
-    assert_has(
-        &errs,
-        &p(6, ".bytes_limiting.burst_capacity"),
-        &["negative"],
-    );
-    assert_has(
-        &errs,
-        &p(7, ".numeric_attribute.min_value"),
-        &["greater than max_value"],
-    );
-    assert_has(&errs, &p(8, ".status_code.status_codes"), &["at least one"]);
-    assert_has(&errs, &p(9, ".string_attribute.key"), &["required"]);
-    assert_has(&errs, &p(9, ".string_attribute.values"), &["at least one"]);
-    assert_has(
-        &errs,
-        &p(10, ".drop.drop_sub_policy"),
-        &["at least one sub-policy"],
-    );
-    assert_has(&errs, &p(11, ".span_count.min_spans"), &["negative"]);
 }
 
 #[test]
@@ -376,18 +285,27 @@ fn trace(set: &PolicySet, n: u64, payload: usize) -> ([u8; 16], Vec<Span>) {
     (trace_id(7), spans.into_iter().map(|(_, s)| s).collect())
 }
 
+/// `set`'s verdict on a trace of `n` spans with `payload` bytes each.
+fn decide(set: &PolicySet, n: u64, payload: usize) -> Verdict {
+    let (id, spans) = trace(set, n, payload);
+    set.decide(&id, &spans, Instant::now())
+}
+
+/// `set`'s account of its decision on a trace of `n` small spans.
+fn explain(set: &PolicySet, n: u64) -> Explanation {
+    let (id, spans) = trace(set, n, 1);
+    set.explain(&id, &spans, Instant::now())
+}
+
 #[test]
 fn maximum_trace_size_bytes_drops_before_any_policy() {
     let set = compile(
         "tail_sampling:\n  maximum_trace_size_bytes: 2000\n  policies: [{ name: all, type: always_sample }]\n",
     );
-    let now = Instant::now();
-    let (id, small) = trace(&set, 2, 10);
-    let v = set.decide(&id, &small, now);
+    let v = decide(&set, 2, 10);
     assert!(v.keep);
     assert_eq!(set.name_of(v), "all");
-    let (id, big) = trace(&set, 4, 1000);
-    let v = set.decide(&id, &big, now);
+    let v = decide(&set, 4, 1000);
     assert!(!v.keep);
     assert_eq!(set.name_of(v), TOO_LARGE);
 }
@@ -398,10 +316,9 @@ fn drop_pending_traces_on_shutdown() {
         let set = compile(&format!(
             "tail_sampling:\n  drop_pending_traces_on_shutdown: {flag}\n  policies: [{{ name: all, type: always_sample }}]\n"
         ));
-        let (id, spans) = trace(&set, 1, 1);
-        assert!(set.decide(&id, &spans, Instant::now()).keep);
+        assert!(decide(&set, 1, 1).keep);
         set.begin_shutdown();
-        let v = set.decide(&id, &spans, Instant::now());
+        let v = decide(&set, 1, 1);
         assert_eq!(v.keep, keep, "drop_pending_traces_on_shutdown: {flag}");
         if flag {
             assert_eq!(set.name_of(v), SHUTDOWN);
@@ -415,8 +332,7 @@ fn names_and_annotations_cover_every_verdict() {
     let set = compile(
         "tail_sampling:\n  policies: [{ name: never, type: span_count, span_count: { min_spans: 100 } }]\n",
     );
-    let (id, spans) = trace(&set, 1, 1);
-    let v = set.decide(&id, &spans, Instant::now());
+    let v = decide(&set, 1, 1);
     assert!(!v.keep);
     assert_eq!(set.name_of(v), NOT_SAMPLED);
     let names: Vec<String> = set.rule_names().iter().map(|n| n.to_string()).collect();
@@ -431,8 +347,7 @@ fn explain_lists_each_policy_and_the_deciding_one() {
     let set = compile(
         "tail_sampling:\n  policies:\n    - { name: errors, type: status_code, status_code: { status_codes: [ERROR] } }\n    - { name: big, type: span_count, span_count: { min_spans: 2 } }\n",
     );
-    let (id, spans) = trace(&set, 3, 1);
-    let e = set.explain(&id, &spans, Instant::now());
+    let e = explain(&set, 3);
     assert!(e.verdict.keep);
     assert_eq!(e.rule, "big");
     let checks: Vec<(String, bool)> = e
@@ -451,8 +366,7 @@ fn explain_lists_each_policy_and_the_deciding_one() {
     );
     assert!(text.contains("sampled by this policy"), "{text}");
 
-    let (id, one) = trace(&set, 1, 1);
-    let e = set.explain(&id, &one, Instant::now());
+    let e = explain(&set, 1);
     assert!(!e.verdict.keep);
     assert_eq!(e.rule, NOT_SAMPLED);
     assert!(e.to_string().contains("no policy sampled it"), "{e}");

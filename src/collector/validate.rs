@@ -80,11 +80,8 @@ fn settings(ts: &TailSamplingConfig, config: &Config, c: &mut Compiler) {
         ),
     ];
     for (key, v) in non_negative {
-        if let Some(v) = v.filter(|v| v.0 < 0) {
-            c.error(
-                format!("{P}.{key}"),
-                format!("must not be negative, got {}", v.0),
-            );
+        if let Some(v) = v {
+            c.non_negative(P, key, v.0);
         }
     }
 }

@@ -26,7 +26,7 @@ mod validate_samplers;
 mod validate_tls;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use action::{ActionError, ActionSpec};
 pub use load::{load, load_with, parse, parse_with, ConfigError};

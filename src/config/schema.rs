@@ -5,7 +5,7 @@ use super::schema_pipelines::{
 };
 use super::schema_samplers::{AdaptiveAction, RateLimitAction};
 use super::schema_tls::{AuthConfig, TlsConfig};
-use super::units::{ByteSize, Dur};
+use super::units::{mib, secs, ByteSize, Dur};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ pub struct Config {
     pub telemetry: Telemetry,
     /// On SIGTERM/SIGINT: receivers stop, every buffered trace is decided, and exporters get
     /// this long to deliver what is queued. What is still unsent then is counted as failed.
-    #[serde(default = "default_shutdown_timeout")]
+    #[serde(default = "secs::<10>")]
     pub shutdown_timeout: Dur,
     /// The OpenTelemetry Collector's `tail_sampling` processor block, pasted unchanged: an
     /// alternative to `sampling.rules` (give one or the other). Its buffer keys set the
@@ -82,7 +82,7 @@ pub struct ReceiverEndpoint {
     pub endpoint: String,
     /// Largest request accepted, after decompression (default `16MiB`, must be > 0). Larger
     /// requests are refused with a clear, non-retryable error.
-    #[serde(default = "default_max_request_bytes")]
+    #[serde(default = "mib::<16>")]
     pub max_request_bytes: ByteSize,
     /// Serve TLS (or mTLS with `client_ca_file`) instead of plaintext (see [`TlsConfig`]).
     pub tls: Option<TlsConfig>,
@@ -95,15 +95,15 @@ pub struct ReceiverEndpoint {
     /// Time a client has from connecting (or from its previous response) to finishing a
     /// request's head, TLS handshake included (default `10s`, > 0). Slow or silent clients are
     /// disconnected.
-    #[serde(default = "default_header_read_timeout")]
+    #[serde(default = "secs::<10>")]
     pub header_read_timeout: Dur,
     /// A connection with no request in flight for this long is closed (default `60s`, > 0).
     /// Applies to HTTP/1 keep-alive and HTTP/2 (gRPC) connections alike.
-    #[serde(default = "default_idle_timeout")]
+    #[serde(default = "secs::<60>")]
     pub idle_timeout: Dur,
     /// Time a client has to send a request's body once its head has arrived (default `30s`,
     /// > 0). Slower requests are refused and their bytes released.
-    #[serde(default = "default_body_read_timeout")]
+    #[serde(default = "secs::<30>")]
     pub body_read_timeout: Dur,
     /// Requests decoded at once off the async workers (OTLP/JSON transcoding and gzip
     /// inflation, and ingest of bodies over 256KiB; default: half the CPUs, at least 1; between
@@ -112,46 +112,23 @@ pub struct ReceiverEndpoint {
     pub decode_concurrency: Option<usize>,
 }
 
-fn default_header_read_timeout() -> Dur {
-    Dur::secs(10)
-}
-fn default_idle_timeout() -> Dur {
-    Dur::secs(60)
-}
-fn default_body_read_timeout() -> Dur {
-    Dur::secs(30)
-}
-
-fn default_shutdown_timeout() -> Dur {
-    Dur::secs(10)
-}
-
-fn default_max_request_bytes() -> ByteSize {
-    ByteSize::mib(16)
-}
-
 /// `sampling:`: how long traces are held, how much memory they may use, and the rules.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Sampling {
     /// Longest wait after a trace's first span before it is decided (default `10s`, must be
     /// > 0). Spans arriving later follow the decision through the decision cache.
-    #[serde(default = "default_decision_wait")]
     pub decision_wait: Dur,
     /// Once the root span has arrived, decide this long after the trace's last span (default
     /// `2s`). Must not be longer than `decision_wait`.
-    #[serde(default = "default_root_wait")]
     pub root_wait: Dur,
     /// A trace reaching this many spans is decided at once (default 10000, at least 1).
-    #[serde(default = "default_max_spans_per_trace")]
     pub max_spans_per_trace: usize,
     /// Live traces held at most (default 200000, at least 1); past this the oldest are decided
     /// early (never dropped undecided).
-    #[serde(default = "default_max_traces")]
     pub max_traces: usize,
     /// Encoded span bytes held at most (default `512MiB`, must be > 0); past this the oldest
     /// traces are decided early.
-    #[serde(default = "default_max_buffer_bytes")]
     pub max_buffer_bytes: ByteSize,
     /// Ceiling on bytes held: received requests still referenced by held spans (a request stays
     /// in memory while any of its spans is held) plus exporter queues. Above it receivers refuse
@@ -160,23 +137,18 @@ pub struct Sampling {
     pub memory_limit: Option<ByteSize>,
     /// How many decided trace ids are remembered so that late spans follow their trace's
     /// decision instead of being judged alone.
-    #[serde(default)]
     pub decision_cache: DecisionCache,
     /// When true (default), every kept span carries the attribute `sampling.rule = <rule name>`.
-    #[serde(default = "default_true")]
     pub annotate: bool,
     /// Number of independently locked buffer shards (default 64, between 1 and 4096). More
     /// shards mean less lock contention between receiver threads.
-    #[serde(default = "default_shards")]
     pub shards: usize,
     /// How often the buffer looks for traces that are due (default `10ms`, between `1ms` and
     /// `1s`). Decisions happen up to one tick late.
-    #[serde(default = "default_tick")]
     pub tick: Dur,
     /// Ordered rules: the first rule whose `when` holds decides. A trace no rule matches is
     /// kept. Rule names must be unique; a rule without `when` matches every trace, so it must
     /// be the last one.
-    #[serde(default)]
     pub rules: Vec<Rule>,
     /// When set (e.g. `SampleRate`), kept spans of traces sampled with a probability below 1
     /// (by a `probability` or `adaptive` rule, or upstream: an incoming `ot=th`) also carry this
@@ -184,23 +156,22 @@ pub struct Sampling {
     pub adjusted_count_attribute: Option<String>,
     /// Capture on demand: which attributes captures may match on, and their limits (see
     /// [`CaptureSettings`]).
-    #[serde(default)]
     pub capture: CaptureSettings,
 }
 
 impl Default for Sampling {
     fn default() -> Self {
         Sampling {
-            decision_wait: default_decision_wait(),
-            root_wait: default_root_wait(),
-            max_spans_per_trace: default_max_spans_per_trace(),
-            max_traces: default_max_traces(),
-            max_buffer_bytes: default_max_buffer_bytes(),
+            decision_wait: Dur::secs(10),
+            root_wait: Dur::secs(2),
+            max_spans_per_trace: 10_000,
+            max_traces: 200_000,
+            max_buffer_bytes: ByteSize::mib(512),
             memory_limit: None,
             decision_cache: DecisionCache::default(),
             annotate: true,
-            shards: default_shards(),
-            tick: default_tick(),
+            shards: 64,
+            tick: Dur::millis(10),
             rules: Vec::new(),
             adjusted_count_attribute: None,
             capture: CaptureSettings::default(),
@@ -217,58 +188,24 @@ impl Sampling {
     }
 }
 
-fn default_decision_wait() -> Dur {
-    Dur::secs(10)
-}
-fn default_root_wait() -> Dur {
-    Dur::secs(2)
-}
-fn default_max_spans_per_trace() -> usize {
-    10_000
-}
-fn default_max_traces() -> usize {
-    200_000
-}
-fn default_max_buffer_bytes() -> ByteSize {
-    ByteSize::mib(512)
-}
-fn default_true() -> bool {
-    true
-}
-fn default_shards() -> usize {
-    64
-}
-fn default_tick() -> Dur {
-    Dur::millis(10)
-}
-
 /// `sampling.decision_cache:`: sizes of the caches of recent decisions.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DecisionCache {
     /// Kept trace ids remembered (default 100000; 0 turns this cache off, and late spans of
     /// kept traces are then judged as new traces).
-    #[serde(default = "default_cache_kept")]
     pub kept: usize,
     /// Dropped trace ids remembered (default 1000000; 0 turns this cache off).
-    #[serde(default = "default_cache_dropped")]
     pub dropped: usize,
 }
 
 impl Default for DecisionCache {
     fn default() -> Self {
         DecisionCache {
-            kept: default_cache_kept(),
-            dropped: default_cache_dropped(),
+            kept: 100_000,
+            dropped: 1_000_000,
         }
     }
-}
-
-fn default_cache_kept() -> usize {
-    100_000
-}
-fn default_cache_dropped() -> usize {
-    1_000_000
 }
 
 /// One sampling rule. Exactly one action: `keep: true`, `drop: true`, `probability: P`,
@@ -435,21 +372,18 @@ pub const MIN_MAX_ATTRIBUTE_BYTES: u64 = 16;
 
 /// A reduced-fidelity profile applied to the spans of kept traces whose rule names it.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FidelityProfile {
     /// Attribute keys (`*` wildcards) whose string values are replaced by
     /// `sha256:<first 16 hex digits>`; the original length goes into `<key>.length`.
     /// Patterns must not be empty, e.g. `[prompt, "payload.*"]`.
-    #[serde(default)]
     pub hash_attributes: Vec<String>,
     /// String attribute values longer than this are truncated (on a UTF-8 boundary). At least
     /// 16 bytes ([`MIN_MAX_ATTRIBUTE_BYTES`]). Not set: values are not truncated.
     pub max_attribute_bytes: Option<ByteSize>,
     /// Drop span events (default false).
-    #[serde(default)]
     pub drop_events: bool,
     /// Built-in attribute rules to include: `[gen_ai]` (see [`FidelityPreset`]).
-    #[serde(default)]
     pub presets: Vec<FidelityPreset>,
     /// Reduce encoded media under any key to its hash, size and type (see
     /// [`MediaReduction`]).
@@ -504,7 +438,7 @@ pub struct ExporterConfig {
     /// default 1. Not allowed with `compression: none` or for `file`.
     pub compression_level: Option<i64>,
     /// Timeout of one export attempt (default `10s`, must be > 0).
-    #[serde(default = "default_export_timeout")]
+    #[serde(default = "secs::<10>")]
     pub timeout: Dur,
     /// Batching of kept spans into export requests.
     #[serde(default)]
@@ -520,91 +454,61 @@ pub struct ExporterConfig {
     pub tls: Option<TlsConfig>,
 }
 
-fn default_export_timeout() -> Dur {
-    Dur::secs(10)
-}
-
 /// `exporters.<name>.batch:`: when a batch of kept spans is sent.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BatchConfig {
     /// Send a batch once it holds this many spans (default 8192, at least 1).
-    #[serde(default = "default_batch_spans")]
     pub max_spans: usize,
     /// Send a batch once it holds this many encoded bytes (default `4MiB`, must be > 0).
-    #[serde(default = "default_batch_bytes")]
     pub max_bytes: ByteSize,
     /// Send a non-empty batch at the latest this long after its first span (default `200ms`).
-    #[serde(default = "default_batch_timeout")]
     pub timeout: Dur,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_spans: default_batch_spans(),
-            max_bytes: default_batch_bytes(),
-            timeout: default_batch_timeout(),
+            max_spans: 8192,
+            max_bytes: ByteSize::mib(4),
+            timeout: Dur::millis(200),
         }
     }
 }
 
-fn default_batch_spans() -> usize {
-    8192
-}
-fn default_batch_bytes() -> ByteSize {
-    ByteSize::mib(4)
-}
-fn default_batch_timeout() -> Dur {
-    Dur::millis(200)
-}
-
 /// `exporters.<name>.queue:`: batches waiting to be sent.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
     /// Bytes of kept spans waiting for this exporter at most. While any exporter's queue is
     /// full, receivers refuse new data with retryable answers. Default `128MiB`, must be > 0.
-    #[serde(default = "default_queue_bytes")]
     pub max_bytes: ByteSize,
     /// Export requests in flight at once (default 4, between 1 and 64).
-    #[serde(default = "default_concurrency")]
     pub concurrency: usize,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            max_bytes: default_queue_bytes(),
-            concurrency: default_concurrency(),
+            max_bytes: ByteSize::mib(128),
+            concurrency: 4,
         }
     }
 }
 
-fn default_queue_bytes() -> ByteSize {
-    ByteSize::mib(128)
-}
-fn default_concurrency() -> usize {
-    4
-}
-
 /// `exporters.<name>.retry:`: exponential backoff with jitter for retryable failures.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {
     /// Retry retryable failures at all (default true).
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// First backoff (default `500ms`; > 0 when retry is enabled; not longer than
     /// `max_interval`).
-    #[serde(default = "default_initial_interval")]
     pub initial_interval: Dur,
     /// Largest backoff (default `30s`).
-    #[serde(default = "default_max_interval")]
     pub max_interval: Dur,
     /// Give up on a batch after retrying this long (default `5m`; counted as failed, with the
     /// reason).
-    #[serde(default = "default_max_elapsed")]
     pub max_elapsed: Dur,
 }
 
@@ -612,31 +516,20 @@ impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
             enabled: true,
-            initial_interval: default_initial_interval(),
-            max_interval: default_max_interval(),
-            max_elapsed: default_max_elapsed(),
+            initial_interval: Dur::millis(500),
+            max_interval: Dur::secs(30),
+            max_elapsed: Dur::secs(300),
         }
     }
 }
 
-fn default_initial_interval() -> Dur {
-    Dur::millis(500)
-}
-fn default_max_interval() -> Dur {
-    Dur::secs(30)
-}
-fn default_max_elapsed() -> Dur {
-    Dur::secs(300)
-}
-
 /// `telemetry:`: the daemon's own observability.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Telemetry {
     /// Prometheus `/metrics`, `/healthz` and `/readyz` on this address. Not set: no endpoint.
     pub metrics: Option<MetricsEndpoint>,
     /// Log level and format.
-    #[serde(default)]
     pub logs: LogConfig,
 }
 
@@ -654,29 +547,23 @@ pub struct MetricsEndpoint {
 
 /// `telemetry.logs:`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `error`, `warn`, `info` (default), `debug`, `trace` or `off`, or a `tracing` filter
     /// directive such as `info,tailsift::buffer=debug`. A bare word that is not a level (e.g.
     /// `warning`) is rejected as a likely typo; to enable one target write `target=trace`.
-    #[serde(default = "default_log_level")]
     pub level: String,
     /// `text` or `json`.
-    #[serde(default)]
     pub format: LogFormat,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            level: default_log_level(),
+            level: "info".to_string(),
             format: LogFormat::Text,
         }
     }
-}
-
-fn default_log_level() -> String {
-    "info".to_string()
 }
 
 /// Log line format: human-readable `text` (default) or one JSON object per line.

@@ -1,6 +1,6 @@
 //! The `cluster:` block: the NATS decision bus that instances of one group share.
 
-use super::units::Dur;
+use super::units::{millis, secs, Dur};
 use serde::Deserialize;
 
 /// `cluster:`: share decisions with the other instances of a group over NATS, so every
@@ -20,30 +20,18 @@ pub struct ClusterConfig {
     /// How long a trace this instance would drop (or could still lose to a peer's earlier
     /// rule) waits for the peers' decisions before its spans are released. It covers the
     /// spread of one trace's arrival over instances plus the bus's delay. Default `1s`.
-    #[serde(default = "default_grace")]
+    #[serde(default = "secs::<1>")]
     pub grace: Dur,
     /// How often this instance announces itself; a member not heard for three periods has
     /// left, and the group's budgets are shared among the members heard. Default `1s`.
-    #[serde(default = "default_heartbeat")]
+    #[serde(default = "secs::<1>")]
     pub heartbeat: Dur,
     /// Longest a decision waits to be published with others in one compressed batch.
     /// Default `20ms`; must be well below `grace`.
-    #[serde(default = "default_batch_wait")]
+    #[serde(default = "millis::<20>")]
     pub batch_wait: Dur,
 }
 
 fn default_group() -> String {
     "tailsift".to_string()
-}
-
-fn default_grace() -> Dur {
-    Dur::secs(1)
-}
-
-fn default_heartbeat() -> Dur {
-    Dur::secs(1)
-}
-
-fn default_batch_wait() -> Dur {
-    Dur::millis(20)
 }

@@ -3,7 +3,7 @@
 //! `min_per_key`, the media reduction of fidelity profiles, and the capture-on-demand settings.
 
 use super::schema::SpanMatcher;
-use super::units::{ByteSize, Dur};
+use super::units::{count, secs, ByteSize, Dur};
 use serde::Deserialize;
 
 /// `trace: { sum: {...} }` or `trace: { max: {...} }`: the sum (or the largest value) of a
@@ -61,12 +61,12 @@ pub struct SlowerThan {
     pub min_samples: u64,
     /// How far back the sketch remembers (default `10m`, between `1s` and `24h`); it moves in
     /// quarters of the window.
-    #[serde(default = "default_stage_window")]
+    #[serde(default = "secs::<600>")]
     pub window: Dur,
     /// Most stages sketched at once (default 1000, between 1 and 100000). Spans of further
     /// stages are counted in `tailsift_stage_overflow_spans_total` and never slower than
     /// anything; a stage idle for two windows frees its place.
-    #[serde(default = "default_max_stages")]
+    #[serde(default = "count::<1000>")]
     pub max_stages: usize,
 }
 
@@ -75,12 +75,6 @@ pub fn default_stage_by() -> Vec<String> {
 }
 fn default_min_samples() -> u64 {
     100
-}
-fn default_stage_window() -> Dur {
-    Dur::secs(600)
-}
-fn default_max_stages() -> usize {
-    1000
 }
 
 /// `adaptive: { min_per_key: {...} }`: every key keeps at least `traces` traces per `every`
@@ -126,39 +120,26 @@ pub enum FidelityPreset {
 
 /// `sampling.capture:`: capture on demand (see the README, "Capture on demand").
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CaptureSettings {
     /// Span and resource attribute keys a capture may match on (default `[user.id,
     /// enduser.id, session.id, experiment.id]`). Only the attributes rules and captures
     /// name are decoded, so a capture on another key is refused with the list.
-    #[serde(default = "default_capture_attributes")]
     pub attributes: Vec<String>,
     /// Captures active at once at most (default 100, between 1 and 10000).
-    #[serde(default = "default_max_captures")]
     pub max_captures: usize,
     /// Longest `ttl` a capture may ask for (default `24h`, at least `1s`).
-    #[serde(default = "default_max_ttl")]
     pub max_ttl: Dur,
 }
 
 impl Default for CaptureSettings {
     fn default() -> Self {
         CaptureSettings {
-            attributes: default_capture_attributes(),
-            max_captures: default_max_captures(),
-            max_ttl: default_max_ttl(),
+            attributes: ["user.id", "enduser.id", "session.id", "experiment.id"]
+                .map(String::from)
+                .to_vec(),
+            max_captures: 100,
+            max_ttl: Dur::secs(86_400),
         }
     }
-}
-
-fn default_capture_attributes() -> Vec<String> {
-    ["user.id", "enduser.id", "session.id", "experiment.id"]
-        .map(String::from)
-        .to_vec()
-}
-fn default_max_captures() -> usize {
-    100
-}
-fn default_max_ttl() -> Dur {
-    Dur::secs(86_400)
 }

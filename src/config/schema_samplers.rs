@@ -2,7 +2,7 @@
 //! keys of traffic) and `rate_limit` (a token bucket), and the adaptive grouping key's fields.
 
 use super::schema_pipelines::MinPerKey;
-use super::units::Dur;
+use super::units::{count, secs, Dur};
 use serde::Deserialize;
 
 /// `adaptive:` keeps a share of the matching traces sized so that the rule keeps about
@@ -22,14 +22,14 @@ pub struct AdaptiveAction {
     pub key: Vec<String>,
     /// How often the per-key probabilities are recomputed from the moving averages of each
     /// key's traffic (default `15s`, between `1s` and `1h`). A burst is followed sooner.
-    #[serde(default = "default_adjust_every")]
+    #[serde(default = "secs::<15>")]
     pub adjust_every: Dur,
     /// No key is kept with a lower probability than this (default `0.0001`; above 0, at most 1).
     #[serde(default = "default_min_probability")]
     pub min_probability: f64,
     /// Most keys tracked separately (default 500, between 1 and 100000); further keys share
     /// one bucket, shown as `_other`. Idle keys age out and free their place.
-    #[serde(default = "default_max_keys")]
+    #[serde(default = "count::<500>")]
     pub max_keys: usize,
     /// Show the keys' values in the `key` label of `tailsift_adaptive_probability` (default
     /// false). Keys are built from span and resource attributes that clients control (user ids,
@@ -47,14 +47,8 @@ pub struct AdaptiveAction {
 fn default_key() -> Vec<String> {
     vec!["service".to_string(), "root.name".to_string()]
 }
-fn default_adjust_every() -> Dur {
-    Dur::secs(15)
-}
 fn default_min_probability() -> f64 {
     0.0001
-}
-fn default_max_keys() -> usize {
-    500
 }
 
 /// `rate_limit:` keeps matching traces while a token bucket has room: one token per trace in

@@ -1,7 +1,7 @@
 //! Schema of `tls:` (receivers and exporters, with the OpenTelemetry Collector's key names) and
 //! `auth:` (bearer tokens on receivers and `/metrics`).
 
-use super::units::Dur;
+use super::units::{secs, Dur};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// again every `reload_interval`: when one changed, new connections use the new certificate
 /// without a restart, and a broken new file keeps the previous one (logged as an error).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// Certificate chain (leaf first). Required on a receiver; on an exporter, the client
     /// certificate presented to the backend (mTLS), given together with `key_file`.
@@ -26,7 +26,6 @@ pub struct TlsConfig {
     pub client_ca_file: Option<PathBuf>,
     /// Exporters only: do not verify the backend's certificate (default false). For tests
     /// against self-signed backends; the connection is encrypted but not authenticated.
-    #[serde(default)]
     pub insecure_skip_verify: bool,
     /// Lowest TLS version accepted: `"1.2"` (default) or `"1.3"`.
     #[serde(default, deserialize_with = "version")]
@@ -35,7 +34,6 @@ pub struct TlsConfig {
     /// SNI), instead of the endpoint's host.
     pub server_name_override: Option<String>,
     /// How often the files are checked for changes (default `1m`, at least `100ms`).
-    #[serde(default = "default_tls_reload")]
     pub reload_interval: Dur,
 }
 
@@ -49,7 +47,7 @@ impl Default for TlsConfig {
             insecure_skip_verify: false,
             min_version: None,
             server_name_override: None,
-            reload_interval: default_tls_reload(),
+            reload_interval: Dur::secs(60),
         }
     }
 }
@@ -68,10 +66,6 @@ fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     }))
 }
 
-fn default_tls_reload() -> Dur {
-    Dur::secs(60)
-}
-
 /// `auth:` on a receiver (`receivers.otlp.grpc.auth`, `receivers.otlp.http.auth`) or on the
 /// metrics endpoint (`telemetry.metrics.auth`): every request must carry
 /// `Authorization: Bearer <token>` with one of the file's tokens. Refused requests are answered
@@ -85,10 +79,6 @@ pub struct AuthConfig {
     /// becomes unreadable or empty keeps the previous tokens (logged as an error).
     pub bearer_token_file: PathBuf,
     /// How often the file is checked for changes (default `5s`, at least `100ms`).
-    #[serde(default = "default_auth_reload")]
+    #[serde(default = "secs::<5>")]
     pub reload_interval: Dur,
-}
-
-fn default_auth_reload() -> Dur {
-    Dur::secs(5)
 }

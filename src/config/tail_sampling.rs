@@ -18,7 +18,7 @@ pub trait PolicyCheck {
 /// `tail_sampling:`: the Collector `tail_sampling` processor block (an alternative to
 /// `sampling.rules`). See the README section "Migrating from the OpenTelemetry Collector".
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TailSamplingConfig {
     /// Wait after a trace's first span before deciding (default `30s`, as in the Collector).
     /// Sets `sampling.decision_wait`.
@@ -36,20 +36,16 @@ pub struct TailSamplingConfig {
     /// `non_sampled_cache_size` sets `sampling.decision_cache.dropped`.
     pub decision_cache: Option<DecisionCacheCfg>,
     /// Stop at the first policy that samples (drop policies are still evaluated first).
-    #[serde(default)]
     pub sample_on_first_match: bool,
     /// On shutdown, drop the traces still waiting instead of deciding them with what arrived.
-    #[serde(default)]
     pub drop_pending_traces_on_shutdown: bool,
     /// Accepted for compatibility, no effect: tailsift never evicts undecided traces; at its
     /// `memory_limit` it refuses new data with retryable answers (OTLP backpressure).
-    #[serde(default)]
     pub block_on_overflow: bool,
     /// A trace whose spans add up to more encoded bytes than this is dropped without evaluating
     /// the policies (0 or not set: no limit).
     pub maximum_trace_size_bytes: Option<Int>,
     /// The policies. Required, at least one.
-    #[serde(default)]
     pub policies: Vec<PolicyCfg>,
 }
 
@@ -186,92 +182,78 @@ impl PolicyCfg {
 
 /// `latency:`: the trace's duration (earliest start to latest end, whole milliseconds).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LatencyCfg {
     /// Without `upper_threshold_ms`: sampled when duration >= threshold_ms. With it: sampled
     /// when threshold_ms < duration <= upper_threshold_ms (the Collector's bounds).
-    #[serde(default)]
     pub threshold_ms: Int,
     /// Upper bound, inclusive; 0 or not set: none.
-    #[serde(default)]
     pub upper_threshold_ms: Int,
 }
 
 /// `numeric_attribute:`: an integer attribute (resource or span) within bounds, inclusive.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct NumericAttributeCfg {
     /// Attribute key (required).
-    #[serde(default)]
     pub key: String,
     /// Lower bound; 0 or not set: none (as in the Collector).
     pub min_value: Option<Int>,
     /// Upper bound; 0 or not set: none (as in the Collector).
     pub max_value: Option<Int>,
     /// Sampled when no resource or span has a matching value (including when the key is missing).
-    #[serde(default)]
     pub invert_match: bool,
 }
 
 /// `probabilistic:`: a consistent percentage of trace ids (FNV-1a of salt and trace id).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProbabilisticCfg {
     /// Salt of the hash; not set: the Collector's default salt.
-    #[serde(default)]
     pub hash_salt: String,
     /// Percentage of traces sampled, 0 to 100 (100 or more samples every trace).
-    #[serde(default)]
     pub sampling_percentage: f64,
 }
 
 /// `status_code:`: some span has one of these status codes.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct StatusCodeCfg {
     /// `OK`, `ERROR`, `UNSET` (at least one).
-    #[serde(default)]
     pub status_codes: StrList,
 }
 
 /// `string_attribute:`: a string attribute (resource or span) with one of the values.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct StringAttributeCfg {
     /// Attribute key (required).
-    #[serde(default)]
     pub key: String,
     /// Exact values, or regular expressions (unanchored) with `enabled_regex_matching`.
-    #[serde(default)]
     pub values: StrList,
     /// Treat `values` as regular expressions (Rust `regex` syntax, matched anywhere in the value).
-    #[serde(default)]
     pub enabled_regex_matching: bool,
     /// Accepted for compatibility (size of the Collector's regex result cache); no effect.
     pub cache_max_size: Option<Int>,
     /// Sampled when no resource or span has a matching value (including when the key is missing).
-    #[serde(default)]
     pub invert_match: bool,
 }
 
 /// `trace_state:`: some span's W3C tracestate has `key=value` for one of the values.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TraceStateCfg {
     /// Tracestate key (required), e.g. `vendor` in `vendor=value`.
-    #[serde(default)]
     pub key: String,
     /// Accepted values (at least one), compared exactly.
-    #[serde(default)]
     pub values: StrList,
 }
 
 /// `rate_limiting:`: a token bucket of spans.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitingCfg {
     /// Refill rate, spans per second (> 0).
-    #[serde(default)]
     pub spans_per_second: Int,
     /// Bucket size in spans (default 2 x spans_per_second); a larger trace never passes.
     pub burst_capacity: Option<Int>,
@@ -279,10 +261,9 @@ pub struct RateLimitingCfg {
 
 /// `bytes_limiting:`: a token bucket of encoded trace bytes.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BytesLimitingCfg {
     /// Refill rate, bytes per second (> 0).
-    #[serde(default)]
     pub bytes_per_second: Int,
     /// Bucket size in bytes (default 2 x bytes_per_second); a larger trace never passes.
     pub burst_capacity: Option<Int>,
@@ -290,28 +271,23 @@ pub struct BytesLimitingCfg {
 
 /// `span_count:`: the number of spans, bounds inclusive.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SpanCountCfg {
     /// At least this many spans.
-    #[serde(default)]
     pub min_spans: Int,
     /// 0 or not set: no upper bound.
-    #[serde(default)]
     pub max_spans: Int,
 }
 
 /// `boolean_attribute:`: a boolean attribute (resource or span) equal to `value`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BooleanAttributeCfg {
     /// Attribute key (required).
-    #[serde(default)]
     pub key: String,
     /// The value sampled (default false).
-    #[serde(default)]
     pub value: bool,
     /// Sampled when no resource or span has a matching value (including when the key is missing).
-    #[serde(default)]
     pub invert_match: bool,
 }
 
@@ -327,25 +303,22 @@ pub enum ErrorMode {
 /// `ottl_condition:`: OTTL boolean conditions; sampled when any condition holds for some span
 /// (`span`) or some span event (`spanevent`).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OttlConditionCfg {
     /// `ignore`, `silent` or `propagate` (the Collector's default).
     pub error_mode: Option<ErrorMode>,
     /// Conditions on spans: `name`, `kind`, `status.code`, `attributes["k"]`,
     /// `resource.attributes["k"]`.
-    #[serde(default)]
     pub span: StrList,
     /// Conditions on span events: the event's `name` and `attributes["k"]`, and `span.*`.
-    #[serde(default)]
     pub spanevent: StrList,
 }
 
 /// `and:`: sampled when every sub-policy samples.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AndCfg {
     /// At least one sub-policy.
-    #[serde(default)]
     pub and_sub_policy: Vec<PolicyCfg>,
 }
 
@@ -359,41 +332,34 @@ pub struct NotCfg {
 
 /// `drop:`: the trace is dropped, whatever other policies say, when every sub-policy samples.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DropCfg {
     /// At least one sub-policy.
-    #[serde(default)]
     pub drop_sub_policy: Vec<PolicyCfg>,
 }
 
 /// `composite:`: the first sub-policy that samples decides, within its share of
 /// `max_total_spans_per_second` in the current second.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CompositeCfg {
     /// Spans per second sampled at most, over all sub-policies (> 0).
-    #[serde(default)]
     pub max_total_spans_per_second: Int,
     /// Evaluation order by sub-policy name; sub-policies not listed follow in their own order.
-    #[serde(default)]
     pub policy_order: StrList,
     /// The sub-policies (at least one), each with a unique name.
-    #[serde(default)]
     pub composite_sub_policy: Vec<PolicyCfg>,
     /// Shares in percent; sub-policies not listed (or with percent 0) get an equal share
     /// (max_total_spans_per_second / number of sub-policies).
-    #[serde(default)]
     pub rate_allocation: Vec<RateAllocationCfg>,
 }
 
 /// One `rate_allocation` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateAllocationCfg {
     /// Name of a composite sub-policy.
-    #[serde(default)]
     pub policy: String,
     /// Its share of `max_total_spans_per_second`, 0 to 100 (0: an equal share).
-    #[serde(default)]
     pub percent: Int,
 }

@@ -36,27 +36,11 @@ impl ByteSize {
 /// Parses `250ms`, `10s`, `1.5s`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| {
-            format!("duration `{s}` has no unit: write it as e.g. `500ms`, `10s` or `2m`")
-        })?;
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("duration `{s}` does not start with a number"))?;
-    let scale = match unit.trim() {
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "duration `{s}` has unknown unit `{other}` (use ms, s, m or h)"
-            ))
-        }
-    };
-    let secs = n * scale;
+    let split = number_end(t).ok_or_else(|| {
+        format!("duration `{s}` has no unit: write it as e.g. `500ms`, `10s` or `2m`")
+    })?;
+    let units = [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    let secs = scaled(s, t.split_at(split), "duration", &units, "ms, s, m or h")?;
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("duration `{s}` is out of range"));
     }
@@ -66,32 +50,48 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// Parses `1024`, `64KiB`, `512MiB`, `2GiB` (also `KB`/`MB`/`GB` as powers of 1000).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("size `{s}` does not start with a number"))?;
-    let scale: f64 = match unit.trim() {
-        "" | "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "KB" | "kB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        other => {
-            return Err(format!(
-                "size `{s}` has unknown unit `{other}` (use B, KiB, MiB or GiB)"
-            ))
-        }
-    };
-    let v = n * scale;
+    let split = number_end(t).unwrap_or(t.len());
+    let units = [
+        ("", 1.0),
+        ("B", 1.0),
+        ("KiB", 1024.0),
+        ("MiB", 1024.0 * 1024.0),
+        ("GiB", 1024.0 * 1024.0 * 1024.0),
+        ("KB", 1e3),
+        ("kB", 1e3),
+        ("MB", 1e6),
+        ("GB", 1e9),
+    ];
+    let v = scaled(s, t.split_at(split), "size", &units, "B, KiB, MiB or GiB")?;
     if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
         return Err(format!("size `{s}` is out of range"));
     }
     Ok(v.round() as u64)
+}
+
+/// Where the number at the start of `t` ends, if anything follows it.
+fn number_end(t: &str) -> Option<usize> {
+    t.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+}
+
+/// The number `num` times the factor of `unit` in `units`; `s` (the text as written), `what`
+/// (`duration`, `size`) and `known` (the units to suggest) word the errors.
+fn scaled(
+    s: &str,
+    (num, unit): (&str, &str),
+    what: &str,
+    units: &[(&str, f64)],
+    known: &str,
+) -> Result<f64, String> {
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{what} `{s}` does not start with a number"))?;
+    let unit = unit.trim();
+    let (_, scale) = units
+        .iter()
+        .find(|(u, _)| *u == unit)
+        .ok_or_else(|| format!("{what} `{s}` has unknown unit `{unit}` (use {known})"))?;
+    Ok(n * scale)
 }
 
 /// `1234567` as `1,234,567`.
@@ -225,4 +225,23 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         d.deserialize_any(V)
     }
+}
+
+// Defaults for `#[serde(default = "...")]`, written where the key is declared: `"secs::<10>"`
+// is 10 seconds, `"millis::<20>"` 20 milliseconds, `"mib::<16>"` 16 MiB, `"count::<100>"` 100.
+
+pub(super) fn secs<const N: u64>() -> Dur {
+    Dur::secs(N)
+}
+
+pub(super) fn millis<const N: u64>() -> Dur {
+    Dur::millis(N)
+}
+
+pub(super) fn mib<const N: u64>() -> ByteSize {
+    ByteSize::mib(N)
+}
+
+pub(super) fn count<const N: usize>() -> usize {
+    N
 }

@@ -41,6 +41,32 @@ impl Errors {
             message: message.into(),
         });
     }
+
+    /// Records "must be between LO and HI, got V" at `path` unless `range` holds `v`.
+    pub(super) fn between<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        path: impl Into<String>,
+        v: T,
+        range: std::ops::RangeInclusive<T>,
+    ) {
+        if !range.contains(&v) {
+            let (lo, hi) = range.into_inner();
+            self.push(path, format!("must be between {lo} and {hi}, got {v}"));
+        }
+    }
+
+    /// [`Errors::between`] for a duration, with the bounds as messages write them (`1s and 24h`).
+    pub(super) fn between_durations(
+        &mut self,
+        path: impl Into<String>,
+        v: Dur,
+        range: std::ops::RangeInclusive<Duration>,
+        bounds: &str,
+    ) {
+        if !range.contains(&v.get()) {
+            self.push(path, format!("must be between {bounds}, got {}", dur(v)));
+        }
+    }
 }
 
 /// `parent.key`, or `parent["key"]` when the key itself contains characters (such as `.`)
@@ -260,18 +286,9 @@ fn check_sampling(s: &Sampling, errs: &mut Errors) {
             );
         }
     }
-    if !(1..=4096).contains(&s.shards) {
-        errs.push(
-            format!("{P}.shards"),
-            format!("must be between 1 and 4096, got {}", s.shards),
-        );
-    }
-    if s.tick.0 < Duration::from_millis(1) || s.tick.0 > Duration::from_secs(1) {
-        errs.push(
-            format!("{P}.tick"),
-            format!("must be between 1ms and 1s, got {}", dur(s.tick)),
-        );
-    }
+    errs.between(format!("{P}.shards"), s.shards, 1..=4096);
+    let tick = Duration::from_millis(1)..=Duration::from_secs(1);
+    errs.between_durations(format!("{P}.tick"), s.tick, tick, "1ms and 1s");
 }
 
 fn check_storage(s: &super::StorageConfig, errs: &mut Errors) {

@@ -45,12 +45,8 @@ pub(super) fn check_cluster(c: &ClusterConfig, errs: &mut Errors) {
             format!("must be greater than 0 and at most 60s, got {grace:?}"),
         );
     }
-    if c.heartbeat.get() < Duration::from_millis(10) || c.heartbeat.get() > MAX_GRACE {
-        errs.push(
-            "cluster.heartbeat",
-            format!("must be between 10ms and 60s, got {:?}", c.heartbeat.get()),
-        );
-    }
+    let heartbeat = Duration::from_millis(10)..=MAX_GRACE;
+    errs.between_durations("cluster.heartbeat", c.heartbeat, heartbeat, "10ms and 60s");
     let batch = c.batch_wait.get();
     if batch.is_zero() || batch * 4 > grace {
         errs.push(

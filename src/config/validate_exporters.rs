@@ -57,15 +57,12 @@ fn check_exporter(e: &ExporterConfig, p: &str, errs: &mut Errors) {
     if e.queue.max_bytes.0 == 0 {
         errs.push(format!("{p}.queue.max_bytes"), "must be greater than 0");
     }
-    if !(1..=MAX_CONCURRENCY).contains(&e.queue.concurrency) {
-        errs.push(
-            format!("{p}.queue.concurrency"),
-            format!(
-                "must be between 1 and {MAX_CONCURRENCY}, got {}",
-                e.queue.concurrency
-            ),
-        );
-    }
+    let concurrency = e.queue.concurrency;
+    errs.between(
+        format!("{p}.queue.concurrency"),
+        concurrency,
+        1..=MAX_CONCURRENCY,
+    );
     let r = &e.retry;
     if r.initial_interval > r.max_interval {
         errs.push(

@@ -88,19 +88,9 @@ pub(super) fn check_slower_than(s: &SlowerThan, p: &str, errs: &mut Errors) {
             "must be at least 1 (a quantile of no spans means nothing)",
         );
     }
-    let w = s.window.get();
-    if w < Duration::from_secs(1) || w > Duration::from_secs(86_400) {
-        errs.push(
-            format!("{p}.window"),
-            format!("must be between 1s and 24h, got {}", dur(s.window)),
-        );
-    }
-    if !(1..=100_000).contains(&s.max_stages) {
-        errs.push(
-            format!("{p}.max_stages"),
-            format!("must be between 1 and 100000, got {}", s.max_stages),
-        );
-    }
+    let day = Duration::from_secs(1)..=Duration::from_secs(86_400);
+    errs.between_durations(format!("{p}.window"), s.window, day, "1s and 24h");
+    errs.between(format!("{p}.max_stages"), s.max_stages, 1..=100_000);
 }
 
 /// `adaptive: { min_per_key }`.
@@ -112,13 +102,8 @@ pub(super) fn check_min_per_key(m: &MinPerKey, p: &str, errs: &mut Errors) {
             "must be at least 1 (leave `min_per_key` out for no floor)",
         );
     }
-    let e = m.every.get();
-    if e < Duration::from_secs(1) || e > Duration::from_secs(86_400) {
-        errs.push(
-            format!("{p}.every"),
-            format!("must be between 1s and 24h, got {}", dur(m.every)),
-        );
-    }
+    let day = Duration::from_secs(1)..=Duration::from_secs(86_400);
+    errs.between_durations(format!("{p}.every"), m.every, day, "1s and 24h");
 }
 
 /// `fidelity.<name>.media`.
@@ -142,12 +127,7 @@ pub(super) fn check_capture(c: &CaptureSettings, errs: &mut Errors) {
             errs.push(format!("{p}.attributes[{i}]"), "attribute key is empty");
         }
     }
-    if !(1..=10_000).contains(&c.max_captures) {
-        errs.push(
-            format!("{p}.max_captures"),
-            format!("must be between 1 and 10000, got {}", c.max_captures),
-        );
-    }
+    errs.between(format!("{p}.max_captures"), c.max_captures, 1..=10_000);
     if c.max_ttl.get() < Duration::from_secs(1) {
         errs.push(
             format!("{p}.max_ttl"),

@@ -5,6 +5,7 @@ use super::schema::{
     Condition, FidelityProfile, Rule, SpanMatcher, StringMatcher, TraceMatcher, ValueMatcher,
     MIN_MAX_ATTRIBUTE_BYTES,
 };
+use super::units::Dur;
 use super::validate::{dur, key, Errors};
 use std::collections::{BTreeMap, HashMap};
 
@@ -171,18 +172,7 @@ pub(super) fn check_span(s: &SpanMatcher, p: &str, errs: &mut Errors) {
             "the list is empty, so it never matches",
         );
     }
-    if let (Some(lo), Some(hi)) = (s.min_duration, s.max_duration) {
-        if lo > hi {
-            errs.push(
-                format!("{p}.min_duration"),
-                format!(
-                    "min_duration ({}) is longer than max_duration ({}): no span can match",
-                    dur(lo),
-                    dur(hi)
-                ),
-            );
-        }
-    }
+    check_durations(s.min_duration, s.max_duration, p, "span", errs);
     for (field, attrs) in [("attributes", &s.attributes), ("resource", &s.resource)] {
         let Some(attrs) = attrs else { continue };
         let ap = format!("{p}.{field}");
@@ -214,23 +204,29 @@ fn check_value_matcher(k: &str, m: &ValueMatcher, parent: &str, errs: &mut Error
 
 fn check_trace(t: &TraceMatcher, p: &str, errs: &mut Errors) {
     super::validate_pipelines::check_aggregates(t, p, errs);
-    if let (Some(lo), Some(hi)) = (t.min_duration, t.max_duration) {
-        if lo > hi {
-            errs.push(
-                format!("{p}.min_duration"),
-                format!(
-                    "min_duration ({}) is longer than max_duration ({}): no trace can match",
-                    dur(lo),
-                    dur(hi)
-                ),
-            );
-        }
-    }
+    check_durations(t.min_duration, t.max_duration, p, "trace", errs);
     if let (Some(lo), Some(hi)) = (t.min_spans, t.max_spans) {
         if lo > hi {
             errs.push(
                 format!("{p}.min_spans"),
                 format!("min_spans ({lo}) is greater than max_spans ({hi}): no trace can match"),
+            );
+        }
+    }
+}
+
+/// Records at `p.min_duration` a `min_duration` longer than `max_duration`: no `what` (span,
+/// trace) can match.
+fn check_durations(min: Option<Dur>, max: Option<Dur>, p: &str, what: &str, errs: &mut Errors) {
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if lo > hi {
+            errs.push(
+                format!("{p}.min_duration"),
+                format!(
+                    "min_duration ({}) is longer than max_duration ({}): no {what} can match",
+                    dur(lo),
+                    dur(hi)
+                ),
             );
         }
     }

@@ -3,7 +3,7 @@
 
 use super::schema::Sampling;
 use super::schema_samplers::{AdaptiveAction, KeyField, RateLimitAction};
-use super::validate::{dur, Errors};
+use super::validate::Errors;
 use std::time::Duration;
 
 fn positive(v: f64) -> bool {
@@ -32,13 +32,13 @@ pub(super) fn check_adaptive(a: &AdaptiveAction, p: &str, errs: &mut Errors) {
             errs.push(format!("{p}.key[{i}]"), m);
         }
     }
-    let every = a.adjust_every.get();
-    if every < Duration::from_secs(1) || every > Duration::from_secs(3600) {
-        errs.push(
-            format!("{p}.adjust_every"),
-            format!("must be between 1s and 1h, got {}", dur(a.adjust_every)),
-        );
-    }
+    let hour = Duration::from_secs(1)..=Duration::from_secs(3600);
+    errs.between_durations(
+        format!("{p}.adjust_every"),
+        a.adjust_every,
+        hour,
+        "1s and 1h",
+    );
     if !(a.min_probability.is_finite() && a.min_probability > 0.0 && a.min_probability <= 1.0) {
         errs.push(
             format!("{p}.min_probability"),
@@ -51,12 +51,7 @@ pub(super) fn check_adaptive(a: &AdaptiveAction, p: &str, errs: &mut Errors) {
     if let Some(m) = &a.min_per_key {
         super::validate_pipelines::check_min_per_key(m, &p, errs);
     }
-    if !(1..=100_000).contains(&a.max_keys) {
-        errs.push(
-            format!("{p}.max_keys"),
-            format!("must be between 1 and 100000, got {}", a.max_keys),
-        );
-    }
+    errs.between(format!("{p}.max_keys"), a.max_keys, 1..=100_000);
 }
 
 pub(super) fn check_rate_limit(r: &RateLimitAction, p: &str, errs: &mut Errors) {

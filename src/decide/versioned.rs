@@ -16,12 +16,15 @@ use tokio::time::Instant;
 /// reloads is forwarded with the current default annotation and at full fidelity.
 pub const RETAINED_GENERATIONS: usize = 64;
 
+/// A rule's annotation and fidelity profile, as a retired set keeps them.
+type RuleOutput = (Bytes, Option<Arc<Profile>>);
+
 /// What a retired generation's verdicts need to be forwarded.
 #[derive(Debug)]
 struct Retired {
     generation: u16,
     /// Per rule index: the `sampling.rule` annotation and the fidelity profile.
-    rules: Vec<(Bytes, Option<Arc<Profile>>)>,
+    rules: Vec<RuleOutput>,
     default_annotation: Bytes,
 }
 
@@ -93,6 +96,17 @@ impl Versioned {
         self.retired.iter().find(|r| r.generation == v.generation)
     }
 
+    /// Who describes `v`'s rule: a retired set (with the rule's annotation and fidelity, `None`
+    /// for its default), or `Err` with the verdict to ask the current set about (`v` itself, or
+    /// read as the current default's when its generation is no longer retained).
+    fn lookup(&self, v: Verdict) -> Result<(&Retired, Option<&RuleOutput>), Verdict> {
+        if v.generation == self.generation {
+            return Err(v);
+        }
+        let r = self.retired(v).ok_or(Self::forgotten(v))?;
+        Ok((r, v.rule.and_then(|i| r.rules.get(usize::from(i)))))
+    }
+
     /// A verdict of a generation no longer retained, read as the current default's.
     fn forgotten(v: Verdict) -> Verdict {
         Verdict {
@@ -117,27 +131,15 @@ impl Decider for Versioned {
         self.current.rule_names()
     }
     fn fidelity_of(&self, v: Verdict) -> Option<&Arc<Profile>> {
-        if v.generation == self.generation {
-            return self.current.fidelity_of(v);
-        }
-        match self.retired(v) {
-            Some(r) => v
-                .rule
-                .and_then(|i| r.rules.get(usize::from(i)))
-                .and_then(|(_, f)| f.as_ref()),
-            None => self.current.fidelity_of(Self::forgotten(v)),
+        match self.lookup(v) {
+            Ok((_, rule)) => rule.and_then(|(_, f)| f.as_ref()),
+            Err(v) => self.current.fidelity_of(v),
         }
     }
     fn annotation_of(&self, v: Verdict) -> &Bytes {
-        if v.generation == self.generation {
-            return self.current.annotation_of(v);
-        }
-        match self.retired(v) {
-            Some(r) => v
-                .rule
-                .and_then(|i| r.rules.get(usize::from(i)))
-                .map_or(&r.default_annotation, |(a, _)| a),
-            None => self.current.annotation_of(Self::forgotten(v)),
+        match self.lookup(v) {
+            Ok((r, rule)) => rule.map_or(&r.default_annotation, |(a, _)| a),
+            Err(v) => self.current.annotation_of(v),
         }
     }
     fn explain(&self, id: &TraceId, spans: &[Span], now: Instant) -> Explanation {

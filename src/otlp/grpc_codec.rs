@@ -54,36 +54,29 @@ impl Decoder for ResponseDecoder {
     }
 }
 
-/// Bytes both ways: for a load generator and a counting sink.
+/// Writes pre-encoded requests as they are and reads the answers with `D`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
+pub struct SendRaw<D>(D);
 
-impl Codec for RawCodec {
+impl<D> Codec for SendRaw<D>
+where
+    D: Decoder<Error = Status> + Copy + Send + 'static,
+    D::Item: Send + 'static,
+{
     type Encode = Bytes;
-    type Decode = Bytes;
+    type Decode = D::Item;
     type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
+    type Decoder = D;
     fn encoder(&mut self) -> RawEncoder {
         RawEncoder
     }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
+    fn decoder(&mut self) -> D {
+        self.0
     }
 }
+
+/// Bytes both ways: for a load generator and a counting sink.
+pub type RawCodec = SendRaw<RawDecoder>;
 
 /// A client sending pre-encoded requests and reading the response.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ExportClientCodec;
-
-impl Codec for ExportClientCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder
-    }
-}
+pub type ExportClientCodec = SendRaw<ResponseDecoder>;

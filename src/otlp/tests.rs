@@ -211,7 +211,7 @@ proptest::proptest! {
 }
 
 /// Replaces the first occurrence of `marker` in `body` with `with` (same length).
-fn patch(body: &Bytes, marker: &[u8], with: &[u8]) -> Bytes {
+pub(super) fn patch(body: &Bytes, marker: &[u8], with: &[u8]) -> Bytes {
     assert_eq!(marker.len(), with.len());
     let mut v = body.to_vec();
     let at = v
@@ -288,8 +288,8 @@ fn a_known_field_with_the_wrong_wire_type_rejects_the_span() {
     assert_eq!(got.rejected, vec![Rejection::MalformedSpan]);
 }
 
-#[test]
-fn attribute_values_nested_too_deeply_are_rejected() {
+/// An attribute value of arrays nested deeper than validation allows.
+pub(super) fn nested_too_deeply() -> opentelemetry_proto::tonic::common::v1::any_value::Value {
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue};
     let mut v = Value::StringValue("leaf".into());
     for _ in 0..(validate::MAX_DEPTH + 2) {
@@ -297,6 +297,12 @@ fn attribute_values_nested_too_deeply_are_rejected() {
             values: vec![AnyValue { value: Some(v) }],
         });
     }
+    v
+}
+
+#[test]
+fn attribute_values_nested_too_deeply_are_rejected() {
+    let v = nested_too_deeply();
     let deep = fixtures::request("svc", [span(1, 1).attr_value("deep", v)]);
     let got = ingest(&fixtures::encode(&deep), &Interest::default()).unwrap();
     assert!(validate::span(got.spans[0].1.raw()).is_err());
@@ -373,6 +379,16 @@ fn a_held_span_keeps_its_whole_request_accounted() {
     assert_eq!(retained.bytes(), 0);
 }
 
+/// The trace ids (as the numbers `fixtures::trace_id` was given) of the spans in an encoded
+/// request, in order.
+pub(super) fn trace_ids_of(body: Bytes) -> Vec<u128> {
+    let req = ExportTraceServiceRequest::decode(body).unwrap();
+    fixtures::spans_of(&req)
+        .iter()
+        .map(|s| u128::from_be_bytes(s.trace_id.as_slice().try_into().unwrap()))
+        .collect()
+}
+
 #[test]
 fn salvage_takes_out_only_the_malformed_spans() {
     let req = fixtures::request(
@@ -387,18 +403,7 @@ fn salvage_takes_out_only_the_malformed_spans() {
     assert!(ExportTraceServiceRequest::decode(body.clone()).is_err());
     let s = salvage::salvage(&body).expect("one span removed");
     assert_eq!((s.spans, s.removed), (2, 1));
-    let back = ExportTraceServiceRequest::decode(s.body).unwrap();
-    let ids: Vec<_> = fixtures::spans_of(&back)
-        .iter()
-        .map(|s| s.trace_id.clone())
-        .collect();
-    assert_eq!(
-        ids,
-        vec![
-            fixtures::trace_id(2).to_vec(),
-            fixtures::trace_id(3).to_vec()
-        ]
-    );
+    assert_eq!(trace_ids_of(s.body), [2, 3]);
     // A valid batch has nothing to salvage.
     assert!(salvage::salvage(&fixtures::encode(&req)).is_none());
 }

@@ -1,6 +1,7 @@
 //! Tests of resource and scope validation: a malformed group is rejected alone (partial
 //! success), the request's other groups go on, and salvage takes such groups out of a batch.
 
+use super::tests::{nested_too_deeply, patch, trace_ids_of};
 use super::*;
 use crate::fixtures::{self, span};
 use bytes::Bytes;
@@ -156,13 +157,7 @@ fn a_malformed_scope_rejects_its_spans_only() {
 
 #[test]
 fn resource_attributes_nested_too_deeply_reject_the_group() {
-    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue};
-    let mut v = Value::StringValue("leaf".into());
-    for _ in 0..(validate::MAX_DEPTH + 2) {
-        v = Value::ArrayValue(ArrayValue {
-            values: vec![AnyValue { value: Some(v) }],
-        });
-    }
+    let v = nested_too_deeply();
     let req = fixtures::request_with(
         "svc",
         vec![fixtures::kv("deep", v)],
@@ -192,16 +187,6 @@ fn broken_container_framing_refuses_the_request() {
 }
 
 /// Replaces the first occurrence of `marker` in `body` with `with` (same length).
-fn patch(body: &Bytes, marker: &[u8], with: &[u8]) -> Bytes {
-    let mut v = body.to_vec();
-    let at = v
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .expect("marker present");
-    v[at..at + marker.len()].copy_from_slice(with);
-    Bytes::from(v)
-}
-
 #[test]
 fn salvage_takes_out_a_malformed_resource_group() {
     for poison in poisoned_resources() {
@@ -213,18 +198,7 @@ fn salvage_takes_out_a_malformed_resource_group() {
         assert!(ExportTraceServiceRequest::decode(body.clone()).is_err());
         let s = salvage::salvage(&body).expect("a group removed");
         assert_eq!((s.spans, s.removed), (2, 3));
-        let back = ExportTraceServiceRequest::decode(s.body).unwrap();
-        let ids: Vec<_> = fixtures::spans_of(&back)
-            .iter()
-            .map(|s| s.trace_id.clone())
-            .collect();
-        assert_eq!(
-            ids,
-            vec![
-                fixtures::trace_id(1).to_vec(),
-                fixtures::trace_id(2).to_vec()
-            ]
-        );
+        assert_eq!(trace_ids_of(s.body), [1, 2]);
     }
 }
 

@@ -123,22 +123,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The next `N` bytes, for a fixed-width field.
     #[inline]
-    pub fn fixed64(&mut self) -> Result<u64, WireError> {
-        let Some(s) = self.buf.get(self.pos..self.pos + 8) else {
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let Some(s) = self.buf.get(self.pos..self.pos + N) else {
             return Err(WireError::Truncated);
         };
-        self.pos += 8;
-        Ok(u64::from_le_bytes(s.try_into().expect("8 bytes")))
+        self.pos += N;
+        Ok(s.try_into().expect("N bytes"))
+    }
+
+    #[inline]
+    pub fn fixed64(&mut self) -> Result<u64, WireError> {
+        self.fixed().map(u64::from_le_bytes)
     }
 
     #[inline]
     pub fn fixed32(&mut self) -> Result<u32, WireError> {
-        let Some(s) = self.buf.get(self.pos..self.pos + 4) else {
-            return Err(WireError::Truncated);
-        };
-        self.pos += 4;
-        Ok(u32::from_le_bytes(s.try_into().expect("4 bytes")))
+        self.fixed().map(u32::from_le_bytes)
     }
 
     /// Reads a length-delimited field as an absolute byte range of the buffer.

@@ -144,12 +144,10 @@ mod tests {
     }
 
     fn attr_f64(s: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<f64> {
-        s.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
-            match kv.value.as_ref()?.value.as_ref()? {
-                Value::DoubleValue(d) => Some(*d),
-                _ => None,
-            }
-        })
+        match crate::fixtures::attr(s, key)? {
+            Value::DoubleValue(d) => Some(*d),
+            _ => None,
+        }
     }
 
     fn verdict(threshold: u64) -> Verdict {
@@ -170,36 +168,34 @@ mod tests {
     }
 
     #[test]
-    fn never_lowers_and_counts_the_effective_probability() {
+    fn the_tracestate_written_and_the_adjusted_count() {
+        // The incoming tracestate, the verdict's threshold, the tracestate written and the
+        // `SampleRate` attribute (the adjusted count).
+        let cases = [
+            // Never lowers the threshold; counts the effective probability.
+            (
+                "ot=th:c;rv:0123456789abcd",
+                1 << 55,
+                "ot=th:c;rv:0123456789abcd",
+                Some(4.0),
+            ),
+            ("ot=th:4", 0xc0000000000000, "ot=th:c", Some(4.0)),
+            // Keeping outright leaves the tracestate as it came; upstream sampling is counted.
+            ("ot=th:8,x=y", 0, "ot=th:8,x=y", Some(2.0)),
+            ("", 0, "", None),
+            // A malformed tracestate is left intact.
+            (
+                "this is not=a tracestate,,=",
+                1 << 55,
+                "this is not=a tracestate,,=",
+                Some(2.0),
+            ),
+        ];
         let acc = Accounting::new(Some("SampleRate"));
-        let s = kept(&acc, "ot=th:c;rv:0123456789abcd", verdict(1 << 55));
-        assert_eq!(s.trace_state, "ot=th:c;rv:0123456789abcd");
-        assert_eq!(attr_f64(&s, "SampleRate"), Some(4.0));
-        let s = kept(&acc, "ot=th:4", verdict(0xc0000000000000));
-        assert_eq!(s.trace_state, "ot=th:c");
-        assert_eq!(attr_f64(&s, "SampleRate"), Some(4.0));
-    }
-
-    #[test]
-    fn keep_outright_leaves_the_tracestate_as_it_came() {
-        let acc = Accounting::new(Some("SampleRate"));
-        let s = kept(&acc, "ot=th:8,x=y", verdict(0));
-        assert_eq!(s.trace_state, "ot=th:8,x=y");
-        assert_eq!(
-            attr_f64(&s, "SampleRate"),
-            Some(2.0),
-            "upstream sampling counted"
-        );
-        let s = kept(&acc, "", verdict(0));
-        assert_eq!(s.trace_state, "");
-        assert_eq!(attr_f64(&s, "SampleRate"), None);
-    }
-
-    #[test]
-    fn malformed_tracestate_is_left_intact() {
-        let acc = Accounting::new(Some("SampleRate"));
-        let s = kept(&acc, "this is not=a tracestate,,=", verdict(1 << 55));
-        assert_eq!(s.trace_state, "this is not=a tracestate,,=");
-        assert_eq!(attr_f64(&s, "SampleRate"), Some(2.0));
+        for (incoming, threshold, written, count) in cases {
+            let s = kept(&acc, incoming, verdict(threshold));
+            assert_eq!(s.trace_state, written, "{incoming}");
+            assert_eq!(attr_f64(&s, "SampleRate"), count, "{incoming}");
+        }
     }
 }

@@ -253,15 +253,8 @@ mod tests {
             .unwrap()
             .starts_with("sha256:"));
         assert_eq!(fixtures::attr_str(&back, "model"), Some("m"));
-        let len = back
-            .attributes
-            .iter()
-            .find(|kv| kv.key == "prompt.length")
-            .unwrap();
-        assert_eq!(
-            len.value.as_ref().unwrap().value,
-            Some(Value::IntValue(long_prompt.len() as i64))
-        );
+        let len = fixtures::attr(&back, "prompt.length");
+        assert_eq!(len, Some(&Value::IntValue(long_prompt.len() as i64)));
         assert_eq!(hash_value(b"x").len(), "sha256:".len() + HASH_HEX_DIGITS);
     }
 
@@ -354,26 +347,14 @@ mod tests {
         assert!(fixtures::attr_str(&back, "payload.image")
             .unwrap()
             .starts_with("sha256:"));
-        let len = back
-            .attributes
-            .iter()
-            .find(|kv| kv.key == "payload.image.length")
-            .unwrap();
-        assert_eq!(
-            len.value.as_ref().unwrap().value,
-            Some(Value::IntValue(1000))
-        );
+        let len = fixtures::attr(&back, "payload.image.length");
+        assert_eq!(len, Some(&Value::IntValue(1000)));
         let encoded = back.encode_to_vec();
         assert!(
             !encoded.windows(15).any(|w| w == b"a secret prompt"),
             "payload leaked"
         );
-        let captions = back
-            .attributes
-            .iter()
-            .find(|kv| kv.key == "captions")
-            .unwrap();
-        let Some(Value::ArrayValue(a)) = &captions.value.as_ref().unwrap().value else {
+        let Some(Value::ArrayValue(a)) = fixtures::attr(&back, "captions") else {
             panic!("captions stay an array")
         };
         let Some(Value::StringValue(c)) = &a.values[0].value else {

@@ -209,22 +209,23 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
     const LIMITS: ConnLimits = ConnLimits {
         max_connections: 1,
-        header_read_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_secs(10),
+        header_read_timeout: secs(2),
+        idle_timeout: secs(10),
     };
 
     #[tokio::test(start_paused = true)]
     async fn first_head_must_arrive_within_the_header_timeout() {
         let t0 = Instant::now();
         let a = Activity::new(t0);
-        assert_eq!(a.deadline(LIMITS, t0), t0 + Duration::from_secs(2));
+        assert_eq!(a.deadline(LIMITS, t0), t0 + secs(2));
         assert_eq!(a.expired(LIMITS, t0 + Duration::from_millis(1999)), None);
-        assert_eq!(
-            a.expired(LIMITS, t0 + Duration::from_secs(2)),
-            Some("header_read_timeout")
-        );
+        assert_eq!(a.expired(LIMITS, t0 + secs(2)), Some("header_read_timeout"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -232,28 +233,18 @@ mod tests {
         let t0 = Instant::now();
         let a = Activity::new(t0);
         a.request_started();
-        assert_eq!(
-            a.expired(LIMITS, t0 + Duration::from_secs(60)),
-            None,
-            "in flight"
-        );
-        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(a.expired(LIMITS, t0 + secs(60)), None, "in flight");
+        let t1 = t0 + secs(60);
         a.request_ended(t1);
         // Idle keep-alive: the header timeout does not apply.
-        assert_eq!(a.expired(LIMITS, t1 + Duration::from_secs(5)), None);
-        assert_eq!(
-            a.expired(LIMITS, t1 + Duration::from_secs(10)),
-            Some("idle_timeout")
-        );
+        assert_eq!(a.expired(LIMITS, t1 + secs(5)), None);
+        assert_eq!(a.expired(LIMITS, t1 + secs(10)), Some("idle_timeout"));
         // One byte of a new head starts the header clock.
-        let t2 = t1 + Duration::from_secs(9);
+        let t2 = t1 + secs(9);
         a.read(b"P", t2);
-        assert_eq!(a.deadline(LIMITS, t2), t2 + Duration::from_secs(2));
-        assert_eq!(a.expired(LIMITS, t1 + Duration::from_secs(10)), None);
-        assert_eq!(
-            a.expired(LIMITS, t2 + Duration::from_secs(2)),
-            Some("header_read_timeout")
-        );
+        assert_eq!(a.deadline(LIMITS, t2), t2 + secs(2));
+        assert_eq!(a.expired(LIMITS, t1 + secs(10)), None);
+        assert_eq!(a.expired(LIMITS, t2 + secs(2)), Some("header_read_timeout"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -262,13 +253,10 @@ mod tests {
         let a = Activity::new(t0);
         a.read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", t0);
         a.request_started();
-        let t1 = t0 + Duration::from_secs(1);
+        let t1 = t0 + secs(1);
         a.request_ended(t1);
-        a.read(b"\x00\x00\x08\x06", t1 + Duration::from_secs(1)); // a PING
-        assert_eq!(a.expired(LIMITS, t1 + Duration::from_secs(5)), None);
-        assert_eq!(
-            a.expired(LIMITS, t1 + Duration::from_secs(10)),
-            Some("idle_timeout")
-        );
+        a.read(b"\x00\x00\x08\x06", t1 + secs(1)); // a PING
+        assert_eq!(a.expired(LIMITS, t1 + secs(5)), None);
+        assert_eq!(a.expired(LIMITS, t1 + secs(10)), Some("idle_timeout"));
     }
 }

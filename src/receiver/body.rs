@@ -350,6 +350,14 @@ fn read_bounded(
 /// Inputs smaller than this are decoded on the async worker (microseconds of work).
 pub const INLINE_DECODE_BYTES: usize = 512;
 
+/// What a receiver (gRPC or HTTP) needs to serve a request.
+#[derive(Clone)]
+pub struct RequestLimits {
+    pub max_request_bytes: usize,
+    pub body_read_timeout: std::time::Duration,
+    pub decoders: Decoders,
+}
+
 /// Runs CPU-heavy decoding (gzip inflation, OTLP/JSON transcoding) on the blocking pool, at most
 /// `slots` at once. A request waits at most `wait` for a slot: short bursts are smoothed, while
 /// a sustained flood is refused retryably instead of queueing without bound (a waiting request
@@ -409,40 +417,32 @@ pub async fn ingest(
     body: Bytes,
     res: Reservation,
 ) -> Result<crate::pipeline::Accepted, Refusal> {
-    let accepted = ingest_now(pipeline, decoders, meta, body, res).await?;
+    let accepted = if body.len() < INLINE_INGEST_BYTES {
+        pipeline.accept_reserved(meta, body, Some(res))?
+    } else {
+        let p = pipeline.clone();
+        let (protocol, received) = (meta.protocol, meta.received);
+        match decoders
+            .run(move || p.accept_reserved(meta, body, Some(res)))
+            .await
+        {
+            Ok(r) => r?,
+            Err(refusal) => {
+                metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS,
+                    "protocol" => protocol.label(), "outcome" => "refused")
+                .increment(1);
+                let meta =
+                    crate::pipeline::RequestMeta::new(protocol, received, Default::default());
+                crate::pipeline::log_refusal(&meta, &refusal);
+                return Err(refusal);
+            }
+        }
+    };
     // With `storage.sync: fsync`, success is answered once the log record is on the device.
     if let Some(n) = accepted.durable_after {
         pipeline.durable(n).await?;
     }
     Ok(accepted)
-}
-
-async fn ingest_now(
-    pipeline: &Arc<crate::pipeline::Pipeline>,
-    decoders: &Decoders,
-    meta: crate::pipeline::RequestMeta,
-    body: Bytes,
-    res: Reservation,
-) -> Result<crate::pipeline::Accepted, Refusal> {
-    if body.len() < INLINE_INGEST_BYTES {
-        return pipeline.accept_reserved(meta, body, Some(res));
-    }
-    let p = pipeline.clone();
-    let (protocol, received) = (meta.protocol, meta.received);
-    match decoders
-        .run(move || p.accept_reserved(meta, body, Some(res)))
-        .await
-    {
-        Ok(r) => r,
-        Err(refusal) => {
-            metrics::counter!(crate::telemetry::names::RECEIVER_REQUESTS,
-                "protocol" => protocol.label(), "outcome" => "refused")
-            .increment(1);
-            let meta = crate::pipeline::RequestMeta::new(protocol, received, Default::default());
-            crate::pipeline::log_refusal(&meta, &refusal);
-            Err(refusal)
-        }
-    }
 }
 
 #[cfg(test)]

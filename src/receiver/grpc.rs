@@ -4,7 +4,7 @@
 //! are sliced out of it without a decode into owned structs.
 
 use super::body::{
-    inflate, ingest, read_grpc_message, BodyError, Coding, Decoders, INLINE_DECODE_BYTES,
+    inflate, ingest, read_grpc_message, BodyError, Coding, RequestLimits, INLINE_DECODE_BYTES,
 };
 use super::inflight::Reservation;
 use crate::otlp::rpc;
@@ -20,7 +20,6 @@ use prost::Message;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tonic::codegen::{http, BoxFuture, Service};
 use tonic::{Code, Status};
 
@@ -52,23 +51,15 @@ pub fn refusal_status(r: &Refusal) -> Status {
 /// Seconds clients are asked to wait after an overload refusal.
 pub const RETRY_AFTER_SECS: i64 = 1;
 
-/// What the gRPC receiver needs to serve a request.
-#[derive(Clone)]
-pub struct GrpcLimits {
-    pub max_request_bytes: usize,
-    pub body_read_timeout: Duration,
-    pub decoders: Decoders,
-}
-
 /// The TraceService, as a tower service for the accept loop.
 #[derive(Clone)]
 pub struct TraceService {
     pipeline: Arc<Pipeline>,
-    limits: GrpcLimits,
+    limits: RequestLimits,
 }
 
 impl TraceService {
-    pub fn new(pipeline: Arc<Pipeline>, limits: GrpcLimits) -> Self {
+    pub fn new(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Self {
         TraceService { pipeline, limits }
     }
 }
@@ -106,7 +97,7 @@ fn count(outcome: &'static str) {
 /// Serves one `Export` call; errors are answered as gRPC statuses.
 async fn export<B>(
     pipeline: Arc<Pipeline>,
-    limits: GrpcLimits,
+    limits: RequestLimits,
     req: http::Request<B>,
 ) -> Result<ExportTraceServiceResponse, Status>
 where

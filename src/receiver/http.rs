@@ -2,7 +2,7 @@
 //! zstd-compressed.
 //! Answers in the request's encoding; errors carry a `google.rpc.Status` body.
 
-use super::body::{self, BodyError, Decoders, INLINE_DECODE_BYTES};
+use super::body::{self, BodyError, Decoders, RequestLimits, INLINE_DECODE_BYTES};
 use super::inflight::Reservation;
 use crate::otlp::json::json_to_protobuf;
 use crate::pipeline::{Pipeline, Protocol, Refusal, RequestMeta};
@@ -18,24 +18,15 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// What the HTTP receiver needs to serve a request.
-#[derive(Clone)]
-pub struct HttpLimits {
-    pub max_request_bytes: usize,
-    pub body_read_timeout: Duration,
-    pub decoders: Decoders,
-}
 
 #[derive(Clone)]
 struct Ctx {
     pipeline: Arc<Pipeline>,
-    limits: HttpLimits,
+    limits: RequestLimits,
 }
 
 /// The OTLP/HTTP routes.
-pub fn router(pipeline: Arc<Pipeline>, limits: HttpLimits) -> Router {
+pub fn router(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
         .with_state(Ctx { pipeline, limits })

@@ -56,10 +56,20 @@ const CLOSE_GRACE: Duration = Duration::from_millis(200);
 /// After a failed `accept()` (out of descriptors, say), how long the listener pauses.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// What the accept loop serves: a cloneable service of HTTP requests that never fails (errors
-/// are responses).
-pub trait HttpService<B>:
-    tonic::codegen::Service<
+/// Declares a trait that stands for a list of bounds, and implements it for every type that
+/// meets them, so that the bounds are written once.
+macro_rules! trait_alias {
+    ($(#[$doc:meta])* $name:ident<$($p:ident),*> = $($bound:tt)+) => {
+        $(#[$doc])*
+        pub trait $name<$($p),*>: $($bound)+ {}
+        impl<T, $($p),*> $name<$($p),*> for T where T: $($bound)+ {}
+    };
+}
+
+trait_alias! {
+    /// What the accept loop serves: a cloneable service of HTTP requests that never fails (errors
+    /// are responses).
+    HttpService<B> = tonic::codegen::Service<
         http::Request<Incoming>,
         Response = http::Response<B>,
         Error = Infallible,
@@ -67,34 +77,15 @@ pub trait HttpService<B>:
     > + Clone
     + Send
     + 'static
-{
 }
 
-impl<S, B> HttpService<B> for S where
-    S: tonic::codegen::Service<
-            http::Request<Incoming>,
-            Response = http::Response<B>,
-            Error = Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + 'static
-{
-}
-
-/// A response body hyper can send.
-pub trait ResponseBody:
-    http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
-    + Send
+trait_alias! {
+    /// A response body hyper can send.
+    ResponseBody<> = http_body::Body<
+        Data = bytes::Bytes,
+        Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    > + Send
     + 'static
-{
-}
-
-impl<B> ResponseBody for B where
-    B: http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
-        + Send
-        + 'static
-{
 }
 
 /// Serves `listener` until `shutdown` completes, then closes idle connections, lets requests in

@@ -200,26 +200,12 @@ fn service_and_resource() {
          - name: rest\n  drop: true",
     );
     assert_eq!(judge_in(&rs, "checkout", vec![], vec![root(1)]).0, "svc");
-    assert_eq!(
-        judge_in(
-            &rs,
-            "cart",
-            vec![fixtures::kv_str("deployment.environment", "prod-eu")],
-            vec![root(1)]
-        )
-        .0,
-        "res"
-    );
-    assert_eq!(
-        judge_in(
-            &rs,
-            "cart",
-            vec![fixtures::kv_str("deployment.environment", "staging")],
-            vec![root(1)]
-        )
-        .0,
-        "rest"
-    );
+    let in_env = |env: &str| {
+        let resource = vec![fixtures::kv_str("deployment.environment", env)];
+        judge_in(&rs, "cart", resource, vec![root(1)]).0
+    };
+    assert_eq!(in_env("prod-eu"), "res");
+    assert_eq!(in_env("staging"), "rest");
 }
 
 #[test]

@@ -175,14 +175,8 @@ fn written_thresholds_decode_to_the_probability_used_and_adjusted_counts_add_up(
     );
     let acc = Accounting::new(Some("SampleRate"));
     let base = Instant::now();
-    let mut seed: u64 = 99;
-    let mut next = || {
-        seed = seed.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = fixtures::SplitMix64(99);
+    let mut next = || rng.next_u64();
     // 1000 traces/s for 60 s over 8 services with skewed weights, two spans per trace.
     let weights = [1u64, 1, 2, 4, 8, 16, 32, 64];
     let total_w: u64 = weights.iter().sum();

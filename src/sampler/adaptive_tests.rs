@@ -6,16 +6,15 @@ use crate::config::KeyField;
 use crate::fixtures::{self, span};
 use crate::otlp::tracestate;
 
-/// splitmix64: a small deterministic generator.
-struct Rng(u64);
+/// A deterministic generator (splitmix64) with the draws these tests need.
+struct Rng(fixtures::SplitMix64);
 
 impl Rng {
+    fn seeded(seed: u64) -> Rng {
+        Rng(fixtures::SplitMix64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// 56 random bits: a trace's randomness.
     fn randomness(&mut self) -> u64 {
@@ -42,6 +41,18 @@ fn sampler(p: Params) -> (AdaptiveSampler, Interest) {
     let key = [KeyField::Service, KeyField::RootName];
     let s = AdaptiveSampler::new("rest".into(), &key, p, &mut interest);
     (s, interest)
+}
+
+/// A sampler and the spans of one trace of each of keys `0..keys`.
+fn with_keys(p: Params, keys: usize) -> (AdaptiveSampler, Vec<Vec<Span>>) {
+    let (s, interest) = sampler(p);
+    (s, (0..keys).map(|k| key_spans(&interest, k)).collect())
+}
+
+/// [`with_keys`], a generator seeded with `seed` and the start of time.
+fn setup(p: Params, keys: usize, seed: u64) -> (AdaptiveSampler, Vec<Vec<Span>>, Rng, Instant) {
+    let (s, keys) = with_keys(p, keys);
+    (s, keys, Rng::seeded(seed), Instant::now())
 }
 
 /// The spans of one trace of key `k` (service `svc`, root named `op-k`).
@@ -116,11 +127,10 @@ fn spread_rates() -> Vec<f64> {
 
 #[test]
 fn meets_the_target_within_ten_percent_after_two_intervals() {
-    let (s, interest) = sampler(params(50.0, 500));
-    let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
+    let (s, keys) = with_keys(params(50.0, 500), 10);
     let rates = spread_rates();
     assert!((rates[9] / rates[0] - 1000.0).abs() < 1e-6);
-    let mut rng = Rng(7);
+    let mut rng = Rng::seeded(7);
     let base = Instant::now();
     let warmup = replay(&s, &keys, &rates, base, 0.0, 30.0, &mut rng);
     let measured = replay(&s, &keys, &rates, base, 30.0, 90.0, &mut rng);
@@ -149,12 +159,11 @@ fn meets_the_target_within_ten_percent_after_two_intervals() {
 
 #[test]
 fn every_key_with_one_trace_per_second_keeps_some() {
-    let (s, interest) = sampler(params(50.0, 500));
-    let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
+    let (s, keys) = with_keys(params(50.0, 500), 10);
     let rates = [
         1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 6000.0, 9556.0,
     ];
-    let mut rng = Rng(11);
+    let mut rng = Rng::seeded(11);
     let base = Instant::now();
     replay(&s, &keys, &rates, base, 0.0, 30.0, &mut rng);
     let measured = replay(&s, &keys, &rates, base, 30.0, 90.0, &mut rng);
@@ -177,10 +186,9 @@ fn every_key_with_one_trace_per_second_keeps_some() {
 
 #[test]
 fn adjusted_counts_sum_to_the_traces_seen() {
-    let (s, interest) = sampler(params(500.0, 500));
-    let keys: Vec<Vec<Span>> = (0..10).map(|k| key_spans(&interest, k)).collect();
+    let (s, keys) = with_keys(params(500.0, 500), 10);
     let rates = spread_rates();
-    let mut rng = Rng(23);
+    let mut rng = Rng::seeded(23);
     let all = sum(&replay(
         &s,
         &keys,
@@ -200,10 +208,7 @@ fn adjusted_counts_sum_to_the_traces_seen() {
 
 #[test]
 fn a_burst_is_followed_within_one_interval() {
-    let (s, interest) = sampler(params(50.0, 500));
-    let keys: Vec<Vec<Span>> = (0..4).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(5);
-    let base = Instant::now();
+    let (s, keys, mut rng, base) = setup(params(50.0, 500), 4, 5);
     let calm = [100.0, 200.0, 300.0, 400.0];
     replay(&s, &keys, &calm, base, 0.0, 45.0, &mut rng);
     // The busiest key jumps 20x at t=45 (an adjustment was due at 46.5 with mostly calm counts).
@@ -226,10 +231,7 @@ fn a_burst_is_followed_within_one_interval() {
 
 #[test]
 fn a_new_key_starts_at_a_sane_probability() {
-    let (s, interest) = sampler(params(50.0, 500));
-    let keys: Vec<Vec<Span>> = (0..3).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(9);
-    let base = Instant::now();
+    let (s, keys, mut rng, base) = setup(params(50.0, 500), 3, 9);
     replay(&s, &keys[..2], &[500.0, 500.0], base, 0.0, 45.0, &mut rng);
     // A third key appears at 500/s mid-interval (t=52.5).
     let t = replay(
@@ -248,10 +250,7 @@ fn a_new_key_starts_at_a_sane_probability() {
 
 #[test]
 fn idle_keys_age_out_and_extra_keys_share_a_bucket() {
-    let (s, interest) = sampler(params(20.0, 3));
-    let keys: Vec<Vec<Span>> = (0..6).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(3);
-    let base = Instant::now();
+    let (s, keys, mut rng, base) = setup(params(20.0, 3), 6, 3);
     let rates = [100.0; 6];
     let t = sum(&replay(&s, &keys, &rates, base, 0.0, 60.0, &mut rng));
     let snap = s.snapshot();
@@ -276,10 +275,7 @@ fn idle_keys_age_out_and_extra_keys_share_a_bucket() {
 
 #[test]
 fn decisions_are_consistent_on_the_randomness() {
-    let (s, interest) = sampler(params(10.0, 500));
-    let keys: Vec<Vec<Span>> = (0..2).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(1);
-    let base = Instant::now();
+    let (s, keys, mut rng, base) = setup(params(10.0, 500), 2, 1);
     replay(&s, &keys, &[1000.0, 10.0], base, 0.0, 40.0, &mut rng);
     let now = base + Duration::from_secs(41);
     let d = s.decide(&keys[0], 0, now, true);
@@ -291,10 +287,7 @@ fn decisions_are_consistent_on_the_randomness() {
 
 #[test]
 fn when_traffic_stops_the_ticker_still_ends_intervals() {
-    let (s, interest) = sampler(params(20.0, 10));
-    let keys: Vec<Vec<Span>> = (0..3).map(|k| key_spans(&interest, k)).collect();
-    let mut rng = Rng(5);
-    let base = Instant::now();
+    let (s, keys, mut rng, base) = setup(params(20.0, 10), 3, 5);
     replay(&s, &keys, &[50.0; 3], base, 0.0, 60.0, &mut rng);
     assert_eq!(s.snapshot().len(), 3);
     // No trace for five intervals: without ticks the state would stay as it was.
@@ -322,10 +315,9 @@ fn min_per_key_keeps_every_key_every_interval_within_the_target() {
     let run = |floor: Option<MinPerKey>| {
         let mut p = params(0.4, 100);
         p.min_per_key = floor;
-        let (s, interest) = sampler(p);
-        let keys: Vec<Vec<Span>> = (0..20).map(|k| key_spans(&interest, k)).collect();
+        let (s, keys) = with_keys(p, 20);
         let base = Instant::now();
-        let mut rng = Rng(7);
+        let mut rng = Rng::seeded(7);
         let minutes = 30;
         // kept[minute][key]
         let mut kept = vec![vec![0u32; 20]; minutes];
@@ -369,8 +361,7 @@ fn min_per_key_keeps_every_key_every_interval_within_the_target() {
 #[test]
 fn concurrent_deciders_share_the_keys_and_count_every_trace() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    let (s, interest) = sampler(params(20.0, 16));
-    let keys: Vec<Vec<Span>> = (0..64).map(|k| key_spans(&interest, k)).collect();
+    let (s, keys) = with_keys(params(20.0, 16), 64);
     let base = Instant::now();
     let kept = AtomicU64::new(0);
     const PER_THREAD: u64 = 60_000;
@@ -378,7 +369,7 @@ fn concurrent_deciders_share_the_keys_and_count_every_trace() {
         for t in 0..4u64 {
             let (s, keys, kept) = (&s, &keys, &kept);
             scope.spawn(move || {
-                let mut rng = Rng(t + 1);
+                let mut rng = Rng::seeded(t + 1);
                 // 60 s at 1000 traces/s per thread: four intervals.
                 for i in 0..PER_THREAD {
                     let at = base + Duration::from_micros(i * 1000 + t * 7);

@@ -89,14 +89,8 @@ mod tests {
     #[test]
     fn keep_fraction_matches_probability() {
         // Deterministic pseudo-random trace ids (splitmix64), 200k of them.
-        let mut x: u64 = 42;
-        let mut next = || {
-            x = x.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            z ^ (z >> 31)
-        };
+        let mut rng = crate::fixtures::SplitMix64(42);
+        let mut next = || rng.next_u64();
         for p in [0.01, 0.1, 0.5, 0.9] {
             let t = threshold(p);
             let n = 200_000;

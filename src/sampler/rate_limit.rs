@@ -134,33 +134,34 @@ mod tests {
             .count() as u64
     }
 
+    /// Asserts that of 1000 traces in the first millisecond `b` keeps `burst`, then of 1000/s for
+    /// 10 s about 10/s.
+    fn assert_burst_then_ten_a_second(b: &TokenBucket, burst: u64) {
+        let base = Instant::now();
+        assert_eq!(offer(b, base, 0.0, 0.001, 1000, 1), burst);
+        let kept = offer(b, base, 1.0, 10.0, 10_000, 1);
+        assert!((100..=111).contains(&kept), "{kept}");
+    }
+
     #[test]
     fn keeps_the_burst_then_the_rate() {
-        let b = bucket(Some(10.0), None, Some(20.0));
-        let base = Instant::now();
-        // 1000 traces in the first millisecond: the burst of 20 passes.
-        assert_eq!(offer(&b, base, 0.0, 0.001, 1000, 1), 20);
-        // Then 1000/s for 10 s: about 10/s.
-        let kept = offer(&b, base, 1.0, 10.0, 10_000, 1);
-        assert!((100..=111).contains(&kept), "{kept}");
+        assert_burst_then_ten_a_second(&bucket(Some(10.0), None, Some(20.0)), 20);
     }
 
     #[test]
-    fn spans_bucket_counts_spans() {
-        let b = bucket(None, Some(100.0), None);
-        let base = Instant::now();
-        // Traces of 10 spans, 100 per second for 10 s: 10 traces/s fit.
-        let kept = offer(&b, base, 0.0, 10.0, 1000, 10);
-        assert!((100..=111).contains(&kept), "{kept}");
-    }
-
-    #[test]
-    fn both_buckets_must_have_room() {
-        let b = bucket(Some(100.0), Some(50.0), None);
-        let base = Instant::now();
-        let kept = offer(&b, base, 0.0, 10.0, 10_000, 5);
-        // Spans limit: 50/s / 5 = 10 traces/s.
-        assert!((100..=115).contains(&kept), "{kept}");
+    fn the_spans_bucket_counts_spans_and_both_buckets_must_have_room() {
+        // Traces/s and spans/s limits, traces offered over 10 s, spans per trace, and how many
+        // are kept: 10 traces/s either way (100/s of 10-span traces against 100 spans/s; 1000/s
+        // of 5-span traces against 100 traces/s and 50 spans/s).
+        let cases = [
+            (None, Some(100.0), 1000, 10, 100..=111),
+            (Some(100.0), Some(50.0), 10_000, 5, 100..=115),
+        ];
+        for (traces, spans, offered, size, want) in cases {
+            let b = bucket(traces, spans, None);
+            let kept = offer(&b, Instant::now(), 0.0, 10.0, offered, size);
+            assert!(want.contains(&kept), "{traces:?} {spans:?}: {kept}");
+        }
     }
 
     #[test]
@@ -178,11 +179,8 @@ mod tests {
         let g = crate::sampler::group::GroupShare::default();
         g.set(0.25);
         b.join_group(&g);
-        let base = Instant::now();
         // The bucket starts full (40); this instance's share is 10 tokens and 10/s.
-        assert_eq!(offer(&b, base, 0.0, 0.001, 1000, 1), 10);
-        let kept = offer(&b, base, 1.0, 10.0, 10_000, 1);
-        assert!((100..=111).contains(&kept), "{kept}");
+        assert_burst_then_ten_a_second(&b, 10);
     }
 
     #[test]

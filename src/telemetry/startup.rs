@@ -8,17 +8,8 @@ use super::names as n;
 use crate::config::Config;
 use metrics::{counter, gauge};
 
-/// Request outcomes a receiver counts, by protocol label.
-const GRPC_OUTCOMES: &[&str] = &[
-    "accepted",
-    "partial",
-    "refused",
-    "invalid",
-    "too_large",
-    "timeout",
-    "unsupported",
-];
-const HTTP_OUTCOMES: &[&str] = &[
+/// Request outcomes a receiver counts, the same for every protocol label.
+const RECEIVER_OUTCOMES: &[&str] = &[
     "accepted",
     "partial",
     "refused",
@@ -58,11 +49,11 @@ fn protocols(config: &Config) -> Vec<(&'static str, &'static [&'static str])> {
     let r = &config.receivers.otlp;
     let mut v = Vec::new();
     if r.grpc.is_some() {
-        v.push(("grpc", GRPC_OUTCOMES));
+        v.push(("grpc", RECEIVER_OUTCOMES));
     }
     if r.http.is_some() {
-        v.push(("http_protobuf", HTTP_OUTCOMES));
-        v.push(("http_json", HTTP_OUTCOMES));
+        v.push(("http_protobuf", RECEIVER_OUTCOMES));
+        v.push(("http_json", RECEIVER_OUTCOMES));
         v.push(("http_other", &["unsupported"][..]));
     }
     v
@@ -156,58 +147,29 @@ mod tests {
     use crate::exporter::FailReason;
     use crate::otlp::Rejection;
 
-    /// Fails to compile when a variant is added, so the lists above are revisited.
+    /// Every variant of an enum, in declaration order; fails to compile when a variant is added,
+    /// so the lists above are revisited.
+    macro_rules! all_variants {
+        ($ty:ident: $($v:ident),+ $(,)?) => {{
+            let _exhaustive = |r: $ty| match r {
+                $($ty::$v)|+ => (),
+            };
+            [$($ty::$v),+]
+        }};
+    }
+
     #[test]
     fn label_lists_match_the_enums() {
-        let fail = |r: FailReason| match r {
-            FailReason::Rejected
-            | FailReason::RetriesExhausted
-            | FailReason::NotRetryable
-            | FailReason::Shutdown
-            | FailReason::PartialSuccess
-            | FailReason::Malformed => r.as_str(),
-        };
-        let all = [
-            FailReason::Rejected,
-            FailReason::RetriesExhausted,
-            FailReason::NotRetryable,
-            FailReason::Shutdown,
-            FailReason::PartialSuccess,
-            FailReason::Malformed,
-        ];
-        assert_eq!(all.map(fail).to_vec(), EXPORT_FAIL_REASONS);
-        let rej = |r: Rejection| match r {
-            Rejection::InvalidTraceId
-            | Rejection::InvalidSpanId
-            | Rejection::MalformedSpan
-            | Rejection::MalformedResource
-            | Rejection::MalformedScope => r.reason(),
-        };
-        let all = [
-            Rejection::InvalidTraceId,
-            Rejection::InvalidSpanId,
-            Rejection::MalformedSpan,
-            Rejection::MalformedResource,
-            Rejection::MalformedScope,
-        ];
-        assert_eq!(all.map(rej).to_vec(), REJECTION_REASONS);
-        let early = |r: Reason| match r {
-            Reason::Due => None,
-            Reason::MaxSpansPerTrace
-            | Reason::MaxTraces
-            | Reason::MaxBufferBytes
-            | Reason::Shutdown
-            | Reason::Peer => r.early_label(),
-        };
-        let all = [
-            Reason::MaxSpansPerTrace,
-            Reason::MaxTraces,
-            Reason::MaxBufferBytes,
-            Reason::Shutdown,
-            Reason::Peer,
-        ];
-        let labels: Vec<&str> = all.into_iter().filter_map(early).collect();
+        let fail = all_variants!(FailReason: Rejected, RetriesExhausted, NotRetryable, Shutdown,
+            PartialSuccess, Malformed);
+        assert_eq!(fail.map(FailReason::as_str).to_vec(), EXPORT_FAIL_REASONS);
+        let rej = all_variants!(Rejection: InvalidTraceId, InvalidSpanId, MalformedSpan,
+            MalformedResource, MalformedScope);
+        assert_eq!(rej.map(Rejection::reason).to_vec(), REJECTION_REASONS);
+        let early = all_variants!(Reason: Due, MaxSpansPerTrace, MaxTraces, MaxBufferBytes,
+            Shutdown, Peer);
+        let labels: Vec<&str> = early.into_iter().filter_map(Reason::early_label).collect();
         assert_eq!(labels, EARLY_REASONS);
-        assert_eq!(early(Reason::Due), None);
+        assert_eq!(Reason::Due.early_label(), None);
     }
 }

@@ -394,14 +394,8 @@ fn leak(s: &str) -> &'static str {
 
 /// splitmix64, for pseudo-random trace ids.
 fn ids(n: usize) -> Vec<u128> {
-    let mut x: u64 = 0x5eed;
-    let mut next = move || {
-        x = x.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = tailsift::fixtures::SplitMix64(0x5eed);
+    let mut next = move || rng.next_u64();
     (0..n)
         .map(|_| ((next() as u128) << 64) | next() as u128)
         .collect()

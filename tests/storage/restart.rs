@@ -170,14 +170,18 @@ async fn with_fsync_every_answer_waits_for_the_flush_and_survives_a_restart() {
     d.stop().await;
 }
 
+/// A configuration with 1MiB segments (`max_bytes: 16MiB`) that drops spans named `noise`.
+fn dropping_noise(dir: &std::path::Path, url: &str) -> String {
+    let rules =
+        "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
+    config(dir, url, "100ms", rules).replace("storage:\n", "storage:\n  max_bytes: 16MiB\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_and_delivered_requests_free_their_segments() {
     let t = setup().await;
     let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
-    let rules =
-        "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
-    let yaml = config(dir.path(), url, "100ms", rules)
-        .replace("storage:\n", "storage:\n  max_bytes: 16MiB\n");
+    let yaml = dropping_noise(dir.path(), url);
     let base = Metrics::of_this_process();
     let d = Daemon::start(&yaml).await;
     let big = "x".repeat(50_000);
@@ -213,11 +217,7 @@ async fn dropped_and_delivered_requests_free_their_segments() {
 async fn decisions_outlive_the_segments_that_held_them() {
     let t = setup().await;
     let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
-    let rules =
-        "  rules:\n    - name: noise\n      when: { span: { name: noise } }\n      drop: true";
-    // 1MiB segments.
-    let yaml = config(dir.path(), url, "100ms", rules)
-        .replace("storage:\n", "storage:\n  max_bytes: 16MiB\n");
+    let yaml = dropping_noise(dir.path(), url);
     let base = Metrics::of_this_process();
     let d = Daemon::start(&yaml).await;
     d.send_ok(

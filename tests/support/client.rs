@@ -173,7 +173,11 @@ pub async fn export_grpc_raw(
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
     let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
-    grpc.unary(tonic::Request::new(body), path, ExportClientCodec)
-        .await
-        .map(|r| r.into_inner())
+    grpc.unary(
+        tonic::Request::new(body),
+        path,
+        ExportClientCodec::default(),
+    )
+    .await
+    .map(|r| r.into_inner())
 }

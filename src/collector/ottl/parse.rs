@@ -221,28 +221,29 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Cond, String> {
-        let mut parts = vec![self.and()?];
-        while self.keyword("or") {
-            self.pos += 1;
-            parts.push(self.and()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one")
-        } else {
-            Cond::Or(parts)
-        })
+        self.chain("or", Self::and, Cond::Or)
     }
 
     fn and(&mut self) -> Result<Cond, String> {
-        let mut parts = vec![self.not()?];
-        while self.keyword("and") {
+        self.chain("and", Self::not, Cond::And)
+    }
+
+    /// `operand (keyword operand)*`: the operand alone, or `combine` of all of them.
+    fn chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Cond, String>,
+        combine: fn(Vec<Cond>) -> Cond,
+    ) -> Result<Cond, String> {
+        let mut parts = vec![operand(self)?];
+        while self.keyword(keyword) {
             self.pos += 1;
-            parts.push(self.not()?);
+            parts.push(operand(self)?);
         }
         Ok(if parts.len() == 1 {
             parts.pop().expect("one")
         } else {
-            Cond::And(parts)
+            combine(parts)
         })
     }
 

@@ -1,34 +1,19 @@
 //! `bytes_limiting`: samples traces while a token bucket of `bytes_per_second` (burst
 //! `burst_capacity`, default twice the rate) has room for their spans' encoded bytes.
 
-use super::{Boxed, Decision, Policy, TraceView};
+use super::{Boxed, Limiting};
 use crate::collector::compile::Compiler;
-use crate::collector::limits::Bucket;
 use crate::config::tail_sampling::BytesLimitingCfg;
 
-#[derive(Debug)]
-pub struct BytesLimiting(Bucket);
-
 pub fn compile(c: &mut Compiler, cfg: BytesLimitingCfg, path: &str) -> Option<Boxed> {
-    let (rate, burst) = c.bucket(
-        cfg.bytes_per_second.0,
-        cfg.burst_capacity.map(|b| b.0),
-        path,
-        "bytes_per_second",
-    );
-    Some(Box::new(BytesLimiting(Bucket::new(rate, burst))))
-}
-
-impl Policy for BytesLimiting {
-    fn eval(&self, t: &TraceView) -> Decision {
-        Decision::of(self.0.allow(t.now, t.bytes()))
-    }
+    let rate = (cfg.bytes_per_second.0, cfg.burst_capacity.map(|b| b.0));
+    Limiting::compile(c, rate, path, "bytes_per_second", |t| t.bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::{assert_error, compile, judge};
-    use super::Decision;
+    use super::super::Decision;
     use crate::fixtures::span;
 
     #[test]

@@ -35,21 +35,14 @@ impl Policy for Drop {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_error, compile, judge};
+    use super::super::testing::{assert_error, compile, judge_attr};
     use super::Decision;
-    use crate::fixtures::span;
 
     #[test]
     fn drops_when_every_sub_policy_samples() {
         let p = compile("{ name: p, type: drop, drop: { drop_sub_policy: [{ name: h, type: string_attribute, string_attribute: { key: url, values: [/health] } }] } }");
-        assert_eq!(
-            judge(&p, vec![span(1, 1).attr("url", "/health")]),
-            Decision::Dropped
-        );
-        assert_eq!(
-            judge(&p, vec![span(1, 1).attr("url", "/api")]),
-            Decision::NotSampled
-        );
+        assert_eq!(judge_attr(&p, "url", "/health"), Decision::Dropped);
+        assert_eq!(judge_attr(&p, "url", "/api"), Decision::NotSampled);
     }
 
     #[test]

@@ -16,18 +16,8 @@ pub struct Latency {
 
 pub fn compile(c: &mut Compiler, cfg: LatencyCfg, path: &str) -> Option<Boxed> {
     let (lower, upper) = (cfg.threshold_ms.0, cfg.upper_threshold_ms.0);
-    if lower < 0 {
-        c.error(
-            format!("{path}.threshold_ms"),
-            format!("must not be negative, got {lower}"),
-        );
-    }
-    if upper < 0 {
-        c.error(
-            format!("{path}.upper_threshold_ms"),
-            format!("must not be negative, got {upper}"),
-        );
-    } else if upper != 0 && upper <= lower {
+    c.non_negative(path, "threshold_ms", lower);
+    if c.non_negative(path, "upper_threshold_ms", upper) && upper != 0 && upper <= lower {
         c.error(
             format!("{path}.upper_threshold_ms"),
             format!("({upper}) must be greater than threshold_ms ({lower}): a trace is sampled when threshold_ms < duration <= upper_threshold_ms"),

@@ -80,6 +80,35 @@ impl TraceView<'_> {
     }
 }
 
+/// A policy that samples traces while a token bucket has room for what `cost` counts of them:
+/// `rate_limiting` (spans) and `bytes_limiting` (encoded bytes).
+#[derive(Debug)]
+struct Limiting {
+    bucket: crate::collector::limits::Bucket,
+    cost: fn(&TraceView) -> u64,
+}
+
+impl Limiting {
+    /// Compiles a bucket of `rate` (set at `path.rate_key`) a second, `burst` deep.
+    fn compile(
+        c: &mut Compiler,
+        (rate, burst): (i64, Option<i64>),
+        path: &str,
+        rate_key: &str,
+        cost: fn(&TraceView) -> u64,
+    ) -> Option<Boxed> {
+        let (rate, burst) = c.bucket(rate, burst, path, rate_key);
+        let bucket = crate::collector::limits::Bucket::new(rate, burst);
+        Some(Box::new(Limiting { bucket, cost }))
+    }
+}
+
+impl Policy for Limiting {
+    fn eval(&self, t: &TraceView) -> Decision {
+        Decision::of(self.bucket.allow(t.now, (self.cost)(t)))
+    }
+}
+
 /// A compiled policy.
 pub trait Policy: Send + Sync + std::fmt::Debug {
     /// This policy's verdict on the trace.
@@ -93,42 +122,30 @@ pub type Boxed = Box<dyn Policy>;
 /// `c`). `top`: at the top level of `policies`, where `drop` is allowed.
 pub(super) fn compile(c: &mut Compiler, p: &PolicyCfg, path: &str, top: bool) -> Option<Boxed> {
     let at = |block: &str| format!("{path}.{block}");
+    // The type's settings block `p.$t` (or its defaults), compiled by `$t::compile` at `path.$t`.
+    macro_rules! by_block {
+        ($t:ident) => {
+            $t::compile(c, block(&p.$t), &at(stringify!($t)))
+        };
+    }
     match p.kind {
         PolicyType::AlwaysSample => Some(Box::new(always_sample::AlwaysSample)),
         PolicyType::TraceFlags => Some(Box::new(trace_flags::TraceFlags)),
-        PolicyType::Latency => latency::compile(c, block(&p.latency), &at("latency")),
-        PolicyType::NumericAttribute => {
-            numeric_attribute::compile(c, block(&p.numeric_attribute), &at("numeric_attribute"))
-        }
-        PolicyType::Probabilistic => {
-            probabilistic::compile(c, block(&p.probabilistic), &at("probabilistic"))
-        }
-        PolicyType::StatusCode => {
-            status_code::compile(c, block(&p.status_code), &at("status_code"))
-        }
-        PolicyType::StringAttribute => {
-            string_attribute::compile(c, block(&p.string_attribute), &at("string_attribute"))
-        }
-        PolicyType::TraceState => {
-            trace_state::compile(c, block(&p.trace_state), &at("trace_state"))
-        }
-        PolicyType::RateLimiting => {
-            rate_limiting::compile(c, block(&p.rate_limiting), &at("rate_limiting"))
-        }
-        PolicyType::BytesLimiting => {
-            bytes_limiting::compile(c, block(&p.bytes_limiting), &at("bytes_limiting"))
-        }
-        PolicyType::SpanCount => span_count::compile(c, block(&p.span_count), &at("span_count")),
-        PolicyType::BooleanAttribute => {
-            boolean_attribute::compile(c, block(&p.boolean_attribute), &at("boolean_attribute"))
-        }
-        PolicyType::OttlCondition => {
-            ottl_condition::compile(c, block(&p.ottl_condition), &at("ottl_condition"))
-        }
-        PolicyType::And => and::compile(c, block(&p.and), &at("and")),
+        PolicyType::Latency => by_block!(latency),
+        PolicyType::NumericAttribute => by_block!(numeric_attribute),
+        PolicyType::Probabilistic => by_block!(probabilistic),
+        PolicyType::StatusCode => by_block!(status_code),
+        PolicyType::StringAttribute => by_block!(string_attribute),
+        PolicyType::TraceState => by_block!(trace_state),
+        PolicyType::RateLimiting => by_block!(rate_limiting),
+        PolicyType::BytesLimiting => by_block!(bytes_limiting),
+        PolicyType::SpanCount => by_block!(span_count),
+        PolicyType::BooleanAttribute => by_block!(boolean_attribute),
+        PolicyType::OttlCondition => by_block!(ottl_condition),
+        PolicyType::And => by_block!(and),
         PolicyType::Not => not::compile(c, p.not.as_deref(), &at("not")),
         PolicyType::Drop => drop::compile(c, block(&p.drop), path, top),
-        PolicyType::Composite => composite::compile(c, block(&p.composite), &at("composite")),
+        PolicyType::Composite => by_block!(composite),
     }
 }
 
@@ -232,5 +249,10 @@ pub(crate) mod testing {
     /// [`judge_with`] without resource attributes.
     pub fn judge(set: &PolicySet, spans: Vec<SpanBuilder>) -> Decision {
         judge_with(set, Vec::new(), spans)
+    }
+
+    /// [`judge`] of one span with the string attribute `key: value`.
+    pub fn judge_attr(set: &PolicySet, key: &str, value: &str) -> Decision {
+        judge(set, vec![crate::fixtures::span(1, 1).attr(key, value)])
     }
 }

@@ -1,34 +1,19 @@
 //! `rate_limiting`: samples traces while a token bucket of `spans_per_second` (burst
 //! `burst_capacity`, default twice the rate) has room for all their spans.
 
-use super::{Boxed, Decision, Policy, TraceView};
+use super::{Boxed, Limiting};
 use crate::collector::compile::Compiler;
-use crate::collector::limits::Bucket;
 use crate::config::tail_sampling::RateLimitingCfg;
 
-#[derive(Debug)]
-pub struct RateLimiting(Bucket);
-
 pub fn compile(c: &mut Compiler, cfg: RateLimitingCfg, path: &str) -> Option<Boxed> {
-    let (rate, burst) = c.bucket(
-        cfg.spans_per_second.0,
-        cfg.burst_capacity.map(|b| b.0),
-        path,
-        "spans_per_second",
-    );
-    Some(Box::new(RateLimiting(Bucket::new(rate, burst))))
-}
-
-impl Policy for RateLimiting {
-    fn eval(&self, t: &TraceView) -> Decision {
-        Decision::of(self.0.allow(t.now, t.spans.len() as u64))
-    }
+    let rate = (cfg.spans_per_second.0, cfg.burst_capacity.map(|b| b.0));
+    Limiting::compile(c, rate, path, "spans_per_second", |t| t.spans.len() as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::{assert_error, compile, judge};
-    use super::Decision;
+    use super::super::Decision;
     use crate::fixtures::span;
 
     #[test]

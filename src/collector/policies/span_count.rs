@@ -14,18 +14,8 @@ pub struct SpanCount {
 
 pub fn compile(c: &mut Compiler, cfg: SpanCountCfg, path: &str) -> Option<Boxed> {
     let (min, max) = (cfg.min_spans.0, cfg.max_spans.0);
-    if min < 0 {
-        c.error(
-            format!("{path}.min_spans"),
-            format!("must not be negative, got {min}"),
-        );
-    }
-    if max < 0 {
-        c.error(
-            format!("{path}.max_spans"),
-            format!("must not be negative, got {max}"),
-        );
-    } else if max != 0 && max < min {
+    c.non_negative(path, "min_spans", min);
+    if c.non_negative(path, "max_spans", max) && max != 0 && max < min {
         c.error(
             format!("{path}.max_spans"),
             format!("({max}) is less than min_spans ({min}); 0 means no upper bound"),

@@ -75,7 +75,7 @@ impl Policy for StringAttribute {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_error, compile, judge, judge_with};
+    use super::super::testing::{assert_error, compile, judge_attr, judge_with};
     use super::Decision;
     use crate::fixtures::{kv_str, span};
 
@@ -84,14 +84,8 @@ mod tests {
         let p = compile(
             "{ name: p, type: string_attribute, string_attribute: { key: tier, values: [gold] } }",
         );
-        assert_eq!(
-            judge(&p, vec![span(1, 1).attr("tier", "gold")]),
-            Decision::Sampled
-        );
-        assert_eq!(
-            judge(&p, vec![span(1, 1).attr("tier", "golden")]),
-            Decision::NotSampled
-        );
+        assert_eq!(judge_attr(&p, "tier", "gold"), Decision::Sampled);
+        assert_eq!(judge_attr(&p, "tier", "golden"), Decision::NotSampled);
         assert_eq!(
             judge_with(&p, vec![kv_str("tier", "gold")], vec![span(1, 1)]),
             Decision::Sampled
@@ -101,14 +95,8 @@ mod tests {
     #[test]
     fn regexes_are_unanchored_and_invert_flips() {
         let p = compile("{ name: p, type: string_attribute, string_attribute: { key: url, values: [health], enabled_regex_matching: true, invert_match: true } }");
-        assert_eq!(
-            judge(&p, vec![span(1, 1).attr("url", "/healthz")]),
-            Decision::NotSampled
-        );
-        assert_eq!(
-            judge(&p, vec![span(1, 1).attr("url", "/api")]),
-            Decision::Sampled
-        );
+        assert_eq!(judge_attr(&p, "url", "/healthz"), Decision::NotSampled);
+        assert_eq!(judge_attr(&p, "url", "/api"), Decision::Sampled);
     }
 
     #[test]

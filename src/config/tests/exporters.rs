@@ -1,7 +1,9 @@
 //! Rejections under `receivers:` and `exporters:`.
 
-use super::{assert_has, example, invalid, invalid_config};
-use crate::config::ByteSize;
+use super::{
+    assert_bounds, assert_errors, assert_has, assert_only, example, invalid, invalid_config,
+};
+use crate::config::{ByteSize, Config};
 
 const RECEIVERS: &str = "receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4317 } } }\n";
 
@@ -24,67 +26,26 @@ fn rejects_no_receiver() {
 }
 
 #[test]
-fn rejects_receiver_endpoint_without_port() {
-    let mut c = example();
-    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = "0.0.0.0".into();
-    let errs = invalid_config(&c);
-    assert_has(
-        &errs,
-        "receivers.otlp.grpc.endpoint",
-        &["`0.0.0.0` has no port", "host:port"],
-    );
-}
-
-#[test]
-fn rejects_receiver_endpoint_with_bad_port() {
-    for bad in ["0.0.0.0:http", "0.0.0.0:70000", "localhost:"] {
+fn rejects_bad_receiver_endpoints() {
+    // Each endpoint, given to both receivers, and the words of the error at each.
+    let cases: &[(&str, &[&str])] = &[
+        ("0.0.0.0", &["`0.0.0.0` has no port", "host:port"]),
+        ("0.0.0.0:http", &["invalid port", "0 to 65535"]),
+        ("0.0.0.0:70000", &["invalid port", "0 to 65535"]),
+        ("localhost:", &["invalid port", "0 to 65535"]),
+        ("http://0.0.0.0:4317", &["is a URL", "without a scheme"]),
+        (":4317", &["`:4317` has no host"]),
+        ("::1:4318", &["IPv6", "brackets"]),
+        ("my host:4317", &["invalid host `my host`"]),
+    ];
+    for &(bad, needles) in cases {
         let mut c = example();
+        c.receivers.otlp.grpc.as_mut().unwrap().endpoint = bad.into();
         c.receivers.otlp.http.as_mut().unwrap().endpoint = bad.into();
         let errs = invalid_config(&c);
-        assert_has(
-            &errs,
-            "receivers.otlp.http.endpoint",
-            &["invalid port", "0 to 65535"],
-        );
+        assert_has(&errs, "receivers.otlp.grpc.endpoint", needles);
+        assert_has(&errs, "receivers.otlp.http.endpoint", needles);
     }
-}
-
-#[test]
-fn rejects_receiver_endpoint_written_as_url() {
-    let mut c = example();
-    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = "http://0.0.0.0:4317".into();
-    let errs = invalid_config(&c);
-    assert_has(
-        &errs,
-        "receivers.otlp.grpc.endpoint",
-        &["is a URL", "without a scheme"],
-    );
-}
-
-#[test]
-fn rejects_receiver_endpoint_without_host_or_brackets() {
-    let mut c = example();
-    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = ":4317".into();
-    c.receivers.otlp.http.as_mut().unwrap().endpoint = "::1:4318".into();
-    let errs = invalid_config(&c);
-    assert_has(
-        &errs,
-        "receivers.otlp.grpc.endpoint",
-        &["`:4317` has no host"],
-    );
-    assert_has(&errs, "receivers.otlp.http.endpoint", &["IPv6", "brackets"]);
-}
-
-#[test]
-fn rejects_receiver_endpoint_with_invalid_host() {
-    let mut c = example();
-    c.receivers.otlp.grpc.as_mut().unwrap().endpoint = "my host:4317".into();
-    let errs = invalid_config(&c);
-    assert_has(
-        &errs,
-        "receivers.otlp.grpc.endpoint",
-        &["invalid host `my host`"],
-    );
 }
 
 #[test]
@@ -181,15 +142,10 @@ fn rejects_two_listeners_on_one_port() {
     c.receivers.otlp.http.as_mut().unwrap().endpoint = "127.0.0.1:4317".into();
     c.telemetry.metrics.as_mut().unwrap().endpoint = "0.0.0.0:4318".into();
     let errs = invalid_config(&c);
-    assert_has(
+    assert_only(
         &errs,
-        "receivers.otlp.http.endpoint",
-        &[
-            "same port as receivers.otlp.grpc.endpoint",
-            "`0.0.0.0:4317`",
-        ],
+        "receivers.otlp.http.endpoint: same port as receivers.otlp.grpc.endpoint | `0.0.0.0:4317`",
     );
-    assert_eq!(errs.len(), 1, "{errs:?}");
 }
 
 // ---- exporters ----
@@ -201,43 +157,29 @@ fn rejects_no_exporter() {
 }
 
 #[test]
-fn rejects_empty_exporter_name() {
-    let errs = exporters("  \"\": { protocol: file, path: x }\n");
-    assert_has(&errs, "exporters[\"\"]", &["non-empty name"]);
-}
-
-#[test]
-fn rejects_otlp_without_endpoint() {
-    let errs = exporters("  tempo: { protocol: otlp_grpc }\n  jaeger: { protocol: otlp_http }\n");
-    assert_has(
-        &errs,
-        "exporters.tempo.endpoint",
-        &["missing", "otlp_grpc", "http://host:port"],
+fn rejects_exporters_missing_or_misusing_keys() {
+    let errs = exporters(
+        "  \"\": { protocol: file, path: x }\n  \
+         tempo: { protocol: otlp_grpc }\n  \
+         jaeger: { protocol: otlp_http }\n  \
+         no_scheme: { protocol: otlp_grpc, endpoint: \"tempo:4317\" }\n  \
+         grpc_scheme: { protocol: otlp_grpc, endpoint: \"grpc://tempo:4317\" }\n  \
+         with_path: { protocol: otlp_grpc, endpoint: \"http://tempo:4317\", path: x.jsonl }\n  \
+         archive: { protocol: file }\n  \
+         empty_path: { protocol: file, path: \"\" }\n",
     );
-    assert_has(
+    assert_errors(
         &errs,
-        "exporters.jaeger.endpoint",
-        &["missing", "otlp_http"],
-    );
-}
-
-#[test]
-fn rejects_otlp_endpoint_without_scheme() {
-    let errs = exporters("  tempo: { protocol: otlp_grpc, endpoint: \"tempo:4317\" }\n");
-    assert_has(
-        &errs,
-        "exporters.tempo.endpoint",
-        &["no scheme", "`http://tempo:4317`"],
-    );
-}
-
-#[test]
-fn rejects_other_scheme() {
-    let errs = exporters("  tempo: { protocol: otlp_grpc, endpoint: \"grpc://tempo:4317\" }\n");
-    assert_has(
-        &errs,
-        "exporters.tempo.endpoint",
-        &["unsupported scheme `grpc`"],
+        "
+        exporters[\"\"]: non-empty name
+        exporters.tempo.endpoint: missing | otlp_grpc | http://host:port
+        exporters.jaeger.endpoint: missing | otlp_http
+        exporters.no_scheme.endpoint: no scheme | `http://tempo:4317`
+        exporters.grpc_scheme.endpoint: unsupported scheme `grpc`
+        exporters.with_path.path: only for protocol `file`
+        exporters.archive.path: missing | protocol file needs `path
+        exporters.empty_path.path: must not be empty
+        ",
     );
 }
 
@@ -249,30 +191,15 @@ fn rejects_malformed_endpoint_urls() {
          c: { protocol: otlp_grpc, endpoint: \"http://:4317\" }\n  \
          d: { protocol: otlp_grpc, endpoint: \"http://tempo:99999\" }\n",
     );
-    assert_has(&errs, "exporters.a.endpoint", &["not a valid URL"]);
-    assert_has(&errs, "exporters.b.endpoint", &["not a valid URL"]);
-    assert_has(&errs, "exporters.c.endpoint", &["has no host"]);
-    assert_has(&errs, "exporters.d.endpoint", &["invalid port `99999`"]);
-}
-
-#[test]
-fn rejects_path_on_otlp_exporter() {
-    let errs = exporters(
-        "  tempo: { protocol: otlp_grpc, endpoint: \"http://tempo:4317\", path: x.jsonl }\n",
-    );
-    assert_has(&errs, "exporters.tempo.path", &["only for protocol `file`"]);
-}
-
-#[test]
-fn rejects_file_exporter_without_path() {
-    let errs = exporters("  archive: { protocol: file }\n");
-    assert_has(
+    assert_errors(
         &errs,
-        "exporters.archive.path",
-        &["missing", "protocol file needs `path"],
+        "
+        exporters.a.endpoint: not a valid URL
+        exporters.b.endpoint: not a valid URL
+        exporters.c.endpoint: has no host
+        exporters.d.endpoint: invalid port `99999`
+        ",
     );
-    let errs = exporters("  archive: { protocol: file, path: \"\" }\n");
-    assert_has(&errs, "exporters.archive.path", &["must not be empty"]);
 }
 
 #[test]
@@ -281,22 +208,14 @@ fn rejects_network_keys_on_file_exporter() {
         "  archive:\n    protocol: file\n    path: x.jsonl\n    endpoint: http://tempo:4317\n    \
          headers: { a: b }\n    compression: gzip\n",
     );
-    assert_has(
+    assert_only(
         &errs,
-        "exporters.archive.endpoint",
-        &["`endpoint` is not used by protocol `file`"],
+        "
+        exporters.archive.endpoint: `endpoint` is not used by protocol `file`
+        exporters.archive.headers: `headers` is not used by protocol `file`
+        exporters.archive.compression: `compression` is not used
+        ",
     );
-    assert_has(
-        &errs,
-        "exporters.archive.headers",
-        &["`headers` is not used by protocol `file`"],
-    );
-    assert_has(
-        &errs,
-        "exporters.archive.compression",
-        &["`compression` is not used"],
-    );
-    assert_eq!(errs.len(), 3, "{errs:?}");
 }
 
 #[test]
@@ -325,34 +244,21 @@ fn rejects_zero_batch_and_queue_sizes() {
     t.batch.max_bytes = ByteSize(0);
     t.queue.max_bytes = ByteSize(0);
     let errs = invalid_config(&c);
-    assert_has(&errs, "exporters.tempo.batch.max_spans", &["at least 1"]);
-    assert_has(
+    assert_errors(
         &errs,
-        "exporters.tempo.batch.max_bytes",
-        &["greater than 0"],
-    );
-    assert_has(
-        &errs,
-        "exporters.tempo.queue.max_bytes",
-        &["greater than 0"],
+        "
+        exporters.tempo.batch.max_spans: at least 1
+        exporters.tempo.batch.max_bytes: greater than 0
+        exporters.tempo.queue.max_bytes: greater than 0
+        ",
     );
 }
 
 #[test]
 fn rejects_concurrency_out_of_range() {
-    for n in [0, 65] {
-        let mut c = example();
-        c.exporters.get_mut("jaeger").unwrap().queue.concurrency = n;
-        let errs = invalid_config(&c);
-        assert_has(
-            &errs,
-            "exporters.jaeger.queue.concurrency",
-            &["between 1 and 64", &format!("got {n}")],
-        );
-    }
-    let mut c = example();
-    c.exporters.get_mut("jaeger").unwrap().queue.concurrency = 64;
-    assert_eq!(c.validate(), Ok(()));
+    let set = |c: &mut Config, n| c.exporters.get_mut("jaeger").unwrap().queue.concurrency = n;
+    let path = "exporters.jaeger.queue.concurrency";
+    assert_bounds(path, "between 1 and 64", set, &[0, 65], &[1, 64]);
 }
 
 #[test]

@@ -39,7 +39,6 @@ receivers: { otlp: { grpc: { endpoint: 127.0.0.1:4317 } } }
 exporters: { out: { protocol: file, path: out.jsonl } }
 ";
 
-/// The example, parsed (and validated).
 /// [`BASE`] with a `lite` fidelity profile and the rules `items` (YAML list items, one each).
 pub(super) fn with_rules(items: &[&str]) -> String {
     let mut y =
@@ -52,6 +51,12 @@ pub(super) fn with_rules(items: &[&str]) -> String {
     y
 }
 
+/// Validation errors of a config whose rules are the YAML list items `items`.
+pub(super) fn invalid_rules(items: &[&str]) -> Vec<ValidationError> {
+    invalid(&with_rules(items))
+}
+
+/// The example, parsed (and validated).
 pub(super) fn example() -> Config {
     parse(&EXAMPLE, "example.yaml").unwrap_or_else(|e| panic!("example must be valid:\n{e}"))
 }
@@ -76,9 +81,31 @@ pub(super) fn invalid_config(c: &Config) -> Vec<ValidationError> {
     }
 }
 
+/// Asserts that the example with `set(value)` is invalid at `path` for each of `bad` (the error
+/// names the `range` and the value) and valid for each of `good`.
+#[track_caller]
+pub(super) fn assert_bounds<T: Copy + std::fmt::Display>(
+    path: &str,
+    range: &str,
+    set: fn(&mut Config, T),
+    bad: &[T],
+    good: &[T],
+) {
+    for &value in bad {
+        let mut c = example();
+        set(&mut c, value);
+        assert_has(&invalid_config(&c), path, &[range, &format!("got {value}")]);
+    }
+    for &value in good {
+        let mut c = example();
+        set(&mut c, value);
+        assert_eq!(c.validate(), Ok(()), "{path}: {value}");
+    }
+}
+
 /// Asserts that some error has exactly `path` and a message containing every one of `needles`.
 #[track_caller]
-pub(super) fn assert_has(errors: &[ValidationError], path: &str, needles: &[&str]) {
+pub(crate) fn assert_has(errors: &[ValidationError], path: &str, needles: &[&str]) {
     let found = errors
         .iter()
         .any(|e| e.path == path && needles.iter().all(|n| e.message.contains(n)));
@@ -91,6 +118,19 @@ pub(super) fn assert_has(errors: &[ValidationError], path: &str, needles: &[&str
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// Asserts [`assert_has`] for each line `path: needle | needle` of `expected` (blank lines are
+/// skipped): a list of the errors a config must bring, one a line.
+#[track_caller]
+pub(crate) fn assert_errors(errors: &[ValidationError], expected: &str) {
+    for line in expected.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (path, needles) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("expected `path: needle | needle`, got `{line}`"));
+        let needles: Vec<&str> = needles.split(" | ").collect();
+        assert_has(errors, path, &needles);
+    }
 }
 
 /// Asserts that `yaml` fails to parse (before validation) and returns the error's parts.
@@ -113,4 +153,41 @@ pub(super) fn parse_failure(yaml: &str) -> (Option<String>, Option<usize>, Strin
         Err(other) => panic!("expected a parse error, got:\n{other}"),
         Ok(_) => panic!("expected a parse error, but the config is valid:\n{yaml}"),
     }
+}
+
+/// Asserts that no error's message contains `needle`; `why` says what that means.
+#[track_caller]
+pub(super) fn assert_none_say(errors: &[ValidationError], needle: &str, why: &str) {
+    let bad: Vec<_> = errors
+        .iter()
+        .filter(|e| e.message.contains(needle))
+        .collect();
+    assert!(bad.is_empty(), "{why}: {bad:#?}");
+}
+
+/// [`assert_errors`], and that there are no other errors.
+#[track_caller]
+pub(super) fn assert_only(errors: &[ValidationError], expected: &str) {
+    assert_errors(errors, expected);
+    let lines = expected.lines().filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(errors.len(), lines, "{errors:#?}");
+}
+
+/// Asserts that `yaml` fails to parse at the key `path` with a message containing every one of
+/// `needles`; returns the error's line and the error as shown.
+#[track_caller]
+pub(super) fn assert_parse_error(
+    yaml: &str,
+    path: &str,
+    needles: &[&str],
+) -> (Option<usize>, String) {
+    let (at, line, message, shown) = parse_failure(yaml);
+    assert_eq!(at.as_deref(), Some(path), "{message}");
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "{path}: {needle:?} not in {message}"
+        );
+    }
+    (line, shown)
 }

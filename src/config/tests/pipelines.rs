@@ -1,7 +1,7 @@
 //! Rejections of the pipeline-aware keys: trace aggregates, `slower_than`, `min_per_key`,
 //! `presets`/`media` and `sampling.capture`.
 
-use super::{assert_has, invalid, parse_failure, BASE};
+use super::{assert_errors, assert_has, invalid, parse_failure, BASE};
 use crate::config::parse;
 
 fn with_rule(rule: &str) -> String {
@@ -35,23 +35,15 @@ fn rejects_bad_aggregates() {
     let errs = invalid(&with_rule(
         "{ name: a, when: { trace: { sum: { attribute: \"\" }, max: { attribute: f, min: 5, max: 1 }, count: { span: { slower_than: { quantile: 0.5 } } } } }, keep: true }",
     ));
-    let p = "sampling.rules[0].when.trace";
-    assert_has(
+    assert_errors(
         &errs,
-        &format!("{p}.sum.attribute"),
-        &["numeric span attribute"],
-    );
-    assert_has(&errs, &format!("{p}.sum"), &["give `min`, `max` or both"]);
-    assert_has(
-        &errs,
-        &format!("{p}.max"),
-        &["min (5) is greater than max (1)"],
-    );
-    assert_has(&errs, &format!("{p}.count"), &["give `min`, `max` or both"]);
-    assert_has(
-        &errs,
-        &format!("{p}.count.span.slower_than"),
-        &["not allowed inside"],
+        "
+        sampling.rules[0].when.trace.sum.attribute: numeric span attribute
+        sampling.rules[0].when.trace.sum: give `min`, `max` or both
+        sampling.rules[0].when.trace.max: min (5) is greater than max (1)
+        sampling.rules[0].when.trace.count: give `min`, `max` or both
+        sampling.rules[0].when.trace.count.span.slower_than: not allowed inside
+        ",
     );
     let errs = invalid(&with_rule(
         "{ name: a, when: { trace: { sum: { attribute: t, min: .inf } } }, keep: true }",
@@ -72,25 +64,26 @@ fn rejects_bad_slower_than() {
     let errs = invalid(&with_rule(
         "{ name: a, when: { span: { slower_than: { quantile: 1, by: [], min_samples: 0, window: 500ms, max_stages: 0 } } }, keep: true }",
     ));
-    let p = "sampling.rules[0].when.span.slower_than";
-    assert_has(
+    assert_errors(
         &errs,
-        &format!("{p}.quantile"),
-        &["above 0 and below 1, got 1"],
+        "
+        sampling.rules[0].when.span.slower_than.quantile: above 0 and below 1, got 1
+        sampling.rules[0].when.span.slower_than.by: empty
+        sampling.rules[0].when.span.slower_than.min_samples: at least 1
+        sampling.rules[0].when.span.slower_than.window: between 1s and 24h
+        sampling.rules[0].when.span.slower_than.max_stages: between 1 and 100000
+        ",
     );
-    assert_has(&errs, &format!("{p}.by"), &["empty"]);
-    assert_has(&errs, &format!("{p}.min_samples"), &["at least 1"]);
-    assert_has(&errs, &format!("{p}.window"), &["between 1s and 24h"]);
-    assert_has(&errs, &format!("{p}.max_stages"), &["between 1 and 100000"]);
     let errs = invalid(&with_rule(
         "{ name: a, when: { span: { slower_than: { quantile: 0.9, by: [service, route, attributes.] } } }, keep: true }",
     ));
-    assert_has(
+    assert_errors(
         &errs,
-        &format!("{p}.by[1]"),
-        &["unknown stage field `route`"],
+        "
+        sampling.rules[0].when.span.slower_than.by[1]: unknown stage field `route`
+        sampling.rules[0].when.span.slower_than.by[2]: unknown stage field
+        ",
     );
-    assert_has(&errs, &format!("{p}.by[2]"), &["unknown stage field"]);
 }
 
 #[test]
@@ -98,9 +91,13 @@ fn rejects_bad_min_per_key() {
     let errs = invalid(&with_rule(
         "{ name: a, adaptive: { target_traces_per_sec: 5, min_per_key: { traces: 0, every: 0s } } }",
     ));
-    let p = "sampling.rules[0].adaptive.min_per_key";
-    assert_has(&errs, &format!("{p}.traces"), &["at least 1"]);
-    assert_has(&errs, &format!("{p}.every"), &["between 1s and 24h"]);
+    assert_errors(
+        &errs,
+        "
+        sampling.rules[0].adaptive.min_per_key.traces: at least 1
+        sampling.rules[0].adaptive.min_per_key.every: between 1s and 24h
+        ",
+    );
 }
 
 #[test]
@@ -125,11 +122,12 @@ fn rejects_bad_capture_settings() {
     let errs = invalid(&format!(
         "{BASE}sampling:\n  capture: {{ attributes: [\"\"], max_captures: 0, max_ttl: 0s }}\n"
     ));
-    assert_has(&errs, "sampling.capture.attributes[0]", &["empty"]);
-    assert_has(
+    assert_errors(
         &errs,
-        "sampling.capture.max_captures",
-        &["between 1 and 10000"],
+        "
+        sampling.capture.attributes[0]: empty
+        sampling.capture.max_captures: between 1 and 10000
+        sampling.capture.max_ttl: at least 1s
+        ",
     );
-    assert_has(&errs, "sampling.capture.max_ttl", &["at least 1s"]);
 }

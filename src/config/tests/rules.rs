@@ -1,12 +1,10 @@
 //! Rejections under `sampling.rules`: names, actions, fidelity, reachability, conditions.
 
-use super::{assert_has, invalid, parse_failure, with_rules, BASE};
-use crate::config::{parse, ValidationError};
-
-/// Validation errors of a config whose rules are the given YAML list items (one per line).
-fn rules(items: &[&str]) -> Vec<ValidationError> {
-    invalid(&with_rules(items))
-}
+use super::{
+    assert_errors, assert_has, assert_none_say, assert_only, invalid, invalid_rules, parse_failure,
+    with_rules, BASE,
+};
+use crate::config::parse;
 
 #[test]
 fn accepts_every_action_and_fidelity_form() {
@@ -22,54 +20,89 @@ fn accepts_every_action_and_fidelity_form() {
 }
 
 #[test]
-fn rejects_empty_rule_name() {
-    let errs = rules(&["{ name: \"\", keep: true }"]);
-    assert_has(&errs, "sampling.rules[0].name", &["non-empty `name`"]);
+fn rejects_a_wrong_rule_at_its_key() {
+    // A rule alone, the key path of its error and words of the message.
+    let cases: &[(&str, &str, &[&str])] = &[
+        // Empty rule name.
+        (
+            "{ name: \"\", keep: true }",
+            "sampling.rules[0].name",
+            &["non-empty `name`"],
+        ),
+        // Rule without action.
+        (
+            "{ name: a, when: { span: { status: error } } }",
+            "sampling.rules[0]",
+            &[
+                "no action",
+                "`keep: true`",
+                "`drop: true`",
+                "`probability: P`",
+            ],
+        ),
+        // Drop false with hint.
+        (
+            "{ name: a, drop: false }",
+            "sampling.rules[0].drop",
+            &["`drop: false` is not an action", "write `keep: true`"],
+        ),
+        // Unknown fidelity profile.
+        (
+            "{ name: a, keep: true, fidelity: lyte }",
+            "sampling.rules[0].fidelity",
+            &[
+                "unknown fidelity profile `lyte`",
+                "`full`",
+                "defined profiles: `lite`",
+            ],
+        ),
+        // Fidelity on drop rule.
+        (
+            "{ name: a, drop: true, fidelity: lite }",
+            "sampling.rules[0].fidelity",
+            &["`drop` rule keeps nothing", "remove it"],
+        ),
+        // Empty when.
+        (
+            "{ name: a, when: {}, keep: true }",
+            "sampling.rules[0].when",
+            &[
+                "empty condition",
+                "`span`, `root`, `trace`, `any` or `not`",
+                "leave out `when`",
+            ],
+        ),
+        // Empty any.
+        (
+            "{ name: a, when: { any: [] }, keep: true }",
+            "sampling.rules[0].when.any",
+            &["`any: []` can never hold"],
+        ),
+    ];
+    for &(rule, path, needles) in cases {
+        assert_has(&invalid_rules(&[rule]), path, needles);
+    }
 }
 
 #[test]
 fn rejects_duplicate_rule_names_naming_both_indexes() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: slow, when: { trace: { min_duration: 1s } }, keep: true }",
         "{ name: errors, when: { span: { status: error } }, keep: true }",
         "{ name: slow, when: { trace: { min_duration: 5s } }, keep: true }",
     ]);
-    assert_has(
-        &errs,
-        "sampling.rules[2].name",
-        &[
-            "duplicate rule name `slow`",
-            "sampling.rules[0]",
-            "sampling.rules[2]",
-        ],
-    );
-    assert_eq!(errs.len(), 1, "{errs:?}");
-}
-
-#[test]
-fn rejects_rule_without_action() {
-    let errs = rules(&["{ name: a, when: { span: { status: error } } }"]);
-    assert_has(
-        &errs,
-        "sampling.rules[0]",
-        &[
-            "no action",
-            "`keep: true`",
-            "`drop: true`",
-            "`probability: P`",
-        ],
-    );
+    assert_only(&errs, "sampling.rules[2].name: duplicate rule name `slow` | sampling.rules[0] | sampling.rules[2]");
 }
 
 #[test]
 fn rejects_rule_with_several_actions_listing_them() {
-    let errs = rules(&["{ name: a, keep: true, drop: true, probability: 0.1 }"]);
+    let errs = invalid_rules(&["{ name: a, keep: true, drop: true, probability: 0.1 }"]);
     assert_has(
         &errs,
         "sampling.rules[0]",
         &["more than one action (`keep`, `drop`, `probability`)"],
     );
-    let errs = rules(&["{ name: a, drop: true, probability: 0.1 }"]);
+    let errs = invalid_rules(&["{ name: a, drop: true, probability: 0.1 }"]);
     assert_has(
         &errs,
         "sampling.rules[0]",
@@ -79,66 +112,29 @@ fn rejects_rule_with_several_actions_listing_them() {
 
 #[test]
 fn rejects_keep_false_with_hint() {
-    let errs = rules(&["{ name: a, keep: false }"]);
-    assert_has(
+    let errs = invalid_rules(&["{ name: a, keep: false }"]);
+    assert_only(
         &errs,
-        "sampling.rules[0].keep",
-        &["`keep: false` is not an action", "write `drop: true`"],
-    );
-    assert_eq!(errs.len(), 1, "{errs:?}");
-}
-
-#[test]
-fn rejects_drop_false_with_hint() {
-    let errs = rules(&["{ name: a, drop: false }"]);
-    assert_has(
-        &errs,
-        "sampling.rules[0].drop",
-        &["`drop: false` is not an action", "write `keep: true`"],
+        "sampling.rules[0].keep: `keep: false` is not an action | write `drop: true`",
     );
 }
 
 #[test]
 fn rejects_probability_out_of_range_or_not_finite() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { span: { status: error } }, probability: 1.5 }",
         "{ name: b, when: { span: { status: ok } }, probability: -0.1 }",
         "{ name: c, when: { span: { status: unset } }, probability: .nan }",
         "{ name: d, probability: .inf }",
     ]);
-    assert_has(
+    assert_errors(
         &errs,
-        "sampling.rules[0].probability",
-        &["must be between 0 and 1, got 1.5"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[1].probability",
-        &["must be between 0 and 1, got -0.1"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[2].probability",
-        &["must be between 0 and 1, got NaN"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[3].probability",
-        &["must be between 0 and 1, got inf"],
-    );
-}
-
-#[test]
-fn rejects_unknown_fidelity_profile() {
-    let errs = rules(&["{ name: a, keep: true, fidelity: lyte }"]);
-    assert_has(
-        &errs,
-        "sampling.rules[0].fidelity",
-        &[
-            "unknown fidelity profile `lyte`",
-            "`full`",
-            "defined profiles: `lite`",
-        ],
+        "
+        sampling.rules[0].probability: must be between 0 and 1, got 1.5
+        sampling.rules[1].probability: must be between 0 and 1, got -0.1
+        sampling.rules[2].probability: must be between 0 and 1, got NaN
+        sampling.rules[3].probability: must be between 0 and 1, got inf
+        ",
     );
 }
 
@@ -155,51 +151,19 @@ fn rejects_fidelity_when_no_profile_is_defined() {
 }
 
 #[test]
-fn rejects_fidelity_on_drop_rule() {
-    let errs = rules(&["{ name: a, drop: true, fidelity: lite }"]);
-    assert_has(
-        &errs,
-        "sampling.rules[0].fidelity",
-        &["`drop` rule keeps nothing", "remove it"],
-    );
-}
-
-#[test]
 fn rejects_rules_after_catch_all_naming_both() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: errors, when: { span: { status: error } }, keep: true }",
         "{ name: rest, drop: true }",
         "{ name: slow, when: { trace: { min_duration: 1s } }, keep: true }",
         "{ name: never, keep: true }",
     ]);
-    assert_has(
+    assert_only(
         &errs,
-        "sampling.rules[2]",
-        &[
-            "rule `slow` can never match",
-            "rule `rest` (sampling.rules[1])",
-            "no `when`",
-        ],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[3]",
-        &["rule `never` can never match", "rule `rest`"],
-    );
-    assert_eq!(errs.len(), 2, "{errs:?}");
-}
-
-#[test]
-fn rejects_empty_when() {
-    let errs = rules(&["{ name: a, when: {}, keep: true }"]);
-    assert_has(
-        &errs,
-        "sampling.rules[0].when",
-        &[
-            "empty condition",
-            "`span`, `root`, `trace`, `any` or `not`",
-            "leave out `when`",
-        ],
+        "
+        sampling.rules[2]: rule `slow` can never match | rule `rest` (sampling.rules[1]) | no `when`
+        sampling.rules[3]: rule `never` can never match | rule `rest`
+        ",
     );
 }
 
@@ -216,76 +180,43 @@ fn rejects_null_when_instead_of_treating_it_as_catch_all() {
 
 #[test]
 fn rejects_nested_empty_conditions_with_paths() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { not: {} }, keep: true }",
         "{ name: b, when: { any: [ { span: { status: error } }, {} ] }, keep: true }",
     ]);
     assert_has(&errs, "sampling.rules[0].when.not", &["empty condition"]);
     assert_has(&errs, "sampling.rules[1].when.any[1]", &["empty condition"]);
-    assert!(
-        errs.iter().all(|e| !e.message.contains("leave out `when`")),
-        "the catch-all hint is only for the top-level `when`: {errs:?}"
-    );
-}
-
-#[test]
-fn rejects_empty_any() {
-    let errs = rules(&["{ name: a, when: { any: [] }, keep: true }"]);
-    assert_has(
-        &errs,
-        "sampling.rules[0].when.any",
-        &["`any: []` can never hold"],
-    );
+    let why = "the catch-all hint is only for the top-level `when`";
+    assert_none_say(&errs, "leave out `when`", why);
 }
 
 #[test]
 fn rejects_bad_regexes_with_the_regex_error_and_deep_paths() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { span: { name: { regex: 'rerank(' } } }, keep: true }",
         "{ name: b, when: { root: { service: { regex: '[z-a]' } } }, keep: true }",
         "{ name: c, when: { span: { attributes: { user.id: { regex: '*x' } } } }, keep: true }",
         "{ name: d, when: { span: { resource: { host: { regex: '(?P<' } } } }, keep: true }",
         "{ name: e, when: { trace: { min_spans: 1 }, any: [ { span: { status: error } }, { not: { span: { name: { regex: 'a{2,1}' } } } } ] }, keep: true }",
     ]);
-    assert_has(
+    assert_only(
         &errs,
-        "sampling.rules[0].when.span.name",
-        &["invalid regex `rerank(`", "unclosed group"],
+        "
+        sampling.rules[0].when.span.name: invalid regex `rerank(` | unclosed group
+        sampling.rules[1].when.root.service: invalid regex `[z-a]` | range
+        sampling.rules[2].when.span.attributes[\"user.id\"]: invalid regex `*x` | repetition operator missing expression
+        sampling.rules[3].when.span.resource.host: invalid regex `(?P<`
+        sampling.rules[4].when.any[1].not.span.name: invalid regex `a{2,1}`
+        ",
     );
-    assert_has(
-        &errs,
-        "sampling.rules[1].when.root.service",
-        &["invalid regex `[z-a]`", "range"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[2].when.span.attributes[\"user.id\"]",
-        &[
-            "invalid regex `*x`",
-            "repetition operator missing expression",
-        ],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[3].when.span.resource.host",
-        &["invalid regex `(?P<`"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[4].when.any[1].not.span.name",
-        &["invalid regex `a{2,1}`"],
-    );
-    assert_eq!(errs.len(), 5, "{errs:?}");
-    assert!(
-        errs.iter().all(|e| !e.message.contains('\n')),
-        "one line each: {errs:?}"
-    );
+    assert_none_say(&errs, "\n", "one line each");
 }
 
 #[test]
 fn rejects_span_min_duration_above_max() {
-    let errs =
-        rules(&["{ name: a, when: { root: { min_duration: 2s, max_duration: 1s } }, keep: true }"]);
+    let errs = invalid_rules(&[
+        "{ name: a, when: { root: { min_duration: 2s, max_duration: 1s } }, keep: true }",
+    ]);
     assert_has(
         &errs,
         "sampling.rules[0].when.root.min_duration",
@@ -295,7 +226,7 @@ fn rejects_span_min_duration_above_max() {
 
 #[test]
 fn rejects_trace_min_above_max() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { trace: { min_duration: 1m, max_duration: 30s, min_spans: 10, max_spans: 5 } }, keep: true }",
     ]);
     assert_has(
@@ -312,7 +243,8 @@ fn rejects_trace_min_above_max() {
 
 #[test]
 fn rejects_empty_kind_and_status_lists() {
-    let errs = rules(&["{ name: a, when: { span: { kind: [], status: [] } }, keep: true }"]);
+    let errs =
+        invalid_rules(&["{ name: a, when: { span: { kind: [], status: [] } }, keep: true }"]);
     assert_has(
         &errs,
         "sampling.rules[0].when.span.kind",
@@ -327,7 +259,7 @@ fn rejects_empty_kind_and_status_lists() {
 
 #[test]
 fn rejects_empty_attribute_key_and_nan_range() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { span: { attributes: { \"\": x, size: { min: .nan } } } }, keep: true }",
     ]);
     assert_has(

@@ -1,13 +1,12 @@
 //! The rate-based actions (`adaptive`, `rate_limit`) and `sampling.adjusted_count_attribute`:
 //! accepted forms, defaults, and every rejection with its key path.
 
-use super::{assert_has, invalid, parse_failure, with_rules, BASE};
-use crate::config::{parse, KeyField, ValidationError};
+use super::{
+    assert_errors, assert_has, assert_only, assert_parse_error, invalid, invalid_rules, with_rules,
+    BASE,
+};
+use crate::config::{parse, KeyField};
 use std::time::Duration;
-
-fn rules(items: &[&str]) -> Vec<ValidationError> {
-    invalid(&with_rules(items))
-}
 
 #[test]
 fn accepts_adaptive_and_rate_limit_with_defaults() {
@@ -49,30 +48,20 @@ fn adaptive_key_defaults_to_service_and_root_name() {
 
 #[test]
 fn exactly_one_action_still_holds() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, keep: true, adaptive: { target_traces_per_sec: 1 } }",
         "{ name: b, when: { span: { status: ok } }, probability: 0.5, rate_limit: { traces_per_sec: 1 } }",
         "{ name: c, drop: true, adaptive: { target_traces_per_sec: 1 }, rate_limit: { spans_per_sec: 1 } }",
     ]);
-    assert_has(
+    assert_errors(
         &errs,
-        "sampling.rules[0]",
-        &["more than one action (`keep`, `adaptive`)"],
+        "
+        sampling.rules[0]: more than one action (`keep`, `adaptive`)
+        sampling.rules[1]: more than one action (`probability`, `rate_limit`)
+        sampling.rules[2]: more than one action (`drop`, `adaptive`, `rate_limit`) | `adaptive` or `rate_limit`
+        ",
     );
-    assert_has(
-        &errs,
-        "sampling.rules[1]",
-        &["more than one action (`probability`, `rate_limit`)"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[2]",
-        &[
-            "more than one action (`drop`, `adaptive`, `rate_limit`)",
-            "`adaptive` or `rate_limit`",
-        ],
-    );
-    let errs = rules(&["{ name: a }"]);
+    let errs = invalid_rules(&["{ name: a }"]);
     assert_has(
         &errs,
         "sampling.rules[0]",
@@ -82,96 +71,57 @@ fn exactly_one_action_still_holds() {
 
 #[test]
 fn rejects_adaptive_values_out_of_range() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { span: { status: ok } }, adaptive: { target_traces_per_sec: 0, key: [], adjust_every: 500ms, min_probability: 0, max_keys: 0 } }",
         "{ name: b, when: { span: { status: error } }, adaptive: { target_traces_per_sec: .inf, key: [service, root.nmae, root.attributes.], adjust_every: 2h, min_probability: 1.5, max_keys: 100001 } }",
     ]);
-    let a = "sampling.rules[0].adaptive";
-    assert_has(
+    assert_only(
         &errs,
-        &format!("{a}.target_traces_per_sec"),
-        &["greater than 0, got 0"],
+        "
+        sampling.rules[0].adaptive.target_traces_per_sec: greater than 0, got 0
+        sampling.rules[0].adaptive.key: the list is empty
+        sampling.rules[0].adaptive.adjust_every: between 1s and 1h, got 500ms
+        sampling.rules[0].adaptive.min_probability: above 0 and at most 1, got 0
+        sampling.rules[0].adaptive.max_keys: between 1 and 100000, got 0
+        sampling.rules[1].adaptive.target_traces_per_sec: got inf
+        sampling.rules[1].adaptive.key[1]: unknown key field `root.nmae` | `root.attributes.<key>`
+        sampling.rules[1].adaptive.key[2]: unknown key field `root.attributes.`
+        sampling.rules[1].adaptive.adjust_every: got 7200s
+        sampling.rules[1].adaptive.min_probability: got 1.5
+        sampling.rules[1].adaptive.max_keys: got 100001
+        ",
     );
-    assert_has(&errs, &format!("{a}.key"), &["the list is empty"]);
-    assert_has(
-        &errs,
-        &format!("{a}.adjust_every"),
-        &["between 1s and 1h, got 500ms"],
-    );
-    assert_has(
-        &errs,
-        &format!("{a}.min_probability"),
-        &["above 0 and at most 1, got 0"],
-    );
-    assert_has(
-        &errs,
-        &format!("{a}.max_keys"),
-        &["between 1 and 100000, got 0"],
-    );
-    let b = "sampling.rules[1].adaptive";
-    assert_has(&errs, &format!("{b}.target_traces_per_sec"), &["got inf"]);
-    assert_has(
-        &errs,
-        &format!("{b}.key[1]"),
-        &["unknown key field `root.nmae`", "`root.attributes.<key>`"],
-    );
-    assert_has(
-        &errs,
-        &format!("{b}.key[2]"),
-        &["unknown key field `root.attributes.`"],
-    );
-    assert_has(&errs, &format!("{b}.adjust_every"), &["got 7200s"]);
-    assert_has(&errs, &format!("{b}.min_probability"), &["got 1.5"]);
-    assert_has(&errs, &format!("{b}.max_keys"), &["got 100001"]);
-    assert_eq!(errs.len(), 11, "{errs:?}");
 }
 
 #[test]
 fn rejects_rate_limit_without_rate_or_with_bad_values() {
-    let errs = rules(&[
+    let errs = invalid_rules(&[
         "{ name: a, when: { span: { status: ok } }, rate_limit: { burst: 5 } }",
         "{ name: b, rate_limit: { traces_per_sec: -1, spans_per_sec: .nan, burst: 0.5 } }",
     ]);
-    assert_has(
+    assert_only(
         &errs,
-        "sampling.rules[0].rate_limit",
-        &["no rate", "`traces_per_sec`", "`spans_per_sec`"],
+        "
+        sampling.rules[0].rate_limit: no rate | `traces_per_sec` | `spans_per_sec`
+        sampling.rules[1].rate_limit.traces_per_sec: greater than 0, got -1
+        sampling.rules[1].rate_limit.spans_per_sec: got NaN
+        sampling.rules[1].rate_limit.burst: at least 1, got 0.5
+        ",
     );
-    assert_has(
-        &errs,
-        "sampling.rules[1].rate_limit.traces_per_sec",
-        &["greater than 0, got -1"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[1].rate_limit.spans_per_sec",
-        &["got NaN"],
-    );
-    assert_has(
-        &errs,
-        "sampling.rules[1].rate_limit.burst",
-        &["at least 1, got 0.5"],
-    );
-    assert_eq!(errs.len(), 4, "{errs:?}");
 }
 
 #[test]
 fn unknown_keys_in_the_new_actions_are_parse_errors() {
-    let (path, _, message, _) = parse_failure(&with_rules(&[
-        "{ name: a, adaptive: { target_traces_per_second: 5 } }",
-    ]));
-    assert_eq!(
-        path.as_deref(),
-        Some("sampling.rules[0].adaptive.target_traces_per_second")
+    assert_parse_error(
+        &with_rules(&["{ name: a, adaptive: { target_traces_per_second: 5 } }"]),
+        "sampling.rules[0].adaptive.target_traces_per_second",
+        &["unknown field `target_traces_per_second`"],
     );
-    assert!(
-        message.contains("unknown field `target_traces_per_second`"),
-        "{message}"
+    assert_parse_error(
+        &with_rules(&["{ name: a, rate_limit: { traces: 5 } }"]),
+        "sampling.rules[0].rate_limit.traces",
+        &["unknown field `traces`"],
     );
-    let (path, _, message, _) =
-        parse_failure(&with_rules(&["{ name: a, rate_limit: { traces: 5 } }"]));
-    assert_eq!(path.as_deref(), Some("sampling.rules[0].rate_limit.traces"));
-    assert!(message.contains("unknown field `traces`"), "{message}");
 }
 
 #[test]

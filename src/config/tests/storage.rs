@@ -1,6 +1,6 @@
 //! The `storage:` section: defaults, and every rejection with its key path.
 
-use super::{assert_has, invalid, parse_failure, BASE};
+use super::{assert_has, assert_parse_error, invalid, parse_failure, BASE};
 use crate::config::{parse, SyncMode};
 
 #[test]
@@ -26,32 +26,26 @@ fn absent_means_off_and_defaults_fill_in() {
 }
 
 #[test]
-fn rejects_empty_directory() {
-    let errs = invalid(&format!("{BASE}storage: {{ directory: \"\" }}\n"));
-    assert_has(&errs, "storage.directory", &["must not be empty"]);
-}
-
-#[test]
-fn rejects_a_budget_below_the_minimum() {
+fn rejects_an_empty_directory_and_a_budget_below_the_minimum() {
     let errs = invalid(&format!(
-        "{BASE}storage: {{ directory: d, max_bytes: 1MiB }}\n"
+        "{BASE}storage: {{ directory: \"\", max_bytes: 1MiB }}\n"
     ));
+    assert_has(&errs, "storage.directory", &["must not be empty"]);
     assert_has(&errs, "storage.max_bytes", &["at least 4MiB", "got 1MiB"]);
 }
 
 #[test]
 fn rejects_unknown_sync_mode_and_keys_and_a_missing_directory() {
-    let (path, _, message, _) = parse_failure(&format!(
-        "{BASE}storage: {{ directory: d, sync: always }}\n"
-    ));
-    assert_eq!(path.as_deref(), Some("storage.sync"));
-    assert!(
-        message.contains("`write`") && message.contains("`fsync`"),
-        "{message}"
+    assert_parse_error(
+        &format!("{BASE}storage: {{ directory: d, sync: always }}\n"),
+        "storage.sync",
+        &["`write`", "`fsync`"],
     );
-    let (path, _, message, _) =
-        parse_failure(&format!("{BASE}storage: {{ directory: d, dir: e }}\n"));
-    assert_eq!(path.as_deref(), Some("storage.dir"), "{message}");
+    assert_parse_error(
+        &format!("{BASE}storage: {{ directory: d, dir: e }}\n"),
+        "storage.dir",
+        &[],
+    );
     let (_, _, message, _) = parse_failure(&format!("{BASE}storage: {{ max_bytes: 1GiB }}\n"));
     assert!(message.contains("missing field `directory`"), "{message}");
 }

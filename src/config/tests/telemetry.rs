@@ -40,21 +40,19 @@ fn rejects_word_that_is_not_a_level() {
 }
 
 #[test]
-fn rejects_invalid_filter_directive() {
-    let errs = invalid(&format!(
-        "{BASE}telemetry: {{ logs: {{ level: \"info,tailsift=loud\" }} }}\n"
-    ));
-    assert_has(
-        &errs,
-        "telemetry.logs.level",
-        &["`info,tailsift=loud` is not a valid log filter directive"],
-    );
-}
-
-#[test]
-fn rejects_empty_level() {
-    let errs = invalid(&format!("{BASE}telemetry: {{ logs: {{ level: \"\" }} }}\n"));
-    assert_has(&errs, "telemetry.logs.level", &["empty"]);
+fn rejects_invalid_filter_directive_and_empty_level() {
+    for (level, needle) in [
+        (
+            "info,tailsift=loud",
+            "`info,tailsift=loud` is not a valid log filter directive",
+        ),
+        ("", "empty"),
+    ] {
+        let errs = invalid(&format!(
+            "{BASE}telemetry: {{ logs: {{ level: \"{level}\" }} }}\n"
+        ));
+        assert_has(&errs, "telemetry.logs.level", &[needle]);
+    }
 }
 
 #[test]

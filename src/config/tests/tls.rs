@@ -1,7 +1,7 @@
 //! Rejections under `tls:` and `auth:` that need no files (those that read certificate and
 //! token files are tested in `tests/security/tls_config.rs` with generated certificates).
 
-use super::{assert_has, invalid, BASE};
+use super::{assert_errors, assert_has, invalid, BASE};
 
 const HTTP_OUT: &str = "exporters: { out: { protocol: file, path: out.jsonl } }\n";
 
@@ -35,20 +35,13 @@ fn receiver_tls_refuses_exporter_keys() {
         "{ cert_file: c.pem, key_file: k.pem, ca_file: ca.pem, insecure_skip_verify: true, \
          server_name_override: x }",
     );
-    assert_has(
+    assert_errors(
         &errs,
-        "receivers.otlp.grpc.tls.ca_file",
-        &["exporters only", "client_ca_file"],
-    );
-    assert_has(
-        &errs,
-        "receivers.otlp.grpc.tls.insecure_skip_verify",
-        &["exporters only"],
-    );
-    assert_has(
-        &errs,
-        "receivers.otlp.grpc.tls.server_name_override",
-        &["exporters only"],
+        "
+        receivers.otlp.grpc.tls.ca_file: exporters only | client_ca_file
+        receivers.otlp.grpc.tls.insecure_skip_verify: exporters only
+        receivers.otlp.grpc.tls.server_name_override: exporters only
+        ",
     );
 }
 
@@ -102,25 +95,14 @@ fn exporter_tls_refuses_receiver_keys_and_conflicts() {
         "{ client_ca_file: ca.pem, insecure_skip_verify: true, ca_file: ca.pem, \
          server_name_override: \"not a name\", min_version: 1.0 }",
     );
-    assert_has(
+    assert_errors(
         &errs,
-        "exporters.tempo.tls.client_ca_file",
-        &["receivers only", "ca_file"],
-    );
-    assert_has(
-        &errs,
-        "exporters.tempo.tls.insecure_skip_verify",
-        &["remove one"],
-    );
-    assert_has(
-        &errs,
-        "exporters.tempo.tls.server_name_override",
-        &["`not a name`"],
-    );
-    assert_has(
-        &errs,
-        "exporters.tempo.tls.min_version",
-        &["TLS 1.0 is not supported"],
+        "
+        exporters.tempo.tls.client_ca_file: receivers only | ca_file
+        exporters.tempo.tls.insecure_skip_verify: remove one
+        exporters.tempo.tls.server_name_override: `not a name`
+        exporters.tempo.tls.min_version: TLS 1.0 is not supported
+        ",
     );
 }
 

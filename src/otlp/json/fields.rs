@@ -70,6 +70,20 @@ const fn f(camel: &'static str, snake: &'static str, num: u32, ty: Ty) -> Field 
     }
 }
 
+/// `attributes` and `droppedAttributesCount`, which five messages carry under their own numbers.
+const fn attributes(num: u32) -> Field {
+    f("attributes", "attributes", num, Repeated(Kind::KeyValue))
+}
+
+const fn dropped_attributes(num: u32) -> Field {
+    f(
+        "droppedAttributesCount",
+        "dropped_attributes_count",
+        num,
+        Uint32,
+    )
+}
+
 const SPAN_KIND: &[(&str, i32)] = &[
     ("SPAN_KIND_UNSPECIFIED", 0),
     ("SPAN_KIND_INTERNAL", 1),
@@ -102,13 +116,8 @@ const RESOURCE_SPANS: &[Field] = &[
 ];
 
 const RESOURCE: &[Field] = &[
-    f("attributes", "attributes", 1, Repeated(K::KeyValue)),
-    f(
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        2,
-        Uint32,
-    ),
+    attributes(1),
+    dropped_attributes(2),
     f("entityRefs", "entity_refs", 3, Repeated(K::EntityRef)),
 ];
 
@@ -128,13 +137,8 @@ const SCOPE_SPANS: &[Field] = &[
 const SCOPE: &[Field] = &[
     f("name", "name", 1, Str),
     f("version", "version", 2, Str),
-    f("attributes", "attributes", 3, Repeated(K::KeyValue)),
-    f(
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        4,
-        Uint32,
-    ),
+    attributes(3),
+    dropped_attributes(4),
 ];
 
 const SPAN: &[Field] = &[
@@ -146,13 +150,8 @@ const SPAN: &[Field] = &[
     f("kind", "kind", 6, Enum(SPAN_KIND)),
     f("startTimeUnixNano", "start_time_unix_nano", 7, Fixed64),
     f("endTimeUnixNano", "end_time_unix_nano", 8, Fixed64),
-    f("attributes", "attributes", 9, Repeated(K::KeyValue)),
-    f(
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        10,
-        Uint32,
-    ),
+    attributes(9),
+    dropped_attributes(10),
     f("events", "events", 11, Repeated(K::Event)),
     f("droppedEventsCount", "dropped_events_count", 12, Uint32),
     f("links", "links", 13, Repeated(K::Link)),
@@ -164,26 +163,16 @@ const SPAN: &[Field] = &[
 const EVENT: &[Field] = &[
     f("timeUnixNano", "time_unix_nano", 1, Fixed64),
     f("name", "name", 2, Str),
-    f("attributes", "attributes", 3, Repeated(K::KeyValue)),
-    f(
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        4,
-        Uint32,
-    ),
+    attributes(3),
+    dropped_attributes(4),
 ];
 
 const LINK: &[Field] = &[
     f("traceId", "trace_id", 1, LinkId),
     f("spanId", "span_id", 2, LinkId),
     f("traceState", "trace_state", 3, Str),
-    f("attributes", "attributes", 4, Repeated(K::KeyValue)),
-    f(
-        "droppedAttributesCount",
-        "dropped_attributes_count",
-        5,
-        Uint32,
-    ),
+    attributes(4),
+    dropped_attributes(5),
     f("flags", "flags", 6, Fixed32),
 ];
 

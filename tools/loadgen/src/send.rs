@@ -88,7 +88,11 @@ async fn export(channel: &Channel, body: Bytes, timeout: Duration) -> Outcome {
     let mut req = tonic::Request::new(body);
     req.set_timeout(timeout);
     match grpc
-        .unary(req, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
+        .unary(
+            req,
+            PathAndQuery::from_static(EXPORT_PATH),
+            RawCodec::default(),
+        )
         .await
     {
         Ok(resp) => {

@@ -110,7 +110,7 @@ where
         Box::pin(async move {
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
-            let mut grpc = tonic::server::Grpc::new(RawCodec)
+            let mut grpc = tonic::server::Grpc::new(RawCodec::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(256 << 20), None);
             Ok(grpc.unary(method, req).await)

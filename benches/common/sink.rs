@@ -1,6 +1,7 @@
-//! The counting OTLP/gRPC sink the daemon benchmarks export to: it takes what the daemon's
+//! The OTLP/gRPC backend the end-to-end benchmarks export to: it takes what the daemon's
 //! exporter sends by default (gzip; zstd too), counts the spans, and lets a benchmark wait
-//! until everything decided has arrived and check that it did.
+//! until everything decided has arrived and check that it did. Included by `allocations.rs`
+//! and `instructions.rs` (`#[path]`), not a benchmark itself.
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -31,26 +32,24 @@ impl TraceService for Sink {
 }
 
 impl Sink {
-    /// Serves the sink on a loopback port of `rt`; returns its address.
-    pub fn serve(&self, rt: &tokio::runtime::Runtime) -> SocketAddr {
-        let sink = self.clone();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = l.local_addr().unwrap();
-            let incoming = futures::stream::unfold(l, |l| async move {
-                let accepted = l.accept().await.map(|(s, _)| s);
-                Some((accepted, l))
-            });
-            let service = TraceServiceServer::new(sink)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd);
-            tokio::spawn(
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming(incoming),
-            );
-            addr
-        })
+    /// Serves OTLP/gRPC on a free port of 127.0.0.1 (on the current runtime); returns the
+    /// address.
+    pub async fn serve(&self) -> SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let incoming = futures::stream::unfold(l, |l| async move {
+            let accepted = l.accept().await.map(|(s, _)| s);
+            Some((accepted, l))
+        });
+        let service = TraceServiceServer::new(self.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        addr
     }
 
     /// Spans received so far.
