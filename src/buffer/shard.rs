@@ -225,7 +225,7 @@ impl Shard {
             .for_each(f);
     }
 
-    pub fn has_due(&self, now: Instant) -> bool {
+    pub fn has_due(&mut self, now: Instant) -> bool {
         self.wheel.has_due(now)
     }
 

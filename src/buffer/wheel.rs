@@ -78,11 +78,26 @@ impl Wheel {
         None
     }
 
-    /// Whether any slot up to `now` is waiting to be looked at.
-    pub fn has_due(&self, now: Instant) -> bool {
-        self.cursor <= self.slot_of(now)
-            && (self.cursor..=self.slot_of(now).min(self.cursor + self.slots.len() as u64))
-                .any(|s| !self.slots[self.index(s)].is_empty())
+    /// Whether any slot up to `now` is waiting to be looked at. The empty slots it passes are
+    /// done with: the cursor moves past them, so each tick looks at the slots that came due
+    /// since the last one, not at every slot since the wheel last held an entry.
+    pub fn has_due(&mut self, now: Instant) -> bool {
+        let last = self.slot_of(now);
+        if self.cursor > last {
+            return false;
+        }
+        // At most one lap: older laps' slots are the same slots.
+        let end = last.min(self.cursor + self.slots.len() as u64 - 1);
+        while self.cursor <= end {
+            if !self.slots[self.index(self.cursor)].is_empty() {
+                return true;
+            }
+            self.cursor += 1;
+        }
+        // Every slot up to `now` is empty; the current one may get entries again (deadlines
+        // later in this tick), as after `take_due`.
+        self.cursor = last;
+        false
     }
 
     /// Takes the entries of every slot up to and including the one containing `now`. The
@@ -177,6 +192,30 @@ mod tests {
         assert!(w.has_due(t0 + Duration::from_millis(95)));
         got.clear();
         w.take_due(t0 + Duration::from_millis(100), &mut got);
+        assert_eq!(got, vec![id(2)]);
+    }
+
+    #[test]
+    fn idle_ticks_move_the_cursor_and_later_entries_are_still_found() {
+        let t0 = Instant::now();
+        let tick = Duration::from_millis(10);
+        let mut w = Wheel::new(t0, tick, Duration::from_secs(10));
+        // A long idle stretch: the cursor follows the ticks over the empty slots.
+        assert!(!w.has_due(t0 + Duration::from_secs(25)));
+        assert_eq!(w.cursor, w.slot_of(t0 + Duration::from_secs(25)));
+        assert!(!w.has_due(t0 + Duration::from_secs(26)));
+        // A deadline already past lands in the current slot and is due at once.
+        w.push(t0 + Duration::from_secs(1), id(1));
+        // One ahead, in a slot the ring reaches after wrapping.
+        w.push(t0 + Duration::from_secs(30), id(2));
+        assert!(w.has_due(t0 + Duration::from_secs(26)));
+        let mut got = Vec::new();
+        w.take_due(t0 + Duration::from_secs(26), &mut got);
+        assert_eq!(got, vec![id(1)]);
+        assert!(!w.has_due(t0 + Duration::from_millis(29_990)));
+        assert!(w.has_due(t0 + Duration::from_secs(30)));
+        got.clear();
+        w.take_due(t0 + Duration::from_secs(30), &mut got);
         assert_eq!(got, vec![id(2)]);
     }
 }
