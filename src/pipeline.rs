@@ -300,6 +300,9 @@ impl Pipeline {
         let next = old.rules.succeed(rules);
         if next.interest() != old.rules.interest() {
             let mut repick = crate::otlp::repick::Repicker::new(next.interest());
+            if let Some(s) = &self.storage {
+                repick = repick.reading(s, &self.retained);
+            }
             self.buffer.for_each_span_mut(|s| repick.span(s));
         }
         let generation = next.generation();
@@ -422,13 +425,14 @@ impl Pipeline {
         };
         let engine = self.engine.load();
         let interest = engine.rules.interest();
-        let ingested =
+        let mut ingested =
             match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
                 Ok(i) => i,
                 Err(e) => {
                     return refused(Refusal::Malformed(e.to_string()), RequestOutcome::Invalid)
                 }
             };
+        self.summarize(&mut ingested, interest);
         drop(reservation);
         let message = ingested.rejection_message();
         let mut rejected_by_reason: Vec<(&'static str, u64)> = Vec::new();
@@ -586,6 +590,8 @@ impl Pipeline {
                 s.log_decided(&out.decided, &engine.rules.rule_names());
             }
         }
+        // Kept summaries' requests, read back once each, outside any shard lock.
+        let stored = self.read_back(&out);
         for d in out.decided {
             let c = engine.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -611,7 +617,7 @@ impl Pipeline {
             }
             if d.verdict.keep {
                 for s in d.trace.spans {
-                    self.push_kept(engine, d.verdict, s, &mut kept, exporters);
+                    self.push_kept(engine, d.verdict, &stored, s, &mut kept, exporters);
                 }
             }
         }
@@ -629,7 +635,7 @@ impl Pipeline {
                 .get(|| counter!(names::LATE_SPANS, "verdict" => "kept"))
                 .increment(out.late_kept.len() as u64);
             for (v, s) in out.late_kept {
-                self.push_kept(engine, v, s, &mut kept, exporters);
+                self.push_kept(engine, v, &stored, s, &mut kept, exporters);
             }
         }
         self.flush(&mut kept, exporters);
@@ -639,10 +645,14 @@ impl Pipeline {
         &self,
         engine: &Engine,
         v: Verdict,
+        stored: &storage_glue::ReadBack,
         span: Span,
         kept: &mut Outgoing,
         exporters: &Exporters,
     ) {
+        let Some(span) = stored.materialize(span) else {
+            return;
+        };
         let lease = span
             .scope
             .resource

@@ -1,9 +1,10 @@
-//! The storage log's part of the pipeline: append before ack, decisions restored and requests
-//! replayed at start.
+//! The storage log's part of the pipeline: append before ack, spans buffered as summaries and
+//! read back from the log when kept, decisions restored and requests replayed at start.
 
 use super::{Pipeline, Refusal};
 use crate::buffer::Output;
 use crate::decide::{Decider, Verdict};
+use crate::otlp::{Ingested, Interest, Span};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::counter;
@@ -28,6 +29,64 @@ impl Pipeline {
                     .increment(1);
                 crate::warn_limited!(error = %e, "request refused (retryable): the storage log cannot take it");
                 Err(Refusal::Overloaded(e.to_string()))
+            }
+        }
+    }
+
+    /// With storage on, replaces the spans of a request just appended by summaries: the buffer
+    /// then holds what decisions read, and the body is read back from the log when kept.
+    pub(super) fn summarize(&self, ingested: &mut Ingested, interest: &Interest) {
+        if self.storage.is_some() {
+            let spans = std::mem::take(&mut ingested.spans);
+            ingested.spans = crate::otlp::summary::summarize(spans, interest, &self.retained);
+        }
+    }
+
+    /// Reads back the requests of the kept summaries in `out`, once per request.
+    pub(super) fn read_back(&self, out: &Output) -> ReadBack {
+        let mut stored = ReadBack::default();
+        let Some(storage) = &self.storage else {
+            return stored;
+        };
+        let kept = out
+            .decided
+            .iter()
+            .filter(|d| d.verdict.keep)
+            .flat_map(|d| d.trace.spans.iter())
+            .chain(out.late_kept.iter().map(|(_, s)| s));
+        for s in kept.filter(|s| s.is_summary()) {
+            let Some(lease) = s.scope.resource.retained.as_ref().and_then(|r| r.lease()) else {
+                continue;
+            };
+            stored
+                .requests
+                .entry(Arc::as_ptr(lease) as usize)
+                .or_insert_with(|| self.read_request(storage, lease));
+        }
+        stored
+    }
+
+    /// The spans of the request `lease` holds, read back from the log as ingest makes them.
+    fn read_request(
+        &self,
+        storage: &crate::storage::Storage,
+        lease: &Arc<crate::storage::Lease>,
+    ) -> Result<Vec<Span>, &'static str> {
+        let body = storage.read_request(lease).map_err(|e| {
+            crate::warn_limited!(error = %e, reason = e.label(), "storage log: a kept request could not be read back; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
+            e.label()
+        })?;
+        // What was accepted at first is accepted again (no attributes are read this time).
+        match crate::otlp::ingest_leased(
+            &body,
+            &Interest::default(),
+            Some(&self.retained),
+            Some(lease.clone()),
+        ) {
+            Ok(i) => Ok(i.spans.into_iter().map(|(_, s)| s).collect()),
+            Err(e) => {
+                crate::warn_limited!(error = %e, "storage log: a kept request read back is not valid OTLP; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
+                Err("undecodable")
             }
         }
     }
@@ -58,7 +117,7 @@ impl Pipeline {
     /// was: a trace whose wait has passed is decided at the next tick. Returns its spans.
     pub fn replay(&self, r: crate::storage::Replayed) -> usize {
         let engine = self.engine.load();
-        let ingested = match crate::otlp::ingest_leased(
+        let mut ingested = match crate::otlp::ingest_leased(
             &r.body,
             engine.rules.interest(),
             Some(&self.retained),
@@ -71,6 +130,7 @@ impl Pipeline {
                 return 0;
             }
         };
+        self.summarize(&mut ingested, engine.rules.interest());
         let age = std::time::SystemTime::now()
             .duration_since(r.received)
             .unwrap_or_default();
@@ -89,5 +149,40 @@ impl Pipeline {
             self.emit(out, exporters, &engine);
         }
         n
+    }
+}
+
+/// The requests of one batch of kept summaries, read back from the log (by lease).
+#[derive(Default)]
+pub(super) struct ReadBack {
+    requests: hashbrown::HashMap<usize, Result<Vec<Span>, &'static str>>,
+}
+
+impl ReadBack {
+    /// The span as stored, for a summary (the span itself otherwise); `None`, counted by why,
+    /// when its request could not be read back. Dropping the summary lets its record go: no
+    /// exporter owes it.
+    pub(super) fn materialize(&self, span: Span) -> Option<Span> {
+        if !span.is_summary() {
+            return Some(span);
+        }
+        let found = span
+            .scope
+            .resource
+            .retained
+            .as_ref()
+            .and_then(|r| r.lease())
+            .and_then(|l| self.requests.get(&(Arc::as_ptr(l) as usize)))
+            .map_or(Err("no_record"), |r| r.as_ref().map_err(|e| *e))
+            .and_then(|spans| {
+                crate::otlp::summary::find_at(spans, span.body_offset()).ok_or("not_found")
+            });
+        match found {
+            Ok(s) => Some(s.clone()),
+            Err(reason) => {
+                counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => reason).increment(1);
+                None
+            }
+        }
     }
 }
