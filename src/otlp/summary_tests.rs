@@ -156,3 +156,91 @@ fn summarizing_is_idempotent_and_empty_requests_are_untouched() {
 fn a_span_is_still_forty_bytes() {
     assert_eq!(std::mem::size_of::<Span>(), 40);
 }
+
+mod reload {
+    use super::*;
+    use crate::config::{ByteSize, StorageConfig, SyncMode};
+    use crate::otlp::ingest_leased;
+    use crate::otlp::repick::Repicker;
+    use crate::storage::Storage;
+
+    fn storage(dir: &std::path::Path) -> Storage {
+        let (s, replay) = Storage::open(&StorageConfig {
+            directory: dir.to_path_buf(),
+            max_bytes: ByteSize(16 << 20),
+            sync: SyncMode::Write,
+        })
+        .unwrap();
+        drop(replay);
+        s
+    }
+
+    /// Summaries made for rules that read nothing, as accept makes them.
+    fn buffered(s: &Storage, retained: &Arc<Retained>) -> Vec<Span> {
+        let body = request();
+        let lease = s
+            .append_request(&body, std::time::SystemTime::now())
+            .unwrap()
+            .lease;
+        let none = Interest::default();
+        let spans = ingest_leased(&body, &none, Some(retained), Some(lease))
+            .unwrap()
+            .spans;
+        summarize(spans, &none, retained)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_that_reads_new_attributes_makes_summaries_again_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path());
+        let retained = Arc::new(Retained::default());
+        let mut spans = buffered(&s, &retained);
+        let before: Vec<Vec<u8>> = spans.iter().map(|s| s.raw().to_vec()).collect();
+        let (new, tier, n, team) = interest(true);
+        let mut r = Repicker::new(&new).reading(&s, &retained);
+        for span in &mut spans {
+            r.span(span);
+        }
+        drop(r);
+        assert!(spans.iter().all(Span::is_summary));
+        assert_eq!(
+            spans[1].attr(tier).and_then(AttrValue::as_str),
+            Some("gold")
+        );
+        assert_eq!(spans[2].attr(n), Some(&AttrValue::Int(7)));
+        assert_eq!(
+            spans[0].resource_attr(team).and_then(AttrValue::as_str),
+            Some("video")
+        );
+        // The new rules read events: the summaries have them now.
+        assert_eq!(raw::events(spans[0].raw()).len(), 1);
+        assert_eq!(spans[1].raw(), before[1].as_slice());
+        assert!(Arc::ptr_eq(&spans[0].scope, &spans[2].scope));
+        let held = retained.bytes();
+        assert!(held > 0 && held < 1_000, "{held} bytes: summaries only");
+        drop(spans);
+        assert_eq!(retained.bytes(), 0);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_read_back_keeps_its_summaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path());
+        let retained = Arc::new(Retained::default());
+        let mut spans = buffered(&s, &retained);
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        let (new, tier, ..) = interest(false);
+        let mut r = Repicker::new(&new).reading(&s, &retained);
+        for span in &mut spans {
+            r.span(span);
+        }
+        assert!(spans.iter().all(Span::is_summary));
+        assert_eq!(spans[1].attr(tier), None, "not read: as before the reload");
+        assert_eq!(spans[0].name(), "generate");
+    }
+}
