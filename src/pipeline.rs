@@ -148,6 +148,11 @@ pub struct Pipeline {
     /// count against `memory_limit`, and receivers refuse while any wait.
     pending: Mutex<VecDeque<ExportItem>>,
     pending_bytes: AtomicU64,
+    /// With storage on, kept spans decided while the exporters had no room, oldest first, as
+    /// summaries: their bytes stay in the log (unreleased) until the queues have room, so an
+    /// outage is absorbed on disk, within `storage.max_bytes`, instead of refused.
+    parked: Mutex<VecDeque<(Verdict, Span)>>,
+    parked_spans: AtomicU64,
     /// When a request was last refused for memory (milliseconds since `started`; 0: never).
     memory_refused_at: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
@@ -200,6 +205,8 @@ impl Pipeline {
             inflight: InFlight::default(),
             pending: Mutex::new(VecDeque::new()),
             pending_bytes: AtomicU64::new(0),
+            parked: Mutex::new(VecDeque::new()),
+            parked_spans: AtomicU64::new(0),
             memory_refused_at: Default::default(),
             started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
@@ -380,7 +387,9 @@ impl Pipeline {
                 "tailsift is over its memory limit ({held} of {} bytes held)",
                 self.memory_limit
             )))
-        } else if exporters.is_congested() || pending > 0 {
+        } else if self.storage.is_none() && (exporters.is_congested() || pending > 0) {
+            // With storage on, kept spans wait in the log instead (see `parked`): only the
+            // disk budget and the memory limit refuse.
             Some(Refusal::Overloaded(
                 "an exporter's queue is full (its backend is slow or down)".to_string(),
             ))
@@ -528,6 +537,8 @@ impl Pipeline {
         g.traces.set(s.traces as f64);
         g.retained_bytes.set(self.retained.bytes() as f64);
         g.pending_bytes.set(self.pending_bytes() as f64);
+        metrics::gauge!(names::EXPORT_PARKED_SPANS)
+            .set(self.parked_spans.load(Ordering::Acquire) as f64);
         g.spans.set(s.spans as f64);
         g.bytes.set(s.bytes as f64);
     }
@@ -540,7 +551,10 @@ impl Pipeline {
     ) -> crate::exporter::ShutdownReport {
         // Items waiting for queue room go first, as room frees up, until the deadline.
         let start = std::time::Instant::now();
-        while self.pending_bytes.load(Ordering::Acquire) > 0 && start.elapsed() < deadline {
+        while (self.pending_bytes.load(Ordering::Acquire) > 0
+            || self.parked_spans.load(Ordering::Acquire) > 0)
+            && start.elapsed() < deadline
+        {
             if let Some(e) = &*self.exporters() {
                 self.send_pending(e);
             }
@@ -553,6 +567,7 @@ impl Pipeline {
             .take();
         match exporters {
             Some(e) => {
+                self.keep_parked_owed();
                 let left = self.take_pending();
                 if !left.is_empty() {
                     let spans: usize = left.iter().map(|i| i.spans).sum();
@@ -590,8 +605,18 @@ impl Pipeline {
                 s.log_decided(&out.decided, &engine.rules.rule_names());
             }
         }
-        // Kept summaries' requests, read back once each, outside any shard lock.
-        let stored = self.read_back(&out);
+        // With storage on and the exporters full, kept spans wait as summaries; otherwise
+        // their requests are read back, once each, outside any shard lock.
+        let park = self.storage.is_some()
+            && (exporters.is_congested()
+                || self.pending_bytes.load(Ordering::Acquire) > 0
+                || self.parked_spans.load(Ordering::Acquire) > 0);
+        let mut parking = Vec::new();
+        let stored = if park {
+            storage_glue::ReadBack::default()
+        } else {
+            self.read_back(kept_spans(&out))
+        };
         for d in out.decided {
             let c = engine.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -615,7 +640,9 @@ impl Pipeline {
                         .as_secs_f64(),
                 );
             }
-            if d.verdict.keep {
+            if d.verdict.keep && park {
+                parking.extend(d.trace.spans.into_iter().map(|s| (d.verdict, s)));
+            } else if d.verdict.keep {
                 for s in d.trace.spans {
                     self.push_kept(engine, d.verdict, &stored, s, &mut kept, exporters);
                 }
@@ -634,11 +661,18 @@ impl Pipeline {
             self.late_kept
                 .get(|| counter!(names::LATE_SPANS, "verdict" => "kept"))
                 .increment(out.late_kept.len() as u64);
-            for (v, s) in out.late_kept {
-                self.push_kept(engine, v, &stored, s, &mut kept, exporters);
+            if park {
+                parking.extend(out.late_kept);
+            } else {
+                for (v, s) in out.late_kept {
+                    self.push_kept(engine, v, &stored, s, &mut kept, exporters);
+                }
             }
         }
         self.flush(&mut kept, exporters);
+        if !parking.is_empty() {
+            self.park(parking);
+        }
     }
 
     fn push_kept(
@@ -725,21 +759,25 @@ impl Pipeline {
         pending.push_back(item);
     }
 
-    /// Moves waiting items into the exporter queues, oldest first, while they fit.
+    /// Moves waiting items into the exporter queues, oldest first, while they fit; then
+    /// parked spans, while the queues have room.
     fn send_pending(&self, exporters: &Exporters) {
-        let mut pending = self.pending();
-        while let Some(item) = pending.pop_front() {
-            let len = item.body.len() as u64;
-            match exporters.try_send(item) {
-                Ok(()) => {
-                    self.pending_bytes.fetch_sub(len, Ordering::AcqRel);
-                }
-                Err(item) => {
-                    pending.push_front(item);
-                    break;
+        {
+            let mut pending = self.pending();
+            while let Some(item) = pending.pop_front() {
+                let len = item.body.len() as u64;
+                match exporters.try_send(item) {
+                    Ok(()) => {
+                        self.pending_bytes.fetch_sub(len, Ordering::AcqRel);
+                    }
+                    Err(item) => {
+                        pending.push_front(item);
+                        return;
+                    }
                 }
             }
         }
+        self.unpark(exporters);
     }
 
     fn take_pending(&self) -> Vec<ExportItem> {
@@ -752,6 +790,15 @@ impl Pipeline {
     pub fn pending_bytes(&self) -> u64 {
         self.pending_bytes.load(Ordering::Acquire)
     }
+}
+
+/// The kept spans of `out`: of kept traces, then late spans of kept traces.
+fn kept_spans(out: &Output) -> impl Iterator<Item = &Span> {
+    out.decided
+        .iter()
+        .filter(|d| d.verdict.keep)
+        .flat_map(|d| d.trace.spans.iter())
+        .chain(out.late_kept.iter().map(|(_, s)| s))
 }
 
 #[path = "pipeline_storage.rs"]

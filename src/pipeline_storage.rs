@@ -8,6 +8,7 @@ use crate::otlp::{Ingested, Interest, Span};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::counter;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -42,18 +43,12 @@ impl Pipeline {
         }
     }
 
-    /// Reads back the requests of the kept summaries in `out`, once per request.
-    pub(super) fn read_back(&self, out: &Output) -> ReadBack {
+    /// Reads back the requests of the summaries among `kept`, once per request.
+    pub(super) fn read_back<'a>(&self, kept: impl Iterator<Item = &'a Span>) -> ReadBack {
         let mut stored = ReadBack::default();
         let Some(storage) = &self.storage else {
             return stored;
         };
-        let kept = out
-            .decided
-            .iter()
-            .filter(|d| d.verdict.keep)
-            .flat_map(|d| d.trace.spans.iter())
-            .chain(out.late_kept.iter().map(|(_, s)| s));
         for s in kept.filter(|s| s.is_summary()) {
             let Some(lease) = s.scope.resource.retained.as_ref().and_then(|r| r.lease()) else {
                 continue;
@@ -87,6 +82,62 @@ impl Pipeline {
             Err(e) => {
                 crate::warn_limited!(error = %e, "storage log: a kept request read back is not valid OTLP; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
                 Err("undecodable")
+            }
+        }
+    }
+
+    /// Parks kept spans (storage on) until the exporter queues have room.
+    pub(super) fn park(&self, spans: Vec<(Verdict, Span)>) {
+        let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        self.parked_spans
+            .fetch_add(spans.len() as u64, Ordering::AcqRel);
+        parked.extend(spans);
+    }
+
+    /// Exports parked spans, oldest first, an item at a time while the exporter queues have
+    /// room: their requests are read back and they take the output path as any kept span.
+    pub(super) fn unpark(&self, exporters: &crate::exporter::Exporters) {
+        while self.parked_spans.load(Ordering::Acquire) > 0
+            && !exporters.is_congested()
+            && self.pending_bytes.load(Ordering::Acquire) == 0
+        {
+            let chunk: Vec<(Verdict, Span)> = {
+                let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+                let n = parked.len().min(self.item_max_spans);
+                self.parked_spans.fetch_sub(n as u64, Ordering::AcqRel);
+                parked.drain(..n).collect()
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            let engine = self.engine.load();
+            let stored = self.read_back(chunk.iter().map(|(_, s)| s));
+            let mut kept = super::Outgoing::default();
+            for (v, s) in chunk {
+                self.push_kept(&engine, v, &stored, s, &mut kept, exporters);
+            }
+            self.flush(&mut kept, exporters);
+        }
+    }
+
+    /// At shutdown: parked spans never found room; their records stay for the next start.
+    pub(super) fn keep_parked_owed(&self) {
+        let parked: Vec<_> = {
+            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+            self.parked_spans.store(0, Ordering::Release);
+            parked.drain(..).collect()
+        };
+        if parked.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            spans = parked.len(),
+            "kept spans never found room in the exporter queues before the shutdown deadline; \
+             they stay in the storage log and are exported after the next start"
+        );
+        for (_, s) in &parked {
+            if let Some(l) = s.scope.resource.retained.as_ref().and_then(|r| r.lease()) {
+                l.keep_owed();
             }
         }
     }

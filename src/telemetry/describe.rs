@@ -61,6 +61,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::RECEIVER_CONNECTIONS_TIMED_OUT, Kind::Counter, "Connections closed by a timeout, by listener and reason (header_read_timeout, idle_timeout)."),
     (n::RECEIVER_ACCEPT_ERRORS, Kind::Counter, "Failed accept() calls (e.g. out of file descriptors), by listener; the listener pauses briefly after each."),
     (n::RECEIVER_INFLIGHT_BYTES, Kind::Gauge, "Bytes reserved by requests being received, inflated or transcoded; counted in sampling.memory_limit."),
+    (n::EXPORT_PARKED_SPANS, Kind::Gauge, "With storage on, kept spans waiting for room in the exporter queues as summaries, their bytes in the storage log (an outage is absorbed on disk up to storage.max_bytes); the summaries count in sampling.memory_limit."),
     (n::EXPORT_PENDING_BYTES, Kind::Gauge, "Bytes of kept spans decided while an exporter queue had no room, waiting for it; counted in sampling.memory_limit."),
     (n::POLICY_DECISIONS, Kind::Counter, "tail_sampling policy evaluations, by top-level policy and decision (sampled, not_sampled, dropped)."),
     (n::MALFORMED_KEPT_SPANS, Kind::Counter, "Kept spans not forwarded because they are not valid OTLP in a part ingest does not read (checked in full once kept, so they cannot spoil a batch)."),

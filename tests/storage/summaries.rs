@@ -307,3 +307,47 @@ async fn a_record_damaged_after_acceptance_is_counted_and_released() {
     // Released, not owed: nothing of it is replayed.
     nothing_left(dir.path(), url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_spans_parked_at_shutdown_stay_in_the_log_for_the_next_start() {
+    let t = setup().await;
+    let (dir, sink, url) = (&t.dir, &t.sink, &t.url);
+    let yaml = config(dir.path(), url, "100ms", "")
+        .replace("    retry:", "    queue: { max_bytes: 64KiB }\n    retry:");
+    sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let d = Daemon::start(&yaml).await;
+    let payload = "x".repeat(2_000);
+    for t in 1..=100u128 {
+        let base = (t as u64) * 10;
+        let req = request(
+            "svc",
+            [
+                span(t, base + 1).name("root").attr("payload", &payload),
+                span(t, base + 2).parent(base + 1).attr("payload", &payload),
+            ],
+        );
+        // The queue is full early on: nothing is refused, the rest waits in the log.
+        d.send_ok(Transport::Grpc, &req).await;
+    }
+    let parked = wait_for_async(PATIENCE, || async {
+        d.scrape().await.sum("tailsift_export_parked_spans", &[]) > 100.0
+    })
+    .await;
+    assert!(parked, "kept spans wait in the log while the queue is full");
+    let m = d.scrape().await;
+    assert!(
+        m.sum("tailsift_buffer_retained_bytes", &[]) < 100_000.0,
+        "parked spans are summaries: {} bytes retained for 400 KB of spans",
+        m.sum("tailsift_buffer_retained_bytes", &[])
+    );
+    d.stop().await;
+    sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let d = Daemon::start(&yaml).await;
+    let all = wait_for(PATIENCE, || unique_span_ids(sink).len() == 200).await;
+    assert!(
+        all,
+        "{} of 200 spans delivered",
+        unique_span_ids(sink).len()
+    );
+    d.stop().await;
+}
