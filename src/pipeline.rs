@@ -148,9 +148,10 @@ pub struct Pipeline {
     /// count against `memory_limit`, and receivers refuse while any wait.
     pending: Mutex<VecDeque<ExportItem>>,
     pending_bytes: AtomicU64,
-    /// With storage on, kept spans decided while the exporters had no room, oldest first, as
-    /// summaries: their bytes stay in the log (unreleased) until the queues have room, so an
-    /// outage is absorbed on disk, within `storage.max_bytes`, instead of refused.
+    /// With storage on, kept spans (summaries) on their way to the exporters, oldest first:
+    /// they leave an item at a time while the queues have room, and otherwise wait here with
+    /// their bytes in the log (unreleased), so an outage is absorbed on disk, within
+    /// `storage.max_bytes`, instead of refused.
     parked: Mutex<VecDeque<(Verdict, Span)>>,
     parked_spans: AtomicU64,
     /// When a request was last refused for memory (milliseconds since `started`; 0: never).
@@ -589,13 +590,16 @@ impl Pipeline {
         }
         let now = Instant::now();
         // Room for every kept span at once (up to one item's worth), so the list never regrows.
-        let keeping = out
-            .decided
-            .iter()
-            .filter(|d| d.verdict.keep)
-            .map(|d| d.trace.spans.len())
-            .sum::<usize>()
-            + out.late_kept.len();
+        let keeping = if self.storage.is_some() {
+            0
+        } else {
+            out.decided
+                .iter()
+                .filter(|d| d.verdict.keep)
+                .map(|d| d.trace.spans.len())
+                .sum::<usize>()
+                + out.late_kept.len()
+        };
         let mut kept = Outgoing {
             spans: Vec::with_capacity(keeping.min(self.item_max_spans)),
             ..Outgoing::default()
@@ -605,18 +609,12 @@ impl Pipeline {
                 s.log_decided(&out.decided, &engine.rules.rule_names());
             }
         }
-        // With storage on and the exporters full, kept spans wait as summaries; otherwise
-        // their requests are read back, once each, outside any shard lock.
-        let park = self.storage.is_some()
-            && (exporters.is_congested()
-                || self.pending_bytes.load(Ordering::Acquire) > 0
-                || self.parked_spans.load(Ordering::Acquire) > 0);
+        // With storage on, kept spans are summaries: they join the parked ones, which go out
+        // an item at a time (their requests read back once each, outside any shard lock)
+        // while the exporter queues have room, and wait in the log otherwise.
+        let park = self.storage.is_some();
         let mut parking = Vec::new();
-        let stored = if park {
-            storage_glue::ReadBack::default()
-        } else {
-            self.read_back(kept_spans(&out))
-        };
+        let in_memory = storage_glue::ReadBack::default();
         for d in out.decided {
             let c = engine.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -644,7 +642,7 @@ impl Pipeline {
                 parking.extend(d.trace.spans.into_iter().map(|s| (d.verdict, s)));
             } else if d.verdict.keep {
                 for s in d.trace.spans {
-                    self.push_kept(engine, d.verdict, &stored, s, &mut kept, exporters);
+                    self.push_kept(engine, d.verdict, &in_memory, s, &mut kept, exporters);
                 }
             }
         }
@@ -665,13 +663,14 @@ impl Pipeline {
                 parking.extend(out.late_kept);
             } else {
                 for (v, s) in out.late_kept {
-                    self.push_kept(engine, v, &stored, s, &mut kept, exporters);
+                    self.push_kept(engine, v, &in_memory, s, &mut kept, exporters);
                 }
             }
         }
         self.flush(&mut kept, exporters);
         if !parking.is_empty() {
             self.park(parking);
+            self.unpark(exporters);
         }
     }
 
@@ -790,15 +789,6 @@ impl Pipeline {
     pub fn pending_bytes(&self) -> u64 {
         self.pending_bytes.load(Ordering::Acquire)
     }
-}
-
-/// The kept spans of `out`: of kept traces, then late spans of kept traces.
-fn kept_spans(out: &Output) -> impl Iterator<Item = &Span> {
-    out.decided
-        .iter()
-        .filter(|d| d.verdict.keep)
-        .flat_map(|d| d.trace.spans.iter())
-        .chain(out.late_kept.iter().map(|(_, s)| s))
 }
 
 #[path = "pipeline_storage.rs"]

@@ -95,7 +95,9 @@ impl Pipeline {
     }
 
     /// Exports parked spans, oldest first, an item at a time while the exporter queues have
-    /// room: their requests are read back and they take the output path as any kept span.
+    /// room: their requests are read back (once per request and item) and they take the
+    /// output path as any kept span. Only an item's worth of read-back bytes is in memory at
+    /// once, however many traces were decided together.
     pub(super) fn unpark(&self, exporters: &crate::exporter::Exporters) {
         while self.parked_spans.load(Ordering::Acquire) > 0
             && !exporters.is_congested()
