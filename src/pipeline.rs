@@ -154,6 +154,8 @@ pub struct Pipeline {
     /// `storage.max_bytes`, instead of refused.
     parked: Mutex<VecDeque<(Verdict, Span)>>,
     parked_spans: AtomicU64,
+    /// The allocation of `parked`, counted in `memory_limit` (with the summaries, in `retained`).
+    parked_bytes: AtomicU64,
     /// When a request was last refused for memory (milliseconds since `started`; 0: never).
     memory_refused_at: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
@@ -208,6 +210,7 @@ impl Pipeline {
             pending_bytes: AtomicU64::new(0),
             parked: Mutex::new(VecDeque::new()),
             parked_spans: AtomicU64::new(0),
+            parked_bytes: AtomicU64::new(0),
             memory_refused_at: Default::default(),
             started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
@@ -328,10 +331,17 @@ impl Pipeline {
         &self.buffer
     }
 
-    /// Bytes held: buffered spans, exporter queues and items waiting for queue room.
+    /// Bytes held: buffered spans, exporter queues and items waiting for queue room (with
+    /// storage on, parked spans' entries too).
     pub fn held_bytes(&self) -> u64 {
         let queued = self.exporters().as_ref().map_or(0, Exporters::queued_bytes);
-        self.retained.bytes() + queued + self.pending_bytes.load(Ordering::Acquire)
+        self.retained.bytes() + queued + self.waiting_bytes()
+    }
+
+    /// Bytes of kept spans waiting for the exporters: items waiting for queue room, and the
+    /// parked spans' queue (their summaries count in `retained`).
+    fn waiting_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::Acquire) + self.parked_bytes.load(Ordering::Acquire)
     }
 
     /// Bytes reserved by requests being received.
@@ -365,10 +375,8 @@ impl Pipeline {
             None => Some(Refusal::ShuttingDown),
             Some(e) => {
                 let inflight = self.inflight.bytes();
-                let held = self.retained.bytes()
-                    + e.queued_bytes()
-                    + self.pending_bytes.load(Ordering::Acquire)
-                    + inflight;
+                let held =
+                    self.retained.bytes() + e.queued_bytes() + self.waiting_bytes() + inflight;
                 if inflight > 0 && held >= self.memory_limit {
                     return Some(Refusal::Overloaded(format!(
                         "tailsift is over its memory limit ({held} of {} bytes held, {inflight} of them being received)",
@@ -382,7 +390,7 @@ impl Pipeline {
 
     fn overloaded_with(&self, exporters: &Exporters) -> Option<Refusal> {
         let pending = self.pending_bytes.load(Ordering::Acquire);
-        let held = self.retained.bytes() + exporters.queued_bytes() + pending;
+        let held = self.retained.bytes() + exporters.queued_bytes() + self.waiting_bytes();
         if held >= self.memory_limit {
             Some(Refusal::Overloaded(format!(
                 "tailsift is over its memory limit ({held} of {} bytes held)",

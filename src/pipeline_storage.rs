@@ -92,6 +92,16 @@ impl Pipeline {
         self.parked_spans
             .fetch_add(spans.len() as u64, Ordering::AcqRel);
         parked.extend(spans);
+        self.note_parked_allocation(&mut parked);
+    }
+
+    /// Accounts for the parked queue's allocation (shrunk once emptied, after an outage).
+    fn note_parked_allocation(&self, parked: &mut std::collections::VecDeque<(Verdict, Span)>) {
+        if parked.is_empty() && parked.capacity() > 4096 {
+            parked.shrink_to(4096);
+        }
+        let bytes = parked.capacity() * std::mem::size_of::<(Verdict, Span)>();
+        self.parked_bytes.store(bytes as u64, Ordering::Release);
     }
 
     /// Exports parked spans, oldest first, an item at a time while the exporter queues have
@@ -107,7 +117,9 @@ impl Pipeline {
                 let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
                 let n = parked.len().min(self.item_max_spans);
                 self.parked_spans.fetch_sub(n as u64, Ordering::AcqRel);
-                parked.drain(..n).collect()
+                let chunk = parked.drain(..n).collect();
+                self.note_parked_allocation(&mut parked);
+                chunk
             };
             if chunk.is_empty() {
                 break;
@@ -127,7 +139,9 @@ impl Pipeline {
         let parked: Vec<_> = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             self.parked_spans.store(0, Ordering::Release);
-            parked.drain(..).collect()
+            let all = parked.drain(..).collect();
+            self.note_parked_allocation(&mut parked);
+            all
         };
         if parked.is_empty() {
             return;
