@@ -152,7 +152,7 @@ pub struct Pipeline {
     /// they leave an item at a time while the queues have room, and otherwise wait here with
     /// their bytes in the log (unreleased), so an outage is absorbed on disk, within
     /// `storage.max_bytes`, instead of refused.
-    parked: Mutex<VecDeque<(Verdict, Span)>>,
+    parked: Mutex<VecDeque<storage_glue::Parked>>,
     parked_spans: AtomicU64,
     /// The allocation of `parked`, counted in `memory_limit` (with the summaries, in `retained`).
     parked_bytes: AtomicU64,
@@ -647,7 +647,7 @@ impl Pipeline {
                 );
             }
             if d.verdict.keep && park {
-                parking.extend(d.trace.spans.into_iter().map(|s| (d.verdict, s)));
+                parking.push((d.verdict, d.trace.spans));
             } else if d.verdict.keep {
                 for s in d.trace.spans {
                     self.push_kept(engine, d.verdict, &in_memory, s, &mut kept, exporters);
@@ -668,7 +668,7 @@ impl Pipeline {
                 .get(|| counter!(names::LATE_SPANS, "verdict" => "kept"))
                 .increment(out.late_kept.len() as u64);
             if park {
-                parking.extend(out.late_kept);
+                parking.extend(out.late_kept.into_iter().map(|(v, s)| (v, vec![s])));
             } else {
                 for (v, s) in out.late_kept {
                     self.push_kept(engine, v, &in_memory, s, &mut kept, exporters);

@@ -8,6 +8,7 @@ use crate::otlp::{Ingested, Interest, Span};
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::counter;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -86,21 +87,23 @@ impl Pipeline {
         }
     }
 
-    /// Parks kept spans (storage on) until the exporter queues have room.
-    pub(super) fn park(&self, spans: Vec<(Verdict, Span)>) {
+    /// Parks kept spans (storage on) until the exporter queues have room: a trace's spans (or
+    /// a late span) with the verdict that kept them.
+    pub(super) fn park(&self, spans: Vec<Parked>) {
+        let n: usize = spans.iter().map(|(_, s)| s.len()).sum();
         let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-        self.parked_spans
-            .fetch_add(spans.len() as u64, Ordering::AcqRel);
+        self.parked_spans.fetch_add(n as u64, Ordering::AcqRel);
         parked.extend(spans);
         self.note_parked_allocation(&mut parked);
     }
 
-    /// Accounts for the parked queue's allocation (shrunk once emptied, after an outage).
-    fn note_parked_allocation(&self, parked: &mut std::collections::VecDeque<(Verdict, Span)>) {
-        if parked.is_empty() && parked.capacity() > 4096 {
-            parked.shrink_to(4096);
+    /// Accounts for the parked queue's allocation (shrunk once emptied, after an outage); the
+    /// spans themselves count in `retained`.
+    fn note_parked_allocation(&self, parked: &mut VecDeque<Parked>) {
+        if parked.is_empty() && parked.capacity() > 1024 {
+            parked.shrink_to(1024);
         }
-        let bytes = parked.capacity() * std::mem::size_of::<(Verdict, Span)>();
+        let bytes = parked.capacity() * std::mem::size_of::<Parked>();
         self.parked_bytes.store(bytes as u64, Ordering::Release);
     }
 
@@ -113,11 +116,17 @@ impl Pipeline {
             && !exporters.is_congested()
             && self.pending_bytes.load(Ordering::Acquire) == 0
         {
-            let chunk: Vec<(Verdict, Span)> = {
+            let chunk: Vec<Parked> = {
                 let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-                let n = parked.len().min(self.item_max_spans);
+                let (mut chunk, mut n) = (Vec::new(), 0);
+                while n < self.item_max_spans {
+                    let Some(entry) = parked.pop_front() else {
+                        break;
+                    };
+                    n += entry.1.len();
+                    chunk.push(entry);
+                }
                 self.parked_spans.fetch_sub(n as u64, Ordering::AcqRel);
-                let chunk = parked.drain(..n).collect();
                 self.note_parked_allocation(&mut parked);
                 chunk
             };
@@ -125,10 +134,12 @@ impl Pipeline {
                 break;
             }
             let engine = self.engine.load();
-            let stored = self.read_back(chunk.iter().map(|(_, s)| s));
+            let stored = self.read_back(chunk.iter().flat_map(|(_, s)| s.iter()));
             let mut kept = super::Outgoing::default();
-            for (v, s) in chunk {
-                self.push_kept(&engine, v, &stored, s, &mut kept, exporters);
+            for (v, spans) in chunk {
+                for s in spans {
+                    self.push_kept(&engine, v, &stored, s, &mut kept, exporters);
+                }
             }
             self.flush(&mut kept, exporters);
         }
@@ -136,22 +147,23 @@ impl Pipeline {
 
     /// At shutdown: parked spans never found room; their records stay for the next start.
     pub(super) fn keep_parked_owed(&self) {
-        let parked: Vec<_> = {
+        let parked: Vec<Parked> = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             self.parked_spans.store(0, Ordering::Release);
             let all = parked.drain(..).collect();
             self.note_parked_allocation(&mut parked);
             all
         };
-        if parked.is_empty() {
+        let spans: Vec<&Span> = parked.iter().flat_map(|(_, s)| s.iter()).collect();
+        if spans.is_empty() {
             return;
         }
         tracing::warn!(
-            spans = parked.len(),
+            spans = spans.len(),
             "kept spans never found room in the exporter queues before the shutdown deadline; \
              they stay in the storage log and are exported after the next start"
         );
-        for (_, s) in &parked {
+        for s in spans {
             if let Some(l) = s.scope.resource.retained.as_ref().and_then(|r| r.lease()) {
                 l.keep_owed();
             }
@@ -218,6 +230,9 @@ impl Pipeline {
         n
     }
 }
+
+/// Kept spans waiting for the exporters: a trace's spans, or a late span, with their verdict.
+pub(super) type Parked = (Verdict, Vec<Span>);
 
 /// The requests of one batch of kept summaries, read back from the log (by lease).
 #[derive(Default)]
