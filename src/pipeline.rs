@@ -148,6 +148,14 @@ pub struct Pipeline {
     /// count against `memory_limit`, and receivers refuse while any wait.
     pending: Mutex<VecDeque<ExportItem>>,
     pending_bytes: AtomicU64,
+    /// With storage on, kept spans (summaries) on their way to the exporters, oldest first:
+    /// they leave an item at a time while the queues have room, and otherwise wait here with
+    /// their bytes in the log (unreleased), so an outage is absorbed on disk, within
+    /// `storage.max_bytes`, instead of refused.
+    parked: Mutex<VecDeque<storage_glue::Parked>>,
+    parked_spans: AtomicU64,
+    /// The allocation of `parked`, counted in `memory_limit` (with the summaries, in `retained`).
+    parked_bytes: AtomicU64,
     /// When a request was last refused for memory (milliseconds since `started`; 0: never).
     memory_refused_at: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
@@ -200,6 +208,9 @@ impl Pipeline {
             inflight: InFlight::default(),
             pending: Mutex::new(VecDeque::new()),
             pending_bytes: AtomicU64::new(0),
+            parked: Mutex::new(VecDeque::new()),
+            parked_spans: AtomicU64::new(0),
+            parked_bytes: AtomicU64::new(0),
             memory_refused_at: Default::default(),
             started: std::time::Instant::now(),
             decision_delay: histogram!(names::DECISION_DELAY),
@@ -300,6 +311,9 @@ impl Pipeline {
         let next = old.rules.succeed(rules);
         if next.interest() != old.rules.interest() {
             let mut repick = crate::otlp::repick::Repicker::new(next.interest());
+            if let Some(s) = &self.storage {
+                repick = repick.reading(s, &self.retained);
+            }
             self.buffer.for_each_span_mut(|s| repick.span(s));
         }
         let generation = next.generation();
@@ -317,10 +331,17 @@ impl Pipeline {
         &self.buffer
     }
 
-    /// Bytes held: buffered spans, exporter queues and items waiting for queue room.
+    /// Bytes held: buffered spans, exporter queues and items waiting for queue room (with
+    /// storage on, parked spans' entries too).
     pub fn held_bytes(&self) -> u64 {
         let queued = self.exporters().as_ref().map_or(0, Exporters::queued_bytes);
-        self.retained.bytes() + queued + self.pending_bytes.load(Ordering::Acquire)
+        self.retained.bytes() + queued + self.waiting_bytes()
+    }
+
+    /// Bytes of kept spans waiting for the exporters: items waiting for queue room, and the
+    /// parked spans' queue (their summaries count in `retained`).
+    fn waiting_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::Acquire) + self.parked_bytes.load(Ordering::Acquire)
     }
 
     /// Bytes reserved by requests being received.
@@ -354,10 +375,8 @@ impl Pipeline {
             None => Some(Refusal::ShuttingDown),
             Some(e) => {
                 let inflight = self.inflight.bytes();
-                let held = self.retained.bytes()
-                    + e.queued_bytes()
-                    + self.pending_bytes.load(Ordering::Acquire)
-                    + inflight;
+                let held =
+                    self.retained.bytes() + e.queued_bytes() + self.waiting_bytes() + inflight;
                 if inflight > 0 && held >= self.memory_limit {
                     return Some(Refusal::Overloaded(format!(
                         "tailsift is over its memory limit ({held} of {} bytes held, {inflight} of them being received)",
@@ -371,13 +390,15 @@ impl Pipeline {
 
     fn overloaded_with(&self, exporters: &Exporters) -> Option<Refusal> {
         let pending = self.pending_bytes.load(Ordering::Acquire);
-        let held = self.retained.bytes() + exporters.queued_bytes() + pending;
+        let held = self.retained.bytes() + exporters.queued_bytes() + self.waiting_bytes();
         if held >= self.memory_limit {
             Some(Refusal::Overloaded(format!(
                 "tailsift is over its memory limit ({held} of {} bytes held)",
                 self.memory_limit
             )))
-        } else if exporters.is_congested() || pending > 0 {
+        } else if self.storage.is_none() && (exporters.is_congested() || pending > 0) {
+            // With storage on, kept spans wait in the log instead (see `parked`): only the
+            // disk budget and the memory limit refuse.
             Some(Refusal::Overloaded(
                 "an exporter's queue is full (its backend is slow or down)".to_string(),
             ))
@@ -422,13 +443,14 @@ impl Pipeline {
         };
         let engine = self.engine.load();
         let interest = engine.rules.interest();
-        let ingested =
+        let mut ingested =
             match crate::otlp::ingest_leased(&body, interest, Some(&self.retained), lease) {
                 Ok(i) => i,
                 Err(e) => {
                     return refused(Refusal::Malformed(e.to_string()), RequestOutcome::Invalid)
                 }
             };
+        self.summarize(&mut ingested, interest);
         drop(reservation);
         let message = ingested.rejection_message();
         let mut rejected_by_reason: Vec<(&'static str, u64)> = Vec::new();
@@ -524,6 +546,8 @@ impl Pipeline {
         g.traces.set(s.traces as f64);
         g.retained_bytes.set(self.retained.bytes() as f64);
         g.pending_bytes.set(self.pending_bytes() as f64);
+        metrics::gauge!(names::EXPORT_PARKED_SPANS)
+            .set(self.parked_spans.load(Ordering::Acquire) as f64);
         g.spans.set(s.spans as f64);
         g.bytes.set(s.bytes as f64);
     }
@@ -536,7 +560,10 @@ impl Pipeline {
     ) -> crate::exporter::ShutdownReport {
         // Items waiting for queue room go first, as room frees up, until the deadline.
         let start = std::time::Instant::now();
-        while self.pending_bytes.load(Ordering::Acquire) > 0 && start.elapsed() < deadline {
+        while (self.pending_bytes.load(Ordering::Acquire) > 0
+            || self.parked_spans.load(Ordering::Acquire) > 0)
+            && start.elapsed() < deadline
+        {
             if let Some(e) = &*self.exporters() {
                 self.send_pending(e);
             }
@@ -549,6 +576,7 @@ impl Pipeline {
             .take();
         match exporters {
             Some(e) => {
+                self.keep_parked_owed();
                 let left = self.take_pending();
                 if !left.is_empty() {
                     let spans: usize = left.iter().map(|i| i.spans).sum();
@@ -570,13 +598,16 @@ impl Pipeline {
         }
         let now = Instant::now();
         // Room for every kept span at once (up to one item's worth), so the list never regrows.
-        let keeping = out
-            .decided
-            .iter()
-            .filter(|d| d.verdict.keep)
-            .map(|d| d.trace.spans.len())
-            .sum::<usize>()
-            + out.late_kept.len();
+        let keeping = if self.storage.is_some() {
+            0
+        } else {
+            out.decided
+                .iter()
+                .filter(|d| d.verdict.keep)
+                .map(|d| d.trace.spans.len())
+                .sum::<usize>()
+                + out.late_kept.len()
+        };
         let mut kept = Outgoing {
             spans: Vec::with_capacity(keeping.min(self.item_max_spans)),
             ..Outgoing::default()
@@ -586,6 +617,12 @@ impl Pipeline {
                 s.log_decided(&out.decided, &engine.rules.rule_names());
             }
         }
+        // With storage on, kept spans are summaries: they join the parked ones, which go out
+        // an item at a time (their requests read back once each, outside any shard lock)
+        // while the exporter queues have room, and wait in the log otherwise.
+        let park = self.storage.is_some();
+        let mut parking = Vec::new();
+        let in_memory = storage_glue::ReadBack::default();
         for d in out.decided {
             let c = engine.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -609,9 +646,11 @@ impl Pipeline {
                         .as_secs_f64(),
                 );
             }
-            if d.verdict.keep {
+            if d.verdict.keep && park {
+                parking.push((d.verdict, d.trace.spans));
+            } else if d.verdict.keep {
                 for s in d.trace.spans {
-                    self.push_kept(engine, d.verdict, s, &mut kept, exporters);
+                    self.push_kept(engine, d.verdict, &in_memory, s, &mut kept, exporters);
                 }
             }
         }
@@ -628,21 +667,33 @@ impl Pipeline {
             self.late_kept
                 .get(|| counter!(names::LATE_SPANS, "verdict" => "kept"))
                 .increment(out.late_kept.len() as u64);
-            for (v, s) in out.late_kept {
-                self.push_kept(engine, v, s, &mut kept, exporters);
+            if park {
+                parking.extend(out.late_kept.into_iter().map(|(v, s)| (v, vec![s])));
+            } else {
+                for (v, s) in out.late_kept {
+                    self.push_kept(engine, v, &in_memory, s, &mut kept, exporters);
+                }
             }
         }
         self.flush(&mut kept, exporters);
+        if !parking.is_empty() {
+            self.park(parking);
+            self.unpark(exporters);
+        }
     }
 
     fn push_kept(
         &self,
         engine: &Engine,
         v: Verdict,
+        stored: &storage_glue::ReadBack,
         span: Span,
         kept: &mut Outgoing,
         exporters: &Exporters,
     ) {
+        let Some(span) = stored.materialize(span) else {
+            return;
+        };
         let lease = span
             .scope
             .resource
@@ -715,21 +766,25 @@ impl Pipeline {
         pending.push_back(item);
     }
 
-    /// Moves waiting items into the exporter queues, oldest first, while they fit.
+    /// Moves waiting items into the exporter queues, oldest first, while they fit; then
+    /// parked spans, while the queues have room.
     fn send_pending(&self, exporters: &Exporters) {
-        let mut pending = self.pending();
-        while let Some(item) = pending.pop_front() {
-            let len = item.body.len() as u64;
-            match exporters.try_send(item) {
-                Ok(()) => {
-                    self.pending_bytes.fetch_sub(len, Ordering::AcqRel);
-                }
-                Err(item) => {
-                    pending.push_front(item);
-                    break;
+        {
+            let mut pending = self.pending();
+            while let Some(item) = pending.pop_front() {
+                let len = item.body.len() as u64;
+                match exporters.try_send(item) {
+                    Ok(()) => {
+                        self.pending_bytes.fetch_sub(len, Ordering::AcqRel);
+                    }
+                    Err(item) => {
+                        pending.push_front(item);
+                        return;
+                    }
                 }
             }
         }
+        self.unpark(exporters);
     }
 
     fn take_pending(&self) -> Vec<ExportItem> {

@@ -12,6 +12,8 @@ mod kill9;
 mod outage;
 #[path = "storage/restart.rs"]
 mod restart;
+#[path = "storage/summaries.rs"]
+mod summaries;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;

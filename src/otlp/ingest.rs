@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub struct Interest {
     pub(super) span_keys: Keys,
     resource_keys: Keys,
+    /// Whether the rules read span events (kept in span summaries, see [`super::summary`]).
+    span_events: bool,
 }
 
 impl Interest {
@@ -25,6 +27,14 @@ impl Interest {
     /// Registers a resource attribute key and returns its index.
     pub fn resource_key(&mut self, key: &str) -> u16 {
         self.resource_keys.intern(key)
+    }
+    /// Registers that the rules read span events.
+    pub fn want_span_events(&mut self) {
+        self.span_events = true;
+    }
+    /// Whether the rules read span events.
+    pub fn span_events(&self) -> bool {
+        self.span_events
     }
 }
 

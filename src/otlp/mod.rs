@@ -11,6 +11,7 @@ pub mod rejection;
 pub mod repick;
 pub mod rpc;
 pub mod salvage;
+pub mod summary;
 pub mod tracestate;
 pub mod validate;
 pub mod wire;

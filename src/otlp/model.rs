@@ -68,6 +68,7 @@ pub fn picked(attrs: &Picked, idx: u16) -> Option<&AttrValue> {
 #[derive(Debug)]
 pub struct Resource {
     /// The whole request body the resource came in: every span under it is a range of it.
+    /// With storage on, the request's summary buffer instead (see [`Span::is_summary`]).
     pub body: Bytes,
     /// The encoded `Resource` message (may be empty).
     pub encoded: Bytes,
@@ -189,6 +190,9 @@ const FAR_NAME: u8 = u8::MAX;
 const ROOT: u8 = 1;
 /// The span has a non-empty `trace_state`.
 const TRACE_STATE: u8 = 2;
+/// The span is a summary (storage on): `at` is the offset of its record in the request's
+/// summary buffer ([`super::summary`]), `len` the length of its encoding in the stored request.
+const SUMMARY: u8 = 4;
 
 /// Protobuf field numbers of `Span` read again from its bytes.
 const TRACE_STATE_FIELD: u32 = 3;
@@ -247,6 +251,12 @@ impl Span {
         self
     }
 
+    /// True when the end time does not follow from `start` and the 32-bit duration (it is
+    /// read again from the span's bytes).
+    pub(crate) fn has_far_end(&self) -> bool {
+        self.dur == FAR_END
+    }
+
     /// True when the span has no parent span id.
     #[inline]
     pub fn is_root(&self) -> bool {
@@ -274,17 +284,61 @@ impl Span {
         end
     }
 
-    /// The encoded `Span` message, untouched.
+    /// The encoded `Span` message, untouched; for a summary ([`Span::is_summary`]), the
+    /// fields of it that decisions read, re-encoded.
     #[inline]
     pub fn raw(&self) -> &[u8] {
-        let at = self.at as usize;
-        &self.scope.resource.body[at..at + self.len as usize]
+        let (s, e) = self.range();
+        &self.scope.resource.body[s..e]
     }
 
     /// [`Span::raw`] as a shared slice of the request body (no copy).
     pub fn raw_bytes(&self) -> Bytes {
+        let (s, e) = self.range();
+        self.scope.resource.body.slice(s..e)
+    }
+
+    #[inline]
+    fn range(&self) -> (usize, usize) {
         let at = self.at as usize;
-        self.scope.resource.body.slice(at..at + self.len as usize)
+        if self.flags & SUMMARY == 0 {
+            (at, at + self.len as usize)
+        } else {
+            super::summary::fields_range(&self.scope.resource.body, at)
+        }
+    }
+
+    /// True when the span is a summary whose bytes are in the storage log: only the fields
+    /// decisions read are in memory, and [`Span::raw`] holds those alone.
+    #[inline]
+    pub fn is_summary(&self) -> bool {
+        self.flags & SUMMARY != 0
+    }
+
+    /// Where the span's encoding starts in its request body (for a summary, in the stored one).
+    pub(crate) fn body_offset(&self) -> u32 {
+        if self.flags & SUMMARY == 0 {
+            self.at
+        } else {
+            super::summary::body_offset(&self.scope.resource.body, self.at as usize)
+        }
+    }
+
+    /// This span as a summary: its record at `at` of the summary buffer `scope`'s resource holds
+    /// (written by [`super::summary`], with the name first), and `attrs` copied into it.
+    pub(crate) fn summarized(&self, scope: Arc<Scope>, at: u32, attrs: Picked) -> Span {
+        Span {
+            scope,
+            attrs,
+            start: self.start,
+            at,
+            len: self.len,
+            dur: self.dur,
+            kind: self.kind,
+            status: self.status,
+            flags: self.flags | SUMMARY,
+            name_at: super::summary::NAME_AT,
+        }
     }
 
     /// Length of the encoded `Span` message.
@@ -363,9 +417,16 @@ impl Span {
         picked(&self.scope.resource.attrs, idx)
     }
 
-    /// Bytes this span accounts for in the buffer: its encoding plus the summary.
+    /// Bytes this span accounts for in the buffer: its encoding (for a summary, its record in
+    /// the summary buffer) plus this struct.
     pub fn held_bytes(&self) -> usize {
-        self.len as usize + std::mem::size_of::<Span>()
+        let held = if self.flags & SUMMARY == 0 {
+            self.len as usize
+        } else {
+            let (s, e) = self.range();
+            e - s + super::summary::RECORD_HEADER
+        };
+        held + std::mem::size_of::<Span>()
     }
 }
 

@@ -1,11 +1,12 @@
 //! Re-reading the picked attributes of spans already ingested for another [`Interest`]: after a
 //! config reload the rules may read attributes (or read them in another order) that buffered
 //! spans were decoded without. Each span's attributes are read again from its own bytes; each
-//! resource is summarised again once and shared again by its spans.
+//! resource is summarised again once and shared again by its spans. Span summaries whose bytes
+//! are in the storage log are made again from their request, read back once per request.
 
 use super::ingest::{boxed, resource_summary, Interest};
 use super::ingest_span::{key_value, picked_value};
-use super::model::{Picked, Resource, Scope, Span};
+use super::model::{Picked, Resource, Retained, Scope, Span};
 use super::wire::{Reader, WireType};
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -17,6 +18,11 @@ pub struct Repicker<'a> {
     /// Old scope (by address) to its replacement.
     scopes: HashMap<usize, Arc<Scope>>,
     resources: HashMap<usize, Arc<Resource>>,
+    /// With storage on, the log summaries are read back from, and what their bodies count in.
+    storage: Option<(&'a crate::storage::Storage, &'a Arc<Retained>)>,
+    /// The summaries of each request read back (by lease), made again for the new interest;
+    /// `None` when the request could not be read back.
+    reread: HashMap<usize, Option<Vec<Span>>>,
 }
 
 impl<'a> Repicker<'a> {
@@ -25,13 +31,28 @@ impl<'a> Repicker<'a> {
             interest,
             scopes: HashMap::new(),
             resources: HashMap::new(),
+            storage: None,
+            reread: HashMap::new(),
         }
+    }
+
+    /// Makes span summaries again from their requests in `storage`, accounted in `retained`.
+    pub fn reading(
+        mut self,
+        storage: &'a crate::storage::Storage,
+        retained: &'a Arc<Retained>,
+    ) -> Self {
+        self.storage = Some((storage, retained));
+        self
     }
 
     /// Replaces the span's picked attributes, and its scope by one whose resource has its
     /// attributes picked for the new interest. An attribute that cannot be decoded (ingest
     /// did not read it when no rule asked for it) is left out, as if absent.
     pub fn span(&mut self, span: &mut Span) {
+        if span.is_summary() {
+            return self.summary(span);
+        }
         span.attrs = span_attrs(&span.raw_bytes(), self.interest);
         let key = Arc::as_ptr(&span.scope) as usize;
         if let Some(s) = self.scopes.get(&key) {
@@ -65,6 +86,67 @@ impl<'a> Repicker<'a> {
         self.resources.insert(key, new.clone());
         new
     }
+}
+
+impl Repicker<'_> {
+    /// Replaces a summary by the one its request, read back, makes for the new interest; a
+    /// request that cannot be read back leaves its summaries as they are (their trace, if kept,
+    /// counts them as unreadable then).
+    fn summary(&mut self, span: &mut Span) {
+        let (Some((storage, retained)), Some(lease)) = (
+            self.storage,
+            span.scope
+                .resource
+                .retained
+                .as_ref()
+                .and_then(|r| r.lease()),
+        ) else {
+            return;
+        };
+        let interest = self.interest;
+        // The lease lives as long as the spans cached for it: its address is not reused.
+        let spans = self
+            .reread
+            .entry(Arc::as_ptr(lease) as usize)
+            .or_insert_with(|| reread(storage, lease, interest, retained));
+        if let Some(s) = spans
+            .as_deref()
+            .and_then(|v| super::summary::find_at(v, span.body_offset()))
+        {
+            *span = s.clone();
+        }
+    }
+}
+
+/// The summaries of the request `lease` holds, read back and picked for `interest` as spans in
+/// memory are (leniently: an attribute that cannot be decoded is left out).
+fn reread(
+    storage: &crate::storage::Storage,
+    lease: &Arc<crate::storage::Lease>,
+    interest: &Interest,
+    retained: &Arc<Retained>,
+) -> Option<Vec<Span>> {
+    let body = match storage.read_request(lease) {
+        Ok(b) => b,
+        Err(e) => {
+            crate::warn_limited!(error = %e, reason = e.label(), "reload: a buffered request could not be read back from the storage log; its spans keep the attributes they were read with");
+            return None;
+        }
+    };
+    let mut spans = super::ingest_leased(
+        &body,
+        &Interest::default(),
+        Some(retained),
+        Some(lease.clone()),
+    )
+    .ok()?
+    .spans;
+    let mut memory = Repicker::new(interest);
+    for (_, s) in &mut spans {
+        memory.span(s);
+    }
+    let summaries = super::summary::summarize(spans, interest, retained);
+    Some(summaries.into_iter().map(|(_, s)| s).collect())
 }
 
 fn span_attrs(raw: &Bytes, interest: &Interest) -> Picked {

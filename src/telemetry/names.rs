@@ -40,9 +40,10 @@ pub const BUFFER_TRACES: &str = "tailsift_buffer_traces";
 pub const BUFFER_SPANS: &str = "tailsift_buffer_spans";
 /// Bytes of received requests kept in memory because some of their spans are still held
 /// (gauge). Spans are slices of their request, so this is at least `tailsift_buffer_bytes`; with
-/// the exporter queues it is what `sampling.memory_limit` counts.
+/// storage on, the spans' summaries instead (their bytes are in the log). With the exporter
+/// queues it is what `sampling.memory_limit` counts.
 pub const BUFFER_RETAINED_BYTES: &str = "tailsift_buffer_retained_bytes";
-/// Encoded span bytes in the buffer (gauge).
+/// Encoded span bytes in the buffer (gauge); with storage on, the bytes of the spans' summaries.
 pub const BUFFER_BYTES: &str = "tailsift_buffer_bytes";
 
 /// The configured `sampling.memory_limit` in bytes (gauge, constant), so alerts compare
@@ -124,6 +125,9 @@ pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
 /// Bytes of kept spans decided while an exporter queue had no room, waiting for it (gauge;
 /// counted in `sampling.memory_limit`).
 pub const EXPORT_PENDING_BYTES: &str = "tailsift_export_pending_bytes";
+/// With storage on, kept spans waiting for room in the exporter queues as summaries, their
+/// bytes in the storage log (gauge; the summaries count in `sampling.memory_limit`).
+pub const EXPORT_PARKED_SPANS: &str = "tailsift_export_parked_spans";
 
 /// Bytes of the storage log on disk, all segments (gauge).
 pub const STORAGE_BYTES: &str = "tailsift_storage_bytes";
@@ -141,6 +145,10 @@ pub const STORAGE_REPLAYED_SPANS: &str = "tailsift_storage_replayed_spans_total"
 /// Damage found while reading the storage log at start; the rest is still replayed. Labels:
 /// `kind` (torn_tail, checksum, undecodable, foreign_file, truncated_file, unknown_version).
 pub const STORAGE_DAMAGED: &str = "tailsift_storage_damaged_total";
+/// Kept spans not exported because their request could not be read back from the storage log
+/// (with storage on, buffered spans are summaries and their bytes are in the log). Labels:
+/// `reason` (io_error, truncated, checksum, undecodable, not_a_request, not_found, no_record).
+pub const STORAGE_UNREADABLE_SPANS: &str = "tailsift_storage_unreadable_spans_total";
 /// Segment files deleted because every record in them was released.
 pub const STORAGE_DELETED_SEGMENTS: &str = "tailsift_storage_deleted_segments_total";
 /// The duration quantile (seconds) of a stage that `slower_than` conditions compare against

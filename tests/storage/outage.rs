@@ -1,7 +1,8 @@
 //! A backend outage with the real binary, with and without storage: the sink answers
 //! UNAVAILABLE for a while under steady load from clients that retry as OTLP SDKs do. Nothing
 //! accepted is lost (every span a client got a success for reaches the sink once the backend is
-//! back), every refusal is retryable, and the metrics account for it.
+//! back), every refusal is retryable, and the metrics account for it. With storage, kept spans
+//! wait in the log for the queue to have room, and nothing is refused at all.
 //!
 //! Scale: at 20,000 spans/s (about 330 B each) the default 128 MiB exporter queue fills about
 //! 20 s into an outage, so a 90 s outage spends about 70 s refusing, a little over three
@@ -172,6 +173,8 @@ async fn outage(storage: bool) {
     let during = seen.acked.lock().unwrap().len() - before;
     let m = scrape(&p).await;
     let queued = m.sum("tailsift_exporter_queue_bytes", &[]);
+    let parked = m.sum("tailsift_export_parked_spans", &[]);
+    let refused_in_outage = seen.refused.load(Ordering::Relaxed);
     sink.down.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::SeqCst);
@@ -197,7 +200,7 @@ async fn outage(storage: bool) {
     eprintln!(
         "outage (storage: {storage}): {} spans acknowledged: {before} before the {outage:?} \
          outage, {during} during it; {queued} bytes queued at its end (queue {QUEUE_BYTES}), \
-         {refused} retryable refusals",
+         {parked} spans parked, {refused} retryable refusals",
         acked.len(),
     );
     let m = scrape(&p).await;
@@ -215,9 +218,21 @@ async fn outage(storage: bool) {
     assert!(m.sum("tailsift_exporter_sent_spans_total", &[]) >= acked.len() as f64);
     if !storage {
         // Without storage the queue is all there is: the outage fills it and clients are told
-        // to come back (with storage, an outage may instead be absorbed on disk).
+        // to come back.
         assert!(refused > 0, "the outage outlasted the queue");
         assert!(queued > 0.0, "the queue held the backlog");
+    } else {
+        // With storage the outage is absorbed on disk: kept spans wait in the log as
+        // summaries, and nothing is refused while the disk budget and memory limit last.
+        assert_eq!(
+            refused_in_outage, 0,
+            "no refusals while the disk budget lasts"
+        );
+        assert!(
+            parked > 0.0,
+            "kept spans waited in the log during the outage"
+        );
+        assert_eq!(m.sum("tailsift_export_parked_spans", &[]), 0.0);
     }
     assert_eq!(p.log().matches("panicked").count(), 0, "{}", p.log());
 }

@@ -26,6 +26,9 @@ pub fn compile(c: &mut Compiler, cfg: OttlConditionCfg, path: &str) -> Option<Bo
         Context::SpanEvent,
         &format!("{path}.spanevent"),
     );
+    if !event.is_empty() {
+        c.interest.want_span_events();
+    }
     Some(Box::new(OttlCondition { span, event }))
 }
 
