@@ -149,8 +149,8 @@ fn child(traces: usize) {
         .expect("runtime");
     rt.block_on(async {
         let engine = tailsift::reload::Engine::compile(&config).expect("rules compile");
-        let exporters =
-            tailsift::exporter::Exporters::start(&config.exporters).expect("exporters start");
+        let exporters = tailsift::exporter::Exporters::start(&config.exporters, false)
+            .expect("exporters start");
         let pipeline = Pipeline::new(&config, engine.decider(), exporters);
 
         let full = fill_template(FILL_TRACES_PER_REQUEST);

@@ -64,7 +64,8 @@ fn pipeline(storage: &str, dir: &std::path::Path) -> Pipeline {
     );
     let cfg = tailsift::config::parse(&yaml, "bench").expect("valid bench config");
     let rules = tailsift::server::decider(&cfg).expect("rules compile");
-    let exporters = Exporters::start(&cfg.exporters).expect("exporters start");
+    let exporters =
+        Exporters::start(&cfg.exporters, cfg.storage.is_some()).expect("exporters start");
     let p = Pipeline::new(&cfg, rules, exporters);
     match &cfg.storage {
         Some(s) => {

@@ -228,7 +228,7 @@ async fn run_inner(
         .as_ref()
         .map(crate::storage::Storage::open)
         .transpose()?;
-    let exporters = Exporters::start(&config.exporters)?;
+    let exporters = Exporters::start(&config.exporters, storage.is_some())?;
     let cluster = config.cluster.as_ref().map(|c| {
         let group = crate::sampler::group::GroupShare::default();
         rules.join_group(&group);

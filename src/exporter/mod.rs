@@ -110,8 +110,12 @@ pub struct Exporters {
 
 impl Exporters {
     /// Starts one pipeline per exporter. Must be called inside a tokio runtime. Connects lazily:
-    /// a backend that is down at start only shows up as failed attempts.
-    pub fn start(configs: &BTreeMap<String, ExporterConfig>) -> Result<Exporters, ExportError> {
+    /// a backend that is down at start only shows up as failed attempts. `durable`: storage is
+    /// on, so batches are retried until delivered (an outage is absorbed by the log).
+    pub fn start(
+        configs: &BTreeMap<String, ExporterConfig>,
+        durable: bool,
+    ) -> Result<Exporters, ExportError> {
         let (abort, _) = watch::channel(false);
         let mut handles = BTreeMap::new();
         let mut tasks = JoinSet::new();
@@ -133,6 +137,7 @@ impl Exporters {
                 retry: cfg.retry.clone(),
                 timeout: cfg.timeout.0,
                 concurrency: cfg.queue.concurrency,
+                durable,
             });
             tasks.spawn(pipeline::run(
                 p,

@@ -19,6 +19,9 @@ pub(crate) struct Delivery {
     pub(crate) retry: RetryConfig,
     pub(crate) timeout: Duration,
     pub(crate) concurrency: usize,
+    /// Storage is on: the log holds every undelivered span, so retryable failures are retried
+    /// until delivered (or the shutdown deadline), whatever `retry.max_elapsed` says.
+    pub(crate) durable: bool,
 }
 
 /// Resolves once the shutdown deadline has passed (never, if the signal's owner is gone).
@@ -64,7 +67,8 @@ pub(crate) async fn run(p: Arc<Delivery>, mut batcher: Batcher, mut abort: watch
     while inflight.join_next().await.is_some() {}
 }
 
-/// Sends one batch, retrying retryable failures with backoff until `retry.max_elapsed`.
+/// Sends one batch, retrying retryable failures with backoff until `retry.max_elapsed` (with
+/// storage on, until delivered).
 async fn deliver(p: &Delivery, mut batch: Batch, mut abort: watch::Receiver<bool>) {
     let rec = &p.recorder;
     let mut salvaged = false;
@@ -138,7 +142,7 @@ async fn deliver(p: &Delivery, mut batch: Batch, mut abort: watch::Receiver<bool
             return give_up(p, &batch, FailReason::RetriesExhausted, &err.to_string());
         }
         let delay = after.unwrap_or_else(|| backoff.delay(attempt, &mut rand::rng()));
-        if first.elapsed().saturating_add(delay) > p.retry.max_elapsed.0 {
+        if !p.durable && first.elapsed().saturating_add(delay) > p.retry.max_elapsed.0 {
             return give_up(p, &batch, FailReason::RetriesExhausted, &err.to_string());
         }
         rec.retry();

@@ -29,6 +29,16 @@ fn retry(enabled: bool, initial_ms: u64, max_ms: u64, elapsed_ms: u64) -> RetryC
 }
 
 fn start(fake: FakeSink, retry: RetryConfig, concurrency: usize, max_spans: usize) -> Harness {
+    start_with(fake, retry, concurrency, max_spans, false)
+}
+
+fn start_with(
+    fake: FakeSink,
+    retry: RetryConfig,
+    concurrency: usize,
+    max_spans: usize,
+    durable: bool,
+) -> Harness {
     let fake = Arc::new(fake);
     let queue = Arc::new(Queue::new("test", 1 << 30));
     let recorder = Arc::new(Recorder::new("test", queue));
@@ -38,6 +48,7 @@ fn start(fake: FakeSink, retry: RetryConfig, concurrency: usize, max_spans: usiz
         retry,
         timeout: Duration::from_secs(5),
         concurrency,
+        durable,
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let limits = BatchLimits {
@@ -147,6 +158,28 @@ async fn gives_up_after_max_elapsed() {
         stats.retries >= 4,
         "1s..2s backoffs fit at least 4 retries in 10s"
     );
+    assert_eq!(rec.queue.spans(), 0);
+}
+
+/// With storage on the log holds the batch's spans, so an outage longer than `max_elapsed`
+/// is retried through until the backend is back.
+#[tokio::test(start_paused = true)]
+async fn with_storage_retries_go_on_past_max_elapsed_until_delivered() {
+    let fake = FakeSink::new(Duration::ZERO, (0..30).map(|_| unavailable()).collect());
+    let h = start_with(fake, retry(true, 1000, 2000, 10_000), 1, 1, true);
+    h.send(3);
+    let started = Instant::now();
+    let (stats, fake, rec) = h.finish().await;
+    assert!(
+        started.elapsed() > Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (stats.sent_spans, stats.failed_spans, stats.batches_failed),
+        (3, 0, 0)
+    );
+    assert_eq!(fake.call_times().len(), 31);
     assert_eq!(rec.queue.spans(), 0);
 }
 

@@ -21,7 +21,7 @@ fn pipeline(limit: &str) -> Arc<Pipeline> {
     )
     .unwrap();
     let rules = crate::server::decider(&cfg).unwrap();
-    let exporters = crate::exporter::Exporters::start(&cfg.exporters).unwrap();
+    let exporters = crate::exporter::Exporters::start(&cfg.exporters, false).unwrap();
     Arc::new(Pipeline::new(&cfg, rules, exporters))
 }
 

@@ -64,7 +64,7 @@ pub fn start(exporters: Vec<(&str, serde_json::Value)>) -> Exporters {
         .into_iter()
         .map(|(name, v)| (name.to_string(), exporter(v)))
         .collect();
-    Exporters::start(&configs).expect("exporters start")
+    Exporters::start(&configs, false).expect("exporters start")
 }
 
 /// An address where nothing listens.

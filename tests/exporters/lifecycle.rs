@@ -121,7 +121,7 @@ async fn file_exporter_with_unwritable_path_fails_to_start() {
     let _exporters_run = support::shared().await;
     let cfg = exporter(json!({ "protocol": "file", "path": "/nonexistent-dir/x/out.jsonl" }));
     let configs = [("file".to_string(), cfg)].into_iter().collect();
-    let err = tailsift::exporter::Exporters::start(&configs)
+    let err = tailsift::exporter::Exporters::start(&configs, false)
         .err()
         .expect("start fails");
     assert!(err.to_string().contains("exporter `file`"), "{err}");
