@@ -849,6 +849,111 @@ def run_memory(env):
                              "all_targets_met": ok_all, "memory": rows, "flat": flat})
 
 
+# ---------------------------------------------------------------- outage
+
+
+OUTAGE_RULES = {
+    "keep-all": "    - { name: all, keep: true }",
+    "keep-errors-p01": "    - { name: errors, when: { span: { status: error } }, keep: true }\n"
+                       "    - { name: rest, probability: 0.1 }",
+}
+
+
+def run_outage(env):
+    """Storage on, load at a fixed rate, the backend down for --outage seconds then back:
+    refusals, RSS against memory_limit, parked spans and the log's size during the outage,
+    then the time until everything accepted has reached the backend."""
+    a = env.args
+    d = env.scenario_dir("outage")
+    sink_port = free_port()  # nothing listens there until the backend returns
+    p, grpc, mport = env.start_tailsift(
+        d, "outage.yaml", sink_port, DECISION_WAIT=a.decision_wait, ROOT_WAIT="2s",
+        RULES=OUTAGE_RULES[a.rules], STORAGE_DIR=os.path.join(d, "storage"))
+    limit = prom_sum(metrics(mport), "tailsift_memory_limit_bytes")
+    duration = a.outage + a.after
+    argv = [env.loadgen, "--threads", str(a.loadgen_threads), "send",
+            "--endpoint", f"http://127.0.0.1:{grpc}", "--connections", str(a.connections),
+            "--inflight", str(a.inflight),
+            "--traces-per-request", str(env.request_spans // SPANS_PER_TRACE),
+            "--rate", str(a.rate), "--duration", f"{duration:g}s"]
+    log(f"== outage: {a.rate:g} spans/s for {duration:g} s, backend down for the first "
+        f"{a.outage:g} s ({a.rules}, memory_limit {limit / 2**20:.0f} MiB)")
+    out_path, err_path = os.path.join(d, "loadgen.json"), os.path.join(d, "loadgen.err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        lg = subprocess.Popen(argv, stdout=out, stderr=err, cwd=d)
+    t0 = time.time()
+    timeline, peak = [], {"rss_kib": 0, "parked": 0, "storage_bytes": 0, "retained": 0}
+
+    def sample(phase):
+        m = metrics(mport)
+        row = {"t": round(time.time() - t0, 1), "phase": phase,
+               "rss_kib": proc_status_kib(p.pid, "VmRSS"),
+               "parked": prom_sum(m, "tailsift_export_parked_spans"),
+               "buffer_spans": prom_sum(m, "tailsift_buffer_spans"),
+               "storage_bytes": prom_sum(m, "tailsift_storage_bytes"),
+               "retained": prom_sum(m, "tailsift_buffer_retained_bytes"),
+               "refused": prom_sum(m, "tailsift_receiver_requests_total", outcome="refused")}
+        timeline.append(row)
+        for k in peak:
+            peak[k] = max(peak[k], row[k] or 0)
+        return m, row
+
+    while time.time() - t0 < a.outage:
+        if p.poll() is not None:
+            raise RuntimeError("tailsift exited during the outage")
+        sample("outage")
+        time.sleep(1.0)
+    _, at_end = sample("outage")
+    log(f"outage over: {at_end['parked']:.0f} spans parked, log {at_end['storage_bytes'] / 1e6:.0f} MB, "
+        f"RSS {at_end['rss_kib'] / 1024:.0f} MiB, {at_end['refused']:.0f} requests refused")
+    sink = env.procs.start("sink", [env.loadgen, "--threads", env.sink_threads, "sink",
+                                    "--listen", f"127.0.0.1:{sink_port}", "--stats-file",
+                                    os.path.join(d, "sink.json")], d)
+    back = time.time()
+    lg.wait()
+    sent = read_json(out_path)
+    drained_at = None
+    deadline = time.time() + a.drain_timeout
+    while time.time() < deadline:
+        m, row = sample("after")
+        if (row["parked"] == 0 and row["buffer_spans"] == 0
+                and prom_sum(m, "tailsift_exporter_queue_spans") == 0):
+            drained_at = time.time()
+            break
+        time.sleep(1.0)
+    got = wait_sink_stable(os.path.join(d, "sink.json"), quiet=2.0, timeout=30.0)
+    m = metrics(mport)
+    exported = prom_sum(m, "tailsift_exporter_sent_spans_total")
+    failed = prom_sum(m, "tailsift_exporter_failed_spans_total")
+    hwm = proc_status_kib(p.pid, "VmHWM")
+    env.procs.stop(p)
+    env.procs.stop(sink)
+    accepted = sent.get("spans_sent", 0)
+    result = {
+        "rate": a.rate, "outage_s": a.outage, "after_s": a.after, "rules": a.rules,
+        "memory_limit_bytes": limit, "spans_accepted": accepted,
+        "spans_refused": sent.get("spans_refused"), "requests_refused": sent.get("requests_refused"),
+        "peak_parked": peak["parked"], "peak_storage_bytes": peak["storage_bytes"],
+        "peak_rss_kib": peak["rss_kib"], "vm_hwm_kib": hwm, "peak_retained_bytes": peak["retained"],
+        "drain_s": None if drained_at is None else drained_at - back,
+        "exported_spans": exported, "failed_spans": failed, "sink_spans": got.get("spans"),
+        "machine": machine_info(), "timeline": timeline,
+    }
+    print("\n| rate | outage | rules | refused | peak parked | peak log | peak RSS | memory_limit "
+          "| accepted | delivered | failed | drain after the backend's return |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {a.rate:,.0f} spans/s | {a.outage:g} s | {a.rules} | "
+          f"{result['spans_refused']} spans | {peak['parked']:,.0f} | "
+          f"{peak['storage_bytes'] / 1e9:.2f} GB | {fmt(mib(hwm), '.0f')} MiB | "
+          f"{limit / 2**20:.0f} MiB | {accepted:,} | {fmt(got.get('spans'), ',')} | {failed:.0f} | "
+          f"{fmt(result['drain_s'], '.0f')} s |")
+    write_results("outage", result)
+    ok = (result["spans_refused"] == 0 and failed == 0 and drained_at is not None
+          and (a.rules != "keep-all" or got.get("spans") == accepted))
+    if not ok:
+        raise RuntimeError("the outage was not absorbed: see the table above")
+
+
 def parse_secs(s):
     s = s.strip()
     for unit, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
@@ -917,6 +1022,15 @@ def main():
     m.add_argument("--flat-settle", type=float, default=5.0,
                    help="seconds past decision_wait before measuring")
     m.add_argument("--flat-window", type=float, default=15.0)
+    o = sub.add_parser("outage", parents=[common],
+                       help="storage on, backend down for a while under steady load")
+    o.add_argument("--rate", type=float, default=20000.0, help="spans per second")
+    o.add_argument("--outage", type=float, default=600.0, help="seconds the backend is down")
+    o.add_argument("--after", type=float, default=30.0,
+                   help="seconds of load after the backend returns")
+    o.add_argument("--rules", choices=sorted(OUTAGE_RULES), default="keep-all")
+    o.add_argument("--decision-wait", default="10s")
+    o.add_argument("--drain-timeout", type=float, default=900.0)
     args = ap.parse_args()
     env = Env(args)
     try:
@@ -926,6 +1040,8 @@ def main():
                 sys.exit(f"{b} not found: build with cargo build --release")
         if args.kind == "e2e":
             run_e2e(env)
+        elif args.kind == "outage":
+            run_outage(env)
         else:
             run_memory(env)
     except (RuntimeError, subprocess.CalledProcessError) as err:
