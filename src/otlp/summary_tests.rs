@@ -159,20 +159,12 @@ fn a_span_is_still_forty_bytes() {
 
 mod reload {
     use super::*;
-    use crate::config::{ByteSize, StorageConfig, SyncMode};
     use crate::otlp::ingest_leased;
     use crate::otlp::repick::Repicker;
     use crate::storage::Storage;
 
     fn storage(dir: &std::path::Path) -> Storage {
-        let (s, replay) = Storage::open(&StorageConfig {
-            directory: dir.to_path_buf(),
-            max_bytes: ByteSize(16 << 20),
-            sync: SyncMode::Write,
-        })
-        .unwrap();
-        drop(replay);
-        s
+        Storage::open_for_tests(dir)
     }
 
     /// Summaries made for rules that read nothing, as accept makes them.

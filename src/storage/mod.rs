@@ -126,6 +126,21 @@ pub struct DecisionEntry<'a> {
     pub threshold: u64,
 }
 
+#[cfg(test)]
+impl Storage {
+    /// A log in `dir` with a 16 MiB budget and `sync: write`, what it would replay discarded.
+    pub(crate) fn open_for_tests(dir: &std::path::Path) -> Storage {
+        let (s, replay) = Storage::open(&crate::config::StorageConfig {
+            directory: dir.to_path_buf(),
+            max_bytes: crate::config::ByteSize(16 << 20),
+            sync: crate::config::SyncMode::Write,
+        })
+        .unwrap();
+        drop(replay);
+        s
+    }
+}
+
 impl Storage {
     /// Opens (creating if needed) and locks the directory, and reads what an earlier run left,
     /// to be replayed with [`Replay`] before new data is accepted.

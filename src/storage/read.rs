@@ -82,18 +82,10 @@ pub(super) fn read_request_at(dir: &std::path::Path, position: u64) -> Result<By
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ByteSize, StorageConfig, SyncMode};
     use std::time::SystemTime;
 
     fn open(dir: &std::path::Path) -> Storage {
-        let (s, replay) = Storage::open(&StorageConfig {
-            directory: dir.to_path_buf(),
-            max_bytes: ByteSize(16 << 20),
-            sync: SyncMode::Write,
-        })
-        .unwrap();
-        drop(replay);
-        s
+        Storage::open_for_tests(dir)
     }
 
     #[test]

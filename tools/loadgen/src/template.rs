@@ -25,20 +25,16 @@ pub const SERVICES: [&str; 4] = ["genai-gateway", "retriever", "llm-router", "sa
 /// Length of each span's `prompt` attribute.
 pub const PROMPT_BYTES: usize = 64;
 
-/// splitmix64: a fast, good-enough generator for trace ids.
+/// A fast, good-enough generator for trace ids (splitmix64, the fixtures' generator).
 #[derive(Clone)]
-pub struct Rng(u64);
+pub struct Rng(tailsift::fixtures::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(tailsift::fixtures::SplitMix64(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// A random, valid (non-zero) trace id.
     pub fn trace_id(&mut self) -> [u8; 16] {
