@@ -694,12 +694,7 @@ impl Pipeline {
         let Some(span) = stored.materialize(span) else {
             return;
         };
-        let lease = span
-            .scope
-            .resource
-            .retained
-            .as_ref()
-            .and_then(|r| r.lease().cloned());
+        let lease = span.lease().cloned();
         let out = match engine
             .forwarder
             .forward(&*engine.rules, v, span, &mut kept.suffixes)

@@ -51,7 +51,7 @@ impl Pipeline {
             return stored;
         };
         for s in kept.filter(|s| s.is_summary()) {
-            let Some(lease) = s.scope.resource.retained.as_ref().and_then(|r| r.lease()) else {
+            let Some(lease) = s.lease() else {
                 continue;
             };
             stored
@@ -164,7 +164,7 @@ impl Pipeline {
              they stay in the storage log and are exported after the next start"
         );
         for s in spans {
-            if let Some(l) = s.scope.resource.retained.as_ref().and_then(|r| r.lease()) {
+            if let Some(l) = s.lease() {
                 l.keep_owed();
             }
         }
@@ -249,11 +249,7 @@ impl ReadBack {
             return Some(span);
         }
         let found = span
-            .scope
-            .resource
-            .retained
-            .as_ref()
-            .and_then(|r| r.lease())
+            .lease()
             .and_then(|l| self.requests.get(&(Arc::as_ptr(l) as usize)))
             .map_or(Err("no_record"), |r| r.as_ref().map_err(|e| *e))
             .and_then(|spans| {

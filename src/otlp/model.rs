@@ -284,6 +284,11 @@ impl Span {
         end
     }
 
+    /// The storage log record this span's request was appended as (storage on).
+    pub fn lease(&self) -> Option<&Arc<crate::storage::Lease>> {
+        self.scope.resource.retained.as_ref()?.lease()
+    }
+
     /// The encoded `Span` message, untouched; for a summary ([`Span::is_summary`]), the
     /// fields of it that decisions read, re-encoded.
     #[inline]

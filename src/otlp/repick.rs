@@ -93,14 +93,7 @@ impl Repicker<'_> {
     /// request that cannot be read back leaves its summaries as they are (their trace, if kept,
     /// counts them as unreadable then).
     fn summary(&mut self, span: &mut Span) {
-        let (Some((storage, retained)), Some(lease)) = (
-            self.storage,
-            span.scope
-                .resource
-                .retained
-                .as_ref()
-                .and_then(|r| r.lease()),
-        ) else {
+        let (Some((storage, retained)), Some(lease)) = (self.storage, span.lease()) else {
             return;
         };
         let interest = self.interest;

@@ -58,12 +58,7 @@ pub fn summarize(
     if first.is_summary() {
         return spans;
     }
-    let lease = first
-        .scope
-        .resource
-        .retained
-        .as_ref()
-        .and_then(|r| r.lease().cloned());
+    let lease = first.lease().cloned();
     let events = interest.span_events();
 
     // Pass 1: the records, then the strings, in the order pass 2 takes them back.
