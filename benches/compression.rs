@@ -11,14 +11,13 @@
 //! of the batch, then criterion's times; `-- --quick` for a short run.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use prost::Message;
 use std::hint::black_box;
 use std::time::Duration;
 use tailsift::config::exporter::BodyCompression;
 use tailsift::exporter::compress::compress;
-use tailsift::fixtures::{self, kv_str};
+use tailsift::fixtures;
 
 const SERVICES: [&str; 4] = ["genai-gateway", "retriever", "llm-router", "safety-filter"];
 const BATCH_SPANS: usize = 8192;
@@ -62,18 +61,7 @@ fn batch() -> Vec<u8> {
             }
             groups[i % SERVICES.len()].push(s);
         }
-        let mut req = ExportTraceServiceRequest::default();
-        for (service, spans) in SERVICES.iter().zip(groups) {
-            let one = fixtures::request_with(
-                service,
-                vec![
-                    kv_str("host.name", "node-1"),
-                    kv_str("deployment.environment", "prod"),
-                ],
-                spans,
-            );
-            req.resource_spans.extend(one.resource_spans);
-        }
+        let req = fixtures::services_request(SERVICES.iter().copied().zip(groups));
         req.encode(&mut out).expect("a Vec grows");
     }
     out

@@ -240,6 +240,30 @@ pub fn pipeline_trace(trace: u128, n: u64, error: bool) -> Vec<SpanBuilder> {
         .collect()
 }
 
+/// A request of one resource group per service that has spans (in `services`' order), each
+/// with `host.name` and `deployment.environment` beside `service.name`, as a fleet's
+/// collector-side batch looks.
+pub fn services_request<'a>(
+    services: impl IntoIterator<Item = (&'a str, Vec<Span>)>,
+) -> ExportTraceServiceRequest {
+    let resource_spans = services
+        .into_iter()
+        .filter(|(_, spans)| !spans.is_empty())
+        .flat_map(|(service, spans)| {
+            request_with(
+                service,
+                vec![
+                    kv_str("host.name", "node-1"),
+                    kv_str("deployment.environment", "prod"),
+                ],
+                spans,
+            )
+            .resource_spans
+        })
+        .collect();
+    ExportTraceServiceRequest { resource_spans }
+}
+
 /// Request `seq` of a stream shaped like production traffic: the second halves of the 8-span
 /// [`pipeline_trace`]s request `seq - 1` started, then the first halves (with the roots) of
 /// `traces` new ones, spread over `services` resource groups (`service-0`, `service-1`, ...)

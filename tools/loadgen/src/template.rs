@@ -5,13 +5,12 @@
 //! a Collector or an agent batching several services sends them.
 
 use bytes::{Bytes, BytesMut};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tailsift::fixtures::{self, kv_str, SpanBuilder};
+use tailsift::fixtures::{self, SpanBuilder};
 
 /// Spans per generated trace.
 pub const SPANS_PER_TRACE: usize = 8;
@@ -89,22 +88,7 @@ impl Template {
         }
         let span_bytes = by_service.iter().flatten().map(|s| s.encoded_len()).sum();
         let n = by_service.iter().map(Vec::len).sum();
-        let mut req = ExportTraceServiceRequest::default();
-        for (service, spans) in SERVICES.iter().zip(by_service) {
-            if spans.is_empty() {
-                continue;
-            }
-            let one = fixtures::request_with(
-                service,
-                vec![
-                    kv_str("host.name", "node-1"),
-                    kv_str("deployment.environment", "prod"),
-                ],
-                spans,
-            );
-            req.resource_spans
-                .extend::<Vec<ResourceSpans>>(one.resource_spans);
-        }
+        let req = fixtures::services_request(SERVICES.iter().copied().zip(by_service));
         let body = req.encode_to_vec();
         let mut where_: HashMap<[u8; 16], Vec<usize>> = HashMap::new();
         for id in first_ids.iter().chain(&second_ids) {
