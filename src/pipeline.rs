@@ -152,9 +152,9 @@ pub struct Pipeline {
     /// they leave an item at a time while the queues have room, and otherwise wait here with
     /// their bytes in the log (unreleased), so an outage is absorbed on disk, within
     /// `storage.max_bytes`, instead of refused.
-    parked: Mutex<VecDeque<storage_glue::Parked>>,
+    parked: Mutex<storage_glue::ParkedQueue>,
     parked_spans: AtomicU64,
-    /// The allocation of `parked`, counted in `memory_limit` (with the summaries, in `retained`).
+    /// What `parked` holds ([`storage_glue::ParkedQueue::bytes`]), counted in `memory_limit`.
     parked_bytes: AtomicU64,
     /// When a request was last refused for memory (milliseconds since `started`; 0: never).
     memory_refused_at: std::sync::atomic::AtomicU64,
@@ -208,7 +208,7 @@ impl Pipeline {
             inflight: InFlight::default(),
             pending: Mutex::new(VecDeque::new()),
             pending_bytes: AtomicU64::new(0),
-            parked: Mutex::new(VecDeque::new()),
+            parked: Mutex::new(storage_glue::ParkedQueue::default()),
             parked_spans: AtomicU64::new(0),
             parked_bytes: AtomicU64::new(0),
             memory_refused_at: Default::default(),
@@ -622,7 +622,6 @@ impl Pipeline {
         // while the exporter queues have room, and wait in the log otherwise.
         let park = self.storage.is_some();
         let mut parking = Vec::new();
-        let in_memory = storage_glue::ReadBack::default();
         for d in out.decided {
             let c = engine.counters(d.verdict);
             let n = d.trace.spans.len() as u64;
@@ -650,7 +649,7 @@ impl Pipeline {
                 parking.push((d.verdict, d.trace.spans));
             } else if d.verdict.keep {
                 for s in d.trace.spans {
-                    self.push_kept(engine, d.verdict, &in_memory, s, &mut kept, exporters);
+                    self.push_kept(engine, d.verdict, s, &mut kept, exporters);
                 }
             }
         }
@@ -671,7 +670,7 @@ impl Pipeline {
                 parking.extend(out.late_kept.into_iter().map(|(v, s)| (v, vec![s])));
             } else {
                 for (v, s) in out.late_kept {
-                    self.push_kept(engine, v, &in_memory, s, &mut kept, exporters);
+                    self.push_kept(engine, v, s, &mut kept, exporters);
                 }
             }
         }
@@ -686,14 +685,10 @@ impl Pipeline {
         &self,
         engine: &Engine,
         v: Verdict,
-        stored: &storage_glue::ReadBack,
         span: Span,
         kept: &mut Outgoing,
         exporters: &Exporters,
     ) {
-        let Some(span) = stored.materialize(span) else {
-            return;
-        };
         let lease = span.lease().cloned();
         let out = match engine
             .forwarder

@@ -5,6 +5,7 @@ use super::{Pipeline, Refusal};
 use crate::buffer::Output;
 use crate::decide::{Decider, Verdict};
 use crate::otlp::{Ingested, Interest, Span};
+use crate::storage::Lease;
 use crate::telemetry::names;
 use bytes::Bytes;
 use metrics::counter;
@@ -44,16 +45,13 @@ impl Pipeline {
         }
     }
 
-    /// Reads back the requests of the summaries among `kept`, once per request.
-    pub(super) fn read_back<'a>(&self, kept: impl Iterator<Item = &'a Span>) -> ReadBack {
+    /// Reads back the requests of `leases`, once per request.
+    fn read_back<'a>(&self, leases: impl Iterator<Item = &'a Arc<Lease>>) -> ReadBack {
         let mut stored = ReadBack::default();
         let Some(storage) = &self.storage else {
             return stored;
         };
-        for s in kept.filter(|s| s.is_summary()) {
-            let Some(lease) = s.lease() else {
-                continue;
-            };
+        for lease in leases {
             stored
                 .requests
                 .entry(Arc::as_ptr(lease) as usize)
@@ -88,23 +86,32 @@ impl Pipeline {
     }
 
     /// Parks kept spans (storage on) until the exporter queues have room: a trace's spans (or
-    /// a late span) with the verdict that kept them.
-    pub(super) fn park(&self, spans: Vec<Parked>) {
-        let n: usize = spans.iter().map(|(_, s)| s.len()).sum();
+    /// a late span) with the verdict that kept them. Summaries are parked as their offsets in
+    /// their stored request and dropped, which frees them (and their request's summary buffer
+    /// once no buffered span uses it).
+    pub(super) fn park(&self, kept: Vec<(Verdict, Vec<Span>)>) {
+        let mut unreadable = 0u64;
         let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-        self.parked_spans.fetch_add(n as u64, Ordering::AcqRel);
-        parked.extend(spans);
-        self.note_parked_allocation(&mut parked);
-    }
-
-    /// Accounts for the parked queue's allocation (shrunk once emptied, after an outage); the
-    /// spans themselves count in `retained`.
-    fn note_parked_allocation(&self, parked: &mut VecDeque<Parked>) {
-        if parked.is_empty() && parked.capacity() > 1024 {
-            parked.shrink_to(1024);
+        let before = parked.spans;
+        for (verdict, spans) in kept {
+            for s in spans {
+                if !s.is_summary() {
+                    parked.push_span(verdict, s);
+                } else if let Some(lease) = s.lease() {
+                    parked.push_offset(verdict, lease, s.body_offset());
+                } else {
+                    unreadable += 1;
+                }
+            }
         }
-        let bytes = parked.capacity() * std::mem::size_of::<Parked>();
-        self.parked_bytes.store(bytes as u64, Ordering::Release);
+        self.parked_spans
+            .fetch_add((parked.spans - before) as u64, Ordering::AcqRel);
+        self.parked_bytes
+            .store(parked.bytes() as u64, Ordering::Release);
+        drop(parked);
+        if unreadable > 0 {
+            counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => "no_record").increment(unreadable);
+        }
     }
 
     /// Exports parked spans, oldest first, an item at a time while the exporter queues have
@@ -116,29 +123,37 @@ impl Pipeline {
             && !exporters.is_congested()
             && self.pending_bytes.load(Ordering::Acquire) == 0
         {
-            let chunk: Vec<Parked> = {
+            let chunk = {
                 let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-                let (mut chunk, mut n) = (Vec::new(), 0);
-                while n < self.item_max_spans {
-                    let Some(entry) = parked.pop_front() else {
-                        break;
-                    };
-                    n += entry.1.len();
-                    chunk.push(entry);
-                }
+                let chunk = parked.take(self.item_max_spans);
+                let n: usize = chunk.iter().map(Parked::len).sum();
                 self.parked_spans.fetch_sub(n as u64, Ordering::AcqRel);
-                self.note_parked_allocation(&mut parked);
+                self.parked_bytes
+                    .store(parked.bytes() as u64, Ordering::Release);
                 chunk
             };
             if chunk.is_empty() {
                 break;
             }
             let engine = self.engine.load();
-            let stored = self.read_back(chunk.iter().flat_map(|(_, s)| s.iter()));
+            let stored = self.read_back(chunk.iter().filter_map(Parked::lease));
             let mut kept = super::Outgoing::default();
-            for (v, spans) in chunk {
-                for s in spans {
-                    self.push_kept(&engine, v, &stored, s, &mut kept, exporters);
+            for entry in chunk {
+                match entry {
+                    Parked::Spans { verdict, spans } => {
+                        for s in spans {
+                            self.push_kept(&engine, verdict, s, &mut kept, exporters);
+                        }
+                    }
+                    Parked::Stored {
+                        verdict,
+                        lease,
+                        offsets,
+                    } => {
+                        for s in stored.spans_at(&lease, &offsets) {
+                            self.push_kept(&engine, verdict, s, &mut kept, exporters);
+                        }
+                    }
                 }
             }
             self.flush(&mut kept, exporters);
@@ -147,25 +162,29 @@ impl Pipeline {
 
     /// At shutdown: parked spans never found room; their records stay for the next start.
     pub(super) fn keep_parked_owed(&self) {
-        let parked: Vec<Parked> = {
+        let parked = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             self.parked_spans.store(0, Ordering::Release);
-            let all = parked.drain(..).collect();
-            self.note_parked_allocation(&mut parked);
+            let all = std::mem::take(&mut *parked);
+            self.parked_bytes.store(0, Ordering::Release);
             all
         };
-        let spans: Vec<&Span> = parked.iter().flat_map(|(_, s)| s.iter()).collect();
-        if spans.is_empty() {
+        if parked.spans == 0 {
             return;
         }
         tracing::warn!(
-            spans = spans.len(),
+            spans = parked.spans,
             "kept spans never found room in the exporter queues before the shutdown deadline; \
              they stay in the storage log and are exported after the next start"
         );
-        for s in spans {
-            if let Some(l) = s.lease() {
-                l.keep_owed();
+        for entry in &parked.entries {
+            match entry {
+                Parked::Stored { lease, .. } => lease.keep_owed(),
+                Parked::Spans { spans, .. } => {
+                    for l in spans.iter().filter_map(Span::lease) {
+                        l.keep_owed();
+                    }
+                }
             }
         }
     }
@@ -231,36 +250,265 @@ impl Pipeline {
     }
 }
 
-/// Kept spans waiting for the exporters: a trace's spans, or a late span, with their verdict.
-pub(super) type Parked = (Verdict, Vec<Span>);
+/// Kept spans waiting for room in the exporter queues (storage on), oldest first. A summary
+/// waits as the offset of its span in its stored request: consecutive kept spans of one request
+/// with one verdict share an entry holding the request's lease (which keeps its record owed),
+/// so a parked span costs about 4 bytes. Spans that are not summaries wait as they are.
+#[derive(Default)]
+pub(super) struct ParkedQueue {
+    entries: VecDeque<Parked>,
+    /// Spans in `entries`.
+    spans: usize,
+    /// Heap bytes the entries hold, as the allocator rounds them (see [`alloc_size`]).
+    heap: usize,
+}
 
-/// The requests of one batch of kept summaries, read back from the log (by lease).
+/// One entry of the [`ParkedQueue`].
+pub(super) enum Parked {
+    /// Summaries' spans, by their offsets in the request `lease` holds.
+    Stored {
+        verdict: Verdict,
+        lease: Arc<Lease>,
+        offsets: Vec<u32>,
+    },
+    /// Spans that are not summaries.
+    Spans { verdict: Verdict, spans: Vec<Span> },
+}
+
+/// What the allocator takes for `bytes` (glibc: an 8-byte header, 16-byte granules, 32 bytes
+/// at least), so the accounting follows RSS rather than the bytes asked for.
+fn alloc_size(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        ((bytes + 8 + 15) & !15).max(32)
+    }
+}
+
+/// A lease's allocation (its `Arc`), counted with each entry that holds one.
+const LEASE_BYTES: usize = 48;
+
+impl Parked {
+    fn len(&self) -> usize {
+        match self {
+            Parked::Stored { offsets, .. } => offsets.len(),
+            Parked::Spans { spans, .. } => spans.len(),
+        }
+    }
+
+    fn lease(&self) -> Option<&Arc<Lease>> {
+        match self {
+            Parked::Stored { lease, .. } => Some(lease),
+            Parked::Spans { .. } => None,
+        }
+    }
+
+    /// The heap bytes this entry holds.
+    fn heap(&self) -> usize {
+        match self {
+            Parked::Stored { offsets, .. } => {
+                LEASE_BYTES + alloc_size(offsets.capacity() * std::mem::size_of::<u32>())
+            }
+            Parked::Spans { spans, .. } => alloc_size(spans.capacity() * std::mem::size_of::<Span>()),
+        }
+    }
+}
+
+impl ParkedQueue {
+    /// Bytes held: the queue's allocation and what its entries hold (spans that are not
+    /// summaries count in `retained` besides).
+    pub(super) fn bytes(&self) -> usize {
+        alloc_size(self.entries.capacity() * std::mem::size_of::<Parked>()) + self.heap
+    }
+
+    fn push_offset(&mut self, verdict: Verdict, lease: &Arc<Lease>, offset: u32) {
+        self.spans += 1;
+        if let Some(Parked::Stored {
+            verdict: v,
+            lease: l,
+            offsets,
+        }) = self.entries.back_mut()
+        {
+            if *v == verdict && Arc::ptr_eq(l, lease) {
+                let before = offsets.capacity();
+                offsets.push(offset);
+                let size = std::mem::size_of::<u32>();
+                self.heap += alloc_size(offsets.capacity() * size) - alloc_size(before * size);
+                return;
+            }
+        }
+        let entry = Parked::Stored {
+            verdict,
+            lease: lease.clone(),
+            offsets: vec![offset],
+        };
+        self.heap += entry.heap();
+        self.entries.push_back(entry);
+    }
+
+    fn push_span(&mut self, verdict: Verdict, span: Span) {
+        self.spans += 1;
+        if let Some(Parked::Spans { verdict: v, spans }) = self.entries.back_mut() {
+            if *v == verdict {
+                let before = spans.capacity();
+                spans.push(span);
+                let size = std::mem::size_of::<Span>();
+                self.heap += alloc_size(spans.capacity() * size) - alloc_size(before * size);
+                return;
+            }
+        }
+        let entry = Parked::Spans {
+            verdict,
+            spans: vec![span],
+        };
+        self.heap += entry.heap();
+        self.entries.push_back(entry);
+    }
+
+    /// Takes the oldest entries, at least one and about `max_spans` spans; shrinks the queue's
+    /// allocation once emptied (after an outage).
+    fn take(&mut self, max_spans: usize) -> Vec<Parked> {
+        let mut chunk = Vec::new();
+        let mut n = 0;
+        while n < max_spans {
+            let Some(mut entry) = self.entries.pop_front() else {
+                break;
+            };
+            self.heap -= entry.heap();
+            // A long run is split at the item's size, so read-back stays an item at a time.
+            if let Parked::Stored {
+                verdict,
+                lease,
+                offsets,
+            } = &mut entry
+            {
+                if n + offsets.len() > max_spans {
+                    let rest = offsets.split_off(max_spans - n);
+                    let rest = Parked::Stored {
+                        verdict: *verdict,
+                        lease: lease.clone(),
+                        offsets: rest,
+                    };
+                    self.heap += rest.heap();
+                    self.entries.push_front(rest);
+                }
+            }
+            n += entry.len();
+            chunk.push(entry);
+        }
+        self.spans -= n;
+        if self.entries.is_empty() && self.entries.capacity() > 1024 {
+            self.entries.shrink_to(1024);
+        }
+        chunk
+    }
+}
+
+/// The requests of parked summaries, read back from the log (by lease).
 #[derive(Default)]
 pub(super) struct ReadBack {
     requests: hashbrown::HashMap<usize, Result<Vec<Span>, &'static str>>,
 }
 
 impl ReadBack {
-    /// The span as stored, for a summary (the span itself otherwise); `None`, counted by why,
-    /// when its request could not be read back. Dropping the summary lets its record go: no
-    /// exporter owes it.
-    pub(super) fn materialize(&self, span: Span) -> Option<Span> {
-        if !span.is_summary() {
-            return Some(span);
+    /// The spans at `offsets` of the request `lease` holds, as stored; those that cannot be
+    /// found (their request could not be read back) are counted by why and left out, which
+    /// lets their record go: no exporter owes them.
+    fn spans_at<'a>(
+        &'a self,
+        lease: &Arc<Lease>,
+        offsets: &'a [u32],
+    ) -> impl Iterator<Item = Span> + 'a {
+        let request = self
+            .requests
+            .get(&(Arc::as_ptr(lease) as usize))
+            .map_or(Err("no_record"), |r| r.as_ref().map_err(|e| *e));
+        if let Err(reason) = request {
+            counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => reason)
+                .increment(offsets.len() as u64);
         }
-        let found = span
-            .lease()
-            .and_then(|l| self.requests.get(&(Arc::as_ptr(l) as usize)))
-            .map_or(Err("no_record"), |r| r.as_ref().map_err(|e| *e))
-            .and_then(|spans| {
-                crate::otlp::summary::find_at(spans, span.body_offset()).ok_or("not_found")
-            });
-        match found {
-            Ok(s) => Some(s.clone()),
-            Err(reason) => {
-                counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => reason).increment(1);
-                None
+        let spans: &[Span] = request.map_or(&[], Vec::as_slice);
+        offsets.iter().filter_map(move |&at| {
+            if spans.is_empty() {
+                return None;
+            }
+            let found = crate::otlp::summary::find_at(spans, at).cloned();
+            if found.is_none() {
+                counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => "not_found").increment(1);
+            }
+            found
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(rule: u16) -> Verdict {
+        Verdict {
+            rule: Some(rule),
+            keep: true,
+            threshold: 0,
+            generation: 0,
+        }
+    }
+
+    fn lease(storage: &crate::storage::Storage) -> Arc<Lease> {
+        let body = Bytes::from_static(b"\x0a\x00");
+        storage
+            .append_request(&body, std::time::SystemTime::now())
+            .unwrap()
+            .lease
+    }
+
+    #[test]
+    fn runs_of_one_request_and_verdict_share_an_entry_and_cost_about_4_bytes_a_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::open_for_tests(dir.path());
+        let (a, b) = (lease(&storage), lease(&storage));
+        let mut q = ParkedQueue::default();
+        for at in 0..10_000 {
+            q.push_offset(verdict(1), &a, at);
+        }
+        // Another verdict, another request, then the first request again: three more entries.
+        q.push_offset(verdict(2), &a, 7);
+        q.push_offset(verdict(2), &b, 8);
+        q.push_offset(verdict(1), &a, 9);
+        assert_eq!(q.entries.len(), 4);
+        assert_eq!(q.spans, 10_003);
+        // 10,000 offsets in a doubling list: at most 8 bytes each plus the entries.
+        let bytes = q.bytes();
+        assert!((40_000..=4 * 48 + 128 + 4 * 96 + 2 * 65_536).contains(&bytes), "{bytes}");
+
+        // Taken an item at a time: the long run is split, nothing is lost or reordered.
+        let mut taken = Vec::new();
+        while q.spans > 0 {
+            let chunk = q.take(4096);
+            let n: usize = chunk.iter().map(Parked::len).sum();
+            assert!(n <= 4096, "{n}");
+            for e in chunk {
+                if let Parked::Stored {
+                    verdict, offsets, ..
+                } = e
+                {
+                    taken.extend(offsets.into_iter().map(|o| (verdict.rule, o)));
+                }
             }
         }
+        let mut want: Vec<_> = (0..10_000).map(|o| (Some(1), o)).collect();
+        want.extend([(Some(2), 7), (Some(2), 8), (Some(1), 9)]);
+        assert_eq!(taken, want);
+        assert!(q.entries.is_empty());
+        assert_eq!(q.heap, 0, "every entry's bytes were given back");
+    }
+
+    #[test]
+    fn the_allocator_rounding_is_counted() {
+        assert_eq!(alloc_size(0), 0);
+        assert_eq!(alloc_size(1), 32);
+        assert_eq!(alloc_size(24), 32);
+        assert_eq!(alloc_size(25), 48);
+        assert_eq!(alloc_size(4096), 4112);
     }
 }
