@@ -17,6 +17,8 @@ pub struct Interest {
     resource_keys: Keys,
     /// Whether the rules read span events (kept in span summaries, see [`super::summary`]).
     span_events: bool,
+    /// Whether the rules read spans' `flags` (kept in span summaries too).
+    span_flags: bool,
 }
 
 impl Interest {
@@ -35,6 +37,14 @@ impl Interest {
     /// Whether the rules read span events.
     pub fn span_events(&self) -> bool {
         self.span_events
+    }
+    /// Registers that the rules read spans' `flags`.
+    pub fn want_span_flags(&mut self) {
+        self.span_flags = true;
+    }
+    /// Whether the rules read spans' `flags`.
+    pub fn span_flags(&self) -> bool {
+        self.span_flags
     }
 }
 

@@ -6,8 +6,8 @@
 //! in the request body (4 bytes, little-endian), the length of the fields that follow (4 bytes),
 //! then those fields re-encoded as a `Span` message: the name (always, first, so its length
 //! prefix is at offset [`NAME_AT`]), the `trace_state` when non-empty, the end time when the
-//! duration does not fit the span's 32 bits, the `flags`, and the events when the rules read
-//! them ([`Interest::span_events`]). After the records come the service names and the string
+//! duration does not fit the span's 32 bits, and the `flags` and the events when the rules read
+//! them ([`Interest::span_flags`], [`Interest::span_events`]). After the records come the service names and the string
 //! values of the picked attributes. Spans keep their summary's offset in place of their
 //! encoding's and the length of their encoding, so [`crate::otlp::Span::raw_len`] is unchanged.
 
@@ -59,7 +59,10 @@ pub fn summarize(
         return spans;
     }
     let lease = first.lease().cloned();
-    let events = interest.span_events();
+    let wanted = Wanted {
+        flags: interest.span_flags(),
+        events: interest.span_events(),
+    };
 
     // Pass 1: the records, then the strings, in the order pass 2 takes them back.
     let estimate: usize = spans
@@ -74,7 +77,7 @@ pub fn summarize(
     let mut last_scope = 0usize;
     for (_, s) in &spans {
         ats.push(buf.len());
-        write_record(&mut buf, s, events);
+        write_record(&mut buf, s, wanted);
         let scope_key = Arc::as_ptr(&s.scope) as usize;
         if scope_key != last_scope {
             last_scope = scope_key;
@@ -142,8 +145,15 @@ pub fn find_at(spans: &[Span], offset: u32) -> Option<&Span> {
         .map(|i| &spans[i])
 }
 
+/// The fields of a span that only some rules read, copied into its summary when they do.
+#[derive(Clone, Copy)]
+struct Wanted {
+    flags: bool,
+    events: bool,
+}
+
 /// Writes the summary record of `s` (see the module's documentation).
-fn write_record(buf: &mut Vec<u8>, s: &Span, events: bool) {
+fn write_record(buf: &mut Vec<u8>, s: &Span, wanted: Wanted) {
     let at = buf.len();
     buf.extend_from_slice(&s.body_offset().to_le_bytes());
     buf.extend_from_slice(&[0; 4]);
@@ -158,16 +168,25 @@ fn write_record(buf: &mut Vec<u8>, s: &Span, events: bool) {
         put_varint(buf, END_KEY);
         buf.extend_from_slice(&s.end().to_le_bytes());
     }
-    let raw = s.raw();
+    if wanted.flags || wanted.events {
+        copy_flags_and_events(buf, s.raw(), wanted);
+    }
+    let len = (buf.len() - at - RECORD_HEADER) as u32;
+    buf[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Copies the `flags` and the events of the span `raw` (those `wanted`) into its record: the
+/// one walk over all of a span's fields a summary takes, only for the rules that read them.
+fn copy_flags_and_events(buf: &mut Vec<u8>, raw: &[u8], wanted: Wanted) {
     let mut flags = None;
     let mut r = Reader::new(raw);
     while let Ok(Some((field, wt))) = r.next_field() {
-        if field == FLAGS_FIELD && wt == WireType::Fixed32 && flags.is_none() {
+        if field == FLAGS_FIELD && wt == WireType::Fixed32 && wanted.flags && flags.is_none() {
             match r.fixed32() {
                 Ok(f) => flags = Some(f),
                 Err(_) => break,
             }
-        } else if field == EVENTS_FIELD && wt == WireType::Len && events {
+        } else if field == EVENTS_FIELD && wt == WireType::Len && wanted.events {
             let Ok((s, e)) = r.len_range() else { break };
             put_len_key(buf, EVENTS_FIELD, e - s);
             buf.extend_from_slice(&raw[s..e]);
@@ -179,8 +198,6 @@ fn write_record(buf: &mut Vec<u8>, s: &Span, events: bool) {
         put_varint(buf, FLAGS_KEY);
         buf.extend_from_slice(&f.to_le_bytes());
     }
-    let len = (buf.len() - at - RECORD_HEADER) as u32;
-    buf[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
 fn copy_str(s: Option<&Bytes>, buf: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) {

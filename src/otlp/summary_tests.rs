@@ -31,13 +31,16 @@ fn request() -> bytes::Bytes {
     ))
 }
 
-fn interest(events: bool) -> (Interest, u16, u16, u16) {
+/// The interest of rules reading two span attributes and a resource attribute, and spans'
+/// flags and events when `flags_and_events`.
+fn interest(flags_and_events: bool) -> (Interest, u16, u16, u16) {
     let mut i = Interest::default();
     let tier = i.span_key("user.tier");
     let n = i.span_key("n");
     let team = i.resource_key("team");
-    if events {
+    if flags_and_events {
         i.want_span_events();
+        i.want_span_flags();
     }
     (i, tier, n, team)
 }
@@ -128,8 +131,10 @@ fn summaries_do_not_keep_the_body_and_account_for_what_they_hold() {
         assert!(!inside(s.service_bytes().unwrap().as_ptr()));
         assert!(!inside(s.scope.resource.body.as_ptr()));
     }
-    // Without events in the interest, a summary has none (they may be large).
+    // Without events and flags in the interest, a summary has neither (events may be large;
+    // no span field past the name and trace state is walked then).
     assert!(raw::events(summaries[0].1.raw()).is_empty());
+    assert_eq!(raw::flags(summaries[0].1.raw()), 0);
     drop(summaries);
     assert_eq!(retained.bytes(), 0);
 }

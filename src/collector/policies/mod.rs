@@ -130,7 +130,10 @@ pub(super) fn compile(c: &mut Compiler, p: &PolicyCfg, path: &str, top: bool) ->
     }
     match p.kind {
         PolicyType::AlwaysSample => Some(Box::new(always_sample::AlwaysSample)),
-        PolicyType::TraceFlags => Some(Box::new(trace_flags::TraceFlags)),
+        PolicyType::TraceFlags => {
+            c.interest.want_span_flags();
+            Some(Box::new(trace_flags::TraceFlags))
+        }
         PolicyType::Latency => by_block!(latency),
         PolicyType::NumericAttribute => by_block!(numeric_attribute),
         PolicyType::Probabilistic => by_block!(probabilistic),
@@ -195,7 +198,6 @@ pub(crate) mod testing {
     use super::Decision;
     use crate::config::ValidationError;
     use crate::fixtures::{encode, request_with, SpanBuilder};
-    use crate::otlp::ingest;
     use opentelemetry_proto::tonic::common::v1::KeyValue;
     use tokio::time::Instant;
 
@@ -234,14 +236,35 @@ pub(crate) mod testing {
         resource: Vec<KeyValue>,
         spans: Vec<SpanBuilder>,
     ) -> Decision {
+        judge_as(set, resource, spans, false)
+    }
+
+    /// [`judge`] of the spans' summaries, as the buffer holds them with storage on.
+    pub fn judge_summaries(set: &PolicySet, spans: Vec<SpanBuilder>) -> Decision {
+        judge_as(set, Vec::new(), spans, true)
+    }
+
+    fn judge_as(
+        set: &PolicySet,
+        resource: Vec<KeyValue>,
+        spans: Vec<SpanBuilder>,
+        summaries: bool,
+    ) -> Decision {
         let trace = spans[0].0.trace_id.clone();
         let body = encode(&request_with(
             "svc",
             resource,
             spans.into_iter().map(SpanBuilder::build).collect(),
         ));
-        let got = ingest(&body, set.interest()).expect("valid request");
-        let spans: Vec<_> = got.spans.into_iter().map(|(_, s)| s).collect();
+        let retained = std::sync::Arc::new(crate::otlp::Retained::default());
+        let mut got = crate::otlp::ingest::ingest_retained(&body, set.interest(), Some(&retained))
+            .expect("valid request")
+            .spans;
+        if summaries {
+            got = crate::otlp::summary::summarize(got, set.interest(), &retained);
+            assert!(got.iter().all(|(_, s)| s.is_summary()));
+        }
+        let spans: Vec<_> = got.into_iter().map(|(_, s)| s).collect();
         let id: [u8; 16] = trace.try_into().expect("16-byte trace id");
         set.policy_decision(0, &id, &spans, Instant::now())
     }
@@ -254,5 +277,93 @@ pub(crate) mod testing {
     /// [`judge`] of one span with the string attribute `key: value`.
     pub fn judge_attr(set: &PolicySet, key: &str, value: &str) -> Decision {
         judge(set, vec![crate::fixtures::span(1, 1).attr(key, value)])
+    }
+}
+
+/// With storage on, policies judge spans' summaries: each field a policy reads must be in
+/// them (the rules' interest says which), so the verdict is the one the spans get.
+#[cfg(test)]
+mod summary_tests {
+    use super::testing::{compile, judge, judge_summaries};
+    use super::Decision;
+    use crate::fixtures::{span, SpanBuilder};
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+
+    fn flagged(flags: u32) -> SpanBuilder {
+        let mut s = span(1, 1);
+        s.0.flags = flags;
+        s
+    }
+
+    fn with_event(name: &str) -> SpanBuilder {
+        let mut s = span(1, 1).name("checkout");
+        s.0.events.push(Event {
+            name: name.into(),
+            ..Default::default()
+        });
+        s
+    }
+
+    fn with_state(state: &str) -> SpanBuilder {
+        let mut s = span(1, 1);
+        s.0.trace_state = state.into();
+        s
+    }
+
+    #[test]
+    fn policies_decide_summaries_as_they_decide_the_spans() {
+        let cases: Vec<(&str, fn() -> Vec<SpanBuilder>, fn() -> Vec<SpanBuilder>)> = vec![
+            (
+                "{ name: p, type: trace_flags }",
+                || vec![flagged(0x100), flagged(0x301)],
+                || vec![flagged(0x100)],
+            ),
+            (
+                r#"{ name: p, type: ottl_condition, ottl_condition: { spanevent: ['name == "exception"'] } }"#,
+                || vec![with_event("exception")],
+                || vec![with_event("retry")],
+            ),
+            (
+                "{ name: p, type: trace_state, trace_state: { key: tier, values: [gold] } }",
+                || vec![with_state("x=1,tier=gold")],
+                || vec![with_state("tier=silver")],
+            ),
+            (
+                "{ name: p, type: status_code, status_code: { status_codes: [ERROR] } }",
+                || vec![span(1, 1), span(1, 2).parent(1).error()],
+                || vec![span(1, 1)],
+            ),
+            (
+                "{ name: p, type: latency, latency: { threshold_ms: 100 } }",
+                || vec![span(1, 1).at(0, 250)],
+                || vec![span(1, 1).at(0, 50)],
+            ),
+            (
+                "{ name: p, type: string_attribute, string_attribute: { key: url, values: [/checkout] } }",
+                || vec![span(1, 1).attr("url", "/checkout")],
+                || vec![span(1, 1).attr("url", "/health")],
+            ),
+            (
+                "{ name: p, type: numeric_attribute, numeric_attribute: { key: code, min_value: 500, max_value: 599 } }",
+                || vec![span(1, 1).attr_int("code", 503)],
+                || vec![span(1, 1).attr_int("code", 200)],
+            ),
+            (
+                r#"{ name: p, type: ottl_condition, ottl_condition: { span: ['name == "checkout"'] } }"#,
+                || vec![span(1, 1).name("checkout")],
+                || vec![span(1, 1).name("browse")],
+            ),
+        ];
+        for (policy, sampled, other) in cases {
+            let p = compile(policy);
+            assert_eq!(judge(&p, sampled()), Decision::Sampled, "{policy}");
+            assert_eq!(judge_summaries(&p, sampled()), Decision::Sampled, "{policy}");
+            assert_eq!(judge(&p, other()), Decision::NotSampled, "{policy}");
+            assert_eq!(
+                judge_summaries(&p, other()),
+                Decision::NotSampled,
+                "{policy}"
+            );
+        }
     }
 }
