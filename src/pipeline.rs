@@ -548,6 +548,8 @@ impl Pipeline {
         g.pending_bytes.set(self.pending_bytes() as f64);
         metrics::gauge!(names::EXPORT_PARKED_SPANS)
             .set(self.parked_spans.load(Ordering::Acquire) as f64);
+        metrics::gauge!(names::EXPORT_PARKED_BYTES)
+            .set(self.parked_bytes.load(Ordering::Acquire) as f64);
         g.spans.set(s.spans as f64);
         g.bytes.set(s.bytes as f64);
     }

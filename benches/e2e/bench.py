@@ -526,7 +526,13 @@ def run_cell(env, name, window, rep):
         }
         expected = r["server"]["exporter_sent_spans"]
     else:
-        p, grpc, mport = env.start_tailsift(d, name + ".yaml", sink_port)
+        # `rules@write` / `rules@fsync`: the same rules with the storage log on.
+        rules, _, sync = name.partition("@")
+        extra = ""
+        if sync:
+            extra = (f"storage:\n  directory: {os.path.join(d, 'storage')}\n"
+                     f"  max_bytes: 64GiB\n  sync: {sync}\n")
+        p, grpc, mport = env.start_tailsift(d, rules + ".yaml", sink_port, extra)
         lg = env.loadgen_send(d, grpc, p.pid, window + [
             "--metrics-url", f"http://127.0.0.1:{mport}/metrics", "--metrics-dump", d])
         m = wait_drained(mport)
@@ -861,8 +867,10 @@ OUTAGE_RULES = {
 
 def run_outage(env):
     """Storage on, load at a fixed rate, the backend down for --outage seconds then back:
-    refusals, RSS against memory_limit, parked spans and the log's size during the outage,
-    then the time until everything accepted has reached the backend."""
+    refusals, RSS against memory_limit (and against what memory_limit counts), parked spans
+    and the log's size during the outage, then the time until everything accepted has reached
+    the backend. Fails unless nothing was refused or failed, everything drained, and peak RSS
+    stayed under memory_limit."""
     a = env.args
     d = env.scenario_dir("outage")
     sink_port = free_port()  # nothing listens there until the backend returns
@@ -882,7 +890,8 @@ def run_outage(env):
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         lg = subprocess.Popen(argv, stdout=out, stderr=err, cwd=d)
     t0 = time.time()
-    timeline, peak = [], {"rss_kib": 0, "parked": 0, "storage_bytes": 0, "retained": 0}
+    timeline, peak = [], {"rss_kib": 0, "parked": 0, "storage_bytes": 0, "retained": 0,
+                          "counted": 0}
 
     def sample(phase):
         m = metrics(mport)
@@ -892,7 +901,12 @@ def run_outage(env):
                "buffer_spans": prom_sum(m, "tailsift_buffer_spans"),
                "storage_bytes": prom_sum(m, "tailsift_storage_bytes"),
                "retained": prom_sum(m, "tailsift_buffer_retained_bytes"),
+               "parked_bytes": prom_sum(m, "tailsift_export_parked_bytes"),
                "refused": prom_sum(m, "tailsift_receiver_requests_total", outcome="refused")}
+        # What memory_limit counts (bytes being received aside).
+        row["counted"] = (row["retained"] + (row["parked_bytes"] or 0)
+                          + prom_sum(m, "tailsift_exporter_queue_bytes")
+                          + prom_sum(m, "tailsift_export_pending_bytes"))
         timeline.append(row)
         for k in peak:
             peak[k] = max(peak[k], row[k] or 0)
@@ -905,7 +919,9 @@ def run_outage(env):
         time.sleep(1.0)
     _, at_end = sample("outage")
     log(f"outage over: {at_end['parked']:.0f} spans parked, log {at_end['storage_bytes'] / 1e6:.0f} MB, "
-        f"RSS {at_end['rss_kib'] / 1024:.0f} MiB, {at_end['refused']:.0f} requests refused")
+        f"RSS {at_end['rss_kib'] / 1024:.0f} MiB, counted in memory_limit "
+        f"{at_end['counted'] / 2**20:.0f} MiB (parked entries {at_end['parked_bytes'] / 2**20:.0f} "
+        f"MiB), {at_end['refused']:.0f} requests refused")
     sink = env.procs.start("sink", [env.loadgen, "--threads", env.sink_threads, "sink",
                                     "--listen", f"127.0.0.1:{sink_port}", "--stats-file",
                                     os.path.join(d, "sink.json")], d)
@@ -935,6 +951,7 @@ def run_outage(env):
         "spans_refused": sent.get("spans_refused"), "requests_refused": sent.get("requests_refused"),
         "peak_parked": peak["parked"], "peak_storage_bytes": peak["storage_bytes"],
         "peak_rss_kib": peak["rss_kib"], "vm_hwm_kib": hwm, "peak_retained_bytes": peak["retained"],
+        "peak_counted_bytes": peak["counted"], "at_outage_end": at_end,
         "drain_s": None if drained_at is None else drained_at - back,
         "exported_spans": exported, "failed_spans": failed, "sink_spans": got.get("spans"),
         "machine": machine_info(), "timeline": timeline,
@@ -949,6 +966,7 @@ def run_outage(env):
           f"{fmt(result['drain_s'], '.0f')} s |")
     write_results("outage", result)
     ok = (result["spans_refused"] == 0 and failed == 0 and drained_at is not None
+          and hwm * 1024 < limit
           and (a.rules != "keep-all" or got.get("spans") == accepted))
     if not ok:
         raise RuntimeError("the outage was not absorbed: see the table above")
@@ -1000,7 +1018,8 @@ def main():
     e.add_argument("--window", type=float, default=15.0, help="measured seconds")
     e.add_argument("--scenarios", default="keep-errors-p01,keep-all,rotel,collector-keep-errors-p01",
                    help="collector-keep-errors-p01 is the Collector with tail_sampling, built by "
-                        "tests/peers/build.sh")
+                        "tests/peers/build.sh; RULES@write and RULES@fsync (e.g. "
+                        "keep-errors-p01@write) run tailsift with the storage log on")
     e.add_argument("--rate", type=float, default=None,
                    help="spans per second for every scenario (default: as fast as possible)")
     e.add_argument("--matrix", action="store_true",

@@ -125,9 +125,12 @@ pub const RECEIVER_INFLIGHT_BYTES: &str = "tailsift_receiver_inflight_bytes";
 /// Bytes of kept spans decided while an exporter queue had no room, waiting for it (gauge;
 /// counted in `sampling.memory_limit`).
 pub const EXPORT_PENDING_BYTES: &str = "tailsift_export_pending_bytes";
-/// With storage on, kept spans waiting for room in the exporter queues as summaries, their
-/// bytes in the storage log (gauge; the summaries count in `sampling.memory_limit`).
+/// With storage on, kept spans waiting for room in the exporter queues, their bytes in the
+/// storage log (gauge).
 pub const EXPORT_PARKED_SPANS: &str = "tailsift_export_parked_spans";
+/// Memory the parked spans' entries hold: their positions in the log (gauge; counted in
+/// `sampling.memory_limit`).
+pub const EXPORT_PARKED_BYTES: &str = "tailsift_export_parked_bytes";
 
 /// Bytes of the storage log on disk, all segments (gauge).
 pub const STORAGE_BYTES: &str = "tailsift_storage_bytes";

@@ -174,6 +174,7 @@ async fn outage(storage: bool) {
     let m = scrape(&p).await;
     let queued = m.sum("tailsift_exporter_queue_bytes", &[]);
     let parked = m.sum("tailsift_export_parked_spans", &[]);
+    let parked_bytes = m.sum("tailsift_export_parked_bytes", &[]);
     let refused_in_outage = seen.refused.load(Ordering::Relaxed);
     sink.down.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -232,7 +233,15 @@ async fn outage(storage: bool) {
             parked > 0.0,
             "kept spans waited in the log during the outage"
         );
+        // A parked span is its position in the log: a few bytes, counted in memory_limit.
+        assert!(
+            parked_bytes > 0.0 && parked_bytes / parked < 24.0,
+            "{parked_bytes} bytes held for {parked} parked spans"
+        );
         assert_eq!(m.sum("tailsift_export_parked_spans", &[]), 0.0);
+        // What is left is the queue's own allocation, kept for the next ticks.
+        let left = m.sum("tailsift_export_parked_bytes", &[]);
+        assert!(left < 65_536.0, "{left} bytes held with nothing parked");
     }
     assert_eq!(p.log().matches("panicked").count(), 0, "{}", p.log());
 }
