@@ -212,7 +212,7 @@ fn resource_spans(
     }
     let (service, attrs) = match resource {
         Some(res) => resource_summary(body, res, interest)?,
-        None => (None, None),
+        None => (None, Picked::new()),
     };
     let resource = Arc::new(Resource {
         body: body.clone(),
@@ -279,7 +279,7 @@ pub(super) fn resource_summary(
     interest: &Interest,
 ) -> Result<(Option<Bytes>, Picked), MalformedRequest> {
     let mut service = None;
-    let mut picked = Vec::new();
+    let mut picked = Picked::new();
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("resource"))? {
         if field == 1 && wt == WireType::Len {
@@ -302,16 +302,9 @@ pub(super) fn resource_summary(
             r.skip(wt).map_err(at("resource"))?;
         }
     }
-    Ok((service, boxed(picked)))
+    Ok((service, picked))
 }
 
-pub(super) fn boxed(v: Vec<(u16, AttrValue)>) -> Picked {
-    if v.is_empty() {
-        None
-    } else {
-        Some(Box::new(v.into_boxed_slice()))
-    }
-}
 
 fn scope_spans(
     body: &Bytes,

@@ -3,7 +3,8 @@
 
 pub(super) use super::any_value::key_value;
 use super::any_value::{any_value, ValueAt};
-use super::ingest::{boxed, Interest, Range};
+use super::ingest::{Interest, Range};
+use super::model::Picked;
 use super::model::{status, AttrValue, Scope, Span, TraceId};
 use super::rejection::{at, MalformedRequest, Rejection};
 use super::validate;
@@ -36,7 +37,7 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
     let (mut start, mut end) = (0u64, 0u64);
     let mut name_at = None;
     let (mut kind, mut status_code) = (0u8, status::UNSET);
-    let mut picked = Vec::new();
+    let mut picked = Picked::new();
     let mut has_trace_state = false;
     let mut r = Reader::within(buf, range);
     while let Some((field, wt)) = r.next_field().map_err(at("span"))? {
@@ -107,7 +108,7 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
         kind,
         status_code,
         parent_len == 0,
-        boxed(picked),
+        picked,
     ) else {
         return Ok(Err(Rejection::MalformedSpan));
     };

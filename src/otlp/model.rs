@@ -52,16 +52,15 @@ impl AttrValue {
 
 /// Attributes picked out of a span or resource: (index of the key in the rule set's interest list, value).
 ///
-/// A thin pointer (8 bytes, `None` when no attribute was picked) rather than a boxed slice (16):
-/// every buffered span carries one, and most have none.
-pub type Picked = Option<Box<Box<[(u16, AttrValue)]>>>;
+/// A thin pointer (8 bytes; no allocation when nothing was picked) to one allocation holding
+/// its length and the attributes, rather than a boxed slice (16 bytes): every buffered span
+/// carries one, and most have none.
+pub type Picked = thin_vec::ThinVec<(u16, AttrValue)>;
 
 /// Looks up a picked attribute by its interest index.
 #[inline]
 pub fn picked(attrs: &Picked, idx: u16) -> Option<&AttrValue> {
-    attrs
-        .as_deref()
-        .and_then(|a| a.iter().find(|(i, _)| *i == idx).map(|(_, v)| v))
+    attrs.iter().find(|(i, _)| *i == idx).map(|(_, v)| v)
 }
 
 /// One `Resource` as received, shared by every span under it.

@@ -4,7 +4,7 @@
 //! resource is summarised again once and shared again by its spans. Span summaries whose bytes
 //! are in the storage log are made again from their request, read back once per request.
 
-use super::ingest::{boxed, resource_summary, Interest};
+use super::ingest::{resource_summary, Interest};
 use super::ingest_span::{key_value, picked_value};
 use super::model::{Picked, Resource, Retained, Scope, Span};
 use super::wire::{Reader, WireType};
@@ -143,10 +143,10 @@ fn reread(
 }
 
 fn span_attrs(raw: &Bytes, interest: &Interest) -> Picked {
+    let mut picked = Picked::new();
     if interest.span_keys.is_empty() {
-        return None;
+        return picked;
     }
-    let mut picked = Vec::new();
     let mut r = Reader::new(raw);
     while let Ok(Some((field, wt))) = r.next_field() {
         if field != 9 || wt != WireType::Len {
@@ -165,16 +165,17 @@ fn span_attrs(raw: &Bytes, interest: &Interest) -> Picked {
             }
         }
     }
-    boxed(picked)
+    picked
 }
 
 fn resource_attrs(encoded: &Bytes, interest: &Interest) -> Picked {
     if encoded.is_empty() {
-        return None;
+        return Picked::new();
     }
     resource_summary(encoded, (0, encoded.len()), interest)
         .ok()
-        .and_then(|(_, attrs)| attrs)
+        .map(|(_, attrs)| attrs)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -78,15 +78,16 @@ pub fn summarize(
     for (_, s) in &spans {
         ats.push(buf.len());
         write_record(&mut buf, s, wanted);
+        // Spans come grouped by scope (ingest returns them in request order).
         let scope_key = Arc::as_ptr(&s.scope) as usize;
         if scope_key != last_scope {
             last_scope = scope_key;
             scopes += 1;
-        }
-        let resource = &s.scope.resource;
-        if seen_resources.insert(Arc::as_ptr(resource) as usize) {
-            copy_str(resource.service.as_ref(), &mut buf, &mut strings);
-            copy_picked(&resource.attrs, &mut buf, &mut strings);
+            let resource = &s.scope.resource;
+            if seen_resources.insert(Arc::as_ptr(resource) as usize) {
+                copy_str(resource.service.as_ref(), &mut buf, &mut strings);
+                copy_picked(&resource.attrs, &mut buf, &mut strings);
+            }
         }
         copy_picked(&s.attrs, &mut buf, &mut strings);
     }
@@ -105,7 +106,16 @@ pub fn summarize(
     let mut resources: HashMap<usize, Arc<Resource>> = HashMap::new();
     let mut scopes: HashMap<usize, Arc<Scope>> = HashMap::new();
     let mut out = Vec::with_capacity(spans.len());
+    let mut last: Option<(usize, Arc<Scope>)> = None;
     for ((id, s), at) in spans.iter().zip(ats) {
+        let scope_key = Arc::as_ptr(&s.scope) as usize;
+        if let Some((key, scope)) = &last {
+            if *key == scope_key {
+                let attrs = rebuild_picked(&s.attrs, &body, &mut strings);
+                out.push((*id, s.summarized(scope.clone(), at as u32, attrs)));
+                continue;
+            }
+        }
         let resource = resources
             .entry(Arc::as_ptr(&s.scope.resource) as usize)
             .or_insert_with(|| {
@@ -131,7 +141,8 @@ pub fn summarize(
             })
             .clone();
         let attrs = rebuild_picked(&s.attrs, &body, &mut strings);
-        out.push((*id, s.summarized(scope, at as u32, attrs)));
+        out.push((*id, s.summarized(scope.clone(), at as u32, attrs)));
+        last = Some((scope_key, scope));
     }
     out
 }
@@ -208,7 +219,7 @@ fn copy_str(s: Option<&Bytes>, buf: &mut Vec<u8>, ranges: &mut Vec<(usize, usize
 }
 
 fn copy_picked(p: &Picked, buf: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) {
-    for (_, v) in p.iter().flat_map(|p| p.iter()) {
+    for (_, v) in p {
         if let AttrValue::Str(s) = v {
             copy_str(Some(s), buf, ranges);
         }
@@ -226,16 +237,12 @@ fn rebuild_picked(
     body: &Bytes,
     ranges: &mut impl Iterator<Item = (usize, usize)>,
 ) -> Picked {
-    p.as_ref().map(|p| {
-        Box::new(
-            p.iter()
-                .map(|(i, v)| match v {
-                    AttrValue::Str(_) => (*i, AttrValue::Str(take_str(body, ranges))),
-                    v => (*i, v.clone()),
-                })
-                .collect(),
-        )
-    })
+    p.iter()
+        .map(|(i, v)| match v {
+            AttrValue::Str(_) => (*i, AttrValue::Str(take_str(body, ranges))),
+            v => (*i, v.clone()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

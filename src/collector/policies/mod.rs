@@ -310,9 +310,13 @@ mod summary_tests {
         s
     }
 
+    /// A trace's spans, made afresh for each judging.
+    type Trace = fn() -> Vec<SpanBuilder>;
+
     #[test]
     fn policies_decide_summaries_as_they_decide_the_spans() {
-        let cases: Vec<(&str, fn() -> Vec<SpanBuilder>, fn() -> Vec<SpanBuilder>)> = vec![
+        // (policy, a trace it samples, a trace it does not)
+        let cases: Vec<(&str, Trace, Trace)> = vec![
             (
                 "{ name: p, type: trace_flags }",
                 || vec![flagged(0x100), flagged(0x301)],
