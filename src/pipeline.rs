@@ -503,6 +503,7 @@ impl Pipeline {
         if let Some(s) = &self.storage {
             s.flush_marks();
             s.carry_decisions(|id, keep| self.buffer.remembers(id, keep));
+            s.expire_decisions(|| self.buffer.cache_turnover());
         }
         if let Some(exporters) = &*self.exporters() {
             self.send_pending(exporters);

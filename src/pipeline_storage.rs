@@ -119,7 +119,8 @@ impl Pipeline {
             .store(parked.bytes() as u64, Ordering::Release);
         drop(parked);
         if unreadable > 0 {
-            counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => "no_record").increment(unreadable);
+            counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => "no_record")
+                .increment(unreadable);
         }
     }
 
@@ -318,7 +319,9 @@ impl Parked {
             Parked::Stored { offsets, .. } => {
                 LEASE_BYTES + alloc_size(offsets.capacity() * std::mem::size_of::<u32>())
             }
-            Parked::Spans { spans, .. } => alloc_size(spans.capacity() * std::mem::size_of::<Span>()),
+            Parked::Spans { spans, .. } => {
+                alloc_size(spans.capacity() * std::mem::size_of::<Span>())
+            }
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct DecisionCache {
     capacity: usize,
     map: HashMap<TraceId, Verdict>,
     order: VecDeque<TraceId>,
+    /// Trace ids taken in so far (once `capacity` more have come, every id held now is gone).
+    inserted: u64,
 }
 
 impl DecisionCache {
@@ -20,6 +22,7 @@ impl DecisionCache {
             capacity,
             map: HashMap::new(),
             order: VecDeque::new(),
+            inserted: 0,
         }
     }
 
@@ -36,6 +39,7 @@ impl DecisionCache {
             return;
         }
         if self.map.insert(id, v).is_none() {
+            self.inserted += 1;
             self.order.push_back(id);
             while self.order.len() > self.capacity {
                 if let Some(old) = self.order.pop_front() {
@@ -48,6 +52,13 @@ impl DecisionCache {
     /// Forgets `id` (its place in the eviction order is skipped when it comes up).
     pub fn remove(&mut self, id: &TraceId) -> Option<Verdict> {
         self.map.remove(id)
+    }
+
+    /// Trace ids taken in so far, and the capacity: every id held now is forgotten once the
+    /// first has grown by the second (first in, first out; a decision replaced by a later one
+    /// is logged again with it).
+    pub fn turnover(&self) -> (u64, u64) {
+        (self.inserted, self.capacity as u64)
     }
 
     pub fn len(&self) -> usize {

@@ -317,6 +317,14 @@ impl Buffer {
         self.lock(shard_of(&id, self.shards.len())).remember(id, v);
     }
 
+    /// Per part of the decision cache (each shard's kept and dropped cache): the decisions it
+    /// has taken in so far, and how many it holds at most (see [`cache::DecisionCache::turnover`]).
+    pub fn cache_turnover(&self) -> Vec<(u64, u64)> {
+        (0..self.shards.len())
+            .flat_map(|i| self.lock(i).cache_turnover())
+            .collect()
+    }
+
     /// Whether the decision cache remembers trace `id` as kept (`keep`) or dropped.
     pub fn remembers(&self, id: &TraceId, keep: bool) -> bool {
         self.lock(shard_of(id, self.shards.len()))

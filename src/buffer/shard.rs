@@ -297,6 +297,11 @@ impl Shard {
         }
     }
 
+    /// [`DecisionCache::turnover`] of the kept and the dropped cache.
+    pub fn cache_turnover(&self) -> [(u64, u64); 2] {
+        [self.kept.turnover(), self.dropped.turnover()]
+    }
+
     pub fn remembers(&self, id: &TraceId, keep: bool) -> bool {
         if keep {
             self.kept.get(id).is_some()

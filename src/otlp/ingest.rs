@@ -305,7 +305,6 @@ pub(super) fn resource_summary(
     Ok((service, picked))
 }
 
-
 fn scope_spans(
     body: &Bytes,
     range: Range,

@@ -1,7 +1,9 @@
-//! Decisions outlive their segment: before a released segment that holds decisions is deleted,
-//! the decisions in it that the decision cache still remembers are appended again (with their
-//! original times), so a restart restores every decision still in the cache, however long ago
-//! its segment was freed. Done by the pipeline's tick, which can ask the cache.
+//! Decisions outlive the segments of their requests. Decisions are written to segments of their
+//! own, deleted once the decision cache has forgotten them ([`Storage::expire_decisions`]). A
+//! request segment that holds decisions too (earlier versions wrote them among requests) has
+//! the decisions the cache still remembers appended again, with their original times, to a
+//! decisions segment before it is deleted ([`Storage::carry_decisions`]). Both are done by the
+//! pipeline's tick, which can ask the cache.
 
 use super::log::Purpose;
 use super::segment::{self, FRAME_LEN, HEADER_LEN};
@@ -92,6 +94,13 @@ impl Storage {
         n
     }
 
+    /// Deletes the decisions segments whose decisions the decision cache has all forgotten;
+    /// `cache` gives, per part of the cache, the decisions it has taken in so far and its
+    /// capacity (see [`crate::buffer::Buffer::cache_turnover`]). Called by the pipeline's tick.
+    pub fn expire_decisions(&self, cache: impl FnOnce() -> Vec<(u64, u64)>) {
+        self.log.expire_decisions(cache);
+    }
+
     /// [`Storage::close`], after carrying forward the decisions of every released segment,
     /// so that only the segments still owed something, and the newest, stay on disk.
     pub fn close_carrying(&self, remembered: impl Fn(&crate::otlp::TraceId, bool) -> bool) {
@@ -117,12 +126,17 @@ impl Storage {
                     decisions: chunk.to_vec(),
                 })),
             };
-            self.log.append(&record, Purpose::Internal)?;
+            self.log.append(&record, Purpose::Decisions)?;
             counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "decisions").increment(1);
         }
         // Under `fsync` the carried decisions reach the device before the old ones are deleted.
         if !decisions.is_empty() && self.log.sync == SyncMode::Fsync {
-            let file = self.log.lock().active.as_ref().map(|a| a.file.clone());
+            let file = self
+                .log
+                .lock()
+                .active_decisions
+                .as_ref()
+                .map(|a| a.file.clone());
             if let Some(f) = file {
                 f.sync_data().map_err(StorageError::Write)?;
             }

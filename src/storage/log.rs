@@ -34,14 +34,38 @@ pub fn offset_of(position: u64) -> u64 {
 /// Release marks written in one record at most.
 const MAX_MARKS: usize = 65_536;
 
+/// Size of a decisions segment at most: about 100,000 decisions, so that a segment's worth is
+/// freed soon after the decision cache has forgotten them.
+const DECISION_SEGMENT_BYTES: u64 = 4 << 20;
+
 #[derive(Debug)]
 pub(super) struct SegState {
     /// Request records not yet released.
     pub live: u64,
     /// File size.
     pub bytes: u64,
-    /// Holds decision records (carried forward before the segment is deleted).
+    /// A request segment that holds decision records too (written so by earlier versions):
+    /// they are carried forward before the segment is deleted.
     pub decisions: bool,
+    /// A decisions segment: it holds decisions only, is never released by requests, and is
+    /// deleted once the decision cache has forgotten everything it held (see
+    /// [`Log::expire_decisions`]).
+    pub decisions_only: bool,
+    /// For a sealed decisions segment: how many decisions each part of the cache had taken in
+    /// when it was first seen sealed.
+    pub cache_inserted: Option<Vec<u64>>,
+}
+
+impl SegState {
+    pub fn new(bytes: u64) -> SegState {
+        SegState {
+            live: 0,
+            bytes,
+            decisions: false,
+            decisions_only: false,
+            cache_inserted: None,
+        }
+    }
 }
 
 pub(super) struct Active {
@@ -52,7 +76,10 @@ pub(super) struct Active {
 
 pub(super) struct Inner {
     pub segments: BTreeMap<u64, SegState>,
+    /// The segment requests (and release marks) are appended to.
     pub active: Option<Active>,
+    /// The segment decisions are appended to.
+    pub active_decisions: Option<Active>,
     pub next_id: u64,
     /// Positions released since the last mark was written.
     pub marks: Vec<u64>,
@@ -81,11 +108,13 @@ pub(super) struct Log {
     pub inner: Mutex<Inner>,
 }
 
-/// What an append is for: a request counts against the budget and stays live until released.
+/// What an append is for: a request counts against the budget and stays live until released;
+/// decisions go to decisions segments, which live as long as the decision cache remembers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Purpose {
     Request,
     Internal,
+    Decisions,
 }
 
 impl Log {
@@ -100,14 +129,15 @@ impl Log {
         if inner.closed {
             return Err(StorageError::Closed);
         }
-        // One allocation for the frame(s): the record is most of it.
-        let mut buf = Vec::with_capacity(
-            record.encoded_len()
-                + 2 * segment::FRAME_LEN
-                + 16
-                + 9 * inner.marks.len().min(MAX_MARKS),
-        );
-        let n = inner.marks.len().min(MAX_MARKS);
+        // One allocation for the frame(s): the record is most of it. Release marks go with
+        // requests (decisions segments outlive the segments the marks are about).
+        let n = if purpose == Purpose::Decisions {
+            0
+        } else {
+            inner.marks.len().min(MAX_MARKS)
+        };
+        let mut buf =
+            Vec::with_capacity(record.encoded_len() + 2 * segment::FRAME_LEN + 16 + 9 * n);
         let marks: Vec<u64> = inner.marks.drain(..n).collect();
         if !marks.is_empty() {
             segment::frame(&released(marks.clone()), &mut buf);
@@ -141,21 +171,37 @@ impl Log {
                 max: self.max_bytes,
             });
         }
-        let needs_roll = match &inner.active {
+        let to_decisions = purpose == Purpose::Decisions;
+        let (slot, limit) = if to_decisions {
+            (
+                &inner.active_decisions,
+                self.segment_bytes.min(DECISION_SEGMENT_BYTES),
+            )
+        } else {
+            (&inner.active, self.segment_bytes)
+        };
+        let needs_roll = match slot {
             None => true,
-            Some(a) => a.len > HEADER_LEN as u64 && a.len + len > self.segment_bytes,
+            Some(a) => a.len > HEADER_LEN as u64 && a.len + len > limit,
         };
         if needs_roll {
-            self.roll(inner)?;
+            self.roll(inner, to_decisions)?;
         }
-        let active = inner.active.as_mut().expect("rolled");
+        let active = if to_decisions {
+            inner.active_decisions.as_mut()
+        } else {
+            inner.active.as_mut()
+        }
+        .expect("rolled");
         let at = active.len;
         if let Err(e) = (&*active.file).write_all(buf) {
             // Cut off whatever part was written, so the segment stays readable to its end;
             // if even that fails, the next append starts a new segment.
             let cut = active.file.set_len(at).is_ok()
                 && (&*active.file).seek(SeekFrom::Start(at)).is_ok();
-            if !cut {
+            if !cut && to_decisions {
+                inner.active_decisions = None;
+            } else if !cut {
                 inner.active = None;
             }
             return Err(StorageError::Write(e));
@@ -172,14 +218,20 @@ impl Log {
         if purpose == Purpose::Request {
             seg.live += 1;
         }
-        seg.decisions |= decisions;
+        seg.decisions |= decisions && !to_decisions;
         gauge!(names::STORAGE_BYTES).set(inner.disk_bytes as f64);
         Ok((position(id, at + record_at), inner.written))
     }
 
-    /// Seals the active segment (flushed first under `fsync`) and starts a new one.
-    fn roll(&self, inner: &mut Inner) -> Result<(), StorageError> {
-        if let Some(old) = inner.active.take() {
+    /// Seals the active segment (or the active decisions segment) (flushed first under
+    /// `fsync`) and starts a new one.
+    fn roll(&self, inner: &mut Inner, decisions: bool) -> Result<(), StorageError> {
+        let old = if decisions {
+            inner.active_decisions.take()
+        } else {
+            inner.active.take()
+        };
+        if let Some(old) = old {
             if self.sync == SyncMode::Fsync {
                 old.file.sync_data().map_err(StorageError::Write)?;
             }
@@ -204,19 +256,19 @@ impl Log {
         }
         inner.next_id += 1;
         inner.disk_bytes += HEADER_LEN as u64;
-        inner.segments.insert(
-            id,
-            SegState {
-                live: 0,
-                bytes: HEADER_LEN as u64,
-                decisions: false,
-            },
-        );
-        inner.active = Some(Active {
+        let mut seg = SegState::new(HEADER_LEN as u64);
+        seg.decisions_only = decisions;
+        inner.segments.insert(id, seg);
+        let active = Some(Active {
             id,
             file: Arc::new(file),
             len: HEADER_LEN as u64,
         });
+        if decisions {
+            inner.active_decisions = active;
+        } else {
+            inner.active = active;
+        }
         gauge!(names::STORAGE_SEGMENTS).set(inner.segments.len() as f64);
         Ok(())
     }
@@ -248,7 +300,7 @@ impl Log {
         let Some(seg) = inner.segments.get(&id) else {
             return;
         };
-        if seg.live > 0 || active == Some(id) || inner.replaying {
+        if seg.live > 0 || active == Some(id) || inner.replaying || seg.decisions_only {
             return;
         }
         if seg.decisions && inner.carry_on {
@@ -301,6 +353,51 @@ impl Log {
             .map(|_| ())
     }
 
+    /// Deletes the sealed decisions segments whose decisions the decision cache has all
+    /// forgotten. The cache forgets first in, first out, in parts (a kept and a dropped cache
+    /// per buffer shard); `cache` gives, per part, how many decisions it has taken in so far
+    /// and how many it holds at most. A segment is first stamped with the counts it is seen
+    /// sealed at; once every part has taken in at least its capacity since, every decision in
+    /// the segment was pushed out (or replaced by a later one, logged later). Asked only while
+    /// a sealed decisions segment exists.
+    pub fn expire_decisions(&self, cache: impl FnOnce() -> Vec<(u64, u64)>) {
+        let mut inner = self.lock();
+        if inner.closed || inner.replaying {
+            return;
+        }
+        let active = inner.active_decisions.as_ref().map(|a| a.id);
+        let sealed: Vec<u64> = inner
+            .segments
+            .iter()
+            .filter(|(id, s)| s.decisions_only && Some(**id) != active)
+            .map(|(id, _)| *id)
+            .collect();
+        if sealed.is_empty() {
+            return;
+        }
+        let now = cache();
+        let mut expired = Vec::new();
+        for id in sealed {
+            let seg = inner.segments.get_mut(&id).expect("listed");
+            match &seg.cache_inserted {
+                None => seg.cache_inserted = Some(now.iter().map(|(n, _)| *n).collect()),
+                Some(then) => {
+                    let forgotten = then.len() == now.len()
+                        && then
+                            .iter()
+                            .zip(&now)
+                            .all(|(then, (n, cap))| n.saturating_sub(*then) >= *cap);
+                    if forgotten {
+                        expired.push(id);
+                    }
+                }
+            }
+        }
+        for id in expired {
+            self.delete(&mut inner, id);
+        }
+    }
+
     /// Stops the log: pending release marks are written, segments without live records are
     /// deleted, and from then on nothing changes on disk.
     pub fn close(&self) {
@@ -309,7 +406,10 @@ impl Log {
         if inner.closed {
             return;
         }
-        if let Some(a) = inner.active.take() {
+        for a in [inner.active.take(), inner.active_decisions.take()]
+            .into_iter()
+            .flatten()
+        {
             if let Err(e) = a.file.sync_data() {
                 tracing::warn!(error = %e, "flushing the storage log at shutdown failed");
             }

@@ -32,6 +32,14 @@
 //! - **Decisions are logged by rule name**, not position, so a reloaded, reordered rule set
 //!   restores them correctly; a name no longer loaded restores as "no rule matched" with the
 //!   same keep or drop.
+//! - **Decisions have segments of their own** (at most 4MiB), never holding requests or
+//!   release marks, so request segments go as soon as their requests are released. A sealed
+//!   decisions segment is deleted once the decision cache has forgotten every decision in it:
+//!   the cache forgets first in, first out, per part (each shard's kept and dropped cache), so
+//!   once every part has taken in its capacity of decisions since the segment was sealed, none
+//!   of the segment's decisions can still be remembered. Each decision is written once.
+//!   (Request segments holding decisions, as earlier versions wrote them, have their
+//!   still-remembered decisions carried into a decisions segment before they are deleted.)
 //! - **Replay trusts nothing.** Damage (torn tail, bad checksum, undecodable record, foreign,
 //!   truncated or newer files) is logged and counted; the rest of the log is replayed. Only a
 //!   directory that cannot be created, locked or written stops the start, with its path named.
@@ -205,7 +213,7 @@ impl Storage {
         let record = Record {
             kind: Some(Kind::Decisions(Decisions { decisions })),
         };
-        match self.log.append(&record, Purpose::Internal) {
+        match self.log.append(&record, Purpose::Decisions) {
             Ok(_) => counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "decisions").increment(1),
             Err(StorageError::Closed) => {}
             Err(e) => {

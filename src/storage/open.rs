@@ -71,6 +71,7 @@ pub(super) fn open(cfg: &StorageConfig) -> Result<(Log, Pending), StorageError> 
         inner: Mutex::new(Inner {
             segments,
             active: None,
+            active_decisions: None,
             next_id,
             marks: Vec::new(),
             replaying: true,
@@ -121,14 +122,7 @@ fn list(dir: &Path) -> Result<Listing, StorageError> {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        segments.insert(
-            id,
-            SegState {
-                live: 0,
-                bytes,
-                decisions: false,
-            },
-        );
+        segments.insert(id, SegState::new(bytes));
     }
     let files = segments
         .keys()

@@ -49,6 +49,7 @@ impl Pending {
                 continue;
             };
             readable.push((id, path.clone()));
+            let (mut requests, mut has_decisions) = (false, false);
             for item in records {
                 match item {
                     Item::Damaged(at, d) => report(
@@ -59,10 +60,9 @@ impl Pending {
                         ),
                     ),
                     Item::Record(_, r) => match r.kind {
+                        Some(Kind::Request(_)) => requests = true,
                         Some(Kind::Decisions(ds)) => {
-                            if let Some(s) = log.lock().segments.get_mut(&id) {
-                                s.decisions = true;
-                            }
+                            has_decisions = true;
                             for d in ds.decisions {
                                 let Ok(id) = <[u8; 16]>::try_from(&d.trace_id[..]) else {
                                     continue;
@@ -82,9 +82,16 @@ impl Pending {
                             }
                         }
                         Some(Kind::Released(r)) => released.extend(r.positions),
-                        _ => {}
+                        None => {}
                     },
                 }
+            }
+            // A segment of decisions alone waits for the decision cache to forget them; one
+            // that also holds requests (as earlier versions wrote) has its decisions carried
+            // forward before it is deleted.
+            if let Some(s) = log.lock().segments.get_mut(&id) {
+                s.decisions_only = has_decisions && !requests;
+                s.decisions = has_decisions && requests;
             }
         }
         Replay {

@@ -200,20 +200,42 @@ fn decision(t: u8, keep: bool) -> DecisionEntry<'static> {
     }
 }
 
+/// Appends decisions into the request segment, as versions before decisions segments did.
+fn append_decisions_among_requests(s: &Storage, entries: &[DecisionEntry<'_>]) {
+    let decisions = entries
+        .iter()
+        .map(|e| Decision {
+            trace_id: Bytes::copy_from_slice(&e.trace_id),
+            keep: e.keep,
+            rule: e.rule.unwrap_or_default().to_string(),
+            threshold: e.threshold,
+            decided_unix_nanos: 1,
+        })
+        .collect();
+    let record = Record {
+        kind: Some(Kind::Decisions(Decisions { decisions })),
+    };
+    s.log.append(&record, Purpose::Internal).unwrap();
+}
+
 #[test]
-fn decisions_still_remembered_are_carried_forward_before_their_segment_goes() {
+fn decisions_among_requests_still_remembered_are_carried_forward_before_their_segment_goes() {
     let dir = tempfile::tempdir().unwrap();
     let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
     drop(replay);
     s.carry_decisions_forward();
     let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
     // Three decisions in segment 1: trace 1 kept and 2 dropped are still remembered, 3 is not.
-    s.append_decisions(&[decision(1, true), decision(2, false), decision(3, true)]);
-    drop(first);
-    // Fill segment 1 and roll to segment 2, releasing everything.
-    for i in 0..1100 {
-        drop(s.append_request(&body(i as u8), SystemTime::now()).unwrap());
-    }
+    append_decisions_among_requests(
+        &s,
+        &[decision(1, true), decision(2, false), decision(3, true)],
+    );
+    s.close();
+    drop((s, first));
+    // Segment 1 is read back as one that holds requests and decisions.
+    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    s.carry_decisions_forward();
+    drop(replay);
     assert!(
         segment::path(dir.path(), 1).exists(),
         "released, but waiting for its decisions to be carried"
@@ -233,6 +255,86 @@ fn decisions_still_remembered_are_carried_forward_before_their_segment_goes() {
         .collect();
     d.sort();
     assert_eq!(d, [(1, true), (2, false)]);
+}
+
+/// Decision entries for traces `from..to` (the id's first two bytes), all kept.
+fn decisions(from: u16, to: u16) -> Vec<DecisionEntry<'static>> {
+    (from..to)
+        .map(|t| {
+            let mut trace_id = [0; 16];
+            trace_id[..2].copy_from_slice(&t.to_le_bytes());
+            DecisionEntry {
+                trace_id,
+                keep: true,
+                rule: Some("r"),
+                threshold: 0,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn decisions_live_in_their_own_segments_until_the_cache_has_forgotten_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    drop(replay);
+    s.carry_decisions_forward();
+    let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    // 1MiB segments (a sixteenth of the budget): 40,000 decisions of about 40 bytes fill more
+    // than one decisions segment.
+    for chunk in 0..40 {
+        s.append_decisions(&decisions(chunk * 1000, (chunk + 1) * 1000));
+    }
+    let decision_segments = || {
+        s.log
+            .lock()
+            .segments
+            .iter()
+            .filter(|(_, seg)| seg.decisions_only)
+            .count()
+    };
+    assert!(decision_segments() >= 2, "{}", decision_segments());
+    // The request segment holds no decisions: released, it goes at once, nothing carried.
+    drop(first);
+    for i in 0..1100 {
+        drop(s.append_request(&body(i as u8), SystemTime::now()).unwrap());
+    }
+    assert!(!segment::path(dir.path(), 1).exists());
+    assert_eq!(s.carry_decisions(|_, _| true), 0);
+
+    // Two parts of the cache, each holding at most 10: the sealed segments are stamped first,
+    // kept while one part has not taken in 10 more, deleted once both have.
+    let sealed = decision_segments() - 1;
+    s.expire_decisions(|| vec![(100, 10), (7, 10)]);
+    assert_eq!(decision_segments(), sealed + 1);
+    s.expire_decisions(|| vec![(200, 10), (16, 10)]);
+    assert_eq!(decision_segments(), sealed + 1, "the second part lags");
+    s.expire_decisions(|| vec![(200, 10), (17, 10)]);
+    assert_eq!(
+        decision_segments(),
+        1,
+        "only the active decisions segment is left"
+    );
+
+    // A restart restores what the active decisions segment holds, and keeps it (sealed now)
+    // until the cache has turned over again.
+    s.close();
+    drop(s);
+    let (s, mut replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
+    let restored = replay.take_decisions().len();
+    assert!(restored > 0 && restored < 40_000, "{restored}");
+    drop(replay);
+    let left = || segment_files(dir.path());
+    let before = left();
+    s.expire_decisions(|| vec![(0, 10)]);
+    s.expire_decisions(|| vec![(9, 10)]);
+    assert_eq!(left(), before, "not yet forgotten");
+    s.expire_decisions(|| vec![(10, 10)]);
+    assert_eq!(
+        left(),
+        before - 1,
+        "forgotten after the restart's cache turned over"
+    );
 }
 
 #[test]
