@@ -125,6 +125,29 @@ impl Log {
     /// Writes `record` (after any pending release marks) at the end of the active segment.
     /// Returns its position and the number of records written once it is.
     pub fn append(&self, record: &Record, purpose: Purpose) -> Result<(u64, u64), StorageError> {
+        self.append_payload(Payload::Record(record), purpose)
+    }
+
+    /// [`Log::append`] of a `Request` record, its body written from where it is.
+    pub fn append_request(
+        &self,
+        received_unix_nanos: u64,
+        body: &[u8],
+    ) -> Result<(u64, u64), StorageError> {
+        self.append_payload(
+            Payload::Request {
+                received_unix_nanos,
+                body,
+            },
+            Purpose::Request,
+        )
+    }
+
+    fn append_payload(
+        &self,
+        payload: Payload<'_>,
+        purpose: Purpose,
+    ) -> Result<(u64, u64), StorageError> {
         let mut inner = self.lock();
         if inner.closed {
             return Err(StorageError::Closed);
@@ -136,16 +159,30 @@ impl Log {
         } else {
             inner.marks.len().min(MAX_MARKS)
         };
-        let mut buf =
-            Vec::with_capacity(record.encoded_len() + 2 * segment::FRAME_LEN + 16 + 9 * n);
+        let head = match payload {
+            Payload::Record(r) => r.encoded_len(),
+            Payload::Request { .. } => 32,
+        };
+        let mut buf = Vec::with_capacity(head + 2 * segment::FRAME_LEN + 16 + 9 * n);
         let marks: Vec<u64> = inner.marks.drain(..n).collect();
         if !marks.is_empty() {
             segment::frame(&released(marks.clone()), &mut buf);
         }
         let record_at = buf.len() as u64;
-        segment::frame(record, &mut buf);
-        let decisions = matches!(record.kind, Some(Kind::Decisions(_)));
-        let result = self.write(&mut inner, &buf, purpose, record_at, decisions);
+        let (tail, decisions): (&[u8], bool) = match payload {
+            Payload::Record(record) => {
+                segment::frame(record, &mut buf);
+                (&[], matches!(record.kind, Some(Kind::Decisions(_))))
+            }
+            Payload::Request {
+                received_unix_nanos,
+                body,
+            } => {
+                segment::frame_request_head(received_unix_nanos, body, &mut buf);
+                (body, false)
+            }
+        };
+        let result = self.write(&mut inner, &[&buf, tail], purpose, record_at, decisions);
         if result.is_err() {
             // A refused or failed append keeps the marks for the next one.
             inner.marks.extend(marks);
@@ -155,16 +192,17 @@ impl Log {
         result
     }
 
-    /// Writes `buf` (frames, the record's at `record_at`) at the end of the active segment.
+    /// Writes `parts` (frames, the record's at `record_at`) at the end of the active segment,
+    /// with one `writev` as a rule.
     fn write(
         &self,
         inner: &mut Inner,
-        buf: &[u8],
+        parts: &[&[u8]],
         purpose: Purpose,
         record_at: u64,
         decisions: bool,
     ) -> Result<(u64, u64), StorageError> {
-        let len = buf.len() as u64;
+        let len = parts.iter().map(|p| p.len() as u64).sum::<u64>();
         if purpose == Purpose::Request && inner.disk_bytes + len > self.max_bytes {
             return Err(StorageError::Full {
                 held: inner.disk_bytes,
@@ -194,7 +232,7 @@ impl Log {
         }
         .expect("rolled");
         let at = active.len;
-        if let Err(e) = (&*active.file).write_all(buf) {
+        if let Err(e) = write_all_vectored(&active.file, parts) {
             // Cut off whatever part was written, so the segment stays readable to its end;
             // if even that fails, the next append starts a new segment.
             let cut = active.file.set_len(at).is_ok()
@@ -417,6 +455,34 @@ impl Log {
         self.delete_released(&mut inner);
         inner.closed = true;
     }
+}
+
+/// What is appended: a record, or a request whose body is written from where it is.
+enum Payload<'a> {
+    Record(&'a Record),
+    Request {
+        received_unix_nanos: u64,
+        body: &'a [u8],
+    },
+}
+
+/// Writes all of `parts`, in order, with as few `writev` calls as the kernel allows.
+fn write_all_vectored(mut file: &File, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| std::io::IoSlice::new(p))
+        .collect();
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match file.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn released(positions: Vec<u64>) -> Record {

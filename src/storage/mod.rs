@@ -17,7 +17,8 @@
 //!   failed) is refused with a retryable answer, never acknowledged.
 //! - **Records are self-checking.** A segment is a 16-byte header (magic, framing version)
 //!   followed by frames `[u32 length][u32 CRC-32 of length and payload][payload]`; the payload
-//!   is a `tailsift.storage.v1.Record` (see `proto/`). A frame is written with one `write`;
+//!   is a `tailsift.storage.v1.Record` (see `proto/`). A frame is written with one `writev`
+//!   (a request's body from where it is, not copied);
 //!   a failed write is cut off again, so a segment only ever ends in a torn frame after a crash.
 //! - **Only the newest segment is written.** Segments are never appended to once rolled, and a
 //!   start never appends to a segment from before it; so a torn tail can only be at the end of
@@ -64,7 +65,7 @@ pub use restore::replay_into;
 pub use segment::Damage;
 
 use crate::config::{StorageConfig, SyncMode};
-use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record, Request};
+use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record};
 use crate::telemetry::names;
 use log::{Log, Purpose};
 use metrics::counter;
@@ -168,13 +169,7 @@ impl Storage {
         body: &bytes::Bytes,
         received: SystemTime,
     ) -> Result<Appended, StorageError> {
-        let record = Record {
-            kind: Some(Kind::Request(Request {
-                received_unix_nanos: unix_nanos(received),
-                body: body.clone(),
-            })),
-        };
-        let (position, written) = self.log.append(&record, Purpose::Request)?;
+        let (position, written) = self.log.append_request(unix_nanos(received), body)?;
         counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "request").increment(1);
         let durable_after = self.syncer.as_ref().map(|s| {
             s.notify();

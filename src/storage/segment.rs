@@ -61,6 +61,41 @@ pub fn frame(record: &Record, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Appends the frame of a `Record` holding `Request { received_unix_nanos, body }` to `out`,
+/// all but the body's bytes, which follow it in the file (written from where they are, not
+/// copied): the same bytes [`frame`] writes for that record.
+pub fn frame_request_head(received_unix_nanos: u64, body: &[u8], out: &mut Vec<u8>) {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+    let received_len = if received_unix_nanos != 0 { 1 + 8 } else { 0 };
+    let body_len = if body.is_empty() {
+        0
+    } else {
+        1 + encoded_len_varint(body.len() as u64) + body.len()
+    };
+    let request_len = received_len + body_len;
+    let len = 1 + encoded_len_varint(request_len as u64) + request_len;
+    let len_bytes = (len as u32).to_le_bytes();
+    let start = out.len();
+    out.extend_from_slice(&len_bytes);
+    out.extend_from_slice(&[0; 4]);
+    // Record.request (1), then Request.received_unix_nanos (1, fixed64) and Request.body (2).
+    encode_key(1, WireType::LengthDelimited, out);
+    encode_varint(request_len as u64, out);
+    if received_unix_nanos != 0 {
+        encode_key(1, WireType::SixtyFourBit, out);
+        out.extend_from_slice(&received_unix_nanos.to_le_bytes());
+    }
+    if !body.is_empty() {
+        encode_key(2, WireType::LengthDelimited, out);
+        encode_varint(body.len() as u64, out);
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len_bytes);
+    h.update(&out[start + FRAME_LEN..]);
+    h.update(body);
+    out[start + 4..start + 8].copy_from_slice(&h.finalize().to_le_bytes());
+}
+
 /// What can be wrong in the log; each kind is a label of `tailsift_storage_damaged_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Damage {
@@ -199,6 +234,30 @@ mod tests {
     fn read(data: Vec<u8>) -> Vec<Item> {
         check_header(&data).unwrap();
         Records::new(Bytes::from(data)).collect()
+    }
+
+    #[test]
+    fn a_request_frame_head_and_its_body_are_the_request_record_framed() {
+        use crate::proto::storage::v1::Request;
+        for received in [0, 1, 1_765_000_000_000_000_000] {
+            for n in [0usize, 1, 127, 128, 16_383, 16_384, 200_000] {
+                let body: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+                let mut want = Vec::new();
+                frame(
+                    &Record {
+                        kind: Some(Kind::Request(Request {
+                            received_unix_nanos: received,
+                            body: Bytes::from(body.clone()),
+                        })),
+                    },
+                    &mut want,
+                );
+                let mut got = vec![9, 9];
+                frame_request_head(received, &body, &mut got);
+                got.extend_from_slice(&body);
+                assert_eq!(got[2..], want[..], "received {received}, {n} bytes");
+            }
+        }
     }
 
     #[test]
