@@ -145,8 +145,7 @@ impl Storage {
     }
 }
 
-/// The first byte of a `Record` holding `Decisions` (field 2, length-delimited).
-const DECISIONS_TAG: u8 = 0x12;
+use segment::DECISIONS_TAG;
 
 /// The `Decisions` records of the segment at `path`, read frame by frame without reading the
 /// requests' payloads (most of a segment's bytes). Damaged frames are skipped and a torn tail

@@ -128,6 +128,15 @@ impl Log {
         self.append_payload(Payload::Record(record), purpose)
     }
 
+    /// [`Log::append`] of a record already encoded (`record`: a `Record`'s protobuf bytes).
+    pub fn append_encoded(
+        &self,
+        record: &[u8],
+        purpose: Purpose,
+    ) -> Result<(u64, u64), StorageError> {
+        self.append_payload(Payload::Encoded(record), purpose)
+    }
+
     /// [`Log::append`] of a `Request` record, its body written from where it is.
     pub fn append_request(
         &self,
@@ -161,6 +170,7 @@ impl Log {
         };
         let head = match payload {
             Payload::Record(r) => r.encoded_len(),
+            Payload::Encoded(r) => r.len(),
             Payload::Request { .. } => 32,
         };
         let mut buf = Vec::with_capacity(head + 2 * segment::FRAME_LEN + 16 + 9 * n);
@@ -173,6 +183,10 @@ impl Log {
             Payload::Record(record) => {
                 segment::frame(record, &mut buf);
                 (&[], matches!(record.kind, Some(Kind::Decisions(_))))
+            }
+            Payload::Encoded(record) => {
+                segment::frame_encoded(record, &mut buf);
+                (&[], record.first() == Some(&segment::DECISIONS_TAG))
             }
             Payload::Request {
                 received_unix_nanos,
@@ -460,6 +474,7 @@ impl Log {
 /// What is appended: a record, or a request whose body is written from where it is.
 enum Payload<'a> {
     Record(&'a Record),
+    Encoded(&'a [u8]),
     Request {
         received_unix_nanos: u64,
         body: &'a [u8],

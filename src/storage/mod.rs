@@ -65,7 +65,7 @@ pub use restore::replay_into;
 pub use segment::Damage;
 
 use crate::config::{StorageConfig, SyncMode};
-use crate::proto::storage::v1::{record::Kind, Decision, Decisions, Record};
+use crate::proto::storage::v1::Record;
 use crate::telemetry::names;
 use log::{Log, Purpose};
 use metrics::counter;
@@ -125,6 +125,61 @@ pub struct Storage {
 pub struct Appended {
     pub lease: Arc<Lease>,
     pub durable_after: Option<u64>,
+}
+
+/// The encoding of a `Record` holding `Decisions` of `entries`, all decided at `decided` (the
+/// bytes prost would write, without building a message per decision).
+fn encode_decisions(entries: &[DecisionEntry<'_>], decided: u64) -> Vec<u8> {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+    let decision_len = |e: &DecisionEntry<'_>| {
+        let rule = e.rule.unwrap_or_default().len();
+        (2 + e.trace_id.len())
+            + if e.keep { 2 } else { 0 }
+            + if rule > 0 {
+                1 + encoded_len_varint(rule as u64) + rule
+            } else {
+                0
+            }
+            + if e.threshold != 0 { 9 } else { 0 }
+            + if decided != 0 { 9 } else { 0 }
+    };
+    let decisions_len: usize = entries
+        .iter()
+        .map(|e| {
+            let n = decision_len(e);
+            1 + encoded_len_varint(n as u64) + n
+        })
+        .sum();
+    let mut out = Vec::with_capacity(decisions_len + 1 + encoded_len_varint(decisions_len as u64));
+    // Record.decisions (2) holding Decisions.decisions (1), repeated.
+    encode_key(2, WireType::LengthDelimited, &mut out);
+    encode_varint(decisions_len as u64, &mut out);
+    for e in entries {
+        encode_key(1, WireType::LengthDelimited, &mut out);
+        encode_varint(decision_len(e) as u64, &mut out);
+        encode_key(1, WireType::LengthDelimited, &mut out);
+        encode_varint(e.trace_id.len() as u64, &mut out);
+        out.extend_from_slice(&e.trace_id);
+        if e.keep {
+            encode_key(2, WireType::Varint, &mut out);
+            out.push(1);
+        }
+        let rule = e.rule.unwrap_or_default();
+        if !rule.is_empty() {
+            encode_key(3, WireType::LengthDelimited, &mut out);
+            encode_varint(rule.len() as u64, &mut out);
+            out.extend_from_slice(rule.as_bytes());
+        }
+        if e.threshold != 0 {
+            encode_key(4, WireType::SixtyFourBit, &mut out);
+            out.extend_from_slice(&e.threshold.to_le_bytes());
+        }
+        if decided != 0 {
+            encode_key(5, WireType::SixtyFourBit, &mut out);
+            out.extend_from_slice(&decided.to_le_bytes());
+        }
+    }
+    out
 }
 
 /// A decision to log: the trace, its verdict, and the deciding rule's name (`None`: no rule).
@@ -194,21 +249,8 @@ impl Storage {
         if entries.is_empty() {
             return;
         }
-        let now = unix_nanos(SystemTime::now());
-        let decisions = entries
-            .iter()
-            .map(|e| Decision {
-                trace_id: bytes::Bytes::copy_from_slice(&e.trace_id),
-                keep: e.keep,
-                rule: e.rule.unwrap_or_default().to_string(),
-                threshold: e.threshold,
-                decided_unix_nanos: now,
-            })
-            .collect();
-        let record = Record {
-            kind: Some(Kind::Decisions(Decisions { decisions })),
-        };
-        match self.log.append(&record, Purpose::Decisions) {
+        let record = encode_decisions(entries, unix_nanos(SystemTime::now()));
+        match self.log.append_encoded(&record, Purpose::Decisions) {
             Ok(_) => counter!(names::STORAGE_APPENDED_RECORDS, "kind" => "decisions").increment(1),
             Err(StorageError::Closed) => {}
             Err(e) => {

@@ -61,6 +61,17 @@ pub fn frame(record: &Record, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// The first byte of a `Record` holding `Decisions` (field 2, length-delimited).
+pub const DECISIONS_TAG: u8 = 0x12;
+
+/// Appends the frame of `record`, a `Record` already encoded, to `out`.
+pub fn frame_encoded(record: &[u8], out: &mut Vec<u8>) {
+    let len_bytes = (record.len() as u32).to_le_bytes();
+    out.extend_from_slice(&len_bytes);
+    out.extend_from_slice(&checksum(len_bytes, record).to_le_bytes());
+    out.extend_from_slice(record);
+}
+
 /// Appends the frame of a `Record` holding `Request { received_unix_nanos, body }` to `out`,
 /// all but the body's bytes, which follow it in the file (written from where they are, not
 /// copied): the same bytes [`frame`] writes for that record.

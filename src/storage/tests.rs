@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{ByteSize, StorageConfig, SyncMode};
+use crate::proto::storage::v1::{record::Kind, Decision, Decisions};
 use bytes::Bytes;
 
 fn cfg(dir: &std::path::Path, max_bytes: u64) -> StorageConfig {
@@ -381,4 +382,43 @@ fn release_marks_survive_a_refused_append() {
         held,
         "every record but the released one is replayed"
     );
+}
+
+#[test]
+fn decisions_are_encoded_as_the_record_prost_writes() {
+    let entries = [
+        decision(1, true),
+        DecisionEntry {
+            trace_id: [2; 16],
+            keep: false,
+            rule: None,
+            threshold: 0,
+        },
+        DecisionEntry {
+            trace_id: [3; 16],
+            keep: true,
+            rule: Some(&"a-rather-long-rule-name-".repeat(8)),
+            threshold: 0x00ff_ffff_ffff_ffff,
+        },
+    ];
+    for decided in [0, 1_765_000_000_000_000_000] {
+        let want = Record {
+            kind: Some(Kind::Decisions(Decisions {
+                decisions: entries
+                    .iter()
+                    .map(|e| Decision {
+                        trace_id: Bytes::copy_from_slice(&e.trace_id),
+                        keep: e.keep,
+                        rule: e.rule.unwrap_or_default().to_string(),
+                        threshold: e.threshold,
+                        decided_unix_nanos: decided,
+                    })
+                    .collect(),
+            })),
+        };
+        assert_eq!(
+            super::encode_decisions(&entries, decided),
+            prost::Message::encode_to_vec(&want)
+        );
+    }
 }
