@@ -45,38 +45,48 @@ impl Pipeline {
         }
     }
 
-    /// Reads back the requests of `leases`, once per request.
-    fn read_back<'a>(&self, leases: impl Iterator<Item = &'a Arc<Lease>>) -> ReadBack {
+    /// Reads back the parked spans of `chunk`, once per request: of each request, only the
+    /// spans at the offsets its entries hold (a request may have several entries).
+    fn read_back(&self, chunk: &[Parked]) -> ReadBack {
         let mut stored = ReadBack::default();
         let Some(storage) = &self.storage else {
             return stored;
         };
-        for lease in leases {
-            stored
-                .requests
-                .entry(Arc::as_ptr(lease) as usize)
-                .or_insert_with(|| self.read_request(storage, lease));
+        // The requests in the order they first appear (the log's order, mostly).
+        let mut wanted: Vec<(&Arc<Lease>, Vec<u32>)> = Vec::new();
+        let mut index = hashbrown::HashMap::<usize, usize>::new();
+        for entry in chunk {
+            if let Parked::Stored { lease, offsets, .. } = entry {
+                let i = *index.entry(Arc::as_ptr(lease) as usize).or_insert_with(|| {
+                    wanted.push((lease, Vec::new()));
+                    wanted.len() - 1
+                });
+                wanted[i].1.extend_from_slice(offsets);
+            }
+        }
+        for (lease, mut offsets) in wanted {
+            offsets.sort_unstable();
+            offsets.dedup();
+            let spans = self.read_request(storage, lease, &offsets);
+            stored.requests.insert(Arc::as_ptr(lease) as usize, spans);
         }
         stored
     }
 
-    /// The spans of the request `lease` holds, read back from the log as ingest makes them.
+    /// The spans at `offsets` of the request `lease` holds, read back from the log as ingest
+    /// makes them (the request's other spans are skipped undecoded).
     fn read_request(
         &self,
         storage: &crate::storage::Storage,
         lease: &Arc<crate::storage::Lease>,
+        offsets: &[u32],
     ) -> Result<Vec<Span>, &'static str> {
         let body = storage.read_request(lease).map_err(|e| {
             crate::warn_limited!(error = %e, reason = e.label(), "storage log: a kept request could not be read back; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
             e.label()
         })?;
         // What was accepted at first is accepted again (no attributes are read this time).
-        match crate::otlp::ingest_leased(
-            &body,
-            &Interest::default(),
-            Some(&self.retained),
-            Some(lease.clone()),
-        ) {
+        match crate::otlp::ingest_at(&body, offsets, Some(&self.retained), Some(lease.clone())) {
             Ok(i) => Ok(i.spans.into_iter().map(|(_, s)| s).collect()),
             Err(e) => {
                 crate::warn_limited!(error = %e, "storage log: a kept request read back is not valid OTLP; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
@@ -119,7 +129,8 @@ impl Pipeline {
             .store(parked.bytes() as u64, Ordering::Release);
         drop(parked);
         if unreadable > 0 {
-            counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => "no_record").increment(unreadable);
+            counter!(names::STORAGE_UNREADABLE_SPANS, "reason" => "no_record")
+                .increment(unreadable);
         }
     }
 
@@ -145,7 +156,7 @@ impl Pipeline {
                 break;
             }
             let engine = self.engine.load();
-            let stored = self.read_back(chunk.iter().filter_map(Parked::lease));
+            let stored = self.read_back(&chunk);
             let mut kept = super::Outgoing::default();
             for entry in chunk {
                 match entry {
@@ -305,20 +316,15 @@ impl Parked {
         }
     }
 
-    fn lease(&self) -> Option<&Arc<Lease>> {
-        match self {
-            Parked::Stored { lease, .. } => Some(lease),
-            Parked::Spans { .. } => None,
-        }
-    }
-
     /// The heap bytes this entry holds.
     fn heap(&self) -> usize {
         match self {
             Parked::Stored { offsets, .. } => {
                 LEASE_BYTES + alloc_size(offsets.capacity() * std::mem::size_of::<u32>())
             }
-            Parked::Spans { spans, .. } => alloc_size(spans.capacity() * std::mem::size_of::<Span>()),
+            Parked::Spans { spans, .. } => {
+                alloc_size(spans.capacity() * std::mem::size_of::<Span>())
+            }
         }
     }
 }
@@ -426,7 +432,8 @@ impl ParkedQueue {
     }
 }
 
-/// The requests of parked summaries, read back from the log (by lease).
+/// The requests of parked summaries, read back from the log (by lease): of each, the spans
+/// parked, in body order.
 #[derive(Default)]
 pub(super) struct ReadBack {
     requests: hashbrown::HashMap<usize, Result<Vec<Span>, &'static str>>,

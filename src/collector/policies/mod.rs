@@ -361,7 +361,11 @@ mod summary_tests {
         for (policy, sampled, other) in cases {
             let p = compile(policy);
             assert_eq!(judge(&p, sampled()), Decision::Sampled, "{policy}");
-            assert_eq!(judge_summaries(&p, sampled()), Decision::Sampled, "{policy}");
+            assert_eq!(
+                judge_summaries(&p, sampled()),
+                Decision::Sampled,
+                "{policy}"
+            );
             assert_eq!(judge(&p, other()), Decision::NotSampled, "{policy}");
             assert_eq!(
                 judge_summaries(&p, other()),
