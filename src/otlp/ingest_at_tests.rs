@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// spans of several traces spread over them.
 fn request() -> ExportTraceServiceRequest {
     let spans = |trace: u128, n: u64| -> Vec<_> {
-        fixtures::pipeline_trace(trace, n, trace % 2 == 0)
+        fixtures::pipeline_trace(trace, n, trace.is_multiple_of(2))
             .into_iter()
             .map(fixtures::SpanBuilder::build)
             .collect()
