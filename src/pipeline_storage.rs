@@ -52,21 +52,7 @@ impl Pipeline {
         let Some(storage) = &self.storage else {
             return stored;
         };
-        // The requests in the order they first appear (the log's order, mostly).
-        let mut wanted: Vec<(&Arc<Lease>, Vec<u32>)> = Vec::new();
-        let mut index = hashbrown::HashMap::<usize, usize>::new();
-        for entry in chunk {
-            if let Parked::Stored { lease, offsets, .. } = entry {
-                let i = *index.entry(Arc::as_ptr(lease) as usize).or_insert_with(|| {
-                    wanted.push((lease, Vec::new()));
-                    wanted.len() - 1
-                });
-                wanted[i].1.extend_from_slice(offsets);
-            }
-        }
-        for (lease, mut offsets) in wanted {
-            offsets.sort_unstable();
-            offsets.dedup();
+        for (lease, offsets) in wanted_offsets(chunk) {
             let spans = self.read_request(storage, lease, &offsets);
             stored.requests.insert(Arc::as_ptr(lease) as usize, spans);
         }
@@ -293,6 +279,29 @@ pub(super) enum Parked {
     },
     /// Spans that are not summaries.
     Spans { verdict: Verdict, spans: Vec<Span> },
+}
+
+/// The requests the stored entries of `chunk` hold, in the order they first appear (the log's
+/// order, mostly), each with the offsets of its parked spans over all its entries (a request
+/// has several when its spans were kept by different verdicts or parked at different ticks),
+/// sorted and without duplicates.
+fn wanted_offsets(chunk: &[Parked]) -> Vec<(&Arc<Lease>, Vec<u32>)> {
+    let mut wanted: Vec<(&Arc<Lease>, Vec<u32>)> = Vec::new();
+    let mut index = hashbrown::HashMap::<usize, usize>::new();
+    for entry in chunk {
+        if let Parked::Stored { lease, offsets, .. } = entry {
+            let i = *index.entry(Arc::as_ptr(lease) as usize).or_insert_with(|| {
+                wanted.push((lease, Vec::new()));
+                wanted.len() - 1
+            });
+            wanted[i].1.extend_from_slice(offsets);
+        }
+    }
+    for (_, offsets) in &mut wanted {
+        offsets.sort_unstable();
+        offsets.dedup();
+    }
+    wanted
 }
 
 /// What the allocator takes for `bytes` (glibc: an 8-byte header, 16-byte granules, 32 bytes
@@ -534,6 +543,34 @@ mod tests {
         assert_eq!(taken, want);
         assert!(q.entries.is_empty());
         assert_eq!(q.heap, 0, "every entry's bytes were given back");
+    }
+
+    #[test]
+    fn a_request_is_read_back_once_for_all_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::open_for_tests(dir.path());
+        let (a, b) = (lease(&storage), lease(&storage));
+        let stored = |v: u16, lease: &Arc<Lease>, offsets: &[u32]| Parked::Stored {
+            verdict: verdict(v),
+            lease: lease.clone(),
+            offsets: offsets.to_vec(),
+        };
+        let chunk = vec![
+            stored(1, &b, &[40, 90]),
+            stored(1, &a, &[10, 30]),
+            Parked::Spans {
+                verdict: verdict(1),
+                spans: Vec::new(),
+            },
+            stored(2, &b, &[20, 90, 60]),
+            stored(2, &a, &[5]),
+        ];
+        let wanted = wanted_offsets(&chunk);
+        assert_eq!(wanted.len(), 2);
+        assert!(Arc::ptr_eq(wanted[0].0, &b) && Arc::ptr_eq(wanted[1].0, &a));
+        assert_eq!(wanted[0].1, [20, 40, 60, 90]);
+        assert_eq!(wanted[1].1, [5, 10, 30]);
+        assert!(wanted_offsets(&[]).is_empty());
     }
 
     #[test]
