@@ -45,38 +45,34 @@ impl Pipeline {
         }
     }
 
-    /// Reads back the requests of `leases`, once per request.
-    fn read_back<'a>(&self, leases: impl Iterator<Item = &'a Arc<Lease>>) -> ReadBack {
+    /// Reads back the parked spans of `chunk`, once per request: of each request, only the
+    /// spans at the offsets its entries hold (a request may have several entries).
+    fn read_back(&self, chunk: &[Parked]) -> ReadBack {
         let mut stored = ReadBack::default();
         let Some(storage) = &self.storage else {
             return stored;
         };
-        for lease in leases {
-            stored
-                .requests
-                .entry(Arc::as_ptr(lease) as usize)
-                .or_insert_with(|| self.read_request(storage, lease));
+        for (lease, offsets) in wanted_offsets(chunk) {
+            let spans = self.read_request(storage, lease, &offsets);
+            stored.requests.insert(Arc::as_ptr(lease) as usize, spans);
         }
         stored
     }
 
-    /// The spans of the request `lease` holds, read back from the log as ingest makes them.
+    /// The spans at `offsets` of the request `lease` holds, read back from the log as ingest
+    /// makes them (the request's other spans are skipped undecoded).
     fn read_request(
         &self,
         storage: &crate::storage::Storage,
         lease: &Arc<crate::storage::Lease>,
+        offsets: &[u32],
     ) -> Result<Vec<Span>, &'static str> {
         let body = storage.read_request(lease).map_err(|e| {
             crate::warn_limited!(error = %e, reason = e.label(), "storage log: a kept request could not be read back; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
             e.label()
         })?;
         // What was accepted at first is accepted again (no attributes are read this time).
-        match crate::otlp::ingest_leased(
-            &body,
-            &Interest::default(),
-            Some(&self.retained),
-            Some(lease.clone()),
-        ) {
+        match crate::otlp::ingest_at(&body, offsets, Some(&self.retained), Some(lease.clone())) {
             Ok(i) => Ok(i.spans.into_iter().map(|(_, s)| s).collect()),
             Err(e) => {
                 crate::warn_limited!(error = %e, "storage log: a kept request read back is not valid OTLP; its spans are counted in tailsift_storage_unreadable_spans_total and not exported");
@@ -146,7 +142,7 @@ impl Pipeline {
                 break;
             }
             let engine = self.engine.load();
-            let stored = self.read_back(chunk.iter().filter_map(Parked::lease));
+            let stored = self.read_back(&chunk);
             let mut kept = super::Outgoing::default();
             for entry in chunk {
                 match entry {
@@ -285,6 +281,29 @@ pub(super) enum Parked {
     Spans { verdict: Verdict, spans: Vec<Span> },
 }
 
+/// The requests the stored entries of `chunk` hold, in the order they first appear (the log's
+/// order, mostly), each with the offsets of its parked spans over all its entries (a request
+/// has several when its spans were kept by different verdicts or parked at different ticks),
+/// sorted and without duplicates.
+fn wanted_offsets(chunk: &[Parked]) -> Vec<(&Arc<Lease>, Vec<u32>)> {
+    let mut wanted: Vec<(&Arc<Lease>, Vec<u32>)> = Vec::new();
+    let mut index = hashbrown::HashMap::<usize, usize>::new();
+    for entry in chunk {
+        if let Parked::Stored { lease, offsets, .. } = entry {
+            let i = *index.entry(Arc::as_ptr(lease) as usize).or_insert_with(|| {
+                wanted.push((lease, Vec::new()));
+                wanted.len() - 1
+            });
+            wanted[i].1.extend_from_slice(offsets);
+        }
+    }
+    for (_, offsets) in &mut wanted {
+        offsets.sort_unstable();
+        offsets.dedup();
+    }
+    wanted
+}
+
 /// What the allocator takes for `bytes` (glibc: an 8-byte header, 16-byte granules, 32 bytes
 /// at least), so the accounting follows RSS rather than the bytes asked for.
 fn alloc_size(bytes: usize) -> usize {
@@ -303,13 +322,6 @@ impl Parked {
         match self {
             Parked::Stored { offsets, .. } => offsets.len(),
             Parked::Spans { spans, .. } => spans.len(),
-        }
-    }
-
-    fn lease(&self) -> Option<&Arc<Lease>> {
-        match self {
-            Parked::Stored { lease, .. } => Some(lease),
-            Parked::Spans { .. } => None,
         }
     }
 
@@ -429,7 +441,8 @@ impl ParkedQueue {
     }
 }
 
-/// The requests of parked summaries, read back from the log (by lease).
+/// The requests of parked summaries, read back from the log (by lease): of each, the spans
+/// parked, in body order.
 #[derive(Default)]
 pub(super) struct ReadBack {
     requests: hashbrown::HashMap<usize, Result<Vec<Span>, &'static str>>,
@@ -530,6 +543,34 @@ mod tests {
         assert_eq!(taken, want);
         assert!(q.entries.is_empty());
         assert_eq!(q.heap, 0, "every entry's bytes were given back");
+    }
+
+    #[test]
+    fn a_request_is_read_back_once_for_all_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::open_for_tests(dir.path());
+        let (a, b) = (lease(&storage), lease(&storage));
+        let stored = |v: u16, lease: &Arc<Lease>, offsets: &[u32]| Parked::Stored {
+            verdict: verdict(v),
+            lease: lease.clone(),
+            offsets: offsets.to_vec(),
+        };
+        let chunk = vec![
+            stored(1, &b, &[40, 90]),
+            stored(1, &a, &[10, 30]),
+            Parked::Spans {
+                verdict: verdict(1),
+                spans: Vec::new(),
+            },
+            stored(2, &b, &[20, 90, 60]),
+            stored(2, &a, &[5]),
+        ];
+        let wanted = wanted_offsets(&chunk);
+        assert_eq!(wanted.len(), 2);
+        assert!(Arc::ptr_eq(wanted[0].0, &b) && Arc::ptr_eq(wanted[1].0, &a));
+        assert_eq!(wanted[0].1, [20, 40, 60, 90]);
+        assert_eq!(wanted[1].1, [5, 10, 30]);
+        assert!(wanted_offsets(&[]).is_empty());
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub fn ingest_leased(
 
 /// The smallest encoding of a span ingest accepts, inside its scope: its key and length, a
 /// 16-byte trace id and an 8-byte span id, each with its key and length.
-const MIN_VALID_SPAN_BYTES: usize = 2 + 18 + 10;
+pub(super) const MIN_VALID_SPAN_BYTES: usize = 2 + 18 + 10;
 
 /// How many spans the request holds, by its framing alone (resource spans, scope spans, spans);
 /// what is counted before a framing error, if any (the decoding pass reports the error).
@@ -166,7 +166,7 @@ fn span_count(body: &[u8]) -> usize {
 
 /// A container field (`resource_spans`, `scope_spans`) must be length-delimited: whatever else
 /// the request holds cannot be told apart from broken framing.
-fn want(wt: WireType, what: &'static str) -> Result<(), MalformedRequest> {
+pub(super) fn want(wt: WireType, what: &'static str) -> Result<(), MalformedRequest> {
     if wt == WireType::Len {
         Ok(())
     } else {
@@ -184,6 +184,24 @@ fn resource_spans(
     guard: &Option<Arc<RetainedBody>>,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
+    match group_resource(body, range, interest, guard)? {
+        Some(resource) => each_scope_spans(body, range, |ss| {
+            scope_spans(body, ss, &resource, interest, out)
+        }),
+        // A malformed resource concerns its group only: its spans are rejected, the request's
+        // other groups go on (the group's own framing was checked, so its spans can be counted).
+        None => reject_group(body, range, Rejection::MalformedResource, out),
+    }
+}
+
+/// The resource the spans of the `ResourceSpans` at `range` share, or `None` when it (or the
+/// group's `schema_url`) is not valid: then every span of the group is rejected.
+pub(super) fn group_resource(
+    body: &Bytes,
+    range: Range,
+    interest: &Interest,
+    guard: &Option<Arc<RetainedBody>>,
+) -> Result<Option<Arc<Resource>>, MalformedRequest> {
     // The resource and schema_url may come after the scope spans, so find them first.
     let (mut resource, mut schema_url, mut wrong_type) = (None, None, false);
     let mut r = Reader::within(body, range);
@@ -202,33 +220,28 @@ fn resource_spans(
             }
         }
     }
-    // A malformed resource concerns its group only: its spans are rejected, the request's
-    // other groups go on (the group's own framing was checked above, so its spans can be counted).
     let valid = !wrong_type
         && resource.is_none_or(|res| validate::resource(body, res).is_ok())
         && schema_url.is_none_or(|url| validate::utf8(body, url).is_ok());
     if !valid {
-        return reject_group(body, range, Rejection::MalformedResource, out);
+        return Ok(None);
     }
     let (service, attrs) = match resource {
         Some(res) => resource_summary(body, res, interest)?,
         None => (None, Picked::new()),
     };
-    let resource = Arc::new(Resource {
+    Ok(Some(Arc::new(Resource {
         body: body.clone(),
         encoded: slice_or_empty(body, resource),
         schema_url: slice_or_empty(body, schema_url),
         service,
         attrs,
         retained: guard.clone(),
-    });
-    each_scope_spans(body, range, |ss| {
-        scope_spans(body, ss, &resource, interest, out)
-    })
+    })))
 }
 
 /// Calls `f` with the range of each `ScopeSpans` of the `ResourceSpans` at `range`.
-fn each_scope_spans(
+pub(super) fn each_scope_spans(
     body: &[u8],
     range: Range,
     mut f: impl FnMut(Range) -> Result<(), MalformedRequest>,
@@ -312,6 +325,35 @@ fn scope_spans(
     interest: &Interest,
     out: &mut Ingested,
 ) -> Result<(), MalformedRequest> {
+    let Some(scope) = group_scope(body, range, resource)? else {
+        return count_spans(body, range, Rejection::MalformedScope, out);
+    };
+    let mut r = Reader::within(body, range);
+    while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
+        if field == 2 && wt == WireType::Len {
+            let raw = r.len_range().map_err(at("span"))?;
+            match span(body, raw, &scope, interest)? {
+                Ok(s) => out.spans.push(s),
+                Err(rej) => out.rejected.push(rej),
+            }
+        } else if field == 2 {
+            // A span encoded as a number: that span alone is malformed.
+            r.skip(wt).map_err(at("scope_spans"))?;
+            out.rejected.push(Rejection::MalformedSpan);
+        } else {
+            r.skip(wt).map_err(at("scope_spans"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The scope the spans of the `ScopeSpans` at `range` share, or `None` when it (or the
+/// `schema_url`) is not valid: then every span of it is rejected.
+pub(super) fn group_scope(
+    body: &Bytes,
+    range: Range,
+    resource: &Arc<Resource>,
+) -> Result<Option<Arc<Scope>>, MalformedRequest> {
     let (mut scope, mut schema_url, mut wrong_type) = (None, None, false);
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
@@ -330,28 +372,11 @@ fn scope_spans(
         && scope.is_none_or(|sc| validate::scope(body, sc).is_ok())
         && schema_url.is_none_or(|url| validate::utf8(body, url).is_ok());
     if !valid {
-        return count_spans(body, range, Rejection::MalformedScope, out);
+        return Ok(None);
     }
-    let scope = Arc::new(Scope {
+    Ok(Some(Arc::new(Scope {
         resource: resource.clone(),
         encoded: slice_or_empty(body, scope),
         schema_url: slice_or_empty(body, schema_url),
-    });
-    let mut r = Reader::within(body, range);
-    while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
-        if field == 2 && wt == WireType::Len {
-            let raw = r.len_range().map_err(at("span"))?;
-            match span(body, raw, &scope, interest)? {
-                Ok(s) => out.spans.push(s),
-                Err(rej) => out.rejected.push(rej),
-            }
-        } else if field == 2 {
-            // A span encoded as a number: that span alone is malformed.
-            r.skip(wt).map_err(at("scope_spans"))?;
-            out.rejected.push(Rejection::MalformedSpan);
-        } else {
-            r.skip(wt).map_err(at("scope_spans"))?;
-        }
-    }
-    Ok(())
+    })))
 }

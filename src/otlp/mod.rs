@@ -4,6 +4,7 @@ pub mod any_value;
 pub mod encode;
 pub mod grpc_codec;
 pub mod ingest;
+pub mod ingest_at;
 mod ingest_span;
 pub mod json;
 pub mod model;
@@ -20,8 +21,11 @@ pub use encode::{encode_request, OutSpan};
 pub use ingest::{
     ingest, ingest_leased, ingest_retained, Ingested, Interest, MalformedRequest, Rejection,
 };
+pub use ingest_at::ingest_at;
 pub use model::{AttrValue, Resource, Retained, Scope, Span, SpanId, TraceId};
 
+#[cfg(test)]
+mod ingest_at_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
