@@ -201,6 +201,15 @@ fn decision(t: u8, keep: bool) -> DecisionEntry<'static> {
     }
 }
 
+/// A log opened as the daemon opens it (decisions carried forward), holding one request.
+fn carrying_with_one_request(dir: &std::path::Path) -> (Storage, Arc<Lease>) {
+    let (s, replay) = Storage::open(&cfg(dir, 16 << 20)).unwrap();
+    drop(replay);
+    s.carry_decisions_forward();
+    let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    (s, first)
+}
+
 /// Appends decisions into the request segment, as versions before decisions segments did.
 fn append_decisions_among_requests(s: &Storage, entries: &[DecisionEntry<'_>]) {
     let decisions = entries
@@ -222,10 +231,7 @@ fn append_decisions_among_requests(s: &Storage, entries: &[DecisionEntry<'_>]) {
 #[test]
 fn decisions_among_requests_still_remembered_are_carried_forward_before_their_segment_goes() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
-    drop(replay);
-    s.carry_decisions_forward();
-    let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    let (s, first) = carrying_with_one_request(dir.path());
     // Three decisions in segment 1: trace 1 kept and 2 dropped are still remembered, 3 is not.
     append_decisions_among_requests(
         &s,
@@ -277,10 +283,7 @@ fn decisions(from: u16, to: u16) -> Vec<DecisionEntry<'static>> {
 #[test]
 fn decisions_live_in_their_own_segments_until_the_cache_has_forgotten_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, replay) = Storage::open(&cfg(dir.path(), 16 << 20)).unwrap();
-    drop(replay);
-    s.carry_decisions_forward();
-    let first = s.append_request(&body(1), SystemTime::now()).unwrap().lease;
+    let (s, first) = carrying_with_one_request(dir.path());
     // 1MiB segments (a sixteenth of the budget): 40,000 decisions of about 40 bytes fill more
     // than one decisions segment.
     for chunk in 0..40 {
