@@ -43,7 +43,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (n::STORAGE_DAMAGED, Kind::Counter, "Damage found in the storage log at start, by kind (torn_tail, checksum, undecodable, foreign_file, truncated_file, unknown_version); the rest is replayed."),
     (n::STORAGE_UNREADABLE_SPANS, Kind::Counter, "Kept spans not exported because their request could not be read back from the storage log, by reason (io_error, truncated, checksum, undecodable, not_a_request, not_found, no_record); their records are released."),
     (n::STORAGE_DELETED_SEGMENTS, Kind::Counter, "Storage log segments deleted once every record in them was released."),
-    (n::STORAGE_CARRIED_DECISIONS, Kind::Counter, "Decisions the decision cache still remembers, written again to the storage log before the released segment holding them was deleted, so they survive a restart."),
+    (n::STORAGE_CARRIED_DECISIONS, Kind::Counter, "Decisions the decision cache still remembers, copied into a decisions segment before the request segment holding them (written so by an earlier version) was deleted, so they survive a restart."),
     (n::EXPORTER_BATCHES, Kind::Counter, "Export batches finished, by exporter and outcome (sent, failed)."),
     (n::EXPORTER_SENT_SPANS, Kind::Counter, "Spans delivered, by exporter."),
     (n::EXPORTER_FAILED_SPANS, Kind::Counter, "Spans that could not be delivered, by exporter and reason."),

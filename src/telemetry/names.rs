@@ -208,6 +208,7 @@ pub const CLUSTER_BAD_MESSAGES: &str = "tailsift_cluster_bad_messages_total";
 /// takes: the share of the group's distinct traces it decides (gauge).
 pub const CLUSTER_BUDGET_SHARE: &str = "tailsift_cluster_budget_share";
 
-/// Decisions written again to the storage log before the released segment holding them was
-/// deleted, because the decision cache still remembers them (so they survive a restart).
+/// Decisions copied into a decisions segment before the request segment holding them (as
+/// earlier versions wrote them) was deleted, because the decision cache still remembers them
+/// (so they survive a restart).
 pub const STORAGE_CARRIED_DECISIONS: &str = "tailsift_storage_carried_decisions_total";
