@@ -210,22 +210,29 @@ fn carrying_with_one_request(dir: &std::path::Path) -> (Storage, Arc<Lease>) {
     (s, first)
 }
 
+/// The `Decisions` record of `entries`, decided at `decided`, built as prost messages.
+fn decisions_record(entries: &[DecisionEntry<'_>], decided: u64) -> Record {
+    Record {
+        kind: Some(Kind::Decisions(Decisions {
+            decisions: entries
+                .iter()
+                .map(|e| Decision {
+                    trace_id: Bytes::copy_from_slice(&e.trace_id),
+                    keep: e.keep,
+                    rule: e.rule.unwrap_or_default().to_string(),
+                    threshold: e.threshold,
+                    decided_unix_nanos: decided,
+                })
+                .collect(),
+        })),
+    }
+}
+
 /// Appends decisions into the request segment, as versions before decisions segments did.
 fn append_decisions_among_requests(s: &Storage, entries: &[DecisionEntry<'_>]) {
-    let decisions = entries
-        .iter()
-        .map(|e| Decision {
-            trace_id: Bytes::copy_from_slice(&e.trace_id),
-            keep: e.keep,
-            rule: e.rule.unwrap_or_default().to_string(),
-            threshold: e.threshold,
-            decided_unix_nanos: 1,
-        })
-        .collect();
-    let record = Record {
-        kind: Some(Kind::Decisions(Decisions { decisions })),
-    };
-    s.log.append(&record, Purpose::Internal).unwrap();
+    s.log
+        .append(&decisions_record(entries, 1), Purpose::Internal)
+        .unwrap();
 }
 
 #[test]
@@ -405,20 +412,7 @@ fn decisions_are_encoded_as_the_record_prost_writes() {
         },
     ];
     for decided in [0, 1_765_000_000_000_000_000] {
-        let want = Record {
-            kind: Some(Kind::Decisions(Decisions {
-                decisions: entries
-                    .iter()
-                    .map(|e| Decision {
-                        trace_id: Bytes::copy_from_slice(&e.trace_id),
-                        keep: e.keep,
-                        rule: e.rule.unwrap_or_default().to_string(),
-                        threshold: e.threshold,
-                        decided_unix_nanos: decided,
-                    })
-                    .collect(),
-            })),
-        };
+        let want = decisions_record(&entries, decided);
         assert_eq!(
             super::encode_decisions(&entries, decided),
             prost::Message::encode_to_vec(&want)
