@@ -117,6 +117,17 @@ pub(super) enum Purpose {
     Decisions,
 }
 
+impl Inner {
+    /// The segment being appended to: the decisions one, or the one of requests.
+    fn slot(&mut self, decisions: bool) -> &mut Option<Active> {
+        if decisions {
+            &mut self.active_decisions
+        } else {
+            &mut self.active
+        }
+    }
+}
+
 impl Log {
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -224,37 +235,27 @@ impl Log {
             });
         }
         let to_decisions = purpose == Purpose::Decisions;
-        let (slot, limit) = if to_decisions {
-            (
-                &inner.active_decisions,
-                self.segment_bytes.min(DECISION_SEGMENT_BYTES),
-            )
+        let limit = if to_decisions {
+            self.segment_bytes.min(DECISION_SEGMENT_BYTES)
         } else {
-            (&inner.active, self.segment_bytes)
+            self.segment_bytes
         };
-        let needs_roll = match slot {
+        let needs_roll = match inner.slot(to_decisions) {
             None => true,
             Some(a) => a.len > HEADER_LEN as u64 && a.len + len > limit,
         };
         if needs_roll {
             self.roll(inner, to_decisions)?;
         }
-        let active = if to_decisions {
-            inner.active_decisions.as_mut()
-        } else {
-            inner.active.as_mut()
-        }
-        .expect("rolled");
+        let active = inner.slot(to_decisions).as_mut().expect("rolled");
         let at = active.len;
         if let Err(e) = write_all_vectored(&active.file, parts) {
             // Cut off whatever part was written, so the segment stays readable to its end;
             // if even that fails, the next append starts a new segment.
             let cut = active.file.set_len(at).is_ok()
                 && (&*active.file).seek(SeekFrom::Start(at)).is_ok();
-            if !cut && to_decisions {
-                inner.active_decisions = None;
-            } else if !cut {
-                inner.active = None;
+            if !cut {
+                *inner.slot(to_decisions) = None;
             }
             return Err(StorageError::Write(e));
         }
@@ -278,12 +279,7 @@ impl Log {
     /// Seals the active segment (or the active decisions segment) (flushed first under
     /// `fsync`) and starts a new one.
     fn roll(&self, inner: &mut Inner, decisions: bool) -> Result<(), StorageError> {
-        let old = if decisions {
-            inner.active_decisions.take()
-        } else {
-            inner.active.take()
-        };
-        if let Some(old) = old {
+        if let Some(old) = inner.slot(decisions).take() {
             if self.sync == SyncMode::Fsync {
                 old.file.sync_data().map_err(StorageError::Write)?;
             }
@@ -311,16 +307,11 @@ impl Log {
         let mut seg = SegState::new(HEADER_LEN as u64);
         seg.decisions_only = decisions;
         inner.segments.insert(id, seg);
-        let active = Some(Active {
+        *inner.slot(decisions) = Some(Active {
             id,
             file: Arc::new(file),
             len: HEADER_LEN as u64,
         });
-        if decisions {
-            inner.active_decisions = active;
-        } else {
-            inner.active = active;
-        }
         gauge!(names::STORAGE_SEGMENTS).set(inner.segments.len() as f64);
         Ok(())
     }
