@@ -347,59 +347,60 @@ impl ParkedQueue {
 
     fn push_offset(&mut self, verdict: Verdict, lease: &Arc<Lease>, offset: u32) {
         self.spans += 1;
-        if let Some(Parked::Stored {
-            verdict: v,
-            lease: l,
-            offsets,
-        }) = self.entries.back_mut()
-        {
-            if *v == verdict && Arc::ptr_eq(l, lease) {
-                let before = offsets.capacity();
-                offsets.push(offset);
-                let size = std::mem::size_of::<u32>();
-                self.heap += alloc_size(offsets.capacity() * size) - alloc_size(before * size);
-                return;
-            }
-        }
-        self.finish_back();
-        let entry = Parked::Stored {
-            verdict,
-            lease: lease.clone(),
-            offsets: vec![offset],
-        };
-        self.heap += entry.heap();
-        self.entries.push_back(entry);
-    }
-
-    /// Gives back the unused room of the newest entry's list before another entry follows it
-    /// (a list grows by doubling: up to half of it would be empty for as long as it waits).
-    fn finish_back(&mut self) {
-        if let Some(e @ Parked::Stored { .. }) = self.entries.back_mut() {
-            let before = e.heap();
-            if let Parked::Stored { offsets, .. } = e {
-                offsets.shrink_to_fit();
-            }
-            self.heap = self.heap + e.heap() - before;
+        let joins = matches!(self.entries.back(),
+            Some(Parked::Stored { verdict: v, lease: l, .. }) if *v == verdict && Arc::ptr_eq(l, lease));
+        if joins {
+            self.with_back(|e| {
+                if let Parked::Stored { offsets, .. } = e {
+                    offsets.push(offset);
+                }
+            });
+        } else {
+            self.push(Parked::Stored {
+                verdict,
+                lease: lease.clone(),
+                offsets: vec![offset],
+            });
         }
     }
 
     fn push_span(&mut self, verdict: Verdict, span: Span) {
         self.spans += 1;
-        if let Some(Parked::Spans { verdict: v, spans }) = self.entries.back_mut() {
-            if *v == verdict {
-                let before = spans.capacity();
-                spans.push(span);
-                let size = std::mem::size_of::<Span>();
-                self.heap += alloc_size(spans.capacity() * size) - alloc_size(before * size);
-                return;
-            }
+        let joins =
+            matches!(self.entries.back(), Some(Parked::Spans { verdict: v, .. }) if *v == verdict);
+        if joins {
+            self.with_back(|e| {
+                if let Parked::Spans { spans, .. } = e {
+                    spans.push(span);
+                }
+            });
+        } else {
+            self.push(Parked::Spans {
+                verdict,
+                spans: vec![span],
+            });
         }
-        let entry = Parked::Spans {
-            verdict,
-            spans: vec![span],
-        };
+    }
+
+    /// Adds a new newest entry, after giving back the unused room of the one before it (a
+    /// list grows by doubling: up to half of it would be empty for as long as it waits).
+    fn push(&mut self, entry: Parked) {
+        self.with_back(|e| {
+            if let Parked::Stored { offsets, .. } = e {
+                offsets.shrink_to_fit();
+            }
+        });
         self.heap += entry.heap();
         self.entries.push_back(entry);
+    }
+
+    /// Changes the newest entry with `f`, keeping `heap` in step with what it holds.
+    fn with_back(&mut self, f: impl FnOnce(&mut Parked)) {
+        if let Some(e) = self.entries.back_mut() {
+            let before = e.heap();
+            f(e);
+            self.heap = self.heap + e.heap() - before;
+        }
     }
 
     /// Takes the oldest entries, at least one and about `max_spans` spans; shrinks the queue's
