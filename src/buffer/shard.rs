@@ -357,7 +357,7 @@ mod tests {
     /// table that is between 44% and 87% full).
     #[test]
     fn a_buffered_span_and_a_live_trace_stay_small() {
-        assert_eq!(std::mem::size_of::<Span>(), 40);
+        assert_eq!(std::mem::size_of::<Span>(), 32);
         assert_eq!(std::mem::size_of::<(TraceId, Live)>(), 56);
     }
 

@@ -328,11 +328,12 @@ fn scope_spans(
     let Some(scope) = group_scope(body, range, resource)? else {
         return count_spans(body, range, Rejection::MalformedScope, out);
     };
+    let mut attrs = Vec::new();
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
         if field == 2 && wt == WireType::Len {
             let raw = r.len_range().map_err(at("span"))?;
-            match span(body, raw, &scope, interest)? {
+            match span(body, raw, &scope, interest, &mut attrs)? {
                 Ok(s) => out.spans.push(s),
                 Err(rej) => out.rejected.push(rej),
             }
@@ -344,6 +345,7 @@ fn scope_spans(
             r.skip(wt).map_err(at("scope_spans"))?;
         }
     }
+    scope.set_span_attrs(attrs);
     Ok(())
 }
 
@@ -374,9 +376,9 @@ pub(super) fn group_scope(
     if !valid {
         return Ok(None);
     }
-    Ok(Some(Arc::new(Scope {
-        resource: resource.clone(),
-        encoded: slice_or_empty(body, scope),
-        schema_url: slice_or_empty(body, schema_url),
-    })))
+    Ok(Some(Arc::new(Scope::new(
+        resource.clone(),
+        slice_or_empty(body, scope),
+        slice_or_empty(body, schema_url),
+    ))))
 }

@@ -117,6 +117,7 @@ fn scope_spans_at(
         None => Err(Rejection::MalformedResource),
         Some(resource) => group_scope(body, range, resource)?.ok_or(Rejection::MalformedScope),
     };
+    let mut attrs = Vec::new();
     let mut r = Reader::within(body, range);
     while let Some((field, wt)) = r.next_field().map_err(at("scope_spans"))? {
         if field == 2 && wt == WireType::Len {
@@ -125,7 +126,7 @@ fn scope_spans_at(
                 continue;
             }
             match &scope {
-                Ok(scope) => match span(body, raw, scope, interest)? {
+                Ok(scope) => match span(body, raw, scope, interest, &mut attrs)? {
                     Ok(s) => out.spans.push(s),
                     Err(rej) => out.rejected.push(rej),
                 },
@@ -134,6 +135,9 @@ fn scope_spans_at(
         } else {
             r.skip(wt).map_err(at("scope_spans"))?;
         }
+    }
+    if let Ok(scope) = &scope {
+        scope.set_span_attrs(attrs);
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ pub(super) use super::any_value::key_value;
 use super::any_value::{any_value, ValueAt};
 use super::ingest::{Interest, Range};
 use super::model::Picked;
-use super::model::{status, AttrValue, Scope, Span, TraceId};
+use super::model::{status, AttrValue, Scope, ScopeAttrs, Span, TraceId};
 use super::rejection::{at, MalformedRequest, Rejection};
 use super::validate;
 use super::wire::{Reader, WireError, WireType};
@@ -14,21 +14,31 @@ use std::sync::Arc;
 
 type SpanResult = Result<Result<(TraceId, Span), Rejection>, MalformedRequest>;
 
+/// Reads the span at `range`. When it has attributes the rules refer to, they are pushed onto
+/// `attrs` under the span's offset, for the caller to give `scope` once its spans are read
+/// ([`Scope::set_span_attrs`]).
 pub(super) fn span(
     body: &Bytes,
     range: Range,
     scope: &Arc<Scope>,
     interest: &Interest,
+    attrs: &mut ScopeAttrs,
 ) -> SpanResult {
     // The span's own bytes were delimited by a valid length: whatever is wrong inside them
     // concerns this span only, so it is rejected alone (OTLP partial success).
-    match span_inner(body, range, scope, interest) {
+    match span_inner(body, range, scope, interest, attrs) {
         Ok(r) => Ok(r),
         Err(_) => Ok(Err(Rejection::MalformedSpan)),
     }
 }
 
-fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interest) -> SpanResult {
+fn span_inner(
+    body: &Bytes,
+    range: Range,
+    scope: &Arc<Scope>,
+    interest: &Interest,
+    attrs: &mut ScopeAttrs,
+) -> SpanResult {
     let buf: &[u8] = body;
     let mut trace_id: Option<TraceId> = None;
     let mut bad_trace = false;
@@ -108,10 +118,14 @@ fn span_inner(body: &Bytes, range: Range, scope: &Arc<Scope>, interest: &Interes
         kind,
         status_code,
         parent_len == 0,
-        picked,
+        !picked.is_empty(),
     ) else {
         return Ok(Err(Rejection::MalformedSpan));
     };
+    if !picked.is_empty() {
+        // `Span::new` checked that the offset fits 32 bits.
+        attrs.push((range.0 as u32, picked));
+    }
     Ok(Ok((trace_id, span.with_trace_state(has_trace_state))))
 }
 

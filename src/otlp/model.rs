@@ -1,7 +1,7 @@
 //! The span data model: encoded bytes plus a small decoded summary, with resource and scope shared.
 
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub type TraceId = [u8; 16];
 pub type SpanId = [u8; 8];
@@ -53,8 +53,7 @@ impl AttrValue {
 /// Attributes picked out of a span or resource: (index of the key in the rule set's interest list, value).
 ///
 /// A thin pointer (8 bytes; no allocation when nothing was picked) to one allocation holding
-/// its length and the attributes, rather than a boxed slice (16 bytes): every buffered span
-/// carries one, and most have none.
+/// its length and the attributes, rather than a boxed slice (16 bytes).
 pub type Picked = thin_vec::ThinVec<(u16, AttrValue)>;
 
 /// Looks up a picked attribute by its interest index.
@@ -62,6 +61,11 @@ pub type Picked = thin_vec::ThinVec<(u16, AttrValue)>;
 pub fn picked(attrs: &Picked, idx: u16) -> Option<&AttrValue> {
     attrs.iter().find(|(i, _)| *i == idx).map(|(_, v)| v)
 }
+
+/// The picked attributes of spans of one scope that have any: pairs of a span's offset (its
+/// `at`) and its attributes, gathered while the scope's spans are read and then given to it
+/// ([`Scope::set_span_attrs`]).
+pub type ScopeAttrs = Vec<(u32, Picked)>;
 
 /// One `Resource` as received, shared by every span under it.
 #[derive(Debug)]
@@ -154,19 +158,60 @@ pub struct Scope {
     pub encoded: Bytes,
     /// `ScopeSpans.schema_url`.
     pub schema_url: Bytes,
+    /// The span attributes the rules refer to, of those of its spans that have any: pairs of a
+    /// span's `at` and its attributes, sorted by `at`. Kept here rather than in each [`Span`]
+    /// (a pointer per span, 8 of its 40 bytes), since most spans have none; set once, after
+    /// the scope's spans were read.
+    span_attrs: OnceLock<Box<[(u32, Picked)]>>,
+}
+
+impl Scope {
+    pub fn new(resource: Arc<Resource>, encoded: Bytes, schema_url: Bytes) -> Scope {
+        Scope {
+            resource,
+            encoded,
+            schema_url,
+            span_attrs: OnceLock::new(),
+        }
+    }
+
+    /// Sets the picked attributes of the scope's spans, once they were all read: `attrs` pairs
+    /// each span that has any (it was made with them, see [`Span::has_attrs`]) with them, in
+    /// any order. A scope's attributes are set once; later calls are ignored.
+    pub(crate) fn set_span_attrs(&self, mut attrs: ScopeAttrs) {
+        if attrs.is_empty() {
+            return;
+        }
+        attrs.sort_unstable_by_key(|(at, _)| *at);
+        let set = self.span_attrs.set(attrs.into_boxed_slice());
+        debug_assert!(set.is_ok(), "a scope's span attributes are set once");
+    }
+
+    /// The picked attributes of its span at `at`.
+    fn span_attrs(&self, at: u32) -> &[(u16, AttrValue)] {
+        let Some(all) = self.span_attrs.get() else {
+            return &[];
+        };
+        match all.binary_search_by_key(&at, |(a, _)| *a) {
+            Ok(i) => &all[i].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Memory a span with picked attributes takes in its scope's list, beside their values.
+    pub const SPAN_ATTRS_ENTRY: usize = std::mem::size_of::<(u32, Picked)>();
 }
 
 /// One span: where its encoded bytes are in the request body, plus what decisions need.
 ///
-/// Every buffered span carries one of these, so its size is memory per span: 40 bytes (a
-/// `Bytes` of its own would be 32 bytes alone; a range into the body its resource holds is 8).
+/// Every buffered span carries one of these, so its size is memory per span: 32 bytes (a
+/// `Bytes` of its own would be 32 bytes alone; a range into the body its resource holds is 8,
+/// and the attributes the rules read are in its scope, see [`Scope::set_span_attrs`]).
 /// What does not fit the narrow fields (a name far into the span, a span longer than 4.29 s)
 /// is read again from the span's bytes when asked for.
 #[derive(Debug, Clone)]
 pub struct Span {
     pub scope: Arc<Scope>,
-    /// Span attributes the rules refer to.
-    pub attrs: Picked,
     pub start: u64,
     /// Byte range of the encoded `Span` message in `scope.resource.body`.
     at: u32,
@@ -175,7 +220,7 @@ pub struct Span {
     dur: u32,
     pub kind: u8,
     pub status: u8,
-    /// [`ROOT`] and [`TRACE_STATE`].
+    /// [`ROOT`], [`TRACE_STATE`], [`SUMMARY`] and [`ATTRS`].
     flags: u8,
     /// Offset in the span's bytes of the name's length prefix; [`NO_NAME`] when the span has
     /// no name field, [`FAR_NAME`] when it lies past the first 254 bytes.
@@ -192,6 +237,8 @@ const TRACE_STATE: u8 = 2;
 /// The span is a summary (storage on): `at` is the offset of its record in the request's
 /// summary buffer ([`super::summary`]), `len` the length of its encoding in the stored request.
 const SUMMARY: u8 = 4;
+/// The span has picked attributes, in its scope's list under its `at`.
+const ATTRS: u8 = 8;
 
 /// Protobuf field numbers of `Span` read again from its bytes.
 const TRACE_STATE_FIELD: u32 = 3;
@@ -201,7 +248,8 @@ const END_FIELD: u32 = 8;
 impl Span {
     /// A span at `range` of `scope.resource.body`; `name_at` is the offset of the name's
     /// length prefix in the span's bytes (`None`: no name field). `None` when the range does
-    /// not fit 32 bits (request bodies are far smaller).
+    /// not fit 32 bits (request bodies are far smaller). `has_attrs`: the span has picked
+    /// attributes, which the caller gives its scope (see [`Scope::set_span_attrs`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         range: (usize, usize),
@@ -212,7 +260,7 @@ impl Span {
         kind: u8,
         status: u8,
         is_root: bool,
-        attrs: Picked,
+        has_attrs: bool,
     ) -> Option<Self> {
         let at = u32::try_from(range.0).ok()?;
         let len = u32::try_from(range.1.checked_sub(range.0)?).ok()?;
@@ -228,16 +276,16 @@ impl Span {
                 .filter(|n| *n != NO_NAME && *n != FAR_NAME)
                 .unwrap_or(FAR_NAME),
         };
+        let flags = if is_root { ROOT } else { 0 } | if has_attrs { ATTRS } else { 0 };
         Some(Span {
             scope,
-            attrs,
             start,
             at,
             len,
             dur,
             kind,
             status,
-            flags: if is_root { ROOT } else { 0 },
+            flags,
             name_at,
         })
     }
@@ -329,11 +377,11 @@ impl Span {
     }
 
     /// This span as a summary: its record at `at` of the summary buffer `scope`'s resource holds
-    /// (written by [`super::summary`], with the name first), and `attrs` copied into it.
-    pub(crate) fn summarized(&self, scope: Arc<Scope>, at: u32, attrs: Picked) -> Span {
+    /// (written by [`super::summary`], with the name first). When the span has picked
+    /// attributes ([`Span::has_attrs`]), the caller gives `scope` copies of them under `at`.
+    pub(crate) fn summarized(&self, scope: Arc<Scope>, at: u32) -> Span {
         Span {
             scope,
-            attrs,
             start: self.start,
             at,
             len: self.len,
@@ -413,8 +461,33 @@ impl Span {
         self.scope.resource.service_name()
     }
 
+    /// The span attribute the rules refer to by interest index `idx`, when the span has it.
+    #[inline]
     pub fn attr(&self, idx: u16) -> Option<&AttrValue> {
-        picked(&self.attrs, idx)
+        self.attrs().iter().find(|(i, _)| *i == idx).map(|(_, v)| v)
+    }
+
+    /// All the span attributes the rules refer to that the span has.
+    #[inline]
+    pub fn attrs(&self) -> &[(u16, AttrValue)] {
+        if self.flags & ATTRS == 0 {
+            return &[];
+        }
+        self.scope.span_attrs(self.at)
+    }
+
+    /// True when the span has picked attributes (in its scope's list).
+    #[inline]
+    pub fn has_attrs(&self) -> bool {
+        self.flags & ATTRS != 0
+    }
+
+    /// This span, under another scope: with (`true`) or without picked attributes there.
+    pub(crate) fn rescoped(&self, scope: Arc<Scope>, has_attrs: bool) -> Span {
+        let mut s = self.clone();
+        s.scope = scope;
+        s.flags = (s.flags & !ATTRS) | if has_attrs { ATTRS } else { 0 };
+        s
     }
 
     pub fn resource_attr(&self, idx: u16) -> Option<&AttrValue> {
@@ -422,7 +495,7 @@ impl Span {
     }
 
     /// Bytes this span accounts for in the buffer: its encoding (for a summary, its record in
-    /// the summary buffer) plus this struct.
+    /// the summary buffer) plus this struct, and its entry in its scope's attribute list.
     pub fn held_bytes(&self) -> usize {
         let held = if self.flags & SUMMARY == 0 {
             self.len as usize
@@ -430,7 +503,12 @@ impl Span {
             let (s, e) = self.range();
             e - s + super::summary::RECORD_HEADER
         };
-        held + std::mem::size_of::<Span>()
+        let attrs = if self.has_attrs() {
+            Scope::SPAN_ATTRS_ENTRY
+        } else {
+            0
+        };
+        held + std::mem::size_of::<Span>() + attrs
     }
 }
 
@@ -466,10 +544,71 @@ mod tests {
             );
             assert_eq!(s.raw_bytes(), raw);
             assert_eq!(s.raw_len(), raw.len());
-            assert_eq!(s.held_bytes(), raw.len() + 40);
+            assert_eq!(s.held_bytes(), raw.len() + 32);
         }
         assert_eq!(got.spans[0].1.name(), "a");
         assert_eq!(got.spans[1].1.name(), "bb");
+    }
+
+    /// Picked span attributes live in the scope's list: each span finds its own values, spans
+    /// without any find none, across several resources and scopes of one request.
+    #[test]
+    fn each_span_finds_its_own_picked_attributes_in_its_scope() {
+        use super::AttrValue;
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+        let tagged = |t: u128, i: u64, tier: Option<&str>| {
+            let s = span(t, i);
+            match tier {
+                Some(v) => s.attr("user.tier", v).build(),
+                None => s.build(),
+            }
+        };
+        let group = |spans: Vec<_>| ScopeSpans {
+            spans,
+            ..Default::default()
+        };
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    scope_spans: vec![
+                        group(vec![
+                            tagged(1, 1, Some("gold")),
+                            tagged(1, 2, None),
+                            tagged(2, 3, Some("silver")),
+                        ]),
+                        group(vec![tagged(3, 4, None), tagged(3, 5, Some("bronze"))]),
+                    ],
+                    ..Default::default()
+                },
+                ResourceSpans {
+                    scope_spans: vec![group(vec![tagged(4, 6, None)])],
+                    ..Default::default()
+                },
+            ],
+        };
+        let mut interest = Interest::default();
+        let tier = interest.span_key("user.tier");
+        let got = ingest(&fixtures::encode(&req), &interest).unwrap();
+        let tiers: Vec<_> = got
+            .spans
+            .iter()
+            .map(|(_, s)| (s.has_attrs(), s.attr(tier).and_then(AttrValue::as_str)))
+            .collect();
+        assert_eq!(
+            tiers,
+            [
+                (true, Some("gold")),
+                (false, None),
+                (true, Some("silver")),
+                (false, None),
+                (true, Some("bronze")),
+                (false, None),
+            ]
+        );
+        // Without an interest in span attributes nothing is picked or kept.
+        let plain = ingest(&fixtures::encode(&req), &Interest::default()).unwrap();
+        assert!(plain.spans.iter().all(|(_, s)| s.attrs().is_empty()));
     }
 
     /// Offsets past the summary's 16-bit fields are found again from the span's bytes.

@@ -6,17 +6,19 @@
 
 use super::ingest::{resource_summary, Interest};
 use super::ingest_span::{key_value, picked_value};
-use super::model::{Picked, Resource, Retained, Scope, Span};
+use super::model::{Picked, Resource, Retained, Scope, ScopeAttrs, Span};
 use super::wire::{Reader, WireType};
 use bytes::Bytes;
 use hashbrown::HashMap;
 use std::sync::Arc;
 
 /// Re-picks spans for one interest, sharing each new resource and scope between their spans.
+/// The new scopes get their spans' picked attributes when it is dropped (or [`Repicker::finish`]
+/// is called), so that spans are only read again after that.
 pub struct Repicker<'a> {
     interest: &'a Interest,
-    /// Old scope (by address) to its replacement.
-    scopes: HashMap<usize, Arc<Scope>>,
+    /// Old scope (by address) to its replacement, with the picked attributes of its spans.
+    scopes: HashMap<usize, (Arc<Scope>, ScopeAttrs)>,
     resources: HashMap<usize, Arc<Resource>>,
     /// With storage on, the log summaries are read back from, and what their bodies count in.
     storage: Option<(&'a crate::storage::Storage, &'a Arc<Retained>)>,
@@ -53,20 +55,34 @@ impl<'a> Repicker<'a> {
         if span.is_summary() {
             return self.summary(span);
         }
-        span.attrs = span_attrs(&span.raw_bytes(), self.interest);
+        let attrs = span_attrs(&span.raw_bytes(), self.interest);
         let key = Arc::as_ptr(&span.scope) as usize;
-        if let Some(s) = self.scopes.get(&key) {
-            span.scope = s.clone();
-            return;
+        if !self.scopes.contains_key(&key) {
+            let resource = self.resource(&span.scope.resource);
+            let scope = Arc::new(Scope::new(
+                resource,
+                span.scope.encoded.clone(),
+                span.scope.schema_url.clone(),
+            ));
+            self.scopes.insert(key, (scope, Vec::new()));
         }
-        let resource = self.resource(&span.scope.resource);
-        let scope = Arc::new(Scope {
-            resource,
-            encoded: span.scope.encoded.clone(),
-            schema_url: span.scope.schema_url.clone(),
-        });
-        self.scopes.insert(key, scope.clone());
-        span.scope = scope;
+        let (scope, list) = self.scopes.get_mut(&key).expect("inserted above");
+        let has_attrs = !attrs.is_empty();
+        if has_attrs {
+            list.push((span.body_offset(), attrs));
+        }
+        *span = span.rescoped(scope.clone(), has_attrs);
+    }
+
+    /// Gives the new scopes their spans' picked attributes (as dropping the re-picker does).
+    pub fn finish(mut self) {
+        self.set_scope_attrs();
+    }
+
+    fn set_scope_attrs(&mut self) {
+        for (_, (scope, attrs)) in self.scopes.drain() {
+            scope.set_span_attrs(attrs);
+        }
     }
 
     fn resource(&mut self, old: &Arc<Resource>) -> Arc<Resource> {
@@ -85,6 +101,12 @@ impl<'a> Repicker<'a> {
         });
         self.resources.insert(key, new.clone());
         new
+    }
+}
+
+impl Drop for Repicker<'_> {
+    fn drop(&mut self) {
+        self.set_scope_attrs();
     }
 }
 
@@ -138,6 +160,7 @@ fn reread(
     for (_, s) in &mut spans {
         memory.span(s);
     }
+    memory.finish();
     let summaries = super::summary::summarize(spans, interest, retained);
     Some(summaries.into_iter().map(|(_, s)| s).collect())
 }
@@ -234,6 +257,7 @@ mod tests {
         for (_, s) in &mut spans {
             r.span(s);
         }
+        r.finish();
         let (a, b) = (&spans[0].1, &spans[1].1);
         assert_eq!(a.attr(model), Some(&AttrValue::Str("m1".into())));
         assert_eq!(a.attr(tier), Some(&AttrValue::Str("gold".into())));

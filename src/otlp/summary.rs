@@ -12,7 +12,7 @@
 //! encoding's and the length of their encoding, so [`crate::otlp::Span::raw_len`] is unchanged.
 
 use super::ingest::Interest;
-use super::model::{AttrValue, Picked, Resource, Retained, Scope, Span, TraceId};
+use super::model::{AttrValue, Picked, Resource, Retained, Scope, ScopeAttrs, Span, TraceId};
 use super::wire::{put_len_key, put_varint, Reader, WireType};
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -75,6 +75,7 @@ pub fn summarize(
     let mut seen_resources = hashbrown::HashSet::new();
     let mut scopes = 0usize;
     let mut last_scope = 0usize;
+    let mut with_attrs = 0usize;
     for (_, s) in &spans {
         ats.push(buf.len());
         write_record(&mut buf, s, wanted);
@@ -89,60 +90,67 @@ pub fn summarize(
                 copy_picked(&resource.attrs, &mut buf, &mut strings);
             }
         }
-        copy_picked(&s.attrs, &mut buf, &mut strings);
+        copy_picked(s.attrs(), &mut buf, &mut strings);
+        with_attrs += usize::from(s.has_attrs());
     }
     if u32::try_from(buf.len()).is_err() {
         return spans;
     }
     let held = buf.len()
         + spans.len() * std::mem::size_of::<Span>()
+        + with_attrs * Scope::SPAN_ATTRS_ENTRY
         + seen_resources.len() * std::mem::size_of::<Resource>()
         + scopes * std::mem::size_of::<Scope>();
     let guard = retained.hold_leased(held, lease);
     let body = Bytes::from(buf);
 
-    // Pass 2: the summaries.
+    // Pass 2: the summaries, and each new scope's picked span attributes.
     let mut strings = strings.into_iter();
     let mut resources: HashMap<usize, Arc<Resource>> = HashMap::new();
-    let mut scopes: HashMap<usize, Arc<Scope>> = HashMap::new();
+    // Old scope (by address) to its index in `scopes`.
+    let mut scope_of: HashMap<usize, usize> = HashMap::new();
+    let mut scopes: Vec<(Arc<Scope>, ScopeAttrs)> = Vec::new();
     let mut out = Vec::with_capacity(spans.len());
-    let mut last: Option<(usize, Arc<Scope>)> = None;
+    let mut last: Option<(usize, usize)> = None;
     for ((id, s), at) in spans.iter().zip(ats) {
         let scope_key = Arc::as_ptr(&s.scope) as usize;
-        if let Some((key, scope)) = &last {
-            if *key == scope_key {
-                let attrs = rebuild_picked(&s.attrs, &body, &mut strings);
-                out.push((*id, s.summarized(scope.clone(), at as u32, attrs)));
-                continue;
+        let i = match last {
+            Some((key, i)) if key == scope_key => i,
+            _ => {
+                let i = *scope_of.entry(scope_key).or_insert_with(|| {
+                    let resource = resources
+                        .entry(Arc::as_ptr(&s.scope.resource) as usize)
+                        .or_insert_with(|| {
+                            let old = &s.scope.resource;
+                            Arc::new(Resource {
+                                body: body.clone(),
+                                encoded: Bytes::new(),
+                                schema_url: Bytes::new(),
+                                service: old
+                                    .service
+                                    .as_ref()
+                                    .map(|_| take_str(&body, &mut strings)),
+                                attrs: rebuild_picked(&old.attrs, &body, &mut strings),
+                                retained: Some(guard.clone()),
+                            })
+                        })
+                        .clone();
+                    let scope = Arc::new(Scope::new(resource, Bytes::new(), Bytes::new()));
+                    scopes.push((scope, Vec::new()));
+                    scopes.len() - 1
+                });
+                last = Some((scope_key, i));
+                i
             }
+        };
+        let (scope, attrs) = &mut scopes[i];
+        if s.has_attrs() {
+            attrs.push((at as u32, rebuild_picked(s.attrs(), &body, &mut strings)));
         }
-        let resource = resources
-            .entry(Arc::as_ptr(&s.scope.resource) as usize)
-            .or_insert_with(|| {
-                let old = &s.scope.resource;
-                Arc::new(Resource {
-                    body: body.clone(),
-                    encoded: Bytes::new(),
-                    schema_url: Bytes::new(),
-                    service: old.service.as_ref().map(|_| take_str(&body, &mut strings)),
-                    attrs: rebuild_picked(&old.attrs, &body, &mut strings),
-                    retained: Some(guard.clone()),
-                })
-            })
-            .clone();
-        let scope = scopes
-            .entry(Arc::as_ptr(&s.scope) as usize)
-            .or_insert_with(|| {
-                Arc::new(Scope {
-                    resource,
-                    encoded: Bytes::new(),
-                    schema_url: Bytes::new(),
-                })
-            })
-            .clone();
-        let attrs = rebuild_picked(&s.attrs, &body, &mut strings);
-        out.push((*id, s.summarized(scope.clone(), at as u32, attrs)));
-        last = Some((scope_key, scope));
+        out.push((*id, s.summarized(scope.clone(), at as u32)));
+    }
+    for (scope, attrs) in scopes {
+        scope.set_span_attrs(attrs);
     }
     out
 }
@@ -218,7 +226,7 @@ fn copy_str(s: Option<&Bytes>, buf: &mut Vec<u8>, ranges: &mut Vec<(usize, usize
     }
 }
 
-fn copy_picked(p: &Picked, buf: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) {
+fn copy_picked(p: &[(u16, AttrValue)], buf: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) {
     for (_, v) in p {
         if let AttrValue::Str(s) = v {
             copy_str(Some(s), buf, ranges);
@@ -233,7 +241,7 @@ fn take_str(body: &Bytes, ranges: &mut impl Iterator<Item = (usize, usize)>) -> 
 }
 
 fn rebuild_picked(
-    p: &Picked,
+    p: &[(u16, AttrValue)],
     body: &Bytes,
     ranges: &mut impl Iterator<Item = (usize, usize)>,
 ) -> Picked {

@@ -159,7 +159,7 @@ fn summarizing_is_idempotent_and_empty_requests_are_untouched() {
 
 #[test]
 fn a_span_is_still_forty_bytes() {
-    assert_eq!(std::mem::size_of::<Span>(), 40);
+    assert_eq!(std::mem::size_of::<Span>(), 32);
 }
 
 mod reload {

@@ -372,5 +372,5 @@ fn only_referenced_attributes_are_decoded() {
         vec![],
         vec![root(1).attr("experiment.id", "e1").attr("prompt", "big")],
     );
-    assert_eq!(spans[0].attrs.len(), 1);
+    assert_eq!(spans[0].attrs().len(), 1);
 }
