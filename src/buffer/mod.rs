@@ -125,16 +125,17 @@ pub struct Output {
 }
 
 impl Output {
-    /// Counts the error spans among `spans`, late spans of the dropped trace `id`.
-    pub(crate) fn note_late_dropped_errors(&mut self, id: TraceId, spans: &[Span]) {
-        let mut errors = spans
-            .iter()
-            .filter(|s| s.status == crate::otlp::model::status::ERROR);
-        if let Some(first) = errors.next() {
+    /// Counts the error spans among `spans`, late spans of the dropped trace `id` (consumed).
+    pub(crate) fn note_late_dropped_errors(
+        &mut self,
+        id: TraceId,
+        spans: impl Iterator<Item = Span>,
+    ) {
+        for s in spans.filter(|s| s.status == crate::otlp::model::status::ERROR) {
             if self.late_dropped_error_example.is_none() {
-                self.late_dropped_error_example = Some((id, first.clone()));
+                self.late_dropped_error_example = Some((id, s));
             }
-            self.late_dropped_errors += 1 + errors.count();
+            self.late_dropped_errors += 1;
         }
     }
 
@@ -227,31 +228,24 @@ impl Buffer {
         let n = self.shards.len();
         // Group by shard (one lock per shard) and by trace (one lookup per trace).
         spans.sort_by_cached_key(|(id, _)| (shard_of(id, n), *id));
-        // Runs of one trace id: (trace id, shard, number of spans).
-        let mut runs: Vec<(TraceId, usize, usize)> = Vec::new();
-        for (id, _) in &spans {
-            match runs.last_mut() {
-                Some((last, _, len)) if last == id => *len += 1,
-                _ => runs.push((*id, shard_of(id, n), 1)),
-            }
-        }
-        let mut it = spans.into_iter().map(|(_, s)| s);
-        let mut runs = runs.into_iter().peekable();
-        while let Some((id, si, len)) = runs.next() {
+        // Each run of one trace id goes to its shard straight from the request's list: the
+        // remaining slice gives the run's length, so no list of runs or per-trace list is built.
+        // The totals are updated once for the whole request, before the limits are checked.
+        let mut it = spans.into_iter();
+        let mut delta = shard::Delta::default();
+        while let Some(&(first, _)) = it.as_slice().first() {
+            let si = shard_of(&first, n);
             let mut shard = self.lock(si);
-            let group: Vec<Span> = it.by_ref().take(len).collect();
-            let mut delta = shard.insert(id, group, now, judge, out);
-            while let Some(&(id, next_si, len)) = runs.peek() {
-                if next_si != si {
+            while let Some(&(id, _)) = it.as_slice().first() {
+                if id != first && shard_of(&id, n) != si {
                     break;
                 }
-                runs.next();
-                let group: Vec<Span> = it.by_ref().take(len).collect();
-                delta += shard.insert(id, group, now, judge, out);
+                let len = it.as_slice().iter().take_while(|(x, _)| *x == id).count();
+                let group = it.by_ref().take(len).map(|(_, s)| s);
+                delta += shard.insert(id, group, len, now, judge, out);
             }
-            drop(shard);
-            self.account(delta);
         }
+        self.account(delta);
         self.enforce_limits(now, judge, out);
     }
 

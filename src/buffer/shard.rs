@@ -115,13 +115,16 @@ impl Shard {
         }
     }
 
-    /// Adds spans of one trace (all from one request). Spans of a decided trace are late and
-    /// follow the cached verdict; a trace reaching `max_spans_per_trace` is decided at once and
-    /// any spans beyond that follow its verdict.
+    /// Adds the `len` spans `group` yields, of one trace (all from one request); `group` is
+    /// consumed. Spans of a decided trace are late and follow the cached verdict; a trace
+    /// reaching `max_spans_per_trace` is decided at once and any spans beyond that follow its
+    /// verdict. A live trace's list takes the spans straight from `group`, and a new trace's
+    /// list is made once at its size.
     pub fn insert(
         &mut self,
         id: TraceId,
-        mut group: Vec<Span>,
+        mut group: impl Iterator<Item = Span>,
+        mut len: usize,
         now: Instant,
         judge: &(impl Judge + ?Sized),
         out: &mut Output,
@@ -129,7 +132,7 @@ impl Shard {
         let mut delta = Delta::default();
         let origin = self.origin;
         let ns = |t: Instant| to_nanos(origin, t);
-        while !group.is_empty() {
+        while len > 0 {
             let (max, decision_wait, root_wait) = (
                 self.limits.max_spans_per_trace,
                 self.limits.decision_wait,
@@ -138,15 +141,17 @@ impl Shard {
             let full = match self.live.get_mut(&id) {
                 Some(t) => {
                     let room = max.saturating_sub(t.spans.len()).max(1);
-                    let rest = group.split_off(room.min(group.len()));
-                    for s in &group {
+                    let take = room.min(len);
+                    len -= take;
+                    t.spans.reserve(take);
+                    for s in group.by_ref().take(take) {
                         if s.is_root() {
                             t.set_root();
                         }
                         delta.spans += 1;
                         delta.bytes += s.held_bytes() as i64;
+                        t.spans.push(s);
                     }
-                    t.spans.append(&mut group);
                     if t.has_root() {
                         let first = to_instant(origin, t.first());
                         let d = (first + decision_wait).min(now + root_wait);
@@ -155,40 +160,36 @@ impl Shard {
                         }
                         t.deadline = ns(d);
                     }
-                    group = rest;
                     t.spans.len() >= max
                 }
                 None => {
                     if let Some(v) = self.kept.get(&id) {
-                        out.late_kept.extend(group.drain(..).map(|s| (v, s)));
+                        out.late_kept
+                            .extend(group.by_ref().take(len).map(|s| (v, s)));
                         break;
                     }
                     if self.dropped.get(&id).is_some() {
-                        out.late_dropped += group.len();
-                        out.note_late_dropped_errors(id, &group);
+                        out.late_dropped += len;
+                        out.note_late_dropped_errors(id, group.by_ref().take(len));
                         break;
                     }
-                    // A new trace: the group becomes its span storage.
-                    let rest = group.split_off(max.min(group.len()));
-                    let bytes: usize = group.iter().map(Span::held_bytes).sum();
-                    let has_root = group.iter().any(Span::is_root);
+                    // A new trace: its span storage is made at the size it takes.
+                    let take = max.min(len);
+                    len -= take;
+                    let mut spans = Vec::with_capacity(take);
+                    spans.extend(group.by_ref().take(take));
+                    let bytes: usize = spans.iter().map(Span::held_bytes).sum();
+                    let has_root = spans.iter().any(Span::is_root);
                     let mut deadline = now + decision_wait;
                     if has_root {
                         deadline = deadline.min(now + root_wait);
                     }
                     delta.traces += 1;
-                    delta.spans += group.len() as i64;
+                    delta.spans += spans.len() as i64;
                     delta.bytes += bytes as i64;
-                    let full = group.len() >= max;
-                    self.live.insert(
-                        id,
-                        Live::new(
-                            std::mem::replace(&mut group, rest),
-                            ns(now),
-                            ns(deadline),
-                            has_root,
-                        ),
-                    );
+                    let full = spans.len() >= max;
+                    self.live
+                        .insert(id, Live::new(spans, ns(now), ns(deadline), has_root));
                     self.wheel.push(deadline, id);
                     full
                 }
