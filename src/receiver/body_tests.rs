@@ -304,3 +304,87 @@ fn codings_from_headers() {
     assert_eq!(Coding::from_header(Some(b"zstd")), Ok(Some(Coding::Zstd)));
     assert_eq!(Coding::from_header(Some(b"br")), Err(()));
 }
+
+/// Small compressed bodies are inflated in place (they are served even while every decoding
+/// slot is busy); one that inflates past the in-place share is inflated again, whole, on the
+/// pool; either way the body keeps its length, not the room it was inflated into, and the
+/// reservation holds the compressed input plus the output, nothing of the abandoned attempt.
+#[tokio::test]
+async fn small_bodies_inflate_in_place_and_large_ratios_go_to_the_pool() {
+    let p = pipeline("64MiB");
+    let small = (0..20_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>();
+    let gz_small = Bytes::from(gzip(&small));
+    assert!(gz_small.len() <= INLINE_INFLATE_INPUT);
+    let busy = Decoders::new(1, Duration::from_millis(50));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let d = busy.clone();
+        tokio::spawn(async move { d.run(move || rx.recv().ok()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut res = Reservation::new(&p);
+    res.grow(gz_small.len() as u64).unwrap();
+    let (out, res) = inflate_request(&busy, Coding::Gzip, gz_small.clone(), 4 << 20, res)
+        .await
+        .expect("no slot needed")
+        .expect("valid");
+    assert_eq!(&out[..], &small[..]);
+    assert!(res.bytes() >= (gz_small.len() + small.len()) as u64);
+    drop(res);
+
+    // 2 MiB from a few KiB: past the in-place share, so it needs the (busy) pool...
+    let big = vec![9u8; 2 << 20];
+    let gz_big = Bytes::from(gzip(&big));
+    assert!(gz_big.len() <= INLINE_INFLATE_INPUT, "{}", gz_big.len());
+    let mut res = Reservation::new(&p);
+    res.grow(gz_big.len() as u64).unwrap();
+    let err = inflate_request(&busy, Coding::Gzip, gz_big.clone(), 4 << 20, res)
+        .await
+        .err()
+        .expect("the pool is busy");
+    assert!(err.to_string().contains("decoding slot"), "{err}");
+    assert_eq!(
+        p.inflight().bytes(),
+        0,
+        "the abandoned attempt gave its share back"
+    );
+    tx.send(()).unwrap();
+    assert!(holder.await.unwrap().is_ok());
+
+    // ...and comes back whole from it, reserved once.
+    let mut res = Reservation::new(&p);
+    res.grow(gz_big.len() as u64).unwrap();
+    let (out, res) = inflate_request(&busy, Coding::Gzip, gz_big.clone(), 4 << 20, res)
+        .await
+        .expect("a free slot")
+        .expect("valid");
+    assert_eq!(out.len(), big.len());
+    assert!(out.iter().all(|b| *b == 9));
+    let reserved = res.bytes();
+    assert!(
+        reserved <= (gz_big.len() + big.len() + 1) as u64 + INFLATE_STEP as u64,
+        "{reserved}"
+    );
+    drop(res);
+    // Over the request limit either way: too large, not retried.
+    let res = Reservation::new(&p);
+    let err = inflate_request(&busy, Coding::Gzip, gz_big, 1 << 20, res)
+        .await
+        .expect("a free slot")
+        .err()
+        .expect("too large");
+    assert!(matches!(err, BodyError::TooLarge { .. }), "{err}");
+    assert_eq!(p.inflight().bytes(), 0);
+}
+
+/// An inflated body keeps its own length of memory, not the 256 KiB it was inflated into.
+#[tokio::test]
+async fn an_inflated_body_is_shrunk_to_its_length() {
+    let p = pipeline("16MiB");
+    let data = vec![3u8; 10_000];
+    let mut res = Reservation::new(&p);
+    let out = inflate(Coding::Gzip, &gzip(&data), 4 << 20, &mut res).unwrap();
+    assert_eq!(out.len(), data.len());
+    let v: Vec<u8> = out.into();
+    assert!(v.capacity() < 2 * data.len(), "capacity {}", v.capacity());
+}

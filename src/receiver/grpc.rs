@@ -3,9 +3,7 @@
 //! buffered), inflated off the async workers, and handed to the pipeline as bytes, so spans
 //! are sliced out of it without a decode into owned structs.
 
-use super::body::{
-    inflate, ingest, read_grpc_message, BodyError, Coding, RequestLimits, INLINE_DECODE_BYTES,
-};
+use super::body::{inflate_request, ingest, read_grpc_message, BodyError, Coding, RequestLimits};
 use super::inflight::Reservation;
 use crate::otlp::rpc;
 use crate::pipeline::{Pipeline, Protocol, Refusal, RequestMeta};
@@ -141,18 +139,12 @@ where
         };
         let compressed = msg.bytes;
         let clen = compressed.len() as u64;
-        let inflated = if compressed.len() < INLINE_DECODE_BYTES {
-            inflate(coding, &compressed, max, &mut res).map(|b| (b, res))
-        } else {
-            limits
-                .decoders
-                .run(move || inflate(coding, &compressed, max, &mut res).map(|b| (b, res)))
-                .await
-                .map_err(|r| {
-                    count("refused");
-                    refusal_status(&r)
-                })?
-        };
+        let inflated = inflate_request(&limits.decoders, coding, compressed, max, res)
+            .await
+            .map_err(|r| {
+                count("refused");
+                refusal_status(&r)
+            })?;
         let (body, r) = inflated.map_err(body_status)?;
         res = r;
         res.release(clen);

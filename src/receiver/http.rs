@@ -2,7 +2,7 @@
 //! zstd-compressed.
 //! Answers in the request's encoding; errors carry a `google.rpc.Status` body.
 
-use super::body::{self, BodyError, Decoders, RequestLimits, INLINE_DECODE_BYTES};
+use super::body::{self, BodyError, Decoders, RequestLimits};
 use super::inflight::Reservation;
 use crate::otlp::json::json_to_protobuf;
 use crate::pipeline::{Pipeline, Protocol, Refusal, RequestMeta};
@@ -151,19 +151,11 @@ async fn export(State(ctx): State<Ctx>, headers: HeaderMap, body: Body) -> Respo
     };
     let raw = if let Some(coding) = coding {
         let clen = raw.len() as u64;
-        let inflated = if raw.len() < INLINE_DECODE_BYTES {
-            body::inflate(coding, &raw, max, &mut res).map(|b| (b, res))
-        } else {
-            match limits
-                .decoders
-                .run(move || body::inflate(coding, &raw, max, &mut res).map(|b| (b, res)))
-                .await
-            {
-                Ok(r) => r,
-                Err(r) => {
-                    count(label, "refused");
-                    return overloaded(enc, r);
-                }
+        let inflated = match body::inflate_request(&limits.decoders, coding, raw, max, res).await {
+            Ok(r) => r,
+            Err(r) => {
+                count(label, "refused");
+                return overloaded(enc, r);
             }
         };
         match inflated {

