@@ -109,6 +109,7 @@ fn span_inner(
     if !span_id_ok {
         return Ok(Err(Rejection::InvalidSpanId));
     }
+    let has_attrs = !picked.is_empty();
     let Some(span) = Span::new(
         range,
         scope.clone(),
@@ -118,11 +119,11 @@ fn span_inner(
         kind,
         status_code,
         parent_len == 0,
-        !picked.is_empty(),
+        has_attrs,
     ) else {
         return Ok(Err(Rejection::MalformedSpan));
     };
-    if !picked.is_empty() {
+    if has_attrs {
         // `Span::new` checked that the offset fits 32 bits.
         attrs.push((range.0 as u32, picked));
     }

@@ -58,7 +58,7 @@ pub type Picked = thin_vec::ThinVec<(u16, AttrValue)>;
 
 /// Looks up a picked attribute by its interest index.
 #[inline]
-pub fn picked(attrs: &Picked, idx: u16) -> Option<&AttrValue> {
+pub fn picked(attrs: &[(u16, AttrValue)], idx: u16) -> Option<&AttrValue> {
     attrs.iter().find(|(i, _)| *i == idx).map(|(_, v)| v)
 }
 
@@ -464,7 +464,7 @@ impl Span {
     /// The span attribute the rules refer to by interest index `idx`, when the span has it.
     #[inline]
     pub fn attr(&self, idx: u16) -> Option<&AttrValue> {
-        self.attrs().iter().find(|(i, _)| *i == idx).map(|(_, v)| v)
+        picked(self.attrs(), idx)
     }
 
     /// All the span attributes the rules refer to that the span has.
@@ -482,12 +482,10 @@ impl Span {
         self.flags & ATTRS != 0
     }
 
-    /// This span, under another scope: with (`true`) or without picked attributes there.
-    pub(crate) fn rescoped(&self, scope: Arc<Scope>, has_attrs: bool) -> Span {
-        let mut s = self.clone();
-        s.scope = scope;
-        s.flags = (s.flags & !ATTRS) | if has_attrs { ATTRS } else { 0 };
-        s
+    /// Moves the span under another scope: with (`true`) or without picked attributes there.
+    pub(crate) fn rescope(&mut self, scope: Arc<Scope>, has_attrs: bool) {
+        self.scope = scope;
+        self.flags = (self.flags & !ATTRS) | if has_attrs { ATTRS } else { 0 };
     }
 
     pub fn resource_attr(&self, idx: u16) -> Option<&AttrValue> {

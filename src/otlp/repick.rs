@@ -71,7 +71,7 @@ impl<'a> Repicker<'a> {
         if has_attrs {
             list.push((span.body_offset(), attrs));
         }
-        *span = span.rescoped(scope.clone(), has_attrs);
+        span.rescope(scope.clone(), has_attrs);
     }
 
     /// Gives the new scopes their spans' picked attributes (as dropping the re-picker does).
