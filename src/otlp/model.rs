@@ -160,8 +160,8 @@ pub struct Scope {
     pub schema_url: Bytes,
     /// The span attributes the rules refer to, of those of its spans that have any: pairs of a
     /// span's `at` and its attributes, sorted by `at`. Kept here rather than in each [`Span`]
-    /// (a pointer per span, 8 of its 40 bytes), since most spans have none; set once, after
-    /// the scope's spans were read.
+    /// (a pointer per span took 8 of the 40 bytes it had), since most spans have none; set
+    /// once, after the scope's spans were read.
     span_attrs: OnceLock<Box<[(u32, Picked)]>>,
 }
 
